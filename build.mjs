@@ -1,0 +1,85 @@
+// Builds everything Plaza ships, with esbuild:
+//   dist/server.js        the server, one self-contained ESM file (ws bundled in)
+//   dist/public/          the chat page and the embeddable client (plaza.js global, plaza.mjs module)
+// `node build.mjs --tests` also bundles test/**/*.test.ts into build/test/ for `node --test`,
+// because Node 20 (our floor) cannot run TypeScript by itself.
+import { build } from 'esbuild';
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+
+const root = new URL('.', import.meta.url).pathname;
+const withTests = process.argv.includes('--tests');
+
+// ws is CommonJS and calls require('events') etc.; inside an ESM bundle `require` does not
+// exist, so give the bundle a real one.
+const requireBanner =
+  "import { createRequire as __plazaCreateRequire } from 'node:module';" +
+  'const require = __plazaCreateRequire(import.meta.url);';
+
+async function buildServer() {
+  await build({
+    entryPoints: [join(root, 'src/server/main.ts')],
+    outfile: join(root, 'dist/server.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
+    // ws tries these optional native add-ons in a try/catch; never bundle or require them.
+    external: ['bufferutil', 'utf-8-validate'],
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
+async function buildPublic() {
+  const out = join(root, 'dist/public');
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  const browser = { bundle: true, minify: true, target: 'es2020', platform: 'browser', logLevel: 'warning' };
+  await Promise.all([
+    build({ ...browser, entryPoints: [join(root, 'src/client/browser.ts')], outfile: join(out, 'plaza.js'), format: 'iife' }),
+    build({ ...browser, entryPoints: [join(root, 'src/client/index.ts')], outfile: join(out, 'plaza.mjs'), format: 'esm' }),
+    build({ ...browser, entryPoints: [join(root, 'public/chat.ts')], outfile: join(out, 'chat.js'), format: 'iife' }),
+  ]);
+  for (const name of await readdir(join(root, 'public'))) {
+    if (!name.endsWith('.ts')) await cp(join(root, 'public', name), join(out, name), { recursive: true });
+  }
+}
+
+async function listTests(dir) {
+  const found = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await listTests(path)));
+    else if (entry.name.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+async function buildTests() {
+  const out = join(root, 'build/test');
+  await rm(out, { recursive: true, force: true });
+  const entryPoints = await listTests(join(root, 'test'));
+  await build({
+    entryPoints,
+    outdir: out,
+    outbase: join(root, 'test'),
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'inline',
+    banner: { js: requireBanner },
+    logLevel: 'warning',
+  });
+  console.log(`built ${entryPoints.length} test files into ${relative(root, out)}/`);
+}
+
+if (withTests) {
+  await buildTests();
+} else {
+  await Promise.all([buildServer(), buildPublic()]);
+}

@@ -1,0 +1,221 @@
+/**
+ * Plaza's options: one interface, one DEFAULTS object, one validation pass.
+ * The command line and the environment are parsed into the same shape and validated by the
+ * same function, so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
+ */
+
+export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'json' | 'pretty';
+
+export interface PlazaOptions {
+  /** TCP port to listen on; 0 picks a free one. @default 8080 */
+  port: number;
+  /** Interface to bind. Empty means every interface (IPv6 and IPv4 where available). @default '' */
+  host: string;
+  /** Folder of the built chat page and client (dist/public); mapped once at start-up. @default '' (no static files) */
+  publicDir: string;
+  /** Do not echo a message back to the connection that sent it. @default false */
+  excludeSender: boolean;
+  /** Largest WebSocket message accepted, in bytes; a larger one closes its sender with 1009. @default 65536 */
+  maxPayload: number;
+  /** Least severe log level written. @default 'info' */
+  logLevel: LogLevel;
+  /** JSON lines for machines or one readable line per event for people. @default 'pretty' on a terminal, else 'json' */
+  logFormat: LogFormat;
+  /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
+  shutdownTimeout: number;
+}
+
+export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
+  port: 8080,
+  host: '',
+  publicDir: '',
+  excludeSender: false,
+  maxPayload: 64 * 1024,
+  logLevel: 'info',
+  logFormat: process.stdout.isTTY ? 'pretty' : 'json',
+  shutdownTimeout: 5000,
+});
+
+type Kind = 'integer' | 'bytes' | 'boolean' | 'string' | 'choice';
+
+interface OptionSpec {
+  key: keyof PlazaOptions;
+  flag: string;
+  env: string;
+  kind: Kind;
+  help: string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+}
+
+/** Every option a person can set from outside, in --help order. */
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'port', flag: '--port', env: 'PORT', kind: 'integer', min: 0, max: 65535, help: 'TCP port (0 picks a free port)' },
+  { key: 'host', flag: '--host', env: 'HOST', kind: 'string', help: 'interface to bind (default: all)' },
+  { key: 'excludeSender', flag: '--exclude-sender', env: 'EXCLUDE_SENDER', kind: 'boolean', help: 'do not echo messages back to their sender' },
+  { key: 'maxPayload', flag: '--max-payload', env: 'MAX_PAYLOAD', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest message in bytes (suffixes KiB, MiB); larger closes with 1009' },
+  { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', kind: 'choice', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'least severe log level written' },
+  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', kind: 'choice', choices: ['json', 'pretty'], help: 'json lines, or pretty for people (default: pretty on a terminal)' },
+  { key: 'shutdownTimeout', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'integer', min: 0, max: 600_000, help: 'ms to wait for clients to close on shutdown' },
+  { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', help: 'folder of static files to serve (default: public/ beside server.js)' },
+];
+
+/** A bad option value. `option` is the flag (CLI) or property name (API) to fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'PLAZA_ERR_CONFIG';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+  }
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 };
+
+function describeAllowed(spec: OptionSpec): string {
+  switch (spec.kind) {
+    case 'integer':
+      return `an integer from ${spec.min} to ${spec.max}`;
+    case 'bytes':
+      return `a size in bytes from ${spec.min} to ${spec.max} (e.g. 65536, 64KiB, 1MiB)`;
+    case 'boolean':
+      return 'true or false (1/0, yes/no)';
+    case 'choice':
+      return `one of ${spec.choices?.join(', ')}`;
+    case 'string':
+      return 'a string';
+  }
+}
+
+/** Turns text from argv or env into the option's type; undefined when the text is not of that type. */
+function fromText(spec: OptionSpec, text: string): unknown {
+  const t = text.trim();
+  switch (spec.kind) {
+    case 'integer':
+      return /^-?\d+$/.test(t) ? Number(t) : undefined;
+    case 'bytes': {
+      const m = /^(\d+)\s*([a-z]*)$/i.exec(t);
+      const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+      return m && unit ? Number(m[1]) * unit : undefined;
+    }
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(t)) return true;
+      if (/^(0|false|no|off)$/i.test(t)) return false;
+      return undefined;
+    default:
+      return text;
+  }
+}
+
+function checkValue(spec: OptionSpec, value: unknown): boolean {
+  switch (spec.kind) {
+    case 'integer':
+    case 'bytes':
+      return Number.isSafeInteger(value) && (value as number) >= spec.min! && (value as number) <= spec.max!;
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'choice':
+      return typeof value === 'string' && spec.choices!.includes(value);
+    case 'string':
+      return typeof value === 'string';
+  }
+}
+
+/**
+ * Merges `options` over DEFAULTS and validates every field once.
+ * @throws ConfigError naming the property and what is allowed.
+ */
+export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('options', 'expected an object of Plaza options');
+  }
+  const known = new Set<string>(Object.keys(DEFAULTS));
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new ConfigError(key, `unknown option; known options are ${[...known].join(', ')}`);
+  }
+  const resolved = { ...DEFAULTS, ...dropUndefined(options) } as PlazaOptions;
+  for (const spec of OPTION_SPECS) {
+    const value = resolved[spec.key];
+    if (!checkValue(spec, value)) {
+      throw new ConfigError(spec.key, `expected ${describeAllowed(spec)}, got ${JSON.stringify(value)}`);
+    }
+  }
+  return resolved;
+}
+
+function dropUndefined<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export type CommandLine = { command: 'help' } | { command: 'serve'; options: PlazaOptions };
+
+/**
+ * Reads options from the environment, then from flags (flags win).
+ * Accepts `--flag value`, `--flag=value`, and bare `--flag` for booleans.
+ * @throws ConfigError naming the flag or variable and what is allowed.
+ */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  const raw: Partial<Record<keyof PlazaOptions, unknown>> = {};
+  for (const spec of OPTION_SPECS) {
+    const text = env[spec.env];
+    if (text === undefined || text === '') continue;
+    raw[spec.key] = parseText(spec, text, spec.env);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { command: 'help' };
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const spec = OPTION_SPECS.find((s) => s.flag === flag);
+    if (!spec) throw new ConfigError(arg, 'unknown option; run with --help to see every option');
+    let text: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (text === undefined) {
+      const next = argv[i + 1];
+      if (spec.kind === 'boolean' && (next === undefined || next.startsWith('--'))) text = 'true';
+      else if (next === undefined) throw new ConfigError(flag, `needs a value: ${describeAllowed(spec)}`);
+      else text = argv[++i]!;
+    }
+    raw[spec.key] = parseText(spec, text, flag);
+  }
+  try {
+    return { command: 'serve', options: resolveOptions(raw as Partial<PlazaOptions>) };
+  } catch (error) {
+    // Name the flag the person typed, not the internal property.
+    if (error instanceof ConfigError) {
+      const spec = OPTION_SPECS.find((s) => s.key === error.option);
+      if (spec) throw new ConfigError(spec.flag, error.message.slice(error.option.length + 2));
+    }
+    throw error;
+  }
+}
+
+function parseText(spec: OptionSpec, text: string, source: string): unknown {
+  const value = fromText(spec, text);
+  if (value === undefined || !checkValue(spec, value)) {
+    throw new ConfigError(source, `expected ${describeAllowed(spec)}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+export function helpText(): string {
+  const rows = OPTION_SPECS.map((spec) => {
+    const left = `  ${spec.flag}${spec.kind === 'boolean' ? '' : ' <value>'}`;
+    const fallback = DEFAULTS[spec.key];
+    const shown = fallback === '' ? '' : ` [default: ${fallback}]`;
+    return `${left.padEnd(30)}${spec.help}${shown}\n${' '.repeat(30)}env ${spec.env}`;
+  });
+  return [
+    'Plaza: a real-time broadcast server for the web.',
+    '',
+    'Usage: node dist/server.js [options]',
+    '',
+    'Options (flags win over environment variables):',
+    ...rows,
+    '  --help                      print this help and exit',
+    '',
+  ].join('\n');
+}

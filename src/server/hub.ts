@@ -1,0 +1,79 @@
+/**
+ * The registry of rooms and the one place that chooses who receives a message.
+ * Rooms are Map<name, Room> with a reverse index on each member (member.rooms), as in
+ * socket.io's in-memory adapter. It knows nothing about sockets: members are anything that
+ * can take a frame, which is what lets it be tested without a network.
+ */
+
+export type WireProtocol = 'plain' | 'v1';
+
+export interface Member {
+  readonly id: string;
+  readonly protocol: WireProtocol;
+  /** Reverse index: the rooms this member is in, kept by the hub. */
+  readonly rooms: Set<Room>;
+  /** Queue one ready-made frame for this member (never blocks, never throws). */
+  deliver(frame: Buffer): void;
+}
+
+export class Room {
+  readonly members = new Set<Member>();
+  constructor(readonly name: string) {}
+}
+
+/**
+ * One message on its way to a room's members, encoded at most once per wire protocol and only
+ * for a protocol some recipient actually speaks.
+ */
+export interface Outgoing {
+  frameFor(protocol: WireProtocol): Buffer;
+}
+
+export class Hub {
+  private readonly rooms = new Map<string, Room>();
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  room(name: string): Room | undefined {
+    return this.rooms.get(name);
+  }
+
+  join(member: Member, name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = new Room(name);
+      this.rooms.set(name, room);
+    }
+    room.members.add(member);
+    member.rooms.add(room);
+    return room;
+  }
+
+  leave(member: Member, room: Room): void {
+    room.members.delete(member);
+    member.rooms.delete(room);
+    // Empty rooms are forgotten so that the map is bounded by live membership.
+    if (room.members.size === 0) this.rooms.delete(room.name);
+  }
+
+  leaveAll(member: Member): void {
+    for (const room of member.rooms) this.leave(member, room);
+  }
+
+  /** Sends `message` to every member of `room` except `except`; returns how many got it. */
+  publish(room: Room, message: Outgoing, except?: Member): number {
+    let plain: Buffer | undefined;
+    let v1: Buffer | undefined;
+    let delivered = 0;
+    for (const member of room.members) {
+      if (member === except) continue;
+      const frame =
+        member.protocol === 'plain' ? (plain ??= message.frameFor('plain')) : (v1 ??= message.frameFor('v1'));
+      member.deliver(frame);
+      delivered++;
+    }
+    return delivered;
+  }
+}

@@ -1,0 +1,44 @@
+import type { LogFormat, LogLevel } from './config.js';
+
+/** Fields attached to a log line. Never put message bodies, tokens or keys here. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface Logger {
+  error(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  debug(msg: string, fields?: LogFields): void;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Where lines go. @default process.stdout */
+  write?: (line: string) => void;
+}
+
+const SEVERITY: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
+
+export function createLogger({ level, format, write = (line) => process.stdout.write(line) }: LoggerOptions): Logger {
+  const threshold = SEVERITY[level];
+  const line = format === 'json' ? jsonLine : prettyLine;
+  const at =
+    (name: Exclude<LogLevel, 'silent'>) =>
+    (msg: string, fields?: LogFields): void => {
+      if (SEVERITY[name] <= threshold) write(line(name, msg, fields));
+    };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+function jsonLine(level: string, msg: string, fields?: LogFields): string {
+  return `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`;
+}
+
+function prettyLine(level: string, msg: string, fields?: LogFields): string {
+  const time = new Date().toISOString().slice(11, 23);
+  let text = `${time} ${level.toUpperCase().padEnd(5)} ${msg}`;
+  for (const [key, value] of Object.entries(fields ?? {})) {
+    if (value !== undefined) text += ` ${key}=${typeof value === 'string' && /\s/.test(value) ? JSON.stringify(value) : value}`;
+  }
+  return `${text}\n`;
+}

@@ -1,0 +1,56 @@
+/**
+ * `node dist/server.js`: flags and environment → options → a running Plaza.
+ * Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for a bad option.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError, helpText, parseCommandLine } from './config.js';
+import { createLogger } from './logger.js';
+import { createPlaza } from './plaza.js';
+
+async function main(argv: string[]): Promise<void> {
+  let commandLine;
+  try {
+    commandLine = parseCommandLine(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`plaza: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (commandLine.command === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  const options = commandLine.options;
+  // The built page and client sit beside this file in dist/public.
+  if (!options.publicDir) options.publicDir = fileURLToPath(new URL('./public/', import.meta.url));
+  const logger = createLogger({ level: options.logLevel, format: options.logFormat });
+  const plaza = createPlaza(options, { logger });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info('shutting down', { signal });
+    plaza.close().then(
+      () => process.exit(0),
+      (error) => {
+        logger.error('shutdown failed', { error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    await plaza.start();
+  } catch (error) {
+    process.stderr.write(`plaza: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,87 @@
+import type { Duplex } from 'node:stream';
+
+/** What the outbox needs from a connection: its socket and a place to keep frames for this turn. */
+export interface OutboxEntry {
+  readonly socket: Duplex;
+  /** Frames queued this event-loop turn, written together at the end of it. */
+  pending: Buffer[];
+  pendingBytes: number;
+  /** False once the connection is closing: nothing more may be written after a close frame. */
+  isWritable(): boolean;
+  /** Called, once per overflow, when more than `maxBuffered` bytes are waiting for this socket. */
+  onOverflow(): void;
+}
+
+export interface OutboxOptions {
+  /** Bytes that may wait for one socket (Node's buffer + this turn's frames) before it is dropped. */
+  maxBuffered: number;
+  /** Largest single write; bigger bursts go out as several writes in one cork. */
+  maxWriteBytes: number;
+}
+
+/**
+ * Coalesces writes: frames queued for a socket during one event-loop turn leave in one write
+ * at the end of the turn (setImmediate), so a burst of N messages costs one syscall per
+ * socket instead of N. One outbox per server, one pending flush at a time, no timers per socket.
+ */
+export class Outbox {
+  private dirty: OutboxEntry[] = [];
+  private scheduled = false;
+
+  constructor(private readonly options: OutboxOptions) {}
+
+  enqueue(entry: OutboxEntry, frame: Buffer): void {
+    if (!entry.isWritable()) return;
+    const waiting = entry.socket.writableLength + entry.pendingBytes + frame.length;
+    if (waiting > this.options.maxBuffered) {
+      entry.pending = [];
+      entry.pendingBytes = 0;
+      entry.onOverflow();
+      return;
+    }
+    if (entry.pending.length === 0) this.dirty.push(entry);
+    entry.pending.push(frame);
+    entry.pendingBytes += frame.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  /** Writes everything queued so far; also called before a connection sends its close frame. */
+  readonly flushAll = (): void => {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const entry of dirty) this.flush(entry);
+  };
+
+  flush(entry: OutboxEntry): void {
+    const { pending } = entry;
+    if (pending.length === 0) return;
+    entry.pending = [];
+    entry.pendingBytes = 0;
+    if (!entry.isWritable()) return;
+    const socket = entry.socket;
+    if (pending.length === 1) {
+      socket.write(pending[0]);
+      return;
+    }
+    // Small frames are cheaper copied into one buffer than walked one by one through the
+    // stream machinery; large ones go out as a corked writev without copying.
+    socket.cork();
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    for (const frame of pending) {
+      if (batchBytes + frame.length > this.options.maxWriteBytes && batch.length > 0) {
+        socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes));
+        batch = [];
+        batchBytes = 0;
+      }
+      batch.push(frame);
+      batchBytes += frame.length;
+    }
+    socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes));
+    socket.uncork();
+  }
+}

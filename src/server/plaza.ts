@@ -1,0 +1,153 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode } from '../shared/protocol.js';
+import { resolveOptions, type PlazaOptions } from './config.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { createRequestHandler } from './http.js';
+import { Hub } from './hub.js';
+import { createLogger, type Logger } from './logger.js';
+import { Outbox } from './outbox.js';
+import { loadStaticFiles, type StaticFiles } from './static.js';
+import { createUpgradeHandler } from './upgrade.js';
+
+export interface PlazaDependencies {
+  /** Where log lines go; by default a logger on stdout built from the options. */
+  logger?: Logger;
+}
+
+export type PlazaState = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
+
+export interface Plaza {
+  /** Binds the port and serves. Rejects with a clear message if the port is taken. */
+  start(): Promise<void>;
+  /** Stops accepting, closes every client with 1001, waits up to shutdownTimeout. Idempotent. */
+  close(): Promise<void>;
+  readonly state: PlazaState;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** http://host:port of the running server. */
+  readonly url: string;
+  /** Open WebSocket connections. */
+  readonly connectionCount: number;
+  readonly options: Readonly<PlazaOptions>;
+}
+
+/** The room plain WebSocket clients share. */
+const DEFAULT_ROOM = 'lobby';
+
+/** Fewer bytes than this per write are worth copying together; more go out as writev. */
+const MAX_WRITE_BYTES = 256 * 1024;
+
+/** Bytes that may wait for one socket before it counts as a slow consumer. */
+const MAX_BUFFERED = 1024 * 1024;
+
+/** Resolves once `done()` holds or `ms` have passed; shutdown is rare, so polling is fine. */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: PlazaDependencies = {}): Plaza {
+  const config = resolveOptions(options);
+  const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const connections = new Set<Connection>();
+  const hub = new Hub();
+  const outbox = new Outbox({ maxBuffered: MAX_BUFFERED, maxWriteBytes: MAX_WRITE_BYTES });
+  const context: ConnectionContext = { hub, outbox, logger, options: config, connections, defaultRoom: DEFAULT_ROOM };
+
+  let state: PlazaState = 'new';
+  let server: Server | undefined;
+  let wss: WebSocketServer | undefined;
+  let staticFiles: StaticFiles | undefined;
+  let closing: Promise<void> | undefined;
+
+  function onConnection(ws: WebSocket, socket: Duplex, request: IncomingMessage): void {
+    const remote = request.socket.remoteAddress ?? 'unknown';
+    new Connection(context, ws, socket, 'plain', remote);
+  }
+
+  async function start(): Promise<void> {
+    if (state !== 'new') throw new Error(`start() called on a Plaza that is ${state}; create a new one instead`);
+    state = 'starting';
+    if (config.publicDir) staticFiles = await loadStaticFiles({ root: config.publicDir });
+    wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.maxPayload,
+      // Broadcast frames are written pre-framed to the raw socket; compression would make
+      // ws queue its own writes and the two streams could interleave mid-frame.
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    const httpServer = createServer(
+      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
+      createRequestHandler({ staticFiles, isReady: () => state === 'listening' }),
+    );
+    httpServer.on(
+      'upgrade',
+      createUpgradeHandler({ wss, logger, isAccepting: () => state === 'listening', onConnection }),
+    );
+    server = httpServer;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        state = 'closed';
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new Error(`port ${config.port} is already in use; choose another with --port or PORT (0 picks a free one)`)
+            : error,
+        );
+      };
+      httpServer.once('error', onError);
+      httpServer.listen(config.port, config.host || undefined, () => {
+        httpServer.off('error', onError);
+        httpServer.on('error', (error) => logger.error('server error', { error: error.message }));
+        resolve();
+      });
+    });
+    state = 'listening';
+    logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
+  }
+
+  async function shutdown(): Promise<void> {
+    const previous = state;
+    state = 'closing';
+    if (previous === 'new' || !server) {
+      state = 'closed';
+      return;
+    }
+    const httpServer = server;
+    const serverClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    httpServer.closeIdleConnections();
+    for (const connection of connections) connection.close(CloseCode.GoingAway, 'server shutting down');
+    await until(() => connections.size === 0, config.shutdownTimeout);
+    // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
+    for (const connection of connections) connection.ws.terminate();
+    await until(() => connections.size === 0, 1000);
+    httpServer.closeAllConnections();
+    await serverClosed;
+    state = 'closed';
+    logger.info('closed');
+  }
+
+  const plaza: Plaza = {
+    start,
+    close: () => (closing ??= shutdown()),
+    get state() {
+      return state;
+    },
+    get port() {
+      const address = server?.address() as AddressInfo | null | undefined;
+      return address?.port ?? 0;
+    },
+    get url() {
+      const host = !config.host || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${plaza.port}`;
+    },
+    get connectionCount() {
+      return connections.size;
+    },
+    options: config,
+  };
+  return plaza;
+}

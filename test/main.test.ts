@@ -1,0 +1,122 @@
+/**
+ * The shipped artefact: dist/server.js run as a process from a copy of dist/ with no
+ * node_modules anywhere above it, the way people deploy it.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { connect } from './helpers/plaza.js';
+
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+
+let copy: string;
+let serverJs: string;
+
+before(async () => {
+  copy = await mkdtemp(join(tmpdir(), 'plaza-dist-'));
+  await cp(DIST, copy, { recursive: true });
+  serverJs = join(copy, 'server.js');
+});
+after(() => rm(copy, { recursive: true, force: true }));
+
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  lines: string[];
+}
+
+/** Starts the bundle and waits for its "serving" log line, which carries the URL. */
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Running> {
+  const child = spawn(process.execPath, [serverJs, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', ...args], {
+    cwd: copy,
+    env: { PATH: process.env.PATH, ...env },
+  });
+  const lines: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no serving line; stderr/stdout: ${lines.join('\n')}`)), 5000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg: string; url?: string };
+      if (entry.msg === 'Plaza is serving' && entry.url) {
+        clearTimeout(timer);
+        resolve(entry.url);
+      }
+    });
+    child.stderr.on('data', (chunk) => lines.push(String(chunk)));
+    child.on('exit', (code) => reject(new Error(`exited early with ${code}: ${lines.join('\n')}`)));
+  });
+  return { child, url, lines };
+}
+
+describe('dist/server.js', () => {
+  it('runs from a copy of dist/ without node_modules and broadcasts', async () => {
+    const { child, url } = await run([]);
+    try {
+      const wsUrl = url.replace('http:', 'ws:');
+      const [a, b] = [await connect(wsUrl), await connect(wsUrl)];
+      a.send('over the wire');
+      assert.equal((await b.waitFor(1))[0]!.text, 'over the wire');
+      const page = await fetch(`${url}/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal} closes clients with 1001 and exits 0`, async () => {
+      const { child, url } = await run([]);
+      const clients = await Promise.all([1, 2, 3].map(() => connect(url.replace('http:', 'ws:'))));
+      const exited = once(child, 'exit');
+      const started = Date.now();
+      child.kill(signal);
+      for (const client of clients) assert.equal(await client.closed, 1001);
+      const [code] = await exited;
+      assert.equal(code, 0);
+      assert.ok(Date.now() - started < 5000, 'exits within a few seconds');
+    });
+  }
+
+  it('exits 2 with one line naming the option for an invalid value', () => {
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [['--port', 'abc'], {}, /^plaza: --port: expected an integer from 0 to 65535, got "abc"\n$/],
+      [['--max-payload', '-5'], {}, /^plaza: --max-payload: expected a size in bytes/],
+      [[], { PORT: '99999' }, /^plaza: PORT: expected an integer from 0 to 65535, got "99999"\n$/],
+      [['--log-level', 'chatty'], {}, /^plaza: --log-level: expected one of silent, error, warn, info, debug/],
+      [['--frobnicate'], {}, /^plaza: --frobnicate: unknown option; run with --help/],
+    ];
+    for (const [args, env, expected] of cases) {
+      const result = spawnSync(process.execPath, [serverJs, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+      assert.equal(result.status, 2, `${args.join(' ')} should exit 2`);
+      assert.match(result.stderr, expected);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  it('prints every option with its default on --help', () => {
+    const result = spawnSync(process.execPath, [serverJs, '--help'], { encoding: 'utf8' });
+    assert.equal(result.status, 0);
+    for (const flag of ['--port', '--host', '--exclude-sender', '--max-payload', '--log-level']) assert.match(result.stdout, new RegExp(flag));
+    assert.match(result.stdout, /\[default: 65536\]/);
+  });
+
+  it('exits 1 with a clear message when the port is taken', async () => {
+    const { child, url } = await run([]);
+    try {
+      const port = new URL(url).port;
+      const result = spawnSync(process.execPath, [serverJs, '--port', port, '--host', '127.0.0.1'], { encoding: 'utf8' });
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, new RegExp(`plaza: cannot start: port ${port} is already in use`));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
