@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../shared/protocol.js';
@@ -71,7 +72,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   async function start(): Promise<void> {
     if (state !== 'new') throw new Error(`start() called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
-    if (config.publicDir) staticFiles = await loadStaticFiles({ root: config.publicDir });
+    if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
     wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
