@@ -5,6 +5,7 @@ import { Hub, type Member, type Room, type WireProtocol } from '../src/server/hu
 class FakeMember implements Member {
   readonly rooms = new Set<Room>();
   readonly frames: string[] = [];
+  readonly name = 'tester';
   constructor(
     readonly id: string,
     readonly protocol: WireProtocol = 'plain',

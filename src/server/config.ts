@@ -4,6 +4,8 @@
  * same function, so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
  */
 
+import { validateRoomName } from './requests.js';
+
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'pretty';
 
@@ -22,6 +24,26 @@ export interface PlazaOptions {
   logLevel: LogLevel;
   /** JSON lines for machines or one readable line per event for people. @default 'pretty' on a terminal, else 'json' */
   logFormat: LogFormat;
+  /** The room plain WebSocket clients talk in (v1 clients join it by name). @default 'lobby' */
+  defaultRoom: string;
+  /** Messages kept per room for late joiners and recovery; 0 keeps none. @default 100 */
+  historySize: number;
+  /** Messages older than this (ms) leave history. @default 3600000 (1 hour) */
+  historyTtl: number;
+  /** Bytes of history kept across all rooms; the oldest messages go first past it. @default 67108864 (64 MiB) */
+  historyMaxBytes: number;
+  /** Rooms tracked at once (with members or history); joins past it get `server_full`. @default 10000 */
+  maxRooms: number;
+  /** Rooms one connection may be in at once. @default 100 */
+  maxRoomsPerConnection: number;
+  /** Longest room name, in characters. @default 128 */
+  maxRoomName: number;
+  /** Members listed in a presence snapshot (memberCount is always exact). @default 100 */
+  maxPresence: number;
+  /** Folder for append-only history files so a restart keeps epochs, offsets and history. @default '' (history in memory) */
+  dataDir: string;
+  /** Bytes of history files kept on disk; the oldest segments are deleted past it. @default 268435456 (256 MiB) */
+  dataMaxBytes: number;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
 }
@@ -35,6 +57,16 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   logLevel: 'info',
   logFormat: process.stdout.isTTY ? 'pretty' : 'json',
   shutdownTimeout: 5000,
+  defaultRoom: 'lobby',
+  historySize: 100,
+  historyTtl: 60 * 60 * 1000,
+  historyMaxBytes: 64 * 1024 * 1024,
+  maxRooms: 10_000,
+  maxRoomsPerConnection: 100,
+  maxRoomName: 128,
+  maxPresence: 100,
+  dataDir: '',
+  dataMaxBytes: 256 * 1024 * 1024,
 });
 
 type Kind = 'integer' | 'bytes' | 'boolean' | 'string' | 'choice';
@@ -59,6 +91,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', kind: 'choice', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'least severe log level written' },
   { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', kind: 'choice', choices: ['json', 'pretty'], help: 'json lines, or pretty for people (default: pretty on a terminal)' },
   { key: 'shutdownTimeout', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'integer', min: 0, max: 600_000, help: 'ms to wait for clients to close on shutdown' },
+  { key: 'defaultRoom', flag: '--default-room', env: 'DEFAULT_ROOM', kind: 'string', help: 'room plain WebSocket clients talk in' },
+  { key: 'historySize', flag: '--history-size', env: 'HISTORY_SIZE', kind: 'integer', min: 0, max: 100_000, help: 'messages kept per room (0: none)' },
+  { key: 'historyTtl', flag: '--history-ttl', env: 'HISTORY_TTL', kind: 'integer', min: 1000, max: 30 * 24 * 3600 * 1000, help: 'ms a message stays in history' },
+  { key: 'historyMaxBytes', flag: '--history-max-bytes', env: 'HISTORY_MAX_BYTES', kind: 'bytes', min: 0, max: 64 * 1024 ** 3, help: 'bytes of history kept in memory across rooms' },
+  { key: 'maxRooms', flag: '--max-rooms', env: 'MAX_ROOMS', kind: 'integer', min: 1, max: 10_000_000, help: 'rooms tracked at once' },
+  { key: 'maxRoomsPerConnection', flag: '--max-rooms-per-connection', env: 'MAX_ROOMS_PER_CONNECTION', kind: 'integer', min: 1, max: 100_000, help: 'rooms one connection may be in' },
+  { key: 'maxRoomName', flag: '--max-room-name', env: 'MAX_ROOM_NAME', kind: 'integer', min: 1, max: 1024, help: 'longest room name in characters' },
+  { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },
+  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', help: 'keep history in append-only files here (default: memory only)' },
+  { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
   { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', help: 'folder of static files to serve (default: public/ beside server.js)' },
 ];
 
@@ -143,6 +185,11 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
     if (!checkValue(spec, value)) {
       throw new ConfigError(spec.key, `expected ${describeAllowed(spec)}, got ${JSON.stringify(value)}`);
     }
+  }
+  try {
+    validateRoomName(resolved.defaultRoom, resolved.maxRoomName);
+  } catch {
+    throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
   }
   return resolved;
 }

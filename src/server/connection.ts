@@ -1,59 +1,60 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
-import { CloseCode } from '../shared/protocol.js';
+import { CloseCode, ErrorCode } from '../shared/protocol.js';
+import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
-import { encodeFrame, Opcode } from './frame.js';
-import type { Hub, Member, Outgoing, Room, WireProtocol } from './hub.js';
+import { encodeSender, errorEnvelope, type RequestId } from './envelope.js';
+import { encodeTextFrame } from './frame.js';
+import type { Member, Room, WireProtocol } from './hub.js';
 import type { Logger } from './logger.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { handleRequest } from './commands.js';
+import { parseRequest } from './requests.js';
+import { TokenBucket } from './token-bucket.js';
 
-/** What every connection shares: the server's registry, outbox, options and log. */
+/** What every connection shares: the server's broker, outbox, options and log. */
 export interface ConnectionContext {
-  readonly hub: Hub;
+  readonly broker: Broker;
   readonly outbox: Outbox;
   readonly logger: Logger;
   readonly options: PlazaOptions;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<Connection>;
-  /** The room plain WebSocket clients talk in. */
-  readonly defaultRoom: string;
 }
 
-/** A plain client's message: the same bytes and the same frame type go out to everyone. */
-class PlainMessage implements Outgoing {
-  constructor(
-    private readonly data: Buffer,
-    private readonly isBinary: boolean,
-  ) {}
+/** Protocol errors a connection may make in a burst before it is closed with 1008. */
+const ERROR_BURST = 20;
+/** ...and how fast that allowance comes back, per second. */
+const ERROR_REFILL = 2;
 
-  frameFor(_protocol: WireProtocol): Buffer {
-    return encodeFrame(this.data, this.isBinary ? Opcode.Binary : Opcode.Text);
-  }
-}
-
-/** One WebSocket client: reads its messages, hands them to the hub, and owns its outgoing queue. */
+/** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
 export class Connection implements Member, OutboxEntry {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
+  name = 'anonymous';
+  /** `{"session":…,"name":…}`, the sender part of every envelope this connection publishes. */
+  fromJson: string;
   pending: Buffer[] = [];
   pendingBytes = 0;
   private readonly openedAt = Date.now();
   private messagesIn = 0;
   private bytesIn = 0;
   private closeSent = false;
+  private readonly errorBudget = new TokenBucket(ERROR_REFILL, ERROR_BURST);
 
   constructor(
-    private readonly context: ConnectionContext,
+    readonly context: ConnectionContext,
     readonly ws: WebSocket,
     /** The raw socket under `ws`: broadcast frames are written here directly, already framed. */
     readonly socket: Duplex,
     readonly protocol: WireProtocol,
     readonly remoteAddress: string,
   ) {
+    this.fromJson = encodeSender(this.id, this.name);
     context.connections.add(this);
-    context.hub.join(this, context.defaultRoom);
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    if (protocol === 'plain') context.broker.join(this, context.options.defaultRoom, false);
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
     // Without this listener one invalid frame would be an uncaught 'error' and kill the process;
     // ws has already answered the peer with the right close code (1002, 1007, 1009).
@@ -63,12 +64,31 @@ export class Connection implements Member, OutboxEntry {
     context.logger.info('connection open', { id: this.id, protocol, remote: remoteAddress });
   }
 
+  setName(name: string): void {
+    this.name = name;
+    this.fromJson = encodeSender(this.id, name);
+  }
+
   isWritable(): boolean {
     return this.ws.readyState === WebSocket.OPEN && !this.closeSent;
   }
 
   deliver(frame: Buffer): void {
     this.context.outbox.enqueue(this, frame);
+  }
+
+  /** Queues one envelope for this connection alone. */
+  reply(json: string): void {
+    this.deliver(encodeTextFrame(json));
+  }
+
+  /** Answers a bad request with an error envelope; a connection that keeps erring is closed. */
+  replyError(id: RequestId, code: ErrorCode, message: string): void {
+    this.reply(errorEnvelope(id, code, message));
+    if (!this.errorBudget.take()) {
+      this.context.logger.warn('closing a connection that keeps sending bad requests', { id: this.id, remote: this.remoteAddress });
+      this.close(CloseCode.PolicyViolation, 'too many bad requests');
+    }
   }
 
   onOverflow(): void {
@@ -84,25 +104,39 @@ export class Connection implements Member, OutboxEntry {
     this.ws.close(code, reason);
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
-    // ws hands us a Buffer because binaryType is left at 'nodebuffer'.
-    const bytes = data as Buffer;
+  private onMessage(bytes: Buffer, isBinary: boolean): void {
+    // After our close frame nothing more from this peer counts.
+    if (this.closeSent) return;
     this.messagesIn++;
     this.bytesIn += bytes.length;
     try {
-      const room = this.context.hub.room(this.context.defaultRoom);
-      if (!room) return;
-      const except = this.context.options.excludeSender ? this : undefined;
-      this.context.hub.publish(room, new PlainMessage(bytes, isBinary), except);
+      if (this.protocol === 'plain') this.onPlainMessage(bytes, isBinary);
+      else this.onV1Message(bytes, isBinary);
     } catch (error) {
       // A bug while handling one message must cost only this connection, never the process.
-      this.context.logger.error('message handler failed', { id: this.id, error: String(error) });
+      this.context.logger.error('message handler failed', { id: this.id, error: error instanceof Error ? error.stack : String(error) });
       this.close(CloseCode.InternalError, 'internal error');
     }
   }
 
+  private onPlainMessage(bytes: Buffer, isBinary: boolean): void {
+    const payload = isBinary
+      ? ({ kind: 'binary', bytes } as const)
+      : ({ kind: 'text', text: bytes.toString('utf8'), bytes } as const);
+    const except = this.context.options.excludeSender ? this : undefined;
+    this.context.broker.publish(this.context.options.defaultRoom, payload, this, except);
+  }
+
+  private onV1Message(bytes: Buffer, isBinary: boolean): void {
+    if (isBinary) return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
+    const options = this.context.options;
+    const parsed = parseRequest(bytes.toString('utf8'), { maxRoomName: options.maxRoomName, historySize: options.historySize });
+    if (!parsed.ok) return this.replyError(parsed.id, parsed.code, parsed.message);
+    handleRequest(this, parsed.request);
+  }
+
   private onClose(code: number): void {
-    this.context.hub.leaveAll(this);
+    this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
     this.pending = [];
     this.pendingBytes = 0;

@@ -8,7 +8,10 @@
 export type WireProtocol = 'plain' | 'v1';
 
 export interface Member {
+  /** Session id, shown to others in presence and as a message's sender. */
   readonly id: string;
+  /** Display name shown in presence. */
+  readonly name: string;
   readonly protocol: WireProtocol;
   /** Reverse index: the rooms this member is in, kept by the hub. */
   readonly rooms: Set<Room>;
@@ -18,6 +21,8 @@ export interface Member {
 
 export class Room {
   readonly members = new Set<Member>();
+  /** Members that asked for presence: they get join/leave deltas. */
+  readonly watchers = new Set<Member>();
   constructor(readonly name: string) {}
 }
 
@@ -40,7 +45,7 @@ export class Hub {
     return this.rooms.get(name);
   }
 
-  join(member: Member, name: string): Room {
+  join(member: Member, name: string, watch = false): Room {
     let room = this.rooms.get(name);
     if (!room) {
       room = new Room(name);
@@ -48,11 +53,13 @@ export class Hub {
     }
     room.members.add(member);
     member.rooms.add(room);
+    if (watch) room.watchers.add(member);
     return room;
   }
 
   leave(member: Member, room: Room): void {
     room.members.delete(member);
+    room.watchers.delete(member);
     member.rooms.delete(room);
     // Empty rooms are forgotten so that the map is bounded by live membership.
     if (room.members.size === 0) this.rooms.delete(room.name);
@@ -60,6 +67,11 @@ export class Hub {
 
   leaveAll(member: Member): void {
     for (const room of member.rooms) this.leave(member, room);
+  }
+
+  /** Sends one ready frame to the room's presence watchers, except `except`. */
+  notifyWatchers(room: Room, frame: Buffer, except?: Member): void {
+    for (const member of room.watchers) if (member !== except) member.deliver(frame);
   }
 
   /** Sends `message` to every member of `room` except `except`; returns how many got it. */

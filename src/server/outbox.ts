@@ -17,6 +17,11 @@ export interface OutboxOptions {
   maxBuffered: number;
   /** Largest single write; bigger bursts go out as several writes in one cork. */
   maxWriteBytes: number;
+  /**
+   * Runs before each turn's frames are written: the journal writes ahead here, so nothing a
+   * client has seen can be missing from history after a crash.
+   */
+  beforeFlush?: () => void;
 }
 
 /**
@@ -51,6 +56,7 @@ export class Outbox {
   /** Writes everything queued so far; also called before a connection sends its close frame. */
   readonly flushAll = (): void => {
     this.scheduled = false;
+    this.options.beforeFlush?.();
     const dirty = this.dirty;
     this.dirty = [];
     for (const entry of dirty) this.flush(entry);
@@ -59,6 +65,7 @@ export class Outbox {
   flush(entry: OutboxEntry): void {
     const { pending } = entry;
     if (pending.length === 0) return;
+    this.options.beforeFlush?.();
     entry.pending = [];
     entry.pendingBytes = 0;
     if (!entry.isWritable()) return;

@@ -3,9 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode } from '../shared/protocol.js';
+import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
+import { Broker } from './broker.js';
 import { Connection, type ConnectionContext } from './connection.js';
+import { HistoryStore } from './history.js';
+import { Journal } from './journal.js';
 import { createRequestHandler } from './http.js';
 import { Hub } from './hub.js';
 import { createLogger, type Logger } from './logger.js';
@@ -35,8 +38,8 @@ export interface Plaza {
   readonly options: Readonly<PlazaOptions>;
 }
 
-/** The room plain WebSocket clients share. */
-const DEFAULT_ROOM = 'lobby';
+/** How often expired history is dropped and idle rooms forgotten: one timer per server. */
+const SWEEP_INTERVAL = 5_000;
 
 /** Fewer bytes than this per write are worth copying together; more go out as writev. */
 const MAX_WRITE_BYTES = 256 * 1024;
@@ -54,9 +57,24 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const config = resolveOptions(options);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const connections = new Set<Connection>();
-  const hub = new Hub();
-  const outbox = new Outbox({ maxBuffered: MAX_BUFFERED, maxWriteBytes: MAX_WRITE_BYTES });
-  const context: ConnectionContext = { hub, outbox, logger, options: config, connections, defaultRoom: DEFAULT_ROOM };
+  let journal: Journal | undefined;
+  const history = new HistoryStore(
+    { size: config.historySize, ttl: config.historyTtl, maxBytes: config.historyMaxBytes, maxRooms: config.maxRooms },
+    { append: (record) => journal?.append(record) },
+  );
+  const broker = new Broker(new Hub(), history, {
+    maxRoomsPerConnection: config.maxRoomsPerConnection,
+    maxPresence: config.maxPresence,
+  });
+  const outbox = new Outbox({
+    maxBuffered: MAX_BUFFERED,
+    maxWriteBytes: MAX_WRITE_BYTES,
+    beforeFlush: () => {
+      if (journal && journal.pendingRecords > 0) journal.flush();
+    },
+  });
+  const context: ConnectionContext = { broker, outbox, logger, options: config, connections };
+  let sweepTimer: NodeJS.Timeout | undefined;
 
   let state: PlazaState = 'new';
   let server: Server | undefined;
@@ -66,13 +84,16 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
 
   function onConnection(ws: WebSocket, socket: Duplex, request: IncomingMessage): void {
     const remote = request.socket.remoteAddress ?? 'unknown';
-    new Connection(context, ws, socket, 'plain', remote);
+    new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', remote);
   }
 
   async function start(): Promise<void> {
     if (state !== 'new') throw new Error(`start() called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
     if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
+    if (config.dataDir) openJournal();
+    sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
+    sweepTimer.unref();
     wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
@@ -80,6 +101,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       // ws queue its own writes and the two streams could interleave mid-frame.
       perMessageDeflate: false,
       clientTracking: false,
+      // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     const httpServer = createServer(
       { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
@@ -110,10 +133,21 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
   }
 
+  function openJournal(): void {
+    const opened = Journal.open({ dir: resolve(config.dataDir), maxBytes: config.dataMaxBytes, retainMs: config.historyTtl });
+    const now = Date.now();
+    for (const record of opened.records) history.restore(record, now);
+    journal = opened.journal;
+    if (opened.skipped > 0) logger.warn('skipped unreadable history records', { skipped: opened.skipped, dir: config.dataDir });
+    logger.info('history restored', { records: opened.records.length, rooms: history.roomCount, dir: config.dataDir });
+  }
+
   async function shutdown(): Promise<void> {
     const previous = state;
     state = 'closing';
+    clearInterval(sweepTimer);
     if (previous === 'new' || !server) {
+      journal?.close();
       state = 'closed';
       return;
     }
@@ -127,6 +161,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     await until(() => connections.size === 0, 1000);
     httpServer.closeAllConnections();
     await serverClosed;
+    journal?.close();
     state = 'closed';
     logger.info('closed');
   }

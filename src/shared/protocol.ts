@@ -23,3 +23,175 @@ export const CloseCode = {
   TryAgainLater: 1013,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** The WebSocket subprotocol that selects JSON envelopes instead of plain broadcast. */
+export const SUBPROTOCOL = 'plaza.v1';
+
+/** Stable codes in `error` envelopes. Listed in README.md and PROTOCOL.md; never renamed. */
+export const ErrorCode = {
+  /** The frame was not valid JSON. */
+  BadJson: 'bad_json',
+  /** The JSON was not an object of a known shape (missing or wrong-typed field). */
+  BadRequest: 'bad_request',
+  /** `type` is not one this server knows. */
+  UnknownType: 'unknown_type',
+  /** The room name is empty, too long or has characters outside the allowed set. */
+  BadRoom: 'bad_room',
+  /** The connection is already in `maxRoomsPerConnection` rooms. */
+  TooManyRooms: 'too_many_rooms',
+  /** The server keeps history for `maxRooms` rooms and all are in use. */
+  ServerFull: 'server_full',
+  /** Publish or leave on a room the connection has not joined. */
+  NotJoined: 'not_joined',
+  /** The published data, once encoded, is larger than the server accepts. */
+  TooLarge: 'too_large',
+  /** Too many messages too fast; slow down (see `limits.rate`). */
+  RateLimited: 'rate_limited',
+  /** The token does not allow this room. */
+  Forbidden: 'forbidden',
+  /** The request timed out on the client side (never sent by the server). */
+  Timeout: 'timeout',
+  /** The server failed unexpectedly; the error is in its log. */
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Why a resume could not be served gap-free. */
+export type UnrecoveredReason =
+  /** The room's history was lost (restart without --data-dir, eviction): epochs differ. */
+  | 'epoch_changed'
+  /** The messages after the position are no longer in history (count or age window passed). */
+  | 'window_passed'
+  /** The position is after the room's last offset: it is from another history. */
+  | 'offset_ahead';
+
+/** A place in a room's history: messages after `offset` in `epoch`. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export interface Sender {
+  /** Session id of the connection that published (`"api"` for the HTTP API). */
+  session: string;
+  name: string;
+}
+
+export interface Member {
+  session: string;
+  name: string;
+}
+
+// ---- client → server --------------------------------------------------------------------
+
+export interface HelloRequest {
+  type: 'hello';
+  id?: number | string;
+  /** Display name shown to others. */
+  name?: string;
+}
+export interface JoinRequest {
+  type: 'join';
+  id?: number | string;
+  room: string;
+  /** Resume: send what came after this position, before anything live. */
+  since?: Position;
+  /** Also send up to this many recent messages (when not resuming, or when resume fails). */
+  history?: number;
+  /** Receive the member list and join/leave deltas. @default false */
+  presence?: boolean;
+}
+export interface LeaveRequest {
+  type: 'leave';
+  id?: number | string;
+  room: string;
+}
+export interface PublishRequest {
+  type: 'publish';
+  id?: number | string;
+  room: string;
+  data: unknown;
+  /** Do not send this message back to me. @default false */
+  excludeSelf?: boolean;
+}
+export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest;
+
+// ---- server → client --------------------------------------------------------------------
+
+export interface Limits {
+  maxPayload: number;
+  maxRoomsPerConnection: number;
+  maxRoomName: number;
+  historySize: number;
+  /** Messages per second and burst allowed per connection. */
+  rate: { perSecond: number; burst: number };
+}
+export interface Welcome {
+  type: 'welcome';
+  id?: number | string;
+  session: string;
+  name: string;
+  limits: Limits;
+  /** The server sends `{type:"beat"}` this often (ms); silence for two beats means a dead link. */
+  heartbeat: number;
+}
+export interface RoomMessage {
+  type: 'message';
+  room: string;
+  /** Unique per room and epoch: `${epoch}:${offset}`. */
+  id: string;
+  offset: number;
+  epoch: string;
+  /** Server time, ms since the Unix epoch. */
+  time: number;
+  from: Sender;
+  data: unknown;
+  /** Present when `data` is base64 of binary bytes sent by a plain client. */
+  encoding?: 'base64';
+}
+export interface Joined {
+  type: 'joined';
+  id?: number | string;
+  room: string;
+  epoch: string;
+  /** The room's last offset at the moment of joining (0 when empty). */
+  offset: number;
+  /** Only with `since`: true when `messages` are exactly what was missed. */
+  recovered?: boolean;
+  reason?: UnrecoveredReason;
+  /** Missed (or recent) messages, oldest first, all before any live message. */
+  messages: RoomMessage[];
+  /** Only with `presence: true`. */
+  members?: Member[];
+  /** Total members, even when `members` is cut at the presence limit. */
+  memberCount?: number;
+}
+export interface Left {
+  type: 'left';
+  id?: number | string;
+  room: string;
+}
+export interface Ack {
+  type: 'ack';
+  id: number | string;
+  room: string;
+  offset: number;
+  epoch: string;
+}
+export interface ErrorReply {
+  type: 'error';
+  id?: number | string;
+  code: ErrorCode;
+  message: string;
+}
+export interface Presence {
+  type: 'presence';
+  room: string;
+  joined?: Member[];
+  left?: Member[];
+  memberCount: number;
+}
+export interface Beat {
+  type: 'beat';
+}
+export type ServerMessage = Welcome | Joined | Left | RoomMessage | Ack | ErrorReply | Presence | Beat;

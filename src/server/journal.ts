@@ -1,0 +1,444 @@
+/**
+ * Append-only journal of room history on disk (--data-dir), so history survives a restart.
+ *
+ * Write-ahead: append() only buffers; the server calls flush() once per event-loop turn just
+ * before that turn's frames leave, and flush() writes the whole batch with one fs.writeSync.
+ * Once writeSync returns the bytes are in the kernel page cache, which outlives the process, so
+ * a crash (even SIGKILL) never loses a message a client has seen. There is no fsync per message:
+ * a power loss may lose the tail the OS had not written back yet; it reads back as a torn or
+ * corrupt line and is skipped.
+ *
+ * Format: DIR/00000001.log, 00000002.log … hold one record per line, JSON with fixed keys
+ * {"room","epoch","offset","time","data"}. JSON.stringify escapes newlines and lone surrogates,
+ * so '\n' only ever ends a record and any string round-trips through UTF-8. A line without its
+ * '\n' (torn write), that does not parse, or whose shape is wrong is skipped and counted. No
+ * checksum: torn writes are caught by the missing newline, bit rot is the filesystem's business.
+ *
+ * DIR/LOCK holds {"pid","started"} of the process using the folder. It is best effort: it stops
+ * a second server on the same host (same pid namespace) but not on another host sharing the
+ * folder over a network filesystem or in another container.
+ */
+import {
+  closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+export interface JournalRecord {
+  /** Any string, including '__proto__': records are never used as object keys. */
+  room: string;
+  epoch: string;
+  /** Integer ≥ 1. */
+  offset: number;
+  /** ms since the Unix epoch. */
+  time: number;
+  /** Opaque payload text (the message envelope JSON). */
+  data: string;
+}
+
+export interface JournalOptions {
+  /** Folder for segment files; created if missing (recursive). */
+  dir: string;
+  /** A segment is closed and a new one started past this many bytes. @default 4194304 (4 MiB) */
+  segmentBytes?: number;
+  /** Oldest segments are deleted while the total exceeds this; also bounds records waiting through a disk failure. @default 268435456 (256 MiB) */
+  maxBytes?: number;
+  /** Segments whose newest record is older than this (ms) are deleted at open and on roll. @default 86400000 (24 h) */
+  retainMs?: number;
+  /** Clock, injectable for tests. @default Date.now */
+  now?: () => number;
+}
+
+export interface OpenedJournal {
+  journal: Journal;
+  /** Every intact record from retained segments, oldest first (in append order). */
+  records: JournalRecord[];
+  /** Records that could not be read (a torn last record after a crash, or a corrupt line); skipped, not fatal. */
+  skipped: number;
+}
+
+export type JournalErrorCode = 'PLAZA_ERR_DATA_DIR' | 'PLAZA_ERR_DATA_DIR_LOCKED';
+
+/** Why Journal.open() could not use the folder; never thrown after start-up. */
+export class JournalError extends Error {
+  override readonly name = 'JournalError';
+  constructor(
+    readonly code: JournalErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULTS = { segmentBytes: 4 * 1024 ** 2, maxBytes: 256 * 1024 ** 2, retainMs: 24 * 60 * 60 * 1000, now: Date.now };
+
+const SEGMENT_NAME = /^(\d{8,})\.log$/;
+const NEWLINE = 0x0a;
+// When this process started. With the pid it tells a LOCK left by an earlier process that had
+// the same pid (pid 1 again after a container restart) from a second open in this very process.
+const STARTED = Math.round(performance.timeOrigin);
+
+interface Segment {
+  seq: number;
+  path: string;
+  bytes: number;
+  /** Time of the newest record (file mtime if none is intact), for retainMs. */
+  newest: number;
+}
+
+export class Journal {
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private pendingNewest = -Infinity;
+  private dropped = 0;
+  private isHealthy = true;
+  private error: string | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: Required<JournalOptions>,
+    private readonly lockPath: string,
+    /** Oldest first; while `fd` is open it belongs to the last one. */
+    private readonly segments: Segment[],
+    private fd: number | undefined,
+    private nextSeq: number,
+  ) {}
+
+  /** Reads the folder back, takes its LOCK and returns a journal ready to append. Synchronous: for start-up. */
+  static open(options: JournalOptions): OpenedJournal {
+    const resolved = resolveOptions(options);
+    const { dir } = resolved;
+    try {
+      mkdirSync(dir, { recursive: true });
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (error) {
+      throw dataDirError(dir, error);
+    }
+    const lockPath = join(dir, 'LOCK');
+    acquireLock(dir, lockPath);
+    try {
+      return Journal.load(resolved, lockPath);
+    } catch (error) {
+      releaseLock(lockPath);
+      throw error instanceof JournalError ? error : dataDirError(dir, error);
+    }
+  }
+
+  private static load(options: Required<JournalOptions>, lockPath: string): OpenedJournal {
+    const segments: Segment[] = [];
+    for (const entry of readdirSync(options.dir, { withFileTypes: true })) {
+      const match = SEGMENT_NAME.exec(entry.name);
+      if (!match?.[1] || !entry.isFile()) continue;
+      const path = join(options.dir, entry.name);
+      const stats = statSync(path);
+      segments.push({ seq: Number(match[1]), path, bytes: stats.size, newest: stats.mtimeMs });
+    }
+    segments.sort((a, b) => a.seq - b.seq);
+    const nextSeq = (segments.at(-1)?.seq ?? 0) + 1;
+    // Sizes first, so a lowered maxBytes never makes start-up read more than it keeps.
+    while (total(segments) > options.maxBytes && segments.length > 1) deleteOldest(segments);
+
+    const parsed = segments.map((segment) => {
+      const result = readSegment(readFileSync(segment.path));
+      // A loop, not Math.max(...): a spread of 100k+ arguments overflows the stack.
+      if (result.records.length > 0) segment.newest = result.records.reduce((max, r) => Math.max(max, r.time), -Infinity);
+      return result;
+    });
+    // Only from the oldest end, so what is kept stays one contiguous stretch of history.
+    const cutoff = options.now() - options.retainMs;
+    while (segments[0] && segments[0].newest < cutoff) {
+      deleteOldest(segments);
+      parsed.shift();
+    }
+
+    let fd: number | undefined;
+    const last = segments.at(-1);
+    const lastParsed = parsed.at(-1);
+    if (last && lastParsed) {
+      // Cut a torn tail off so the next record cannot glue onto it (and it is counted only once).
+      if (lastParsed.intactBytes < last.bytes) {
+        const tornFd = openSync(last.path, 'r+');
+        try {
+          ftruncateSync(tornFd, lastParsed.intactBytes);
+        } finally {
+          closeSync(tornFd);
+        }
+        last.bytes = lastParsed.intactBytes;
+      }
+      // Keep filling the newest segment, so restarts do not leave a trail of tiny files.
+      if (last.bytes < options.segmentBytes) fd = openSync(last.path, 'a');
+    }
+    const journal = new Journal(options, lockPath, segments, fd, nextSeq);
+    return {
+      journal,
+      records: parsed.flatMap((p) => p.records),
+      skipped: parsed.reduce((sum, p) => sum + p.skipped, 0),
+    };
+  }
+
+  /** False after a flush hit an I/O error; true again once a flush succeeds. */
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
+  /** The most recent I/O error, kept after recovery for diagnostics. */
+  get lastError(): string | undefined {
+    return this.error;
+  }
+  /** Buffered, not yet written. */
+  get pendingRecords(): number {
+    return this.pending.length;
+  }
+  /** Records discarded because a disk failure lasted longer than maxBytes of buffer. */
+  get droppedRecords(): number {
+    return this.dropped;
+  }
+  /** Total size of all segments. */
+  get bytesOnDisk(): number {
+    return total(this.segments);
+  }
+
+  /** Buffers a record for the next flush(); no I/O. Ignored after close(). */
+  append(record: JournalRecord): void {
+    if (this.closed) return;
+    const { room, epoch, offset, time, data } = record;
+    const line = JSON.stringify({ room, epoch, offset, time, data }) + '\n';
+    this.pending.push(line);
+    this.pendingChars += line.length;
+    if (time > this.pendingNewest) this.pendingNewest = time;
+  }
+
+  /** Writes everything buffered in one writeSync, then rolls and prunes segments. Never throws. */
+  flush(): void {
+    if (this.closed || this.pending.length === 0) return;
+    const batch = Buffer.from(this.pending.join(''));
+    let segment: Segment;
+    try {
+      segment = this.activeSegment();
+      this.write(segment, batch);
+    } catch (error) {
+      this.fail(error);
+      // Keep the batch for the next flush, but bounded: through a long outage the oldest go.
+      while (this.pendingChars > this.options.maxBytes && this.pending.length > 0) {
+        this.pendingChars -= this.pending.shift()?.length ?? 0;
+        this.dropped++;
+      }
+      return;
+    }
+    segment.newest = Math.max(segment.newest, this.pendingNewest);
+    this.pending = [];
+    this.pendingChars = 0;
+    this.pendingNewest = -Infinity;
+    this.isHealthy = true;
+    try {
+      if (segment.bytes >= this.options.segmentBytes) {
+        this.closeFd();
+        const cutoff = this.options.now() - this.options.retainMs;
+        while (this.segments[0] && this.segments[0].newest < cutoff) deleteOldest(this.segments);
+      }
+      // Never the last segment: it holds the newest history (and the open fd).
+      while (this.bytesOnDisk > this.options.maxBytes && this.segments.length > 1) deleteOldest(this.segments);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Flushes, closes the segment and releases the LOCK. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.closeFd();
+    releaseLock(this.lockPath);
+  }
+
+  private activeSegment(): Segment {
+    const last = this.segments.at(-1);
+    if (this.fd !== undefined && last) return last;
+    // The number advances even when creating fails, so a squatter on one name cannot block us.
+    const seq = this.nextSeq++;
+    const path = join(this.options.dir, `${String(seq).padStart(8, '0')}.log`);
+    this.fd = openSync(path, 'ax');
+    const segment: Segment = { seq, path, bytes: 0, newest: -Infinity };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private write(segment: Segment, batch: Buffer): void {
+    let written = 0;
+    try {
+      while (written < batch.length) written += writeSync(this.fd as number, batch, written);
+      segment.bytes += written;
+    } catch (error) {
+      // ENOSPC can strike after part of the batch: cut it off so the retry neither duplicates
+      // records nor glues onto a torn line. Then give up this fd (it may be the cause) and
+      // start a new segment on the next flush; an empty one is deleted, not left behind.
+      try {
+        if (written > 0) ftruncateSync(this.fd as number, segment.bytes);
+      } catch {
+        // The torn line stays and is skipped when read; the retry goes to a new segment.
+      }
+      this.closeFd();
+      if (segment.bytes === 0 && this.segments.at(-1) === segment) {
+        this.segments.pop();
+        try {
+          rmSync(segment.path, { force: true });
+        } catch {
+          // Harmless: an empty segment reads as no records.
+        }
+      }
+      throw error;
+    }
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed or broken: either way it is no longer ours to use.
+    }
+    this.fd = undefined;
+  }
+
+  private fail(error: unknown): void {
+    this.isHealthy = false;
+    this.error = error instanceof Error ? error.message : String(error);
+  }
+}
+
+function resolveOptions(options: JournalOptions): Required<JournalOptions> {
+  const resolved = {
+    dir: options.dir,
+    segmentBytes: options.segmentBytes ?? DEFAULTS.segmentBytes,
+    maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
+    retainMs: options.retainMs ?? DEFAULTS.retainMs,
+    now: options.now ?? DEFAULTS.now,
+  };
+  if (typeof resolved.dir !== 'string' || resolved.dir === '') throw new TypeError('dir: expected a folder path');
+  if (!Number.isSafeInteger(resolved.segmentBytes) || resolved.segmentBytes < 1) {
+    throw new TypeError(`segmentBytes: expected a size in bytes ≥ 1, got ${resolved.segmentBytes}`);
+  }
+  if (!Number.isSafeInteger(resolved.maxBytes) || resolved.maxBytes < resolved.segmentBytes) {
+    throw new TypeError(`maxBytes: expected a size in bytes ≥ segmentBytes (${resolved.segmentBytes}), got ${resolved.maxBytes}`);
+  }
+  if (typeof resolved.retainMs !== 'number' || !(resolved.retainMs > 0)) {
+    throw new TypeError(`retainMs: expected a duration in ms > 0 (Infinity keeps everything), got ${resolved.retainMs}`);
+  }
+  if (typeof resolved.now !== 'function') throw new TypeError('now: expected a function returning ms since the epoch');
+  return resolved;
+}
+
+function readSegment(buffer: Buffer): { records: JournalRecord[]; skipped: number; intactBytes: number } {
+  const records: JournalRecord[] = [];
+  let skipped = 0;
+  let start = 0;
+  while (start < buffer.length) {
+    const end = buffer.indexOf(NEWLINE, start);
+    if (end === -1) {
+      skipped++; // torn: the process died mid-write
+      break;
+    }
+    const record = parseRecord(buffer.toString('utf8', start, end));
+    if (record) records.push(record);
+    else skipped++;
+    start = end + 1;
+  }
+  return { records, skipped, intactBytes: start };
+}
+
+function parseRecord(line: string): JournalRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { room, epoch, offset, time, data } = value as Record<string, unknown>;
+  if (typeof room !== 'string' || typeof epoch !== 'string' || typeof data !== 'string') return undefined;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 1) return undefined;
+  if (typeof time !== 'number' || !Number.isFinite(time)) return undefined;
+  return { room, epoch, offset, time, data };
+}
+
+function total(segments: Segment[]): number {
+  return segments.reduce((sum, s) => sum + s.bytes, 0);
+}
+
+function deleteOldest(segments: Segment[]): void {
+  const oldest = segments[0];
+  if (!oldest) return;
+  rmSync(oldest.path, { force: true });
+  segments.shift();
+}
+
+function acquireLock(dir: string, lockPath: string): void {
+  const mine = JSON.stringify({ pid: process.pid, started: STARTED });
+  // Two tries: the second follows removing a stale LOCK left by a process that died.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, mine, { flag: 'wx' });
+      return;
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw dataDirError(dir, error);
+    }
+    const holder = readLock(lockPath);
+    if (holder && isRunning(holder)) {
+      throw new JournalError(
+        'PLAZA_ERR_DATA_DIR_LOCKED',
+        `--data-dir ${dir} is in use by process ${holder.pid}: stop that server or choose another folder ` +
+          `(if no server uses it, delete ${lockPath})`,
+      );
+    }
+    rmSync(lockPath, { force: true });
+  }
+  throw new JournalError('PLAZA_ERR_DATA_DIR_LOCKED', `--data-dir ${dir}: another server is starting on it; choose another folder`);
+}
+
+function readLock(lockPath: string): { pid: number; started: unknown } | undefined {
+  try {
+    const value: unknown = JSON.parse(readFileSync(lockPath, 'utf8'));
+    const pid = (value as { pid?: unknown } | null)?.pid;
+    // A positive integer only: process.kill(0 or -n) would signal a whole process group.
+    if (typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0) return { pid, started: (value as { started?: unknown }).started };
+  } catch {
+    // Unreadable or garbage (a LOCK torn by a crash): treated as stale.
+  }
+  return undefined;
+}
+
+function isRunning(holder: { pid: number; started: unknown }): boolean {
+  if (holder.pid === process.pid) return holder.started === STARTED;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM'; // alive, owned by another user
+  }
+}
+
+function releaseLock(lockPath: string): void {
+  try {
+    // Only our own: after a stale-lock takeover the file may belong to someone else.
+    const holder = readLock(lockPath);
+    if (holder?.pid === process.pid && holder.started === STARTED) rmSync(lockPath, { force: true });
+  } catch {
+    // Leaving it is safe: the next start finds our pid dead and takes over.
+  }
+}
+
+function dataDirError(dir: string, error: unknown): JournalError {
+  const code = errorCode(error);
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not a directory: choose a folder path`);
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not writable: check permissions or choose another folder`);
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} could not be used (${reason}): check the folder or choose another`);
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

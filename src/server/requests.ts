@@ -1,0 +1,140 @@
+/**
+ * Turns an untrusted plaza.v1 text frame into a typed request, or a coded error.
+ * Only known fields are read, one by one, so keys like `__proto__` or `constructor` in the
+ * JSON can never reach an object's prototype or the server's state.
+ */
+import { ErrorCode, type ClientMessage, type Position } from '../shared/protocol.js';
+
+export interface RequestLimits {
+  maxRoomName: number;
+  historySize: number;
+}
+
+export type ParseResult =
+  | { ok: true; request: ClientMessage }
+  | { ok: false; id: number | string | undefined; code: ErrorCode; message: string };
+
+/** Room names: letters, digits and a few separators, so they are safe in URLs, logs and keys. */
+const ROOM_NAME = /^[\p{L}\p{N}_\-.:@#/+=~]+$/u;
+const MAX_ID_LENGTH = 64;
+const MAX_NAME_LENGTH = 64;
+const MAX_EPOCH_LENGTH = 32;
+
+class Invalid {
+  constructor(
+    readonly code: ErrorCode,
+    readonly message: string,
+  ) {}
+}
+
+function fail(message: string, code: ErrorCode = ErrorCode.BadRequest): never {
+  throw new Invalid(code, message);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+}
+
+export function validateRoomName(room: unknown, maxLength: number): string {
+  if (typeof room !== 'string' || room.length === 0) fail('"room" must be a non-empty string', ErrorCode.BadRoom);
+  if (room.length > maxLength) fail(`"room" is longer than ${maxLength} characters`, ErrorCode.BadRoom);
+  if (!ROOM_NAME.test(room)) {
+    fail('"room" may contain only letters, digits and _ - . : @ # / + = ~', ErrorCode.BadRoom);
+  }
+  return room;
+}
+
+function optionalBoolean(object: Record<string, unknown>, key: string): boolean | undefined {
+  const value = own(object, key);
+  if (value !== undefined && typeof value !== 'boolean') fail(`"${key}" must be true or false`);
+  return value as boolean | undefined;
+}
+
+function readId(object: Record<string, unknown>): number | string | undefined {
+  const id = own(object, 'id');
+  if (id === undefined) return undefined;
+  if (typeof id === 'number' && Number.isFinite(id)) return id;
+  if (typeof id === 'string' && id.length <= MAX_ID_LENGTH) return id;
+  throw new Invalid(ErrorCode.BadRequest, `"id" must be a number or a string of at most ${MAX_ID_LENGTH} characters`);
+}
+
+function readPosition(value: unknown): Position | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) fail('"since" must be an object {epoch, offset}');
+  const epoch = own(value, 'epoch');
+  const offset = own(value, 'offset');
+  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_LENGTH) {
+    fail('"since.epoch" must be the epoch string the server sent');
+  }
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) fail('"since.offset" must be an integer ≥ 0');
+  return { epoch, offset: offset as number };
+}
+
+function readName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') fail('"name" must be a string');
+  // Control characters would let one name forge lines in other people's logs and pages.
+  const name = value.replace(/[\p{Cc}\p{Cf}]/gu, '').trim();
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) fail(`"name" must have 1 to ${MAX_NAME_LENGTH} visible characters`);
+  return name;
+}
+
+export function parseRequest(text: string, limits: RequestLimits): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, id: undefined, code: ErrorCode.BadJson, message: 'the frame is not valid JSON' };
+  }
+  if (!isObject(value)) return { ok: false, id: undefined, code: ErrorCode.BadRequest, message: 'a request must be a JSON object with a "type"' };
+  let id: number | string | undefined;
+  try {
+    id = readId(value);
+    return { ok: true, request: readRequest(value, id, limits) };
+  } catch (error) {
+    if (error instanceof Invalid) return { ok: false, id, code: error.code, message: error.message };
+    throw error;
+  }
+}
+
+function readRequest(value: Record<string, unknown>, id: number | string | undefined, limits: RequestLimits): ClientMessage {
+  const type = own(value, 'type');
+  switch (type) {
+    case 'hello':
+      return { type, id, name: readName(own(value, 'name')) };
+    case 'join': {
+      const history = own(value, 'history');
+      if (history !== undefined && (!Number.isSafeInteger(history) || (history as number) < 0)) {
+        fail('"history" must be an integer ≥ 0');
+      }
+      return {
+        type,
+        id,
+        room: validateRoomName(own(value, 'room'), limits.maxRoomName),
+        since: readPosition(own(value, 'since')),
+        history: history === undefined ? undefined : Math.min(history as number, limits.historySize),
+        presence: optionalBoolean(value, 'presence'),
+      };
+    }
+    case 'leave':
+      return { type, id, room: validateRoomName(own(value, 'room'), limits.maxRoomName) };
+    case 'publish': {
+      const data = own(value, 'data');
+      if (data === undefined) fail('"data" is required (any JSON value)');
+      return {
+        type,
+        id,
+        room: validateRoomName(own(value, 'room'), limits.maxRoomName),
+        data,
+        excludeSelf: optionalBoolean(value, 'excludeSelf'),
+      };
+    }
+    default:
+      if (typeof type !== 'string') fail('"type" must be a string');
+      return fail(`unknown type ${JSON.stringify(type.slice(0, 32))}; expected hello, join, leave or publish`, ErrorCode.UnknownType);
+  }
+}
