@@ -8,6 +8,7 @@ import { messageEnvelope, presenceEnvelope } from './envelope.js';
 import { encodeFrame, encodeTextFrame, Opcode } from './frame.js';
 import type { HistoryEntry, HistoryStore, Recovery, RoomLog } from './history.js';
 import type { Hub, Member, Outgoing, Room, WireProtocol } from './hub.js';
+import type { Metrics } from './metrics.js';
 
 /** What was published, in the form it arrived. */
 export type Payload =
@@ -73,6 +74,7 @@ export class Broker {
     readonly hub: Hub,
     readonly history: HistoryStore,
     private readonly options: BrokerOptions,
+    readonly metrics: Metrics,
   ) {}
 
   join(member: Member, name: string, watch: boolean): JoinResult {
@@ -115,6 +117,8 @@ export class Broker {
     );
     const room = this.hub.room(name);
     const delivered = room ? this.hub.publish(room, new Publication(envelope, payload, dataJson), except) : 0;
+    this.metrics.published++;
+    this.metrics.deliveries += delivered;
     return { offset: log.lastOffset, epoch: log.epoch, delivered };
   }
 

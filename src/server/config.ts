@@ -44,6 +44,12 @@ export interface PlazaOptions {
   dataDir: string;
   /** Bytes of history files kept on disk; the oldest segments are deleted past it. @default 268435456 (256 MiB) */
   dataMaxBytes: number;
+  /** Bearer key that enables the HTTP API under /api/ (and the status page). @default '' (API off: 404) */
+  apiKey: string;
+  /** Largest HTTP API request body, in bytes. @default 1048576 (1 MiB) */
+  apiMaxBody: number;
+  /** Serve the live status page at /status without the API key. @default false (only with the key) */
+  status: boolean;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
 }
@@ -57,6 +63,9 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   logLevel: 'info',
   logFormat: process.stdout.isTTY ? 'pretty' : 'json',
   shutdownTimeout: 5000,
+  apiKey: '',
+  apiMaxBody: 1024 * 1024,
+  status: false,
   defaultRoom: 'lobby',
   historySize: 100,
   historyTtl: 60 * 60 * 1000,
@@ -101,6 +110,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },
   { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', help: 'keep history in append-only files here (default: memory only)' },
   { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
+  { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', help: 'enables the HTTP API (Authorization: Bearer <key>)' },
+  { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
+  { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },
   { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', help: 'folder of static files to serve (default: public/ beside server.js)' },
 ];
 

@@ -8,6 +8,7 @@ import { encodeSender, errorEnvelope, type RequestId } from './envelope.js';
 import { encodeTextFrame } from './frame.js';
 import type { Member, Room, WireProtocol } from './hub.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { handleRequest } from './commands.js';
 import { parseRequest } from './requests.js';
@@ -19,6 +20,7 @@ export interface ConnectionContext {
   readonly outbox: Outbox;
   readonly logger: Logger;
   readonly options: PlazaOptions;
+  readonly metrics: Metrics;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<Connection>;
 }
@@ -33,6 +35,8 @@ export class Connection implements Member, OutboxEntry {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
   name = 'anonymous';
+  /** The authenticated user (token `sub`), when auth is on. */
+  userId: string | undefined;
   /** `{"session":…,"name":…}`, the sender part of every envelope this connection publishes. */
   fromJson: string;
   pending: Buffer[] = [];
@@ -53,6 +57,7 @@ export class Connection implements Member, OutboxEntry {
   ) {
     this.fromJson = encodeSender(this.id, this.name);
     context.connections.add(this);
+    context.metrics.connects[protocol]++;
     if (protocol === 'plain') context.broker.join(this, context.options.defaultRoom, false);
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
@@ -84,6 +89,7 @@ export class Connection implements Member, OutboxEntry {
 
   /** Answers a bad request with an error envelope; a connection that keeps erring is closed. */
   replyError(id: RequestId, code: ErrorCode, message: string): void {
+    this.context.metrics.countIn(this.context.metrics.protocolErrors, code);
     this.reply(errorEnvelope(id, code, message));
     if (!this.errorBudget.take()) {
       this.context.logger.warn('closing a connection that keeps sending bad requests', { id: this.id, remote: this.remoteAddress });
@@ -92,6 +98,7 @@ export class Connection implements Member, OutboxEntry {
   }
 
   onOverflow(): void {
+    this.context.metrics.slowConsumerDrops++;
     this.context.logger.warn('slow consumer dropped', { id: this.id, remote: this.remoteAddress });
     this.close(CloseCode.TryAgainLater, 'too slow: messages were piling up');
   }
@@ -109,6 +116,8 @@ export class Connection implements Member, OutboxEntry {
     if (this.closeSent) return;
     this.messagesIn++;
     this.bytesIn += bytes.length;
+    this.context.metrics.messagesIn++;
+    this.context.metrics.bytesIn += bytes.length;
     try {
       if (this.protocol === 'plain') this.onPlainMessage(bytes, isBinary);
       else this.onV1Message(bytes, isBinary);
@@ -138,6 +147,7 @@ export class Connection implements Member, OutboxEntry {
   private onClose(code: number): void {
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
+    this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.pending = [];
     this.pendingBytes = 0;
     this.context.logger.info('connection closed', {

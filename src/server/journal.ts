@@ -125,15 +125,18 @@ export class Journal {
 
   private static load(options: Required<JournalOptions>, lockPath: string): OpenedJournal {
     const segments: Segment[] = [];
+    let lastSeq = 0;
     for (const entry of readdirSync(options.dir, { withFileTypes: true })) {
       const match = SEGMENT_NAME.exec(entry.name);
-      if (!match?.[1] || !entry.isFile()) continue;
+      if (!match?.[1]) continue;
+      // Numbering passes anything squatting on a segment name, so a new segment can be created.
+      lastSeq = Math.max(lastSeq, Number(match[1]));
+      if (!entry.isFile()) continue;
       const path = join(options.dir, entry.name);
       const stats = statSync(path);
       segments.push({ seq: Number(match[1]), path, bytes: stats.size, newest: stats.mtimeMs });
     }
     segments.sort((a, b) => a.seq - b.seq);
-    const nextSeq = (segments.at(-1)?.seq ?? 0) + 1;
     // Sizes first, so a lowered maxBytes never makes start-up read more than it keeps.
     while (total(segments) > options.maxBytes && segments.length > 1) deleteOldest(segments);
 
@@ -167,7 +170,7 @@ export class Journal {
       // Keep filling the newest segment, so restarts do not leave a trail of tiny files.
       if (last.bytes < options.segmentBytes) fd = openSync(last.path, 'a');
     }
-    const journal = new Journal(options, lockPath, segments, fd, nextSeq);
+    const journal = new Journal(options, lockPath, segments, fd, lastSeq + 1);
     return {
       journal,
       records: parsed.flatMap((p) => p.records),
@@ -199,6 +202,8 @@ export class Journal {
   /** Buffers a record for the next flush(); no I/O. Ignored after close(). */
   append(record: JournalRecord): void {
     if (this.closed) return;
+    // A caller bug, caught here: written as is, the record would be skipped at the next start.
+    if (!isRecord(record)) throw new TypeError('journal record: expected string room/epoch/data, integer offset ≥ 1, finite time');
     const { room, epoch, offset, time, data } = record;
     const line = JSON.stringify({ room, epoch, offset, time, data }) + '\n';
     this.pending.push(line);
@@ -247,7 +252,6 @@ export class Journal {
     this.flush();
     this.closed = true;
     this.closeFd();
-    releaseLock(this.lockPath);
   }
 
   private activeSegment(): Segment {
@@ -352,12 +356,19 @@ function parseRecord(line: string): JournalRecord | undefined {
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { room, epoch, offset, time, data } = value as Record<string, unknown>;
-  if (typeof room !== 'string' || typeof epoch !== 'string' || typeof data !== 'string') return undefined;
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 1) return undefined;
-  if (typeof time !== 'number' || !Number.isFinite(time)) return undefined;
+  if (!isRecord(value)) return undefined;
+  const { room, epoch, offset, time, data } = value;
   return { room, epoch, offset, time, data };
+}
+
+function isRecord(value: unknown): value is JournalRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const { room, epoch, offset, time, data } = value as Record<string, unknown>;
+  return (
+    typeof room === 'string' && typeof epoch === 'string' && typeof data === 'string' &&
+    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 1 &&
+    typeof time === 'number' && Number.isFinite(time)
+  );
 }
 
 function total(segments: Segment[]): number {

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { Metrics } from './metrics.js';
 
 /** What the outbox needs from a connection: its socket and a place to keep frames for this turn. */
 export interface OutboxEntry {
@@ -22,6 +23,7 @@ export interface OutboxOptions {
    * client has seen can be missing from history after a crash.
    */
   beforeFlush?: () => void;
+  metrics?: Metrics;
 }
 
 /**
@@ -63,13 +65,18 @@ export class Outbox {
   };
 
   flush(entry: OutboxEntry): void {
-    const { pending } = entry;
+    const { pending, pendingBytes } = entry;
     if (pending.length === 0) return;
     this.options.beforeFlush?.();
     entry.pending = [];
     entry.pendingBytes = 0;
     if (!entry.isWritable()) return;
     const socket = entry.socket;
+    const metrics = this.options.metrics;
+    if (metrics) {
+      metrics.bytesOut += pendingBytes;
+      metrics.writes++;
+    }
     if (pending.length === 1) {
       socket.write(pending[0]);
       return;

@@ -9,9 +9,10 @@ import { Broker } from './broker.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
-import { createRequestHandler } from './http.js';
+import { createRequestHandler, type Readiness } from './http.js';
 import { Hub } from './hub.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { loadStaticFiles, type StaticFiles } from './static.js';
 import { createUpgradeHandler } from './upgrade.js';
@@ -57,6 +58,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const config = resolveOptions(options);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const connections = new Set<Connection>();
+  const metrics = new Metrics();
   let journal: Journal | undefined;
   const history = new HistoryStore(
     { size: config.historySize, ttl: config.historyTtl, maxBytes: config.historyMaxBytes, maxRooms: config.maxRooms },
@@ -65,15 +67,16 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const broker = new Broker(new Hub(), history, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
-  });
+  }, metrics);
   const outbox = new Outbox({
     maxBuffered: MAX_BUFFERED,
     maxWriteBytes: MAX_WRITE_BYTES,
+    metrics,
     beforeFlush: () => {
       if (journal && journal.pendingRecords > 0) journal.flush();
     },
   });
-  const context: ConnectionContext = { broker, outbox, logger, options: config, connections };
+  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics };
   let sweepTimer: NodeJS.Timeout | undefined;
 
   let state: PlazaState = 'new';
@@ -106,7 +109,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     });
     const httpServer = createServer(
       { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
-      createRequestHandler({ staticFiles, isReady: () => state === 'listening' }),
+      createRequestHandler({ staticFiles, options: config, broker, connections, metrics, logger, readiness }),
     );
     httpServer.on(
       'upgrade',
@@ -131,6 +134,13 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     });
     state = 'listening';
     logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
+  }
+
+  function readiness(): Readiness {
+    const reasons: string[] = [];
+    if (state !== 'listening') reasons.push(`server is ${state}`);
+    if (journal && !journal.healthy) reasons.push(`history files in ${config.dataDir} cannot be written: ${journal.lastError}`);
+    return { ready: reasons.length === 0, reasons };
   }
 
   function openJournal(): void {

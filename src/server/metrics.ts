@@ -1,0 +1,33 @@
+/**
+ * Plain counters the hot paths bump (a property increment, nothing more); gauges are read
+ * when /metrics is scraped, so scraping costs the server nothing between scrapes.
+ */
+import type { WireProtocol } from './hub.js';
+
+export class Metrics {
+  /** Upgrades accepted, by wire protocol. */
+  readonly connects: Record<WireProtocol, number> = { plain: 0, v1: 0 };
+  /** Closed connections by close code. */
+  readonly disconnects = new Map<number, number>();
+  /** Upgrades refused before a WebSocket existed, by HTTP status. */
+  readonly upgradeRejections = new Map<number, number>();
+  messagesIn = 0;
+  bytesIn = 0;
+  /** Room messages published (each counted once, however many receive it). */
+  published = 0;
+  /** Frames queued to one client: a publish to N members is N deliveries. */
+  deliveries = 0;
+  /** Bytes handed to sockets. */
+  bytesOut = 0;
+  /** Socket writes (one per socket per event-loop turn with coalescing). */
+  writes = 0;
+  slowConsumerDrops = 0;
+  rateLimited = 0;
+  authFailures = 0;
+  /** Error envelopes sent, by code. */
+  readonly protocolErrors = new Map<string, number>();
+
+  countIn<K>(map: Map<K, number>, key: K): void {
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+}
