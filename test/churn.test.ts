@@ -53,7 +53,7 @@ class ResumingMember {
 
 describe('churn', () => {
   it('every member ends with every message exactly once, in order, across drops', async () => {
-    const plaza = await startPlaza({ historySize: 10_000 });
+    const plaza = await startPlaza({ historySize: 10_000, rateLimit: 0 });
     const url = wsUrl(plaza);
     const members = Array.from({ length: 8 }, () => new ResumingMember(url));
     const publisher = await V1Client.open(url, 'publisher');

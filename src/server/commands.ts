@@ -32,15 +32,19 @@ function hello(connection: Connection, request: HelloRequest): void {
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       maxRoomName: options.maxRoomName,
       historySize: options.historySize,
-      rate: { perSecond: 0, burst: 0 },
+      rate: { perSecond: options.rateLimit, burst: options.rateBurst },
     },
-    heartbeat: 0,
+    heartbeat: options.heartbeatMs,
   };
   connection.reply(encodeEnvelope(welcome));
 }
 
 function join(connection: Connection, request: JoinRequest): void {
   const broker = connection.context.broker;
+  const grant = connection.admission.grant;
+  if (grant && !grant.mayJoin(request.room)) {
+    return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow joining ${JSON.stringify(request.room)}`);
+  }
   const result = broker.join(connection, request.room, request.presence === true);
   if (!result.ok) return connection.replyError(request.id, result.code, result.message);
   const { room, log } = result;
@@ -80,6 +84,10 @@ function publish(connection: Connection, request: PublishRequest): void {
   const room = broker.hub.room(request.room);
   if (!room || !room.members.has(connection)) {
     return connection.replyError(request.id, ErrorCode.NotJoined, `join room ${JSON.stringify(request.room)} before publishing to it`);
+  }
+  const grant = connection.admission.grant;
+  if (grant && !grant.mayPublish(request.room)) {
+    return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
   const published = broker.publish(request.room, { kind: 'json', data: request.data }, connection, request.excludeSelf ? connection : undefined);
   if (!published) return connection.replyError(request.id, ErrorCode.ServerFull, 'the server tracks as many rooms as it may');

@@ -50,6 +50,28 @@ export interface PlazaOptions {
   apiMaxBody: number;
   /** Serve the live status page at /status without the API key. @default false (only with the key) */
   status: boolean;
+  /** Ping every client this often (ms) from one sweep timer; a client that misses two is cut off. 0 turns it off. @default 30000 */
+  heartbeatMs: number;
+  /** Bytes that may wait for one client before it is closed with 1013 as a slow consumer. @default 1048576 (1 MiB) */
+  maxBuffered: number;
+  /** Messages per second one connection may send (token bucket); 0 turns the limit off. @default 100 */
+  rateLimit: number;
+  /** Messages one connection may send in a burst above the rate. @default 200 */
+  rateBurst: number;
+  /** Open WebSocket connections in all; upgrades past it get 503. @default 100000 */
+  maxConnections: number;
+  /** Open WebSocket connections from one IP address; upgrades past it get 429. 0: no limit. @default 0 */
+  maxConnectionsPerIp: number;
+  /** Browser origins allowed to connect (exact match, e.g. https://example.com); empty allows all. @default [] */
+  allowedOrigins: string[];
+  /** HMAC secret that turns on signed tokens (JWT HS256) for every WebSocket; at least 32 characters. @default '' (no auth) */
+  authSecret: string;
+  /** PEM certificate file: serve https and wss. Needs tlsKey. @default '' */
+  tlsCert: string;
+  /** PEM private key file for tlsCert. @default '' */
+  tlsKey: string;
+  /** Fragments one message may arrive in before the sender is closed with 1009. @default 1024 */
+  maxFragments: number;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
 }
@@ -63,6 +85,17 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   logLevel: 'info',
   logFormat: process.stdout.isTTY ? 'pretty' : 'json',
   shutdownTimeout: 5000,
+  heartbeatMs: 30_000,
+  maxBuffered: 1024 * 1024,
+  rateLimit: 100,
+  rateBurst: 200,
+  maxConnections: 100_000,
+  maxConnectionsPerIp: 0,
+  allowedOrigins: [],
+  authSecret: '',
+  tlsCert: '',
+  tlsKey: '',
+  maxFragments: 1024,
   apiKey: '',
   apiMaxBody: 1024 * 1024,
   status: false,
@@ -78,7 +111,7 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   dataMaxBytes: 256 * 1024 * 1024,
 });
 
-type Kind = 'integer' | 'bytes' | 'boolean' | 'string' | 'choice';
+type Kind = 'integer' | 'bytes' | 'boolean' | 'string' | 'choice' | 'list';
 
 interface OptionSpec {
   key: keyof PlazaOptions;
@@ -89,6 +122,8 @@ interface OptionSpec {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** Never echo the value in errors or help. */
+  secret?: boolean;
 }
 
 /** Every option a person can set from outside, in --help order. */
@@ -110,7 +145,18 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },
   { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', help: 'keep history in append-only files here (default: memory only)' },
   { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
-  { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', help: 'enables the HTTP API (Authorization: Bearer <key>)' },
+  { key: 'heartbeatMs', flag: '--heartbeat-ms', env: 'HEARTBEAT_MS', kind: 'integer', min: 0, max: 3_600_000, help: 'ms between pings; two missed cut the client off (0: off)' },
+  { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013' },
+  { key: 'rateLimit', flag: '--rate-limit', env: 'RATE_LIMIT', kind: 'integer', min: 0, max: 1_000_000, help: 'messages/s per connection (0: no limit)' },
+  { key: 'rateBurst', flag: '--rate-burst', env: 'RATE_BURST', kind: 'integer', min: 1, max: 1_000_000, help: 'messages per connection in a burst above the rate' },
+  { key: 'maxConnections', flag: '--max-connections', env: 'MAX_CONNECTIONS', kind: 'integer', min: 1, max: 10_000_000, help: 'open connections in all (past it: 503)' },
+  { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'integer', min: 0, max: 10_000_000, help: 'open connections per IP (past it: 429; 0: no limit)' },
+  { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', help: 'comma list of browser origins allowed to connect (default: all)' },
+  { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, help: 'HMAC secret (32+ chars) that requires signed tokens' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', help: 'PEM certificate file: serve https/wss' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
+  { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
+  { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
   { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },
   { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', help: 'folder of static files to serve (default: public/ beside server.js)' },
@@ -142,6 +188,8 @@ function describeAllowed(spec: OptionSpec): string {
       return `one of ${spec.choices?.join(', ')}`;
     case 'string':
       return 'a string';
+    case 'list':
+      return 'a comma-separated list';
   }
 }
 
@@ -160,6 +208,8 @@ function fromText(spec: OptionSpec, text: string): unknown {
       if (/^(1|true|yes|on)$/i.test(t)) return true;
       if (/^(0|false|no|off)$/i.test(t)) return false;
       return undefined;
+    case 'list':
+      return t === '' ? [] : t.split(',').map((item) => item.trim()).filter(Boolean);
     default:
       return text;
   }
@@ -176,6 +226,8 @@ function checkValue(spec: OptionSpec, value: unknown): boolean {
       return typeof value === 'string' && spec.choices!.includes(value);
     case 'string':
       return typeof value === 'string';
+    case 'list':
+      return Array.isArray(value) && value.every((item) => typeof item === 'string');
   }
 }
 
@@ -195,15 +247,30 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
   for (const spec of OPTION_SPECS) {
     const value = resolved[spec.key];
     if (!checkValue(spec, value)) {
-      throw new ConfigError(spec.key, `expected ${describeAllowed(spec)}, got ${JSON.stringify(value)}`);
+      throw new ConfigError(spec.key, `expected ${describeAllowed(spec)}, got ${spec.secret ? 'another type' : JSON.stringify(value)}`);
     }
   }
+  checkCombinations(resolved);
   try {
     validateRoomName(resolved.defaultRoom, resolved.maxRoomName);
   } catch {
     throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
   }
   return resolved;
+}
+
+function checkCombinations(options: PlazaOptions): void {
+  if (options.authSecret && options.authSecret.length < 32) {
+    throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -base64 33\``);
+  }
+  if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
+    throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');
+  }
+  for (const origin of options.allowedOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError('allowedOrigins', `${JSON.stringify(origin)} is not an origin; write scheme://host[:port] with no path, e.g. https://example.com`);
+    }
+  }
 }
 
 function dropUndefined<T extends object>(object: T): Partial<T> {
@@ -255,7 +322,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
 function parseText(spec: OptionSpec, text: string, source: string): unknown {
   const value = fromText(spec, text);
   if (value === undefined || !checkValue(spec, value)) {
-    throw new ConfigError(source, `expected ${describeAllowed(spec)}, got ${JSON.stringify(text)}`);
+    throw new ConfigError(source, `expected ${describeAllowed(spec)}, got ${spec.secret ? 'something else' : JSON.stringify(text)}`);
   }
   return value;
 }
@@ -264,13 +331,14 @@ export function helpText(): string {
   const rows = OPTION_SPECS.map((spec) => {
     const left = `  ${spec.flag}${spec.kind === 'boolean' ? '' : ' <value>'}`;
     const fallback = DEFAULTS[spec.key];
-    const shown = fallback === '' ? '' : ` [default: ${fallback}]`;
+    const shown = fallback === '' || (Array.isArray(fallback) && fallback.length === 0) ? '' : ` [default: ${fallback}]`;
     return `${left.padEnd(30)}${spec.help}${shown}\n${' '.repeat(30)}env ${spec.env}`;
   });
   return [
     'Plaza: a real-time broadcast server for the web.',
     '',
     'Usage: node dist/server.js [options]',
+    '       node dist/server.js token --sub <user> [--rooms <list>] [--ttl 1h]   (mint a test token)',
     '',
     'Options (flags win over environment variables):',
     ...rows,

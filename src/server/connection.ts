@@ -13,6 +13,7 @@ import type { Outbox, OutboxEntry } from './outbox.js';
 import { handleRequest } from './commands.js';
 import { parseRequest } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
+import type { Admission, ConnectionLimits } from './upgrade.js';
 
 /** What every connection shares: the server's broker, outbox, options and log. */
 export interface ConnectionContext {
@@ -21,6 +22,7 @@ export interface ConnectionContext {
   readonly logger: Logger;
   readonly options: PlazaOptions;
   readonly metrics: Metrics;
+  readonly limits: ConnectionLimits;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<Connection>;
 }
@@ -35,8 +37,8 @@ export class Connection implements Member, OutboxEntry {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
   name = 'anonymous';
-  /** The authenticated user (token `sub`), when auth is on. */
-  userId: string | undefined;
+  /** Sweeps since the last pong; two unanswered pings mean the peer is gone. */
+  missedPongs = 0;
   /** `{"session":…,"name":…}`, the sender part of every envelope this connection publishes. */
   fromJson: string;
   pending: Buffer[] = [];
@@ -46,6 +48,8 @@ export class Connection implements Member, OutboxEntry {
   private bytesIn = 0;
   private closeSent = false;
   private readonly errorBudget = new TokenBucket(ERROR_REFILL, ERROR_BURST);
+  private readonly rate: TokenBucket | undefined;
+  readonly remoteAddress: string;
 
   constructor(
     readonly context: ConnectionContext,
@@ -53,23 +57,43 @@ export class Connection implements Member, OutboxEntry {
     /** The raw socket under `ws`: broadcast frames are written here directly, already framed. */
     readonly socket: Duplex,
     readonly protocol: WireProtocol,
-    readonly remoteAddress: string,
+    readonly admission: Admission,
   ) {
+    this.remoteAddress = admission.ip;
+    if (admission.grant) this.name = admission.grant.name;
+    const { rateLimit, rateBurst } = context.options;
+    if (rateLimit > 0) this.rate = new TokenBucket(rateLimit, rateBurst);
+    context.limits.add(admission.ip);
     this.fromJson = encodeSender(this.id, this.name);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
     if (protocol === 'plain') context.broker.join(this, context.options.defaultRoom, false);
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
+    ws.on('pong', () => {
+      this.missedPongs = 0;
+    });
     // Without this listener one invalid frame would be an uncaught 'error' and kill the process;
     // ws has already answered the peer with the right close code (1002, 1007, 1009).
     ws.on('error', (error: Error & { code?: string }) => {
       context.logger.debug('connection error', { id: this.id, error: error.code ?? error.message });
     });
-    context.logger.info('connection open', { id: this.id, protocol, remote: remoteAddress });
+    context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+  }
+
+  /** The authenticated user (token `sub`), when auth is on. */
+  get userId(): string | undefined {
+    return this.admission.grant?.userId;
+  }
+
+  /** Presented the API key when connecting: may watch the status feed. */
+  get isOperator(): boolean {
+    return this.admission.isOperator;
   }
 
   setName(name: string): void {
+    // With auth the name is the token's, so nobody can pose as someone else.
+    if (this.admission.grant) return;
     this.name = name;
     this.fromJson = encodeSender(this.id, name);
   }
@@ -118,6 +142,7 @@ export class Connection implements Member, OutboxEntry {
     this.bytesIn += bytes.length;
     this.context.metrics.messagesIn++;
     this.context.metrics.bytesIn += bytes.length;
+    if (this.rate && !this.rate.take()) return this.onRateLimited();
     try {
       if (this.protocol === 'plain') this.onPlainMessage(bytes, isBinary);
       else this.onV1Message(bytes, isBinary);
@@ -128,7 +153,23 @@ export class Connection implements Member, OutboxEntry {
     }
   }
 
+  /** Over the rate the message is dropped; v1 clients are told, and a sender that keeps going is closed. */
+  private onRateLimited(): void {
+    this.context.metrics.rateLimited++;
+    if (this.protocol === 'v1') {
+      return this.replyError(undefined, ErrorCode.RateLimited, `more than ${this.context.options.rateLimit} messages per second; slow down`);
+    }
+    if (!this.errorBudget.take()) this.close(CloseCode.PolicyViolation, 'message rate limit exceeded');
+  }
+
   private onPlainMessage(bytes: Buffer, isBinary: boolean): void {
+    const grant = this.admission.grant;
+    if (grant && !grant.mayPublish(this.context.options.defaultRoom)) {
+      // Plain clients cannot read error envelopes; dropping plus the error budget is the answer.
+      this.context.metrics.countIn(this.context.metrics.protocolErrors, ErrorCode.Forbidden);
+      if (!this.errorBudget.take()) this.close(CloseCode.PolicyViolation, 'this token may not publish here');
+      return;
+    }
     const payload = isBinary
       ? ({ kind: 'binary', bytes } as const)
       : ({ kind: 'text', text: bytes.toString('utf8'), bytes } as const);
@@ -147,6 +188,7 @@ export class Connection implements Member, OutboxEntry {
   private onClose(code: number): void {
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
+    this.context.limits.remove(this.remoteAddress);
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.pending = [];
     this.pendingBytes = 0;

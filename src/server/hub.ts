@@ -35,21 +35,26 @@ export interface Outgoing {
 }
 
 export class Hub {
-  private readonly rooms = new Map<string, Room>();
+  private readonly byName = new Map<string, Room>();
 
   get roomCount(): number {
-    return this.rooms.size;
+    return this.byName.size;
+  }
+
+  /** Every room with members, for read-only listings (the HTTP API, the status page). */
+  rooms(): IterableIterator<Room> {
+    return this.byName.values();
   }
 
   room(name: string): Room | undefined {
-    return this.rooms.get(name);
+    return this.byName.get(name);
   }
 
   join(member: Member, name: string, watch = false): Room {
-    let room = this.rooms.get(name);
+    let room = this.byName.get(name);
     if (!room) {
       room = new Room(name);
-      this.rooms.set(name, room);
+      this.byName.set(name, room);
     }
     room.members.add(member);
     member.rooms.add(room);
@@ -62,7 +67,7 @@ export class Hub {
     room.watchers.delete(member);
     member.rooms.delete(room);
     // Empty rooms are forgotten so that the map is bounded by live membership.
-    if (room.members.size === 0) this.rooms.delete(room.name);
+    if (room.members.size === 0) this.byName.delete(room.name);
   }
 
   leaveAll(member: Member): void {

@@ -3,7 +3,7 @@
  *
  * Write-ahead: append() only buffers; the server calls flush() once per event-loop turn just
  * before that turn's frames leave, and flush() writes the whole batch with one fs.writeSync.
- * Once writeSync returns the bytes are in the kernel page cache, which outlives the process, so
+ * Once writeSync returns, the bytes are in the kernel page cache, which outlives the process, so
  * a crash (even SIGKILL) never loses a message a client has seen. There is no fsync per message:
  * a power loss may lose the tail the OS had not written back yet; it reads back as a torn or
  * corrupt line and is skipped.
@@ -14,17 +14,15 @@
  * '\n' (torn write), that does not parse, or whose shape is wrong is skipped and counted. No
  * checksum: torn writes are caught by the missing newline, bit rot is the filesystem's business.
  *
- * DIR/LOCK holds {"pid","started"} of the process using the folder. It is best effort: it stops
- * a second server on the same host (same pid namespace) but not on another host sharing the
- * folder over a network filesystem or in another container.
+ * DIR/LOCK holds {"pid","started"} of the process using the folder. Best effort: it stops a
+ * second server on the same host (same pid namespace), not one on another host or container
+ * sharing the folder.
  */
-import {
-  closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync,
-} from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface JournalRecord {
-  /** Any string, including '__proto__': records are never used as object keys. */
+  /** Any string, '__proto__' included: records are never used as object keys. */
   room: string;
   epoch: string;
   /** Integer ≥ 1. */
@@ -38,9 +36,9 @@ export interface JournalRecord {
 export interface JournalOptions {
   /** Folder for segment files; created if missing (recursive). */
   dir: string;
-  /** A segment is closed and a new one started past this many bytes. @default 4194304 (4 MiB) */
+  /** A segment is closed and a new one started past this many bytes. @default 4 MiB, or maxBytes / 4 if smaller */
   segmentBytes?: number;
-  /** Oldest segments are deleted while the total exceeds this; also bounds records waiting through a disk failure. @default 268435456 (256 MiB) */
+  /** Oldest segments are deleted while the total exceeds this; also bounds records held through a disk failure. @default 256 MiB */
   maxBytes?: number;
   /** Segments whose newest record is older than this (ms) are deleted at open and on roll. @default 86400000 (24 h) */
   retainMs?: number;
@@ -61,16 +59,12 @@ export type JournalErrorCode = 'PLAZA_ERR_DATA_DIR' | 'PLAZA_ERR_DATA_DIR_LOCKED
 /** Why Journal.open() could not use the folder; never thrown after start-up. */
 export class JournalError extends Error {
   override readonly name = 'JournalError';
-  constructor(
-    readonly code: JournalErrorCode,
-    message: string,
-  ) {
+  constructor(readonly code: JournalErrorCode, message: string) {
     super(message);
   }
 }
 
 const DEFAULTS = { segmentBytes: 4 * 1024 ** 2, maxBytes: 256 * 1024 ** 2, retainMs: 24 * 60 * 60 * 1000, now: Date.now };
-
 const SEGMENT_NAME = /^(\d{8,})\.log$/;
 const NEWLINE = 0x0a;
 // When this process started. With the pid it tells a LOCK left by an earlier process that had
@@ -127,22 +121,20 @@ export class Journal {
     const segments: Segment[] = [];
     let lastSeq = 0;
     for (const entry of readdirSync(options.dir, { withFileTypes: true })) {
-      const match = SEGMENT_NAME.exec(entry.name);
-      if (!match?.[1]) continue;
+      const seq = Number(SEGMENT_NAME.exec(entry.name)?.[1] ?? 0);
       // Numbering passes anything squatting on a segment name, so a new segment can be created.
-      lastSeq = Math.max(lastSeq, Number(match[1]));
-      if (!entry.isFile()) continue;
+      lastSeq = Math.max(lastSeq, seq);
+      if (seq === 0 || !entry.isFile()) continue;
       const path = join(options.dir, entry.name);
       const stats = statSync(path);
-      segments.push({ seq: Number(match[1]), path, bytes: stats.size, newest: stats.mtimeMs });
+      segments.push({ seq, path, bytes: stats.size, newest: stats.mtimeMs });
     }
     segments.sort((a, b) => a.seq - b.seq);
     // Sizes first, so a lowered maxBytes never makes start-up read more than it keeps.
     while (total(segments) > options.maxBytes && segments.length > 1) deleteOldest(segments);
-
     const parsed = segments.map((segment) => {
       const result = readSegment(readFileSync(segment.path));
-      // A loop, not Math.max(...): a spread of 100k+ arguments overflows the stack.
+      // reduce, not Math.max(...): spreading 100k+ arguments overflows the stack.
       if (result.records.length > 0) segment.newest = result.records.reduce((max, r) => Math.max(max, r.time), -Infinity);
       return result;
     });
@@ -152,7 +144,6 @@ export class Journal {
       deleteOldest(segments);
       parsed.shift();
     }
-
     let fd: number | undefined;
     const last = segments.at(-1);
     const lastParsed = parsed.at(-1);
@@ -170,34 +161,23 @@ export class Journal {
       // Keep filling the newest segment, so restarts do not leave a trail of tiny files.
       if (last.bytes < options.segmentBytes) fd = openSync(last.path, 'a');
     }
-    const journal = new Journal(options, lockPath, segments, fd, lastSeq + 1);
     return {
-      journal,
+      journal: new Journal(options, lockPath, segments, fd, lastSeq + 1),
       records: parsed.flatMap((p) => p.records),
       skipped: parsed.reduce((sum, p) => sum + p.skipped, 0),
     };
   }
 
   /** False after a flush hit an I/O error; true again once a flush succeeds. */
-  get healthy(): boolean {
-    return this.isHealthy;
-  }
+  get healthy(): boolean { return this.isHealthy; }
   /** The most recent I/O error, kept after recovery for diagnostics. */
-  get lastError(): string | undefined {
-    return this.error;
-  }
+  get lastError(): string | undefined { return this.error; }
   /** Buffered, not yet written. */
-  get pendingRecords(): number {
-    return this.pending.length;
-  }
-  /** Records discarded because a disk failure lasted longer than maxBytes of buffer. */
-  get droppedRecords(): number {
-    return this.dropped;
-  }
+  get pendingRecords(): number { return this.pending.length; }
+  /** Records discarded because a disk failure outlasted maxBytes of buffer. */
+  get droppedRecords(): number { return this.dropped; }
   /** Total size of all segments. */
-  get bytesOnDisk(): number {
-    return total(this.segments);
-  }
+  get bytesOnDisk(): number { return total(this.segments); }
 
   /** Buffers a record for the next flush(); no I/O. Ignored after close(). */
   append(record: JournalRecord): void {
@@ -208,20 +188,19 @@ export class Journal {
     const line = JSON.stringify({ room, epoch, offset, time, data }) + '\n';
     this.pending.push(line);
     this.pendingChars += line.length;
-    if (time > this.pendingNewest) this.pendingNewest = time;
+    this.pendingNewest = Math.max(this.pendingNewest, time);
   }
 
-  /** Writes everything buffered in one writeSync, then rolls and prunes segments. Never throws. */
+  /** Writes everything buffered with one writeSync, then rolls and prunes segments. Never throws. */
   flush(): void {
     if (this.closed || this.pending.length === 0) return;
-    const batch = Buffer.from(this.pending.join(''));
     let segment: Segment;
     try {
       segment = this.activeSegment();
-      this.write(segment, batch);
+      this.write(segment, Buffer.from(this.pending.join('')));
     } catch (error) {
       this.fail(error);
-      // Keep the batch for the next flush, but bounded: through a long outage the oldest go.
+      // Kept for the next flush, but bounded: through a long outage the oldest go (in chars, roughly bytes).
       while (this.pendingChars > this.options.maxBytes && this.pending.length > 0) {
         this.pendingChars -= this.pending.shift()?.length ?? 0;
         this.dropped++;
@@ -252,6 +231,7 @@ export class Journal {
     this.flush();
     this.closed = true;
     this.closeFd();
+    releaseLock(this.lockPath);
   }
 
   private activeSegment(): Segment {
@@ -267,40 +247,29 @@ export class Journal {
   }
 
   private write(segment: Segment, batch: Buffer): void {
+    const fd = this.fd as number;
     let written = 0;
     try {
-      while (written < batch.length) written += writeSync(this.fd as number, batch, written);
+      while (written < batch.length) written += writeSync(fd, batch, written);
       segment.bytes += written;
     } catch (error) {
-      // ENOSPC can strike after part of the batch: cut it off so the retry neither duplicates
-      // records nor glues onto a torn line. Then give up this fd (it may be the cause) and
-      // start a new segment on the next flush; an empty one is deleted, not left behind.
-      try {
-        if (written > 0) ftruncateSync(this.fd as number, segment.bytes);
-      } catch {
-        // The torn line stays and is skipped when read; the retry goes to a new segment.
-      }
+      // ENOSPC can strike after part of the batch: cut that off, so the retry neither duplicates
+      // records nor glues onto a torn line (if this fails too, the torn line is skipped on read).
+      // Then drop this fd (it may be the cause); the next flush starts a new segment.
+      if (written > 0) ignoreErrors(() => ftruncateSync(fd, segment.bytes));
       this.closeFd();
       if (segment.bytes === 0 && this.segments.at(-1) === segment) {
         this.segments.pop();
-        try {
-          rmSync(segment.path, { force: true });
-        } catch {
-          // Harmless: an empty segment reads as no records.
-        }
+        ignoreErrors(() => rmSync(segment.path, { force: true }));
       }
       throw error;
     }
   }
 
   private closeFd(): void {
-    if (this.fd === undefined) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      // Already closed or broken: either way it is no longer ours to use.
-    }
+    const fd = this.fd;
     this.fd = undefined;
+    if (fd !== undefined) ignoreErrors(() => closeSync(fd));
   }
 
   private fail(error: unknown): void {
@@ -310,25 +279,17 @@ export class Journal {
 }
 
 function resolveOptions(options: JournalOptions): Required<JournalOptions> {
-  const resolved = {
-    dir: options.dir,
-    segmentBytes: options.segmentBytes ?? DEFAULTS.segmentBytes,
-    maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
-    retainMs: options.retainMs ?? DEFAULTS.retainMs,
-    now: options.now ?? DEFAULTS.now,
-  };
-  if (typeof resolved.dir !== 'string' || resolved.dir === '') throw new TypeError('dir: expected a folder path');
-  if (!Number.isSafeInteger(resolved.segmentBytes) || resolved.segmentBytes < 1) {
-    throw new TypeError(`segmentBytes: expected a size in bytes ≥ 1, got ${resolved.segmentBytes}`);
+  const { dir, maxBytes = DEFAULTS.maxBytes, retainMs = DEFAULTS.retainMs, now = DEFAULTS.now } = options;
+  // With a small maxBytes, smaller segments: deleting the oldest must not throw most history away.
+  const { segmentBytes = Math.max(1, Math.min(DEFAULTS.segmentBytes, Math.floor(maxBytes / 4))) } = options;
+  if (typeof dir !== 'string' || dir === '') throw new TypeError('dir: expected a folder path');
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1) throw new TypeError(`segmentBytes: expected a size in bytes ≥ 1, got ${segmentBytes}`);
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < segmentBytes) {
+    throw new TypeError(`maxBytes: expected a size in bytes ≥ segmentBytes (${segmentBytes}), got ${maxBytes}`);
   }
-  if (!Number.isSafeInteger(resolved.maxBytes) || resolved.maxBytes < resolved.segmentBytes) {
-    throw new TypeError(`maxBytes: expected a size in bytes ≥ segmentBytes (${resolved.segmentBytes}), got ${resolved.maxBytes}`);
-  }
-  if (typeof resolved.retainMs !== 'number' || !(resolved.retainMs > 0)) {
-    throw new TypeError(`retainMs: expected a duration in ms > 0 (Infinity keeps everything), got ${resolved.retainMs}`);
-  }
-  if (typeof resolved.now !== 'function') throw new TypeError('now: expected a function returning ms since the epoch');
-  return resolved;
+  if (typeof retainMs !== 'number' || !(retainMs > 0)) throw new TypeError(`retainMs: expected ms > 0 (Infinity keeps all), got ${retainMs}`);
+  if (typeof now !== 'function') throw new TypeError('now: expected a function returning ms since the epoch');
+  return { dir, segmentBytes, maxBytes, retainMs, now };
 }
 
 function readSegment(buffer: Buffer): { records: JournalRecord[]; skipped: number; intactBytes: number } {
@@ -364,11 +325,8 @@ function parseRecord(line: string): JournalRecord | undefined {
 function isRecord(value: unknown): value is JournalRecord {
   if (typeof value !== 'object' || value === null) return false;
   const { room, epoch, offset, time, data } = value as Record<string, unknown>;
-  return (
-    typeof room === 'string' && typeof epoch === 'string' && typeof data === 'string' &&
-    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 1 &&
-    typeof time === 'number' && Number.isFinite(time)
-  );
+  return typeof room === 'string' && typeof epoch === 'string' && typeof data === 'string' &&
+    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 1 && typeof time === 'number' && Number.isFinite(time);
 }
 
 function total(segments: Segment[]): number {
@@ -376,10 +334,8 @@ function total(segments: Segment[]): number {
 }
 
 function deleteOldest(segments: Segment[]): void {
-  const oldest = segments[0];
-  if (!oldest) return;
-  rmSync(oldest.path, { force: true });
-  segments.shift();
+  const oldest = segments.shift();
+  if (oldest) rmSync(oldest.path, { force: true });
 }
 
 function acquireLock(dir: string, lockPath: string): void {
@@ -394,11 +350,8 @@ function acquireLock(dir: string, lockPath: string): void {
     }
     const holder = readLock(lockPath);
     if (holder && isRunning(holder)) {
-      throw new JournalError(
-        'PLAZA_ERR_DATA_DIR_LOCKED',
-        `--data-dir ${dir} is in use by process ${holder.pid}: stop that server or choose another folder ` +
-          `(if no server uses it, delete ${lockPath})`,
-      );
+      const message = `--data-dir ${dir} is in use by process ${holder.pid}: stop that server or choose another folder (if no server uses it, delete ${lockPath})`;
+      throw new JournalError('PLAZA_ERR_DATA_DIR_LOCKED', message);
     }
     rmSync(lockPath, { force: true });
   }
@@ -407,10 +360,9 @@ function acquireLock(dir: string, lockPath: string): void {
 
 function readLock(lockPath: string): { pid: number; started: unknown } | undefined {
   try {
-    const value: unknown = JSON.parse(readFileSync(lockPath, 'utf8'));
-    const pid = (value as { pid?: unknown } | null)?.pid;
+    const value = JSON.parse(readFileSync(lockPath, 'utf8')) as { pid?: unknown; started?: unknown } | null;
     // A positive integer only: process.kill(0 or -n) would signal a whole process group.
-    if (typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0) return { pid, started: (value as { started?: unknown }).started };
+    if (typeof value?.pid === 'number' && Number.isSafeInteger(value.pid) && value.pid > 0) return { pid: value.pid, started: value.started };
   } catch {
     // Unreadable or garbage (a LOCK torn by a crash): treated as stale.
   }
@@ -428,20 +380,15 @@ function isRunning(holder: { pid: number; started: unknown }): boolean {
 }
 
 function releaseLock(lockPath: string): void {
-  try {
-    // Only our own: after a stale-lock takeover the file may belong to someone else.
-    const holder = readLock(lockPath);
-    if (holder?.pid === process.pid && holder.started === STARTED) rmSync(lockPath, { force: true });
-  } catch {
-    // Leaving it is safe: the next start finds our pid dead and takes over.
-  }
+  // Only our own: after a stale-lock takeover the file may be someone else's. If removing fails,
+  // leaving it is safe: the next start finds this process gone and takes over.
+  const holder = readLock(lockPath);
+  if (holder?.pid === process.pid && holder.started === STARTED) ignoreErrors(() => rmSync(lockPath, { force: true }));
 }
 
 function dataDirError(dir: string, error: unknown): JournalError {
   const code = errorCode(error);
-  if (code === 'ENOTDIR' || code === 'EEXIST') {
-    return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not a directory: choose a folder path`);
-  }
+  if (code === 'ENOTDIR' || code === 'EEXIST') return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not a directory: choose a folder path`);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not writable: check permissions or choose another folder`);
   }
@@ -452,4 +399,13 @@ function dataDirError(dir: string, error: unknown): JournalError {
 function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+/** For clean-up whose failure changes nothing: the caller has already decided what happens next. */
+function ignoreErrors(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // See the caller's comment.
+  }
 }

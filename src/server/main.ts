@@ -6,8 +6,19 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, helpText, parseCommandLine } from './config.js';
 import { createLogger } from './logger.js';
 import { createPlaza } from './plaza.js';
+import { mintToken } from './token-command.js';
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'token') {
+    try {
+      process.stdout.write(mintToken(argv.slice(1), process.env));
+      return;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      process.stderr.write(`plaza token: ${error.message}\n`);
+      process.exit(2);
+    }
+  }
   let commandLine;
   try {
     commandLine = parseCommandLine(argv, process.env);

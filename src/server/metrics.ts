@@ -26,6 +26,8 @@ export class Metrics {
   authFailures = 0;
   /** Error envelopes sent, by code. */
   readonly protocolErrors = new Map<string, number>();
+  /** HTTP API requests answered, by status. */
+  readonly apiRequests = new Map<number, number>();
 
   countIn<K>(map: Map<K, number>, key: K): void {
     map.set(key, (map.get(key) ?? 0) + 1);

@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -15,7 +17,8 @@ import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { loadStaticFiles, type StaticFiles } from './static.js';
-import { createUpgradeHandler } from './upgrade.js';
+import { ConnectionLimits, createUpgradeHandler, type Admission } from './upgrade.js';
+import { startHeartbeat } from './heartbeat.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -45,8 +48,22 @@ const SWEEP_INTERVAL = 5_000;
 /** Fewer bytes than this per write are worth copying together; more go out as writev. */
 const MAX_WRITE_BYTES = 256 * 1024;
 
-/** Bytes that may wait for one socket before it counts as a slow consumer. */
-const MAX_BUFFERED = 1024 * 1024;
+/** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
+const CLOSE_BATCH = 500;
+
+/** ws keeps at most this many TCP chunks of one unfinished message (its default is 256 Ki). */
+const MAX_BUFFERED_CHUNKS = 16 * 1024;
+
+async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (file: string, flag: string) => {
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new Error(`cannot read ${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; check the path and permissions`);
+    }
+  };
+  return { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') };
+}
 
 /** Resolves once `done()` holds or `ms` have passed; shutdown is rare, so polling is fine. */
 async function until(done: () => boolean, ms: number): Promise<void> {
@@ -69,15 +86,17 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     maxPresence: config.maxPresence,
   }, metrics);
   const outbox = new Outbox({
-    maxBuffered: MAX_BUFFERED,
+    maxBuffered: config.maxBuffered,
     maxWriteBytes: MAX_WRITE_BYTES,
     metrics,
     beforeFlush: () => {
       if (journal && journal.pendingRecords > 0) journal.flush();
     },
   });
-  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics };
+  const limits = new ConnectionLimits(config);
+  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits };
   let sweepTimer: NodeJS.Timeout | undefined;
+  let heartbeat: { stop(): void } | undefined;
 
   let state: PlazaState = 'new';
   let server: Server | undefined;
@@ -85,18 +104,35 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   let staticFiles: StaticFiles | undefined;
   let closing: Promise<void> | undefined;
 
-  function onConnection(ws: WebSocket, socket: Duplex, request: IncomingMessage): void {
-    const remote = request.socket.remoteAddress ?? 'unknown';
-    new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', remote);
+  function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
+    new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission);
   }
 
   async function start(): Promise<void> {
     if (state !== 'new') throw new Error(`start() called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
+    try {
+      await listen();
+    } catch (error) {
+      // A failed start leaves nothing running: no timers, no open files, no socket.
+      clearInterval(sweepTimer);
+      heartbeat?.stop();
+      journal?.close();
+      server?.close();
+      state = 'closed';
+      throw error;
+    }
+    state = 'listening';
+    logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
+  }
+
+  async function listen(): Promise<void> {
     if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
     if (config.dataDir) openJournal();
+    const tls = config.tlsCert ? await readTls(config.tlsCert, config.tlsKey) : undefined;
     sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
     sweepTimer.unref();
+    heartbeat = startHeartbeat(connections, config.heartbeatMs);
     wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
@@ -104,21 +140,23 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       // ws queue its own writes and the two streams could interleave mid-frame.
       perMessageDeflate: false,
       clientTracking: false,
+      // Explicit bounds against fragment floods (CVE-2026-48779): ws's defaults allow far more.
+      maxFragments: config.maxFragments,
+      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
       // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
-    const httpServer = createServer(
-      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
-      createRequestHandler({ staticFiles, options: config, broker, connections, metrics, logger, readiness }),
-    );
+    // Slowloris: a client gets 10 s to send its headers and 30 s for a whole request.
+    const serverOptions = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 };
+    const handler = createRequestHandler({ staticFiles, options: config, broker, connections, metrics, logger, readiness });
+    const httpServer = tls ? createHttpsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
     httpServer.on(
       'upgrade',
-      createUpgradeHandler({ wss, logger, isAccepting: () => state === 'listening', onConnection }),
+      createUpgradeHandler({ wss, options: config, logger, metrics, limits, isAccepting: () => state === 'listening', onConnection }),
     );
     server = httpServer;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
-        state = 'closed';
         reject(
           error.code === 'EADDRINUSE'
             ? new Error(`port ${config.port} is already in use; choose another with --port or PORT (0 picks a free one)`)
@@ -132,8 +170,6 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
         resolve();
       });
     });
-    state = 'listening';
-    logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
   }
 
   function readiness(): Readiness {
@@ -156,6 +192,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const previous = state;
     state = 'closing';
     clearInterval(sweepTimer);
+    heartbeat?.stop();
     if (previous === 'new' || !server) {
       journal?.close();
       state = 'closed';
@@ -164,7 +201,11 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const httpServer = server;
     const serverClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
     httpServer.closeIdleConnections();
-    for (const connection of connections) connection.close(CloseCode.GoingAway, 'server shutting down');
+    let batch = 0;
+    for (const connection of [...connections]) {
+      connection.close(CloseCode.GoingAway, 'server shutting down');
+      if (++batch % CLOSE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
     await until(() => connections.size === 0, config.shutdownTimeout);
     // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
     for (const connection of connections) connection.ws.terminate();
@@ -188,7 +229,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     },
     get url() {
       const host = !config.host || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return `http://${host.includes(':') ? `[${host}]` : host}:${plaza.port}`;
+      return `${config.tlsCert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${plaza.port}`;
     },
     get connectionCount() {
       return connections.size;

@@ -1,17 +1,63 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { TokenError, verifyToken, type Grant } from './auth.js';
+import type { PlazaOptions } from './config.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { SUBPROTOCOL } from '../shared/protocol.js';
 
 /** The paths that accept WebSocket upgrades. Tutorial pages connect to the bare origin. */
 const UPGRADE_PATHS = new Set(['/']);
 
+/** What the checks at the door learned about a new connection. */
+export interface Admission {
+  ip: string;
+  /** Present when auth is on: who the token names and what it allows. */
+  grant: Grant | undefined;
+  /** The upgrade URL carried the API key (`?key=`): may watch the status feed. */
+  isOperator: boolean;
+}
+
 export interface UpgradeContext {
   readonly wss: WebSocketServer;
+  readonly options: Readonly<PlazaOptions>;
   readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly limits: ConnectionLimits;
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
-  onConnection(ws: WebSocket, socket: Duplex, request: IncomingMessage): void;
+  onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
+}
+
+/** Counts open connections in all and per IP; the upgrade checks it before ws does any work. */
+export class ConnectionLimits {
+  private total = 0;
+  private readonly perIp = new Map<string, number>();
+
+  constructor(private readonly options: Pick<PlazaOptions, 'maxConnections' | 'maxConnectionsPerIp'>) {}
+
+  /** The HTTP status that refuses one more connection from `ip`, or 0 when it may come in. */
+  refusal(ip: string): number {
+    if (this.total >= this.options.maxConnections) return 503;
+    const max = this.options.maxConnectionsPerIp;
+    if (max > 0 && (this.perIp.get(ip) ?? 0) >= max) return 429;
+    return 0;
+  }
+
+  add(ip: string): void {
+    this.total++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+  }
+
+  remove(ip: string): void {
+    this.total--;
+    const count = (this.perIp.get(ip) ?? 1) - 1;
+    // Deleting at zero keeps the map bounded by the IPs connected right now.
+    if (count <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, count);
+  }
 }
 
 /**
@@ -35,20 +81,69 @@ export function rejectUpgrade(socket: Duplex, status: number, message: string, h
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
-function pathOf(url: string | undefined): string {
-  const raw = url ?? '/';
-  const query = raw.indexOf('?');
-  return query === -1 ? raw : raw.slice(0, query);
+/** Constant-time equality that does not leak the length of the secret either. */
+export function sameSecret(given: string, secret: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(secret));
+}
+
+function parseTarget(url: string | undefined): URL | undefined {
+  try {
+    return new URL(url ?? '/', 'http://plaza.invalid');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Returns the server's 'upgrade' listener: checks, then hands the socket to ws. */
 export function createUpgradeHandler(context: UpgradeContext) {
+  const { options, metrics } = context;
+  const allowedOrigins = new Set(options.allowedOrigins);
+
+  function refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
+    metrics.countIn(metrics.upgradeRejections, status);
+    rejectUpgrade(socket, status, message, headers);
+  }
+
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
-    if (!context.isAccepting()) return rejectUpgrade(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
-    if (!UPGRADE_PATHS.has(pathOf(request.url))) return rejectUpgrade(socket, 404, 'no WebSocket endpoint here; connect to /');
+    if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
+    const target = parseTarget(request.url);
+    if (!target || !UPGRADE_PATHS.has(target.pathname)) return refuse(socket, 404, 'no WebSocket endpoint here; connect to /');
+    // Browsers always send Origin; other clients may omit it and could forge it anyway, so the
+    // allow-list is about stopping other web pages from using a visitor's browser.
+    const origin = request.headers.origin;
+    if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
+      return refuse(socket, 403, 'this origin may not connect; ask the operator to add it to --allowed-origins');
+    }
+    const ip = request.socket.remoteAddress ?? 'unknown';
+    const limited = context.limits.refusal(ip);
+    if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
+    if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
+
+    let grant: Grant | undefined;
+    if (options.authSecret) {
+      const token = target.searchParams.get('token');
+      if (!token) {
+        metrics.authFailures++;
+        return refuse(socket, 401, 'a token is required: connect to /?token=<signed token>');
+      }
+      try {
+        grant = verifyToken(token, options.authSecret);
+      } catch (error) {
+        if (!(error instanceof TokenError)) throw error;
+        metrics.authFailures++;
+        return refuse(socket, 401, error.message);
+      }
+    }
+    const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
+    if (grant && !offersV1 && !grant.mayJoin(options.defaultRoom)) {
+      return refuse(socket, 403, `this token does not allow the room plain clients use (${options.defaultRoom})`);
+    }
+    const key = target.searchParams.get('key');
+    const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
     // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
-    context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, request));
+    context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, { ip, grant, isOperator }));
   };
 }

@@ -1,0 +1,39 @@
+/**
+ * `node dist/server.js token --sub alice --rooms 'lobby,team-*' --ttl 1h`: mints a token for
+ * trying auth out. Real deployments sign tokens in their own backend with the same secret.
+ */
+import { parseDuration, signToken, type TokenClaims } from './auth.js';
+import { ConfigError } from './config.js';
+
+const USAGE = `Usage: node dist/server.js token --sub <user id> [--name <display name>] [--rooms <list>] [--publish <list>] [--ttl 1h] [--auth-secret <secret> | env AUTH_SECRET]
+  --rooms and --publish are comma lists of room names, prefix-* patterns or *.
+`;
+
+export function mintToken(argv: readonly string[], env: NodeJS.ProcessEnv): string {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return USAGE;
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    if (!['--sub', '--name', '--rooms', '--publish', '--ttl', '--auth-secret'].includes(flag)) {
+      throw new ConfigError(arg, `unknown option for token\n${USAGE}`);
+    }
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(flag, 'needs a value');
+    values.set(flag, value);
+  }
+  const secret = values.get('--auth-secret') ?? env.AUTH_SECRET ?? '';
+  if (secret.length < 32) throw new ConfigError('--auth-secret', 'set AUTH_SECRET (or --auth-secret) to the server\'s secret, at least 32 characters');
+  const sub = values.get('--sub');
+  if (!sub) throw new ConfigError('--sub', 'the user id is required');
+  const ttl = parseDuration(values.get('--ttl') ?? '1h');
+  if (ttl === undefined || ttl <= 0) throw new ConfigError('--ttl', 'expected a duration such as 90s, 30m, 1h or 7d');
+  const now = Math.floor(Date.now() / 1000);
+  const claims: TokenClaims = { sub, iat: now, exp: now + ttl, rooms: values.get('--rooms') ?? '*' };
+  const name = values.get('--name');
+  if (name) claims.name = name;
+  const publish = values.get('--publish');
+  if (publish) claims.publish = publish;
+  return `${signToken(claims, secret)}\n`;
+}
