@@ -9,11 +9,10 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { connect } from './helpers/plaza.js';
+import { connect, ROOT } from './helpers/plaza.js';
 
-const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+const DIST = join(ROOT, 'dist');
 
 let copy: string;
 let serverJs: string;

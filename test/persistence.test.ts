@@ -5,12 +5,11 @@ import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startPlaza, wsUrl } from './helpers/plaza.js';
+import { ROOT, startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
 
-const SERVER_JS = fileURLToPath(new URL('../../dist/server.js', import.meta.url));
+const SERVER_JS = join(ROOT, 'dist/server.js');
 
 describe('persistence (--data-dir)', () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../shared/protocol.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';

@@ -1,12 +1,25 @@
 /** Shared test fixtures: a real Plaza on an ephemeral port and real ws clients that record what they get. */
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { PlazaOptions } from '../../src/server/config.js';
 import { createPlaza, type Plaza } from '../../src/server/plaza.js';
 
+/** The repository root: the nearest folder above this (bundled) file that has package.json. */
+export const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the repository root (package.json) above the test files');
+    dir = parent;
+  }
+  return dir;
+})();
+
 /** dist/public as built by `node build.mjs` (npm test builds it first). */
-export const PUBLIC_DIR = fileURLToPath(new URL('../../dist/public/', import.meta.url));
+export const PUBLIC_DIR = join(ROOT, 'dist/public');
 
 /** Starts a Plaza on 127.0.0.1, port 0, quiet unless PLAZA_TEST_LOG is set. */
 export async function startPlaza(options: Partial<PlazaOptions> = {}): Promise<Plaza> {

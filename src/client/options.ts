@@ -1,0 +1,107 @@
+/** The client's options: documented once, defaulted once, validated once in connect(). */
+import type { WebSocketConstructor } from './transport.js';
+
+export interface ClientOptions {
+  /**
+   * The WebSocket implementation. Node 20 has no global one: pass `WebSocket` from the `ws`
+   * package.
+   * @default globalThis.WebSocket
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Subprotocols offered in `Sec-WebSocket-Protocol`.
+   * @default [] (a plain WebSocket)
+   */
+  protocols?: string | string[];
+  /**
+   * Upper bound, in ms, of the wait before the first reconnect; the bound doubles with each
+   * failed attempt. The actual wait is random below it ("full jitter").
+   * @default 250
+   */
+  minDelay?: number;
+  /**
+   * Upper bound, in ms, of any wait between reconnect attempts.
+   * @default 10000
+   */
+  maxDelay?: number;
+  /**
+   * A connection that stayed open this many ms resets the backoff when it drops; a shorter one
+   * keeps growing it, so a server that accepts and then at once closes is not hammered.
+   * @default 5000
+   */
+  minUptime?: number;
+  /**
+   * Abandon a connection attempt that has not opened after this many ms, and retry.
+   * 0 leaves it to the platform (which may wait minutes on a silent network).
+   * @default 10000
+   */
+  connectTimeout?: number;
+  /**
+   * How many messages `send()` keeps while the socket is not open; they go out in order as soon
+   * as it is. When the queue is full, the OLDEST queued message is dropped: in real time the
+   * latest messages matter most, and `send()` never throws mid-conversation. 0 disables queuing.
+   * @default 100
+   */
+  maxQueue?: number;
+}
+
+export type ResolvedOptions = Required<ClientOptions>;
+
+const DEFAULTS = {
+  protocols: [],
+  minDelay: 250,
+  maxDelay: 10_000,
+  minUptime: 5_000,
+  connectTimeout: 10_000,
+  maxQueue: 100,
+} satisfies Omit<ResolvedOptions, 'WebSocket'>;
+
+/** setTimeout treats longer delays (and Infinity) as 1 ms, which would turn backoff into a busy loop. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+function fail(message: string): never {
+  throw new TypeError(`Plaza.connect: ${message}`);
+}
+
+/** Merges `options` over the defaults (undefined fields keep the default) and validates once. */
+export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
+  const resolved: ClientOptions = { ...DEFAULTS, WebSocket: globalThis.WebSocket };
+  for (const [key, value] of Object.entries(options)) {
+    if (!(key in resolved)) fail(`unknown option "${key}"; the options are ${Object.keys(resolved).join(', ')}`);
+    if (value !== undefined) Object.assign(resolved, { [key]: value });
+  }
+  const o = resolved as ResolvedOptions;
+  if (typeof o.WebSocket != 'function') {
+    fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws')");
+  }
+  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue'] as const) {
+    const value = o[key];
+    if (!(typeof value == 'number' && value >= 0 && value <= MAX_TIMER)) {
+      fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);
+    }
+  }
+  if (!Number.isInteger(o.maxQueue)) fail(`options.maxQueue must be a whole number, got ${o.maxQueue}`);
+  if (o.minDelay > o.maxDelay) fail(`options.minDelay (${o.minDelay}) must not exceed options.maxDelay (${o.maxDelay})`);
+  return o;
+}
+
+/**
+ * The WebSocket URL to connect to. Without `url`, the page's own origin: `ws:`/`wss:` to match
+ * `http:`/`https:`, the same host, path `/`. A relative `url` resolves against the page, and
+ * `http(s)://` becomes `ws(s)://`, so `connect(location.origin)` works too.
+ */
+export function resolveUrl(url?: string | URL, base: { href: string } | undefined = globalThis.location): string {
+  if (url === undefined && !base) fail('pass a URL outside a browser, e.g. connect("ws://127.0.0.1:8080")');
+  let parsed: URL;
+  try {
+    parsed = new URL(url ?? '/', base?.href);
+  } catch {
+    return fail(`${String(url)} is not a valid URL; use e.g. "wss://chat.example.com/"`);
+  }
+  // http: → ws:, https: → wss: (both are "special" schemes, so the protocol setter allows it).
+  parsed.protocol = parsed.protocol.replace(/^http/, 'ws');
+  if (!/^wss?:$/.test(parsed.protocol)) fail(`${parsed.href} must use ws:, wss:, http: or https:`);
+  // The WebSocket constructor rejects URLs with a fragment.
+  parsed.hash = '';
+  return parsed.href;
+}

@@ -1,0 +1,198 @@
+/**
+ * The chat page and the embeddable client in a real browser (system Chromium via
+ * playwright-core) against a real Plaza on port 0. Writes docs/chat.png.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Plaza } from '../../src/server/plaza.js';
+import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
+import { connect as rawConnect, startPlaza, type TestClient } from '../helpers/plaza.js';
+
+const SCREENSHOT = join(ROOT, 'docs', 'chat.png');
+
+/** Opens the chat page in its own context (own localStorage) as `name`, once connected. */
+async function openChat(browser: Browser, url: string, name: string, viewport: { width: number; height: number }) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(url);
+  await page.locator('#status[data-status="open"]').waitFor();
+  await page.fill('#name', name);
+  await page.locator('#name').dispatchEvent('change');
+  return { context, page, errors };
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill('input[name="message"]', text);
+  await page.press('input[name="message"]', 'Enter');
+}
+
+/** Waits for a message whose text is exactly `text` and returns its name and text as shown. */
+async function seen(page: Page, text: string): Promise<{ name: string; text: string; count: number }> {
+  const items = page.locator('[role="log"] .msg').filter({ has: page.locator('.text', { hasText: text }) });
+  await items.last().waitFor();
+  const item = items.last();
+  return {
+    name: (await item.locator('.name').textContent()) ?? '',
+    text: (await item.locator('.text').textContent()) ?? '',
+    count: await items.count(),
+  };
+}
+
+describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_000 }, () => {
+  let plaza: Plaza;
+  let browser: Browser;
+  let embedServer: Server | undefined;
+  const contexts: BrowserContext[] = [];
+  const rawClients: TestClient[] = [];
+  let ada: Page;
+  let grace: Page;
+  let adaErrors: string[];
+  let graceErrors: string[];
+
+  before(async () => {
+    plaza = await startPlaza({ publicDir: join(ROOT, 'dist', 'public') });
+    browser = await launchChromium();
+    const a = await openChat(browser, plaza.url, 'Ada', { width: 760, height: 560 });
+    const g = await openChat(browser, plaza.url, 'Grace', { width: 390, height: 700 });
+    contexts.push(a.context, g.context);
+    ({ page: ada, errors: adaErrors } = a);
+    ({ page: grace, errors: graceErrors } = g);
+  });
+
+  after(async () => {
+    await Promise.all(rawClients.map((client) => client.close()));
+    for (const context of contexts) await context.close();
+    await browser?.close();
+    if (embedServer) await new Promise((resolve) => embedServer?.close(resolve));
+    await plaza?.close();
+  });
+
+  it('shows the connection status', async () => {
+    assert.equal(await ada.locator('#status').getAttribute('data-status'), 'open');
+    assert.equal(await ada.locator('#status').textContent(), 'Connected');
+  });
+
+  it('carries a conversation between two pages, with names and times', async () => {
+    await say(ada, 'Hi Grace! Is the new broadcast server up?');
+    const first = await seen(grace, 'Hi Grace! Is the new broadcast server up?');
+    assert.deepEqual(first, { name: 'Ada', text: 'Hi Grace! Is the new broadcast server up?', count: 1 });
+    assert.match((await grace.locator('[role="log"] .msg time').last().getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT/);
+
+    await say(grace, 'It is. Reconnects on its own, too.');
+    assert.equal((await seen(ada, 'It is. Reconnects on its own, too.')).name, 'Grace');
+
+    // A plain WebSocket client (wscat, a tutorial page) shows up as "anonymous".
+    const wscat = await rawConnect(plaza.url.replace('http', 'ws'));
+    rawClients.push(wscat);
+    wscat.send('hello from wscat');
+    assert.equal((await seen(ada, 'hello from wscat')).name, 'anonymous');
+
+    await say(ada, 'Nice. Messages queue while offline and go out in order.');
+    await seen(grace, 'Nice. Messages queue while offline and go out in order.');
+    await say(grace, 'Ship it ✓');
+    await seen(ada, 'Ship it ✓');
+
+    // The sender sees its own message once (the server's echo is recognized, not shown again).
+    const own = await seen(ada, 'Hi Grace! Is the new broadcast server up?');
+    assert.equal(own.count, 1);
+    assert.equal(await ada.locator('[role="log"] .msg.mine').count(), 2);
+
+    mkdirSync(join(ROOT, 'docs'), { recursive: true });
+    await ada.screenshot({ path: SCREENSHOT });
+    assert.deepEqual(adaErrors, []);
+    assert.deepEqual(graceErrors, []);
+  });
+
+  it('remembers the display name across reloads', async () => {
+    await grace.reload();
+    await grace.locator('#status[data-status="open"]').waitFor();
+    assert.equal(await grace.inputValue('#name'), 'Grace');
+  });
+
+  it('lets a page on another origin embed the client with <script src=/plaza.js>', async () => {
+    const plazaOrigin = plaza.url;
+    const wsOrigin = plazaOrigin.replace('http', 'ws');
+    const html = `<!doctype html><meta charset="utf-8"><title>embed</title>
+<script src="${plazaOrigin}/plaza.js"></script>
+<script>
+  window.got = [];
+  const plaza = Plaza.connect(${JSON.stringify(wsOrigin)});
+  plaza.on('message', (data) => window.got.push(data));
+  plaza.on('open', () => plaza.send('hello from another origin'));
+</script>`;
+    embedServer = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(html);
+    });
+    await new Promise<void>((resolve) => embedServer?.listen(0, '127.0.0.1', resolve));
+    const embedUrl = `http://127.0.0.1:${(embedServer.address() as AddressInfo).port}/`;
+    assert.notEqual(new URL(embedUrl).origin, new URL(plazaOrigin).origin);
+
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(embedUrl);
+
+    // The embedded page's own message reaches the chat page…
+    assert.equal((await seen(grace, 'hello from another origin')).name, 'anonymous');
+    // …and the chat page's messages reach it.
+    await say(grace, 'Welcome, embedded page');
+    await page.waitForFunction(() =>
+      (window as unknown as { got: string[] }).got.some((m) => m.includes('Welcome, embedded page')),
+    );
+    // The ES module build loads cross-origin too (module scripts are fetched with CORS).
+    const exported = await page.evaluate(async (url) => typeof (await import(url)).connect, `${plazaOrigin}/plaza.mjs`);
+    assert.equal(exported, 'function');
+    assert.deepEqual(errors, []);
+  });
+
+  describe('security', () => {
+    const attacks = [
+      '<img src=x onerror=window.__pwned=1>',
+      '<script>window.__pwned=2</script>',
+      '<svg onload=window.__pwned=3></svg>',
+    ];
+
+    it('shows HTML-looking text typed in the page literally and runs none of it', async () => {
+      for (const attack of attacks) await say(ada, attack);
+      for (const attack of attacks) assert.equal((await seen(grace, attack)).text, attack);
+      await assertUnharmed(grace);
+      await assertUnharmed(ada);
+    });
+
+    it('shows HTML from a raw peer (not JSON, or JSON with hostile fields) literally', async () => {
+      const peer = await rawConnect(plaza.url.replace('http', 'ws'));
+      rawClients.push(peer);
+      peer.send('<img src=x onerror=window.__pwned=4>');
+      const hostileName = '<b onclick=__pwned=5>eve</b>'; // within the 32-character name limit
+      peer.send(JSON.stringify({ name: hostileName, text: '<iframe src=javascript:window.__pwned=6>', time: Date.now() }));
+      peer.send(JSON.stringify({ name: 'x', text: 'bad time', time: 1e300 }));
+      assert.equal((await seen(grace, '<img src=x onerror=window.__pwned=4>')).name, 'anonymous');
+      const shown = await seen(grace, '<iframe src=javascript:window.__pwned=6>');
+      assert.equal(shown.name, hostileName);
+      assert.equal(shown.text, '<iframe src=javascript:window.__pwned=6>');
+      // An out-of-range time is shown as the arrival time instead of breaking the page.
+      assert.deepEqual(await seen(grace, 'bad time'), { name: 'x', text: 'bad time', count: 1 });
+      await assertUnharmed(grace);
+    });
+
+    async function assertUnharmed(page: Page): Promise<void> {
+      // Give an injected onerror/onload the chance to fire, were any element created.
+      await page.waitForTimeout(100);
+      assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: unknown }).__pwned), undefined);
+      assert.equal(await page.locator('[role="log"] :is(img, script, svg, iframe, b)').count(), 0);
+    }
+  });
+
+  it('reports no errors or CSP violations on either page', async () => {
+    assert.deepEqual(adaErrors, []);
+    assert.deepEqual(graceErrors, []);
+  });
+});
