@@ -42,6 +42,7 @@ async function buildPublic() {
     build({ ...browser, entryPoints: [join(root, 'src/client/browser.ts')], outfile: join(out, 'plaza.js'), format: 'iife' }),
     build({ ...browser, entryPoints: [join(root, 'src/client/index.ts')], outfile: join(out, 'plaza.mjs'), format: 'esm' }),
     build({ ...browser, entryPoints: [join(root, 'public/chat.ts')], outfile: join(out, 'chat.js'), format: 'iife' }),
+    build({ ...browser, entryPoints: [join(root, 'public/status.ts')], outfile: join(out, 'status.js'), format: 'iife' }),
   ]);
   for (const name of await readdir(join(root, 'public'))) {
     if (!name.endsWith('.ts')) await cp(join(root, 'public', name), join(out, name), { recursive: true });

@@ -1,25 +1,26 @@
 /**
- * The chat page. The wire is plain WebSocket: this page sends JSON text
- * `{"name", "text", "time", "id"}` and shows anything else (wscat, tutorial pages, binary) as raw
- * text from "anonymous". Peer text reaches the DOM through textContent only.
+ * The chat page, on plaza.v1 (`rooms: true`): the room is the URL hash (`/#team`, default
+ * `lobby`), the recent conversation loads on arrival, the people online are listed (one entry
+ * per connection: a person with two tabs shows twice), and after a reconnect the client catches
+ * up without duplicates. A message is published as its plain text, so plain WebSocket clients
+ * (wscat) in the server's default room read it as-is and their text shows here from "anonymous".
+ * Peer text reaches the DOM through textContent only.
  */
-import { connect, type Status } from '../src/client/index.js';
+import { connect, type Member, type MessageMeta, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
 
-/** What this page sends. `id` lets the sender recognize its own echo. */
-interface ChatMessage {
-  name: string;
-  text: string;
-  time: number;
-  id?: string;
-}
-
-const MAX_NAME = 32;
+const DEFAULT_ROOM = 'lobby';
+const MAX_NAME = 64;
 const MAX_TEXT = 2000;
+/** Recent messages shown on arrival in a room. */
+const HISTORY = 50;
 /** Messages kept on screen; older ones are removed so a long session stays light. */
 const MAX_SHOWN = 500;
-/** Same as the client's queue bound, so the page knows which offline messages were dropped. */
+/** Publishes kept while offline; the client rejects older ones with 'queue_full'. */
 const MAX_QUEUE = 100;
+/** Session ids of this tab kept across reloads, so its own messages in history show as its own. */
+const MAX_SESSIONS = 20;
 const NAME_KEY = 'plaza.name';
+const SESSIONS_KEY = 'plaza.sessions';
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',
@@ -28,144 +29,247 @@ const STATUS_TEXT: Record<Status, string> = {
   closed: 'Disconnected (reload to retry)',
 };
 
+const RESET_TEXT: Record<UnrecoveredReason, string> = {
+  epoch_changed: 'The server restarted without its history: messages sent while you were away are missing.',
+  window_passed: 'You were away for longer than the server keeps history: some messages are missing.',
+  offset_ahead: 'The server’s history changed: some messages may be missing.',
+};
+
+/** A message this page published and has not yet seen come back from the server. */
+interface Outgoing {
+  item: HTMLLIElement;
+  text: string;
+}
+
 function byId<T extends HTMLElement>(id: string, type: new () => T): T {
   const element = document.getElementById(id);
   if (!(element instanceof type)) throw new Error(`chat page: #${id} is missing from index.html`);
   return element;
 }
 
-/** localStorage throws in some private modes and sandboxed frames; the name then lasts a visit. */
-function remembered(): string | null {
+/** Web storage throws in some private modes and sandboxed frames; then nothing is remembered. */
+function load(storage: () => Storage, key: string): string | null {
   try {
-    return localStorage.getItem(NAME_KEY);
+    return storage().getItem(key);
   } catch {
     return null;
   }
 }
 
-function remember(name: string): void {
+function save(storage: () => Storage, key: string, value: string): void {
   try {
-    localStorage.setItem(NAME_KEY, name);
+    storage().setItem(key, value);
   } catch {
-    // Not persisted; the name still works for this visit.
+    // Not persisted; it still works for this visit.
   }
 }
 
-/** Date accepts ±8.64e15 ms; beyond that toISOString() throws. */
-const isTime = (value: number): boolean => Math.abs(value) <= 8.64e15;
-
-function isChatMessage(value: unknown): value is ChatMessage {
-  if (typeof value != 'object' || value === null) return false;
-  const { name, text, time } = value as Record<string, unknown>;
-  return typeof name == 'string' && typeof text == 'string' && typeof time == 'number';
-}
-
-/** Turns any frame into something to show; never throws on hostile input. */
-function parse(data: string | ArrayBuffer): ChatMessage {
-  const time = Date.now();
-  if (typeof data != 'string') return { name: 'anonymous', text: `[${data.byteLength} bytes of binary data]`, time };
+/** The room named by the URL hash, e.g. `#team-7`; the default room without one. */
+function roomFromHash(): string {
   try {
-    const value: unknown = JSON.parse(data);
-    if (isChatMessage(value)) {
-      return {
-        name: value.name.trim().slice(0, MAX_NAME) || 'anonymous',
-        text: value.text.slice(0, MAX_TEXT),
-        // A sender's clock is its own business; only a time Date cannot hold is replaced.
-        time: isTime(value.time) ? value.time : time,
-        ...(typeof value.id == 'string' && { id: value.id }),
-      };
-    }
+    return decodeURIComponent(location.hash.slice(1)).trim() || DEFAULT_ROOM;
   } catch {
-    // Not JSON: a plain WebSocket client typed it.
+    return DEFAULT_ROOM;
   }
-  return { name: 'anonymous', text: data.slice(0, MAX_TEXT), time };
 }
 
-function newId(): string {
-  return typeof crypto.randomUUID == 'function' ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+/** What to show for a message's data: text as itself, binary (base64 from a plain client) by size, anything else as JSON. */
+function textOf(data: unknown, meta: MessageMeta): string {
+  if (meta.encoding == 'base64' && typeof data == 'string') {
+    const bytes = Math.floor((data.length * 3) / 4) - (data.match(/=+$/)?.[0].length ?? 0);
+    return `[${bytes} bytes of binary data]`;
+  }
+  const text = typeof data == 'string' ? data : (JSON.stringify(data) ?? '');
+  return text.slice(0, MAX_TEXT);
 }
 
 function start(): void {
   const log = byId('log', HTMLOListElement);
   const status = byId('status', HTMLElement);
-  const form = byId('compose', HTMLFormElement);
+  const compose = byId('compose', HTMLFormElement);
+  const roomForm = byId('room-form', HTMLFormElement);
+  const roomInput = byId('room', HTMLInputElement);
   const nameInput = byId('name', HTMLInputElement);
   const messageInput = byId('message', HTMLInputElement);
+  const memberList = byId('members', HTMLUListElement);
+  const memberCount = byId('member-count', HTMLElement);
 
-  nameInput.value = remembered() ?? `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-  nameInput.addEventListener('change', () => {
-    nameInput.value = nameInput.value.trim().slice(0, MAX_NAME);
-    if (nameInput.value) remember(nameInput.value);
-  });
+  nameInput.value = load(() => localStorage, NAME_KEY) ?? `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+  const myName = () => nameInput.value.trim() || 'anonymous';
 
-  /** Ids this page sent; their echo from the server is not shown twice. Bounded like the log. */
-  const sentIds = new Set<string>();
-  /** Messages written while offline, in queue order, until the client flushes them. */
-  let pending: HTMLElement[] = [];
+  /** This tab's session ids: one per connection, new after every reconnect and reload. */
+  const sessions = new Set<string>((load(() => sessionStorage, SESSIONS_KEY) ?? '').split(' ').filter(Boolean));
+  /** Sent and not yet seen back, oldest first. */
+  let outgoing: Outgoing[] = [];
+  let room: Room | undefined;
 
-  function render(message: ChatMessage, mine: boolean): HTMLLIElement {
+  function timeElement(ms: number): HTMLTimeElement {
+    const time = document.createElement('time');
+    const date = new Date(ms);
+    time.dateTime = date.toISOString();
+    time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    return time;
+  }
+
+  /** Appends to the log, keeping it bounded and following the conversation unless the reader scrolled up. */
+  function append(item: HTMLLIElement, follow = false): HTMLLIElement {
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+    log.append(item);
+    while (log.childElementCount > MAX_SHOWN) log.firstElementChild?.remove();
+    if (atBottom || follow) log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  function render(name: string, text: string, time: number, mine: boolean): HTMLLIElement {
     const item = document.createElement('li');
     item.className = mine ? 'msg mine' : 'msg';
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = message.name;
-    const time = document.createElement('time');
-    const date = new Date(message.time);
-    time.dateTime = date.toISOString();
-    time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    const text = document.createElement('p');
-    text.className = 'text';
-    text.textContent = message.text;
-    meta.append(name, time);
-    item.append(meta, text);
+    const who = document.createElement('span');
+    who.className = 'name';
+    who.textContent = name;
+    const body = document.createElement('p');
+    body.className = 'text';
+    body.textContent = text;
+    meta.append(who, timeElement(time));
+    item.append(meta, body);
+    return append(item, mine);
+  }
 
-    // Follow the conversation unless the reader has scrolled up to read older messages.
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
-    log.append(item);
-    while (log.childElementCount > MAX_SHOWN) log.firstElementChild?.remove();
-    if (atBottom || mine) log.scrollTop = log.scrollHeight;
-    return item;
+  /** A line from the page itself (not a message): a reset, a refused room. */
+  function notice(text: string): void {
+    const item = document.createElement('li');
+    item.className = 'notice';
+    item.textContent = text;
+    append(item, true);
+  }
+
+  /** Marks a message of ours as stored by the server, at the server's time. */
+  function delivered(entry: Outgoing, time: number): void {
+    entry.item.classList.remove('pending', 'failed');
+    entry.item.removeAttribute('title');
+    entry.item.querySelector('time')?.replaceWith(timeElement(time));
+  }
+
+  function showMessage(data: unknown, meta: MessageMeta): void {
+    const text = textOf(data, meta);
+    const mine = sessions.has(meta.sender.session);
+    // Our own message coming back (live, or recovered after a reconnect): confirm, don't repeat.
+    const index = mine ? outgoing.findIndex((entry) => entry.text == text) : -1;
+    const entry = outgoing[index];
+    if (entry) {
+      outgoing.splice(index, 1);
+      return delivered(entry, meta.time);
+    }
+    render(meta.sender.name.slice(0, MAX_NAME) || 'anonymous', text, meta.time, mine);
+  }
+
+  function showMembers(members: readonly Member[], count: number): void {
+    const items = [...members]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((member) => {
+        const item = document.createElement('li');
+        item.textContent = member.name.slice(0, MAX_NAME);
+        if (member.session == client.session) {
+          item.className = 'me';
+          const you = document.createElement('span');
+          you.className = 'you';
+          you.textContent = ' (you)';
+          item.append(you);
+        }
+        return item;
+      });
+    memberList.replaceChildren(...items);
+    memberCount.textContent = String(count);
+  }
+
+  function attach(joined: Room): void {
+    const name = joined.name;
+    joined.on('message', showMessage);
+    joined.on('presence', showMembers);
+    joined.on('reset', ({ reason }) => notice(RESET_TEXT[reason] ?? RESET_TEXT.offset_ahead));
+    joined.on('error', (error: PlazaError) => notice(`Cannot join #${name}: ${error.message}`));
+    room = joined;
+  }
+
+  function enter(name: string): void {
+    if (room?.name == name && room.active) return;
+    room?.leave();
+    outgoing = [];
+    log.replaceChildren();
+    showMembers([], 0);
+    roomInput.value = name;
+    document.title = `#${name} · Plaza chat`;
+    attach(client.join(name, { history: HISTORY, presence: true }));
+  }
+
+  /**
+   * Presence lists learn a name when its connection joins, so after a rename the room is left
+   * and joined again, resuming where it was: others see the new name, this page repeats nothing.
+   */
+  function rejoin(): void {
+    if (!room?.active) return;
+    const { name, position } = room;
+    room.leave();
+    attach(client.join(name, { history: HISTORY, presence: true, ...(position && { since: position }) }));
   }
 
   function showStatus(value: Status): void {
     status.dataset.status = value;
     status.textContent = STATUS_TEXT[value];
+    document.body.dataset.status = value;
   }
 
-  const client = connect(undefined, { maxQueue: MAX_QUEUE });
+  const client = connect(undefined, { rooms: true, name: myName(), maxQueue: MAX_QUEUE });
   showStatus(client.status);
   client.on('status', showStatus);
-  client.on('open', () => {
-    // The client has just written its queue: everything shown as pending went out.
-    for (const item of pending) item.classList.remove('pending');
-    pending = [];
+  client.on('welcome', ({ session }) => {
+    sessions.add(session);
+    while (sessions.size > MAX_SESSIONS) sessions.delete(sessions.values().next().value ?? '');
+    save(() => sessionStorage, SESSIONS_KEY, [...sessions].join(' '));
   });
-  client.on('message', (data) => {
-    const message = parse(data);
-    if (message.id !== undefined && sentIds.delete(message.id)) return;
-    render(message, false);
+  enter(roomFromHash());
+
+  addEventListener('hashchange', () => enter(roomFromHash()));
+  roomForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = roomInput.value.trim();
+    if (name) location.hash = encodeURIComponent(name);
+  });
+  nameInput.addEventListener('change', () => {
+    nameInput.value = nameInput.value.trim().slice(0, MAX_NAME);
+    if (!nameInput.value) return;
+    save(() => localStorage, NAME_KEY, nameInput.value);
+    client.setName(nameInput.value);
+    rejoin();
   });
 
-  form.addEventListener('submit', (event) => {
+  compose.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = messageInput.value.trim().slice(0, MAX_TEXT);
-    if (!text) return;
-    const id = newId();
-    const message: ChatMessage = { name: nameInput.value.trim() || 'anonymous', text, time: Date.now(), id };
-    sentIds.add(id);
-    if (sentIds.size > MAX_SHOWN) sentIds.delete(sentIds.values().next().value ?? '');
-    const state = client.status;
-    client.send(JSON.stringify(message));
-    const item = render(message, true);
-    if (state == 'closed') item.classList.add('failed');
-    else if (state != 'open') {
-      item.classList.add('pending');
-      pending.push(item);
-      // The client drops its oldest queued message past MAX_QUEUE; say so on that message.
-      if (pending.length > MAX_QUEUE) pending.shift()?.classList.replace('pending', 'failed');
-    }
+    if (!text || !room) return;
+    const entry: Outgoing = { item: render(myName(), text, Date.now(), true), text };
+    entry.item.classList.add('pending');
+    outgoing.push(entry);
+    if (outgoing.length > MAX_SHOWN) outgoing.shift();
+    room.publish(text).then(
+      (ack) => {
+        // The message itself came back before its ack; this only covers an echo that did not.
+        const index = outgoing.indexOf(entry);
+        if (index >= 0) {
+          outgoing.splice(index, 1);
+          delivered(entry, Date.now());
+          entry.item.dataset.offset = String(ack.offset);
+        }
+      },
+      (error: PlazaError) => {
+        if (!outgoing.includes(entry)) return;
+        entry.item.classList.replace('pending', 'failed');
+        entry.item.title = error.message;
+        // A message lost with the link may still have been stored: recovery may show it yet.
+        if (error.code != 'disconnected') outgoing.splice(outgoing.indexOf(entry), 1);
+      },
+    );
     messageInput.value = '';
     messageInput.focus();
   });

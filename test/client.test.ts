@@ -45,10 +45,10 @@ function opened(p: Probe, what = 'client to open'): Promise<void> {
 function nextEvent<K extends keyof ClientEvents>(client: PlazaClient, event: K, ms = 5000): Promise<ClientEvents[K]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no '${String(event)}' event within ${ms} ms`)), ms);
-    const off = client.on(event, (payload) => {
+    const off = client.on(event, (...args) => {
       clearTimeout(timer);
       off();
-      resolve(payload);
+      resolve(args);
     });
   });
 }

@@ -1,10 +1,10 @@
 /** Entry of dist/public/plaza.js: `<script src="/plaza.js">` then `Plaza.connect(…)`. */
-import { connect } from './index.js';
+import { connect, PlazaError } from './index.js';
 
 declare global {
   interface Window {
-    Plaza: { connect: typeof connect };
+    Plaza: { connect: typeof connect; PlazaError: typeof PlazaError };
   }
 }
 
-window.Plaza = { connect };
+window.Plaza = { connect, PlazaError };

@@ -1,21 +1,29 @@
 /**
- * The client applications hold: a typed event surface over the reconnecting transport. Frames
- * are passed through as they come (the plain WebSocket protocol); a subprotocol such as plaza.v1
- * decodes them here, between transport.message and the 'message' event.
+ * The client applications hold: a typed event surface over the reconnecting transport. In plain
+ * mode frames pass through as they come; with `rooms: true` the plaza.v1 layer (v1.ts) sits
+ * between the transport and the application and hands out Rooms.
  */
+import type { Welcome } from '../shared/protocol.js';
 import { createEmitter } from './emitter.js';
-import { resolveOptions, resolveUrl, type ClientOptions } from './options.js';
-import { createTransport, type CloseInfo, type Data, type Status } from './transport.js';
+import { fail, resolveOptions, resolveUrl, type ClientOptions } from './options.js';
+import type { JoinOptions, Room } from './room.js';
+import { createTransport, type CloseInfo, type Data, type Status, type Transport } from './transport.js';
+import { createV1 } from './v1.js';
+
+/** plaza.v1 subprotocol name (PROTOCOL.md). */
+const SUBPROTOCOL = 'plaza.v1';
 
 export interface ClientEvents {
-  /** A message from the server: text as a string, binary as an ArrayBuffer. */
-  message: string | ArrayBuffer;
-  /** A connection opened (the first or a reconnect); everything queued has been sent. */
-  open: void;
+  /** Plain mode: a message from the server, text as a string, binary as an ArrayBuffer. */
+  message: [data: string | ArrayBuffer];
+  /** With `rooms`: the server greeted this connection (after every (re)connect): session id, name, limits. */
+  welcome: [welcome: Welcome];
+  /** A connection opened (the first or a reconnect); the handshake and everything queued have been written. */
+  open: [];
   /** A connection closed or an attempt failed; `willReconnect` says whether the client retries. */
-  close: CloseInfo;
+  close: [info: CloseInfo];
   /** `status` changed. */
-  status: Status;
+  status: [status: Status];
 }
 
 export interface PlazaClient {
@@ -23,22 +31,34 @@ export interface PlazaClient {
   readonly url: string;
   /** 'connecting' → 'open' ⇄ 'reconnecting' → 'closed'. */
   readonly status: Status;
+  /** With `rooms`: this connection's session id from the latest welcome (new on every reconnect). */
+  readonly session: string | undefined;
   /**
-   * Sends text as a text frame, bytes as a binary frame. While not open, queues up to
-   * `maxQueue` messages (dropping the oldest past that) and sends them in order on (re)connect.
-   * Ignored after `close()`. Delivery is at-most-once: a message written just before a
-   * connection drops may be lost.
+   * Plain mode: sends text as a text frame, bytes as a binary frame. While not open, queues up
+   * to `maxQueue` messages (dropping the oldest past that) and sends them in order on
+   * (re)connect. Ignored after `close()`. Delivery is at-most-once: a message written just before
+   * a connection drops may be lost.
+   * @throws TypeError with `rooms: true` (use `room.publish()`).
    */
   send(data: Data): void;
+  /**
+   * With `rooms`: joins `room` (now, and again after every reconnect, resuming after the last
+   * message delivered) and returns its Room. A room already joined returns the same Room.
+   * @throws TypeError in plain mode.
+   */
+  join(room: string, options?: JoinOptions): Room;
+  /** With `rooms`: changes the display name from now on (also after reconnects). */
+  setName(name: string): void;
   /** Listens to `event`; returns the unsubscribe function (safe to call twice). */
-  on<K extends keyof ClientEvents>(event: K, fn: (payload: ClientEvents[K]) => void): () => void;
-  /** Closes for good with 1000: no reconnect, queued messages dropped. Idempotent. */
+  on<K extends keyof ClientEvents>(event: K, fn: (...args: ClientEvents[K]) => void): () => void;
+  /** Closes for good with 1000: no reconnect, queued messages dropped, pending publishes rejected ('closed'). Idempotent. */
   close(): void;
 }
 
 /**
- * Connects to a Plaza server (or any WebSocket server) and keeps reconnecting, with exponential
- * backoff and full jitter, until `close()` or a close code that means retrying is pointless.
+ * Connects to a Plaza server (or any WebSocket server, in plain mode) and keeps reconnecting,
+ * with exponential backoff and full jitter, until `close()` or a close code that means retrying
+ * is pointless.
  *
  * @param url `ws(s)://` or `http(s)://`, absolute or relative to the page; default: the page's origin.
  * @throws TypeError when an option or the URL is invalid, saying what to change.
@@ -47,10 +67,17 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
   const resolved = resolveOptions(options);
   const href = resolveUrl(url);
   const events = createEmitter<ClientEvents>();
-  const transport = createTransport(href, resolved, {
-    open: () => events.emit('open', undefined),
-    message: (data) => events.emit('message', data),
-    close: (info) => events.emit('close', info),
+  const rooms = resolved.rooms;
+  const v1 = rooms ? createV1(resolved, () => transport, (welcome) => events.emit('welcome', welcome)) : undefined;
+  const needRooms = (what: string) => fail(`${what} needs connect(url, { rooms: true })`);
+  const transport: Transport = createTransport(href, rooms ? { ...resolved, protocols: SUBPROTOCOL } : resolved, {
+    ...(v1 && { handshake: v1.handshake }),
+    open: () => events.emit('open'),
+    message: (data) => (v1 ? v1.message(data) : events.emit('message', data)),
+    close: (info) => {
+      v1?.close(info);
+      events.emit('close', info);
+    },
     status: (status) => events.emit('status', status),
   });
   return {
@@ -58,7 +85,12 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
     get status() {
       return transport.status;
     },
-    send: transport.send,
+    get session() {
+      return v1?.session;
+    },
+    send: (data) => (v1 ? fail('send() is for plain mode; with rooms: true use room.publish()') : transport.send(data)),
+    join: (room, joinOptions) => (v1 ? v1.join(room, joinOptions) : needRooms('join()')),
+    setName: (name) => (v1 ? v1.setName(name) : needRooms('setName()')),
     on: events.on,
     close: transport.close,
   };

@@ -1,12 +1,17 @@
-/** A typed event emitter in the spirit of nanoevents: `on()` returns its own unsubscribe. */
+/**
+ * A typed event emitter in the spirit of nanoevents: `on()` returns its own unsubscribe.
+ * `Events` maps each event name to its listener's argument list, e.g. `{ message: [data: string] }`.
+ */
 
-export type Listener<T> = (payload: T) => void;
+export type EventMap<Events> = { [K in keyof Events]: unknown[] };
 
-export interface Emitter<Events> {
+export type Listener<Args extends unknown[]> = (...args: Args) => void;
+
+export interface Emitter<Events extends EventMap<Events>> {
   /** Calls `fn` on every `event` until the returned function is called (idempotent). */
   on<K extends keyof Events>(event: K, fn: Listener<Events[K]>): () => void;
   /** Calls the listeners registered when emit starts; a throwing one does not stop the rest. */
-  emit<K extends keyof Events>(event: K, payload: Events[K]): void;
+  emit<K extends keyof Events>(event: K, ...args: Events[K]): void;
 }
 
 /**
@@ -22,7 +27,7 @@ function report(error: unknown): void {
     });
 }
 
-export function createEmitter<Events>(): Emitter<Events> {
+export function createEmitter<Events extends EventMap<Events>>(): Emitter<Events> {
   const listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
   return {
     on(event, fn) {
@@ -35,11 +40,11 @@ export function createEmitter<Events>(): Emitter<Events> {
         list.splice(list.indexOf(fn), 1);
       };
     },
-    emit(event, payload) {
+    emit(event, ...args) {
       // A snapshot: listeners added or removed by a listener take effect from the next emit.
       for (const fn of listeners[event]?.slice() ?? []) {
         try {
-          fn(payload);
+          fn(...args);
         } catch (error) {
           report(error);
         }

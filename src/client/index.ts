@@ -1,15 +1,20 @@
 /**
  * Plaza's embeddable client: a WebSocket that reconnects by itself, queues while offline and
- * emits typed events. Bundled as dist/public/plaza.mjs (this module) and dist/public/plaza.js
- * (the `Plaza` global, see browser.ts).
+ * emits typed events; with `rooms: true` it speaks plaza.v1: rooms, presence, acknowledged
+ * publishes and gap-free recovery after reconnects. Bundled as dist/public/plaza.mjs (this
+ * module) and dist/public/plaza.js (the `Plaza` global, see browser.ts). Reference: docs/client.md.
  *
  * ```ts
  * import { connect } from '/plaza.mjs';
- * const plaza = connect();            // the page's own origin
- * plaza.on('message', (data) => console.log(data));
- * plaza.send('hello');                // queued until open
+ * const plaza = connect(undefined, { rooms: true, name: 'Ada' }); // the page's own origin
+ * const room = plaza.join('lobby', { history: 50, presence: true });
+ * room.on('message', (data, meta) => console.log(meta.sender.name, data));
+ * await room.publish('hello');        // queued until open; resolves with the ack
  * ```
  */
 export { connect, type ClientEvents, type PlazaClient } from './client.js';
+export { PlazaError, type ErrorCode } from './error.js';
 export type { ClientOptions } from './options.js';
+export type { JoinOptions, MessageMeta, PublishAck, PublishOptions, Room, RoomEvents } from './room.js';
 export type { CloseInfo, Data, SocketLike, Status, WebSocketConstructor } from './transport.js';
+export type { Member, Position, Sender, UnrecoveredReason, Welcome } from '../shared/protocol.js';

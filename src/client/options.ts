@@ -9,7 +9,27 @@ export interface ClientOptions {
    */
   WebSocket?: WebSocketConstructor;
   /**
-   * Subprotocols offered in `Sec-WebSocket-Protocol`.
+   * Speak plaza.v1 instead of plain WebSocket: rooms (`join()`), presence, acknowledged
+   * publishes, history and gap-free recovery after a reconnect. Without it the client is a
+   * reconnecting plain WebSocket (`send()` and the 'message' event), as wscat would be.
+   * @default false
+   */
+  rooms?: boolean;
+  /**
+   * With `rooms`: the display name others see (1–64 visible characters; the server removes
+   * control characters). Change it later with `setName()`.
+   * @default '' (the server calls you "anonymous")
+   */
+  name?: string;
+  /**
+   * With `rooms`: how long a publish waits for its ack once written to the socket, in ms,
+   * before its promise is rejected with code 'timeout'. 0 waits until the connection drops.
+   * @default 10000
+   */
+  ackTimeout?: number;
+  /**
+   * Subprotocols offered in `Sec-WebSocket-Protocol` in plain mode. With `rooms` the client
+   * offers plaza.v1 itself, so leave this out.
    * @default [] (a plain WebSocket)
    */
   protocols?: string | string[];
@@ -37,9 +57,10 @@ export interface ClientOptions {
    */
   connectTimeout?: number;
   /**
-   * How many messages `send()` keeps while the socket is not open; they go out in order as soon
-   * as it is. When the queue is full, the OLDEST queued message is dropped: in real time the
-   * latest messages matter most, and `send()` never throws mid-conversation. 0 disables queuing.
+   * How many messages `send()` (or, with `rooms`, `publish()`) keeps while the socket is not
+   * open; they go out in order as soon as it is. When the queue is full, the OLDEST queued
+   * message is dropped (a dropped publish is rejected with code 'queue_full'): in real time the
+   * latest messages matter most, and sending never throws mid-conversation. 0 disables queuing.
    * @default 100
    */
   maxQueue?: number;
@@ -48,6 +69,9 @@ export interface ClientOptions {
 export type ResolvedOptions = Required<ClientOptions>;
 
 const DEFAULTS = {
+  rooms: false,
+  name: '',
+  ackTimeout: 10_000,
   protocols: [],
   minDelay: 250,
   maxDelay: 10_000,
@@ -59,8 +83,8 @@ const DEFAULTS = {
 /** setTimeout treats longer delays (and Infinity) as 1 ms, which would turn backoff into a busy loop. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-function fail(message: string): never {
-  throw new TypeError(`Plaza.connect: ${message}`);
+export function fail(message: string): never {
+  throw new TypeError(`Plaza: ${message}`);
 }
 
 /** Merges `options` over the defaults (undefined fields keep the default) and validates once. */
@@ -74,7 +98,7 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
   if (typeof o.WebSocket != 'function') {
     fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws')");
   }
-  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue'] as const) {
+  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout'] as const) {
     const value = o[key];
     if (!(typeof value == 'number' && value >= 0 && value <= MAX_TIMER)) {
       fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);
@@ -82,6 +106,11 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
   }
   if (!Number.isInteger(o.maxQueue)) fail(`options.maxQueue must be a whole number, got ${o.maxQueue}`);
   if (o.minDelay > o.maxDelay) fail(`options.minDelay (${o.minDelay}) must not exceed options.maxDelay (${o.maxDelay})`);
+  if (typeof o.rooms != 'boolean') fail(`options.rooms must be true or false, got ${String(o.rooms)}`);
+  if (typeof o.name != 'string') fail(`options.name must be a string, got ${typeof o.name}`);
+  if (!o.rooms && o.name) fail('options.name needs options.rooms: true (a plain WebSocket has no names)');
+  // plaza.v1 is chosen by the subprotocol; a second list would make the choice ambiguous.
+  if (o.rooms && o.protocols.length) fail('options.rooms offers the plaza.v1 subprotocol itself; leave out options.protocols');
   return o;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The reconnecting socket under the client: one WebSocket at a time, a bounded send queue, and
- * backoff. It knows nothing about message contents; the layer above (client.ts) decides what
- * frames mean, so a protocol such as plaza.v1 sits on top without touching reconnect logic.
+ * The reconnecting socket under the client: one WebSocket at a time, a bounded send queue,
+ * backoff, and a watchdog for silent links. It knows nothing about message contents; the layer
+ * above decides what frames mean (v1.ts for plaza.v1) and may write a handshake on each open,
+ * before the queue, so a protocol sits on top without touching reconnect logic.
  */
 import type { ResolvedOptions } from './options.js';
 import { backoffDelay, shouldReconnect } from './retry.js';
@@ -40,6 +41,11 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** Callbacks into the layer above. */
 export interface TransportHandler {
+  /**
+   * A socket opened; `write()` now reaches it. What is written here goes out before the queued
+   * messages (plaza.v1: hello and the rejoins, so a flushed publish finds its room joined).
+   */
+  handshake?(): void;
   /** A socket opened and everything queued has been written to it. */
   open(): void;
   message(data: string | ArrayBuffer): void;
@@ -52,6 +58,14 @@ export interface Transport {
   readonly status: Status;
   /** Writes now if open, else queues (bounded, oldest dropped); ignored once closed. */
   send(data: Data): void;
+  /** Writes now if a socket is open and says whether it did; never queues. */
+  write(data: Data): boolean;
+  /**
+   * Treats a socket that receives no frame at all for `ms` as dead: closes it (code 1006,
+   * reason 'heartbeat timeout') and reconnects. Browsers answer pings without telling the page,
+   * so only the server's own frames can prove the link alive. 0 turns the watchdog off.
+   */
+  watch(ms: number): void;
   /** Closes for good with 1000; idempotent. */
   close(): void;
 }
@@ -77,10 +91,27 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
   let attempt = 0;
   let openedAt = 0;
   const queue: Data[] = [];
+  /** Watchdog: the longest silence allowed, when the last frame came, and one timer. */
+  let silence = 0;
+  let heardAt = 0;
+  let watchTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Re-arms itself for the time left instead of being reset by every frame, so a busy link
+   * costs a Date.now() per frame and no timer churn.
+   */
+  function watchdog(): void {
+    clearTimeout(watchTimer);
+    if (!silence || status != 'open') return;
+    const left = heardAt + silence - Date.now();
+    if (left <= 0) return ended(1006, 'heartbeat timeout');
+    watchTimer = setTimeout(watchdog, left);
+  }
 
   /** Forgets the current socket so its late events are ignored, and closes it. */
   function release(): void {
     clearTimeout(connectTimer);
+    clearTimeout(watchTimer);
     const ws = socket;
     socket = undefined;
     if (ws) {
@@ -128,17 +159,28 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
     ws.onerror = () => {};
     ws.onopen = () => {
       clearTimeout(connectTimer);
-      openedAt = Date.now();
+      heardAt = openedAt = Date.now();
+      handler.handshake?.();
       for (const data of queue.splice(0)) ws.send(data);
       status = 'open';
+      watchdog();
       handler.status(status);
       handler.open();
     };
-    ws.onmessage = (event: { data: string | ArrayBuffer }) => handler.message(event.data);
+    ws.onmessage = (event: { data: string | ArrayBuffer }) => {
+      heardAt = Date.now();
+      handler.message(event.data);
+    };
     ws.onclose = (event: { code: number; reason: string }) => ended(event.code, event.reason);
     if (options.connectTimeout) {
       connectTimer = setTimeout(() => ended(1006, 'connect timeout'), options.connectTimeout);
     }
+  }
+
+  function write(data: Data): boolean {
+    if (socket?.readyState !== OPEN) return false;
+    socket.send(data);
+    return true;
   }
 
   open();
@@ -146,11 +188,16 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
     get status() {
       return status;
     },
+    write,
     send(data) {
-      if (socket?.readyState == OPEN) socket.send(data);
-      else if (status != 'closed' && options.maxQueue) {
+      if (!write(data) && status != 'closed' && options.maxQueue) {
         if (queue.push(copy(data)) > options.maxQueue) queue.shift();
       }
+    },
+    watch(ms) {
+      silence = ms;
+      heardAt = Date.now();
+      watchdog();
     },
     close() {
       if (status != 'closed') finish(1000, '');

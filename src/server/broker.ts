@@ -9,6 +9,8 @@ import { encodeFrame, encodeTextFrame, Opcode } from './frame.js';
 import type { HistoryEntry, HistoryStore, Recovery, RoomLog } from './history.js';
 import type { Hub, Member, Outgoing, Room, WireProtocol } from './hub.js';
 import type { Metrics } from './metrics.js';
+import type { ChannelMessage, PlainKind } from './backplane/redis.js';
+import type { Cluster, ClusterDelivery } from './cluster.js';
 
 /** What was published, in the form it arrived. */
 export type Payload =
@@ -59,6 +61,21 @@ class Publication implements Outgoing {
   }
 }
 
+/** A message sequenced by the cluster and arriving from Redis: only its envelope is known. */
+class RemotePublication implements Outgoing {
+  constructor(
+    private readonly envelope: string,
+    private readonly plain: PlainKind,
+  ) {}
+
+  frameFor(protocol: WireProtocol): Buffer {
+    if (protocol === 'v1') return encodeTextFrame(this.envelope);
+    const { data } = JSON.parse(this.envelope) as { data: unknown };
+    if (this.plain === 'b') return encodeFrame(Buffer.from(String(data), 'base64'), Opcode.Binary);
+    return encodeTextFrame(this.plain === 'j' ? JSON.stringify(data) : String(data));
+  }
+}
+
 export type JoinResult = { ok: true; room: Room; log: RoomLog } | { ok: false; code: ErrorCode; message: string };
 
 export interface BrokerOptions {
@@ -67,8 +84,10 @@ export interface BrokerOptions {
   maxPresence: number;
 }
 
-export class Broker {
+export class Broker implements ClusterDelivery {
   private readonly roomJson = new Map<string, string>();
+  /** Set when this server is part of a cluster (--redis). */
+  cluster: Cluster | undefined;
 
   constructor(
     readonly hub: Hub,
@@ -77,7 +96,18 @@ export class Broker {
     readonly metrics: Metrics,
   ) {}
 
-  join(member: Member, name: string, watch: boolean): JoinResult {
+  /** Joins at once, or once the cluster mirror of the room is in sync. */
+  join(member: Member, name: string, watch: boolean): JoinResult | Promise<JoinResult> {
+    const syncing = this.cluster?.sync(name);
+    if (!syncing) return this.joinNow(member, name, watch);
+    // If Redis fails mid-sync the member still joins the local room, as on an island.
+    return syncing.then(
+      () => this.joinNow(member, name, watch),
+      () => this.joinNow(member, name, watch),
+    );
+  }
+
+  private joinNow(member: Member, name: string, watch: boolean): JoinResult {
     const existing = this.hub.room(name);
     if (existing?.members.has(member)) {
       if (watch) existing.watchers.add(member);
@@ -99,18 +129,26 @@ export class Broker {
     const log = this.history.log(room.name);
     if (log) log.members = room.members.size;
     this.announce(room, 'left', member);
+    if (room.members.size === 0) this.cluster?.release(room.name);
   }
 
   leaveAll(member: Member): void {
     for (const room of member.rooms) this.leave(member, room);
   }
 
-  /** Publishes to `name`, which need not have members here; fails only when no room slot is left. */
-  publish(name: string, payload: Payload, from: Publisher, except?: Member): Published | undefined {
-    const log = this.history.open(name);
-    if (!log) return undefined;
+  /**
+   * Publishes to `name`, which need not have members here; fails only when no room slot is left.
+   * In a cluster the message is sequenced by Redis and delivered when it comes back on the channel.
+   */
+  publish(name: string, payload: Payload, from: Publisher, except?: Member): Published | undefined | Promise<Published> {
     const dataJson = dataJsonOf(payload);
     const roomJson = this.encodedRoom(name);
+    if (this.cluster?.online) {
+      this.metrics.published++;
+      return this.cluster.publish(name, payload, dataJson, roomJson, from, except);
+    }
+    const log = this.history.open(name);
+    if (!log) return undefined;
     const time = Date.now();
     const envelope = this.history.append(log, time, (offset, epoch) =>
       messageEnvelope({ roomJson, offset, epoch, time, fromJson: from.fromJson, dataJson, base64: payload.kind === 'binary' }),
@@ -120,6 +158,26 @@ export class Broker {
     this.metrics.published++;
     this.metrics.deliveries += delivered;
     return { offset: log.lastOffset, epoch: log.epoch, delivered };
+  }
+
+  /** ClusterDelivery: a sequenced message arrived from the cluster. */
+  deliver(log: RoomLog, message: Extract<ChannelMessage, { kind: 'message' }>): void {
+    const room = this.hub.room(log.room);
+    if (!room) return;
+    let except: Member | undefined;
+    if (message.except) for (const member of room.members) if (member.id === message.except) except = member;
+    this.metrics.deliveries += this.hub.publish(room, new RemotePublication(message.json, message.plain), except);
+  }
+
+  /** ClusterDelivery: a presence delta from any node (this one included). */
+  presence(name: string, json: string): void {
+    const room = this.hub.room(name);
+    if (!room || room.watchers.size === 0) return;
+    const subject = (JSON.parse(json) as { joined?: PresenceMember[]; left?: PresenceMember[] });
+    const session = (subject.joined ?? subject.left ?? [])[0]?.session;
+    let except: Member | undefined;
+    for (const member of room.watchers) if (member.id === session) except = member;
+    this.hub.notifyWatchers(room, encodeTextFrame(json), except);
   }
 
   recover(log: RoomLog, since: Position): Recovery {
@@ -141,6 +199,12 @@ export class Broker {
   }
 
   private announce(room: Room, change: 'joined' | 'left', member: Member): void {
+    const cluster = this.cluster;
+    if (cluster?.online) {
+      // Cluster-wide: the delta reaches every node's watchers, this one's included, via Redis.
+      cluster.announce(room.name, change, { session: member.id, name: member.name });
+      return;
+    }
     if (room.watchers.size === 0) return;
     const envelope = presenceEnvelope(room.name, change, { session: member.id, name: member.name }, room.members.size);
     this.hub.notifyWatchers(room, encodeTextFrame(envelope), member);

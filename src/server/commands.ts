@@ -2,11 +2,19 @@
  * What a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { ErrorCode, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../shared/protocol.js';
+import { ErrorCode, type Member, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../shared/protocol.js';
+import type { JoinResult } from './broker.js';
 import type { Connection } from './connection.js';
 import { encodeEnvelope, joinedEnvelope } from './envelope.js';
 
-export function handleRequest(connection: Connection, request: ClientMessage): void {
+/** Runs `then` on a value that may still be on its way (cluster mode), synchronously when it is not. */
+export function settle<T>(value: T | Promise<T>, then: (value: T) => void, failed: (error: Error) => void): void | Promise<void> {
+  if (!(value instanceof Promise)) return then(value);
+  return value.then(then, failed);
+}
+
+/** Handles one request; returns a promise while the answer waits on the cluster. */
+export function handleRequest(connection: Connection, request: ClientMessage): void | Promise<void> {
   switch (request.type) {
     case 'hello':
       return hello(connection, request);
@@ -39,13 +47,37 @@ function hello(connection: Connection, request: HelloRequest): void {
   connection.reply(encodeEnvelope(welcome));
 }
 
-function join(connection: Connection, request: JoinRequest): void {
+function unavailable(connection: Connection, id: JoinRequest['id']) {
+  return (error: Error) => {
+    connection.context.logger.warn('cluster request failed', { id: connection.id, error: error.message });
+    connection.replyError(id, ErrorCode.Unavailable, 'the cluster backplane is unreachable right now; retry shortly');
+  };
+}
+
+function join(connection: Connection, request: JoinRequest): void | Promise<void> {
   const broker = connection.context.broker;
   const grant = connection.admission.grant;
   if (grant && !grant.mayJoin(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow joining ${JSON.stringify(request.room)}`);
   }
-  const result = broker.join(connection, request.room, request.presence === true);
+  if (!connection.context.statusFeed.mayJoin(connection, request.room)) {
+    return connection.replyError(request.id, ErrorCode.Forbidden, 'the status room needs the API key: connect with ?key=<API key>');
+  }
+  const cluster = broker.cluster;
+  // The cluster-wide member list is read before joining, so the reply can still be built in
+  // one synchronous step that nothing live can overtake.
+  if (request.presence && cluster?.online) {
+    const limit = connection.context.options.maxPresence;
+    return cluster.members(request.room, limit).then(
+      (snapshot) => settle(broker.join(connection, request.room, true), (result) => answerJoin(connection, request, result, snapshot), unavailable(connection, request.id)),
+      unavailable(connection, request.id),
+    );
+  }
+  return settle(broker.join(connection, request.room, request.presence === true), (result) => answerJoin(connection, request, result), unavailable(connection, request.id));
+}
+
+function answerJoin(connection: Connection, request: JoinRequest, result: JoinResult, snapshot?: { members: Member[]; count: number }): void {
+  const broker = connection.context.broker;
   if (!result.ok) return connection.replyError(request.id, result.code, result.message);
   const { room, log } = result;
   let messages: string[] = [];
@@ -66,7 +98,11 @@ function join(connection: Connection, request: JoinRequest): void {
     epoch: log.epoch,
     offset: log.lastOffset,
     ...recovery,
-    ...(request.presence ? { members: broker.members(room), memberCount: room.members.size } : {}),
+    ...(request.presence
+      ? snapshot
+        ? { members: snapshot.members, memberCount: Math.max(snapshot.count, 1) }
+        : { members: broker.members(room), memberCount: room.members.size }
+      : {}),
   };
   // One frame: the missed messages can never interleave with live ones.
   connection.reply(joinedEnvelope(reply as Parameters<typeof joinedEnvelope>[0], messages));
@@ -79,7 +115,7 @@ function leave(connection: Connection, request: LeaveRequest): void {
   connection.reply(encodeEnvelope({ type: 'left', ...(request.id === undefined ? {} : { id: request.id }), room: request.room }));
 }
 
-function publish(connection: Connection, request: PublishRequest): void {
+function publish(connection: Connection, request: PublishRequest): void | Promise<void> {
   const broker = connection.context.broker;
   const room = broker.hub.room(request.room);
   if (!room || !room.members.has(connection)) {
@@ -90,8 +126,14 @@ function publish(connection: Connection, request: PublishRequest): void {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
   const published = broker.publish(request.room, { kind: 'json', data: request.data }, connection, request.excludeSelf ? connection : undefined);
-  if (!published) return connection.replyError(request.id, ErrorCode.ServerFull, 'the server tracks as many rooms as it may');
-  if (request.id !== undefined) {
-    connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: published.offset, epoch: published.epoch }));
-  }
+  return settle(
+    published,
+    (done) => {
+      if (!done) return connection.replyError(request.id, ErrorCode.ServerFull, 'the server tracks as many rooms as it may');
+      if (request.id !== undefined) {
+        connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch }));
+      }
+    },
+    unavailable(connection, request.id),
+  );
 }

@@ -70,7 +70,9 @@ export interface PlazaOptions {
   tlsCert: string;
   /** PEM private key file for tlsCert. @default '' */
   tlsKey: string;
-  /** Fragments one message may arrive in before the sender is closed with 1009. @default 1024 */
+  /** Time a client gets to send a request's headers (ms), against slowloris; the whole request gets 3×. @default 10000 */
+  headersTimeout: number;
+  /** Fragments one message may arrive in before the sender is closed with 1008. @default 1024 */
   maxFragments: number;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
@@ -96,6 +98,7 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   tlsCert: '',
   tlsKey: '',
   maxFragments: 1024,
+  headersTimeout: 10_000,
   apiKey: '',
   apiMaxBody: 1024 * 1024,
   status: false,
@@ -155,6 +158,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, help: 'HMAC secret (32+ chars) that requires signed tokens' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', help: 'PEM certificate file: serve https/wss' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
+  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, help: 'ms a client gets to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
   { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },

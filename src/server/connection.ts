@@ -14,6 +14,7 @@ import { handleRequest } from './commands.js';
 import { parseRequest } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Admission, ConnectionLimits } from './upgrade.js';
+import type { StatusFeed } from './status-feed.js';
 
 /** What every connection shares: the server's broker, outbox, options and log. */
 export interface ConnectionContext {
@@ -23,6 +24,8 @@ export interface ConnectionContext {
   readonly options: PlazaOptions;
   readonly metrics: Metrics;
   readonly limits: ConnectionLimits;
+  /** Decides who may watch the reserved status room. */
+  readonly statusFeed: Pick<StatusFeed, 'mayJoin'>;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<Connection>;
 }
@@ -124,6 +127,10 @@ export class Connection implements Member, OutboxEntry {
   onOverflow(): void {
     this.context.metrics.slowConsumerDrops++;
     this.context.logger.warn('slow consumer dropped', { id: this.id, remote: this.remoteAddress });
+    // Out of every room at once, so no more frames are even selected for it. The close frame
+    // waits behind what is already buffered; ws destroys the socket if the peer never drains it,
+    // so what this connection holds stays bounded by maxBuffered.
+    this.context.broker.leaveAll(this);
     this.close(CloseCode.TryAgainLater, 'too slow: messages were piling up');
   }
 
@@ -195,6 +202,7 @@ export class Connection implements Member, OutboxEntry {
     this.context.logger.info('connection closed', {
       id: this.id,
       code,
+      remote: this.remoteAddress,
       ms: Date.now() - this.openedAt,
       messagesIn: this.messagesIn,
       bytesIn: this.bytesIn,

@@ -128,6 +128,31 @@ export class HistoryStore {
     while (this.bytes > this.options.maxBytes) this.popOldest();
   }
 
+  /** Keeps a message sequenced elsewhere (the cluster): `offset` must be lastOffset + 1. */
+  appendSequenced(log: RoomLog, offset: number, time: number, json: string): void {
+    log.lastOffset = offset;
+    this.keep(log, offset, time, json);
+  }
+
+  /** Makes `log` exactly the given run (a cluster room re-read from Redis). */
+  replace(log: RoomLog, epoch: string, lastOffset: number, entries: ReadonlyArray<{ offset: number; time: number; json: string }>): void {
+    for (const entry of log.entries) this.drop(entry);
+    log.entries = [];
+    log.epoch = epoch;
+    log.lastOffset = lastOffset;
+    const oldest = Date.now() - this.options.ttl;
+    // Only a contiguous tail ending at lastOffset is kept, so `since` stays gap-free.
+    let expected = lastOffset - entries.length + 1;
+    for (const entry of entries) {
+      if (entry.offset !== expected++) {
+        for (const kept of log.entries) this.drop(kept);
+        log.entries = [];
+        expected = entry.offset + 1;
+      }
+      if (entry.time > oldest) this.keep(log, entry.offset, entry.time, entry.json);
+    }
+  }
+
   /** Replays journal records at start-up; a record from a newer epoch restarts that room. */
   restore(record: HistoryRecord, now: number): void {
     let log = this.logs.get(record.room);

@@ -1,10 +1,24 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+/**
+ * Routes plain HTTP requests: health, metrics, the status page, the HTTP API, then static files.
+ *
+ * | path              | who                                                  |
+ * | ----------------- | ---------------------------------------------------- |
+ * | /healthz, /readyz | anyone (load balancers, orchestrators)               |
+ * | /metrics          | anyone, or only with the API key once one is set     |
+ * | /status           | anyone with --status, else only with the API key     |
+ * | /api/…            | only with the API key; 404 when no key is configured |
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { createApi } from './api.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
 import type { Connection } from './connection.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import type { StaticFiles } from './static.js';
+import type { StatusFeed } from './status-feed.js';
+import { sameSecret } from './upgrade.js';
 
 /** Why the server is or is not ready; each failing part adds a reason. */
 export interface Readiness {
@@ -22,30 +36,228 @@ export interface HttpContext {
   readonly logger: Logger;
   /** Listening, not shutting down, persistence (and later the backplane) healthy. */
   readiness(): Readiness;
+  /** The status page's feed; /metrics reads its event-loop delay. */
+  readonly statusFeed: StatusFeed;
+  /**
+   * Writes history appended so far to disk. The API calls it before a reply reveals an offset,
+   * the same write-ahead rule as for frames (the outbox's beforeFlush).
+   */
+  flushHistory(): void;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+/** An error answer: JSON `{error: {code, message}}` for the API, plain text elsewhere. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: OutgoingHttpHeaders = {},
+  ) {
+    super(message);
+  }
+}
+
+const NO_STORE = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** For bodies already encoded (history splices stored envelopes in without parsing them). */
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
   res.writeHead(status, {
+    ...headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
+    ...NO_STORE,
   });
   res.end(text);
 }
 
-/** Routes plain HTTP requests: health endpoints first, then the static files. */
-export function createRequestHandler(context: HttpContext) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-    if (path === '/readyz') {
-      const { ready, reasons } = context.readiness();
-      return ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reasons });
+function sendText(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...NO_STORE,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: HttpError, format: 'json' | 'text'): void {
+  if (format === 'json') sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+  else sendText(res, error.status, `${error.message}\n`, error.headers);
+}
+
+/** GET and HEAD only (Node leaves out the body of a HEAD answer by itself). */
+export function allowMethods(req: IncomingMessage, allowed: readonly string[]): void {
+  const method = req.method ?? '';
+  if (allowed.includes(method) || (method === 'HEAD' && allowed.includes('GET'))) return;
+  const allow = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;
+  throw new HttpError(405, 'method_not_allowed', `use ${allowed.join(' or ')} here`, { Allow: allow.join(', ') });
+}
+
+/** The token of `Authorization: Bearer <token>` (RFC 6750 §2.1), if present. */
+function bearerToken(req: IncomingMessage): string | undefined {
+  const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+  return match?.[1];
+}
+
+/** `?key=`: browsers can send no header when they navigate (the status page). */
+function queryKey(url: string | undefined): string | undefined {
+  const query = url?.indexOf('?') ?? -1;
+  if (url === undefined || query === -1) return undefined;
+  return new URLSearchParams(url.slice(query + 1)).get('key') ?? undefined;
+}
+
+/** Failed key checks a remote address may make in a burst... */
+const AUTH_FAILURE_BURST = 10;
+/** ...refilled at this many per second (10 a minute): a typo'd scraper never reaches the limit. */
+const AUTH_FAILURE_REFILL = 1 / 6;
+/** Remote addresses tracked; past it the one tracked longest is forgotten. */
+const AUTH_FAILURE_REMOTES = 10_000;
+
+/**
+ * Slows down key guessing: each remote address has a bucket of failed attempts, and while it is
+ * empty every key check from that address is refused with 429 before the key is even compared.
+ * Behind a reverse proxy all clients share its address; the proxy should limit instead.
+ */
+class AuthFailureLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  /** Seconds until `remote` may try again; 0 when it may now. */
+  retryAfter(remote: string, now = Date.now()): number {
+    const bucket = this.refill(remote, now);
+    return bucket === undefined || bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / AUTH_FAILURE_REFILL);
+  }
+
+  fail(remote: string, now = Date.now()): void {
+    const bucket = this.refill(remote, now) ?? { tokens: AUTH_FAILURE_BURST, at: now };
+    bucket.tokens = Math.max(0, bucket.tokens - 1);
+    this.buckets.delete(remote);
+    if (this.buckets.size >= AUTH_FAILURE_REMOTES) this.buckets.delete(this.buckets.keys().next().value!);
+    this.buckets.set(remote, bucket);
+  }
+
+  private refill(remote: string, now: number): { tokens: number; at: number } | undefined {
+    const bucket = this.buckets.get(remote);
+    if (!bucket) return undefined;
+    bucket.tokens = Math.min(AUTH_FAILURE_BURST, bucket.tokens + ((now - bucket.at) / 1000) * AUTH_FAILURE_REFILL);
+    bucket.at = now;
+    if (bucket.tokens >= AUTH_FAILURE_BURST) {
+      this.buckets.delete(remote);
+      return undefined;
     }
-    if (context.staticFiles) return context.staticFiles.handle(req, res);
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
-    res.end('Not found: this Plaza serves no static files\n');
+    return bucket;
+  }
+}
+
+/** The decoded path of a request target, as static.ts reads it; undefined when undecodable. */
+function pathOf(url: string | undefined): string | undefined {
+  let target = url ?? '/';
+  // Absolute form from a proxy (RFC 9112 §3.2.2): only the path matters.
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  if (origin) target = target.slice(origin[0].length) || '/';
+  const query = target.indexOf('?');
+  try {
+    return decodeURIComponent(query === -1 ? target : target.slice(0, query));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What asks for the key; the status page alone also takes it from `?key=`. */
+export type Surface = 'api' | 'metrics' | 'status';
+
+export type Authorizer = (req: IncomingMessage, surface: Surface) => void;
+
+export function createRequestHandler(context: HttpContext) {
+  const apiKey = context.options.apiKey;
+  const limiter = new AuthFailureLimiter();
+
+  /** Throws 429 or 401 unless the request carries the operator key. */
+  const authorize: Authorizer = (req, surface) => {
+    const allowQueryKey = surface === 'status';
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const wait = limiter.retryAfter(remote);
+    if (wait > 0) {
+      throw new HttpError(429, 'rate_limited', `too many attempts with a wrong key; retry in ${wait} s`, { 'Retry-After': String(wait) });
+    }
+    const presented = bearerToken(req) ?? (allowQueryKey ? queryKey(req.url) : undefined);
+    // Constant time, and hashed first so that not even the key's length shows.
+    if (apiKey !== '' && presented !== undefined && sameSecret(presented, apiKey)) return;
+    limiter.fail(remote);
+    context.metrics.authFailures++;
+    context.logger.warn('refused a request without the right key', { surface, remote });
+    const challenge = presented === undefined ? 'Bearer realm="plaza"' : 'Bearer realm="plaza", error="invalid_token"';
+    const how = allowQueryKey ? 'send Authorization: Bearer <key> or add ?key=<key>' : 'send Authorization: Bearer <key>';
+    throw new HttpError(401, 'unauthorized', `${presented === undefined ? 'missing' : 'wrong'} API key: ${how}`, { 'WWW-Authenticate': challenge });
+  };
+
+  const api = createApi(context, authorize);
+
+  function metrics(req: IncomingMessage, res: ServerResponse): void {
+    allowMethods(req, ['GET']);
+    // Open like most exporters, until an API key exists: then it guards this too (Prometheus
+    // sends it with `authorization: {credentials: <key>}` in the scrape config).
+    if (apiKey !== '') authorize(req, 'metrics');
+    const text = renderMetrics({
+      metrics: context.metrics,
+      connections: context.connections,
+      rooms: context.broker.hub.roomCount,
+      history: context.broker.history,
+      ready: context.readiness().ready,
+      eventLoopDelay: context.statusFeed.takeEventLoopDelay(),
+    });
+    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), ...NO_STORE });
+    res.end(text);
+  }
+
+  function statusPage(req: IncomingMessage, res: ServerResponse): void {
+    if (!context.options.status && apiKey === '') throw new HttpError(404, 'not_found', 'the status page is off: start the server with --status or --api-key');
+    if (!context.staticFiles) throw new HttpError(404, 'not_found', 'the status page is not built: serve dist/public with --public-dir');
+    allowMethods(req, ['GET']);
+    // A browser cannot send a header when it navigates, so the page also takes ?key= and hands
+    // it on to its WebSocket. The key is then in the browser's history: see docs/operations.md.
+    if (!context.options.status) authorize(req, 'status');
+    req.url = '/status.html';
+    context.staticFiles.handle(req, res);
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const path = pathOf(req.url);
+    const format = path?.startsWith('/api/') || path === '/api' ? 'json' : 'text';
+    const fail = (error: unknown) => {
+      if (error instanceof HttpError) {
+        if (!res.headersSent) return sendError(res, error, format);
+      } else {
+        // Details stay in the log; the client learns only that it was not its fault.
+        context.logger.error('request handler failed', { path: path?.slice(0, 64), error: error instanceof Error ? error.stack : String(error) });
+        if (!res.headersSent) return sendError(res, new HttpError(500, 'internal', 'internal error; see the server log'), format);
+      }
+      res.destroy();
+    };
+    try {
+      if (format === 'json') return void api(req, res, path!).catch(fail);
+      switch (path) {
+        case '/healthz':
+          allowMethods(req, ['GET']);
+          return sendJson(res, 200, { status: 'ok' });
+        case '/readyz': {
+          allowMethods(req, ['GET']);
+          const { ready, reasons } = context.readiness();
+          return ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reasons });
+        }
+        case '/metrics':
+          return metrics(req, res);
+        case '/status':
+        case '/status.html':
+          return statusPage(req, res);
+      }
+      if (context.staticFiles) return context.staticFiles.handle(req, res);
+      sendText(res, 404, 'Not found: this Plaza serves no static files\n');
+    } catch (error) {
+      fail(error);
+    }
   };
 }

@@ -21,6 +21,8 @@ export const CloseCode = {
   InternalError: 1011,
   /** The client could not keep up: too many bytes were waiting to be sent to it. */
   TryAgainLater: 1013,
+  /** An operator disconnected this session or user through the HTTP API (POST /api/disconnect). */
+  Disconnected: 4001,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -49,6 +51,8 @@ export const ErrorCode = {
   RateLimited: 'rate_limited',
   /** The token does not allow this room. */
   Forbidden: 'forbidden',
+  /** The cluster backplane (Redis) could not be reached for this request; retry shortly. */
+  Unavailable: 'unavailable',
   /** The request timed out on the client side (never sent by the server). */
   Timeout: 'timeout',
   /** The server failed unexpectedly; the error is in its log. */

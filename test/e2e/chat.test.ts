@@ -1,6 +1,8 @@
 /**
  * The chat page and the embeddable client in a real browser (system Chromium via
- * playwright-core) against a real Plaza on port 0. Writes docs/chat.png.
+ * playwright-core) against a real Plaza on port 0: two pages in the default room, plain
+ * WebSocket peers alongside, hostile text. Writes docs/chat.png. Rooms, presence and recovery
+ * are in rooms.test.ts.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -12,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { connect as rawConnect, startPlaza, type TestClient } from '../helpers/plaza.js';
+import { V1Client } from '../helpers/v1.js';
 
 const SCREENSHOT = join(ROOT, 'docs', 'chat.png');
 
@@ -49,7 +52,7 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
   let browser: Browser;
   let embedServer: Server | undefined;
   const contexts: BrowserContext[] = [];
-  const rawClients: TestClient[] = [];
+  const rawClients: Array<TestClient | V1Client> = [];
   let ada: Page;
   let grace: Page;
   let adaErrors: string[];
@@ -167,19 +170,24 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
       await assertUnharmed(ada);
     });
 
-    it('shows HTML from a raw peer (not JSON, or JSON with hostile fields) literally', async () => {
-      const peer = await rawConnect(plaza.url.replace('http', 'ws'));
+    it('shows HTML from a plain peer, and a plaza.v1 peer with a hostile name and data, literally', async () => {
+      const wsUrl = plaza.url.replace('http', 'ws');
+      const peer = await rawConnect(wsUrl);
       rawClients.push(peer);
       peer.send('<img src=x onerror=window.__pwned=4>');
-      const hostileName = '<b onclick=__pwned=5>eve</b>'; // within the 32-character name limit
-      peer.send(JSON.stringify({ name: hostileName, text: '<iframe src=javascript:window.__pwned=6>', time: Date.now() }));
-      peer.send(JSON.stringify({ name: 'x', text: 'bad time', time: 1e300 }));
       assert.equal((await seen(grace, '<img src=x onerror=window.__pwned=4>')).name, 'anonymous');
+
+      const hostileName = '<b onclick=__pwned=5>eve</b>';
+      const eve = await V1Client.open(wsUrl, hostileName);
+      rawClients.push(eve);
+      await eve.request({ type: 'join', room: 'lobby' });
+      await eve.request({ type: 'publish', room: 'lobby', data: '<iframe src=javascript:window.__pwned=6>' });
       const shown = await seen(grace, '<iframe src=javascript:window.__pwned=6>');
       assert.equal(shown.name, hostileName);
       assert.equal(shown.text, '<iframe src=javascript:window.__pwned=6>');
-      // An out-of-range time is shown as the arrival time instead of breaking the page.
-      assert.deepEqual(await seen(grace, 'bad time'), { name: 'x', text: 'bad time', count: 1 });
+      // Data that is not a string is shown as its JSON text.
+      await eve.request({ type: 'publish', room: 'lobby', data: { html: '<svg onload=window.__pwned=7></svg>' } });
+      assert.equal((await seen(grace, '{"html":"<svg onload=window.__pwned=7></svg>"}')).name, hostileName);
       await assertUnharmed(grace);
     });
 

@@ -135,3 +135,15 @@ export async function eventually(check: () => boolean, ms = 3000, what = 'condit
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** The server still serves: /healthz answers and two fresh clients can talk. */
+export async function assertHealthy(plaza: Plaza): Promise<void> {
+  const health = await fetch(`http://127.0.0.1:${plaza.port}/healthz`);
+  if (health.status !== 200) throw new Error(`/healthz answered ${health.status}`);
+  const [a, b] = await connectMany(wsUrl(plaza), 2);
+  const marker = `alive-${Math.random()}`;
+  a!.send(marker);
+  const got = await b!.waitFor(1);
+  if (got[0]!.text !== marker) throw new Error(`broadcast broken: got ${got[0]!.text}`);
+  await Promise.all([a!.close(), b!.close()]);
+}

@@ -1,0 +1,23 @@
+/** The error every rejected request carries: a stable `code` to branch on, a message for people. */
+import type { ErrorCode as ServerErrorCode } from '../shared/protocol.js';
+
+/**
+ * The server's error codes (PROTOCOL.md) and the client's own:
+ * - `timeout`: no reply within `ackTimeout` of writing the request;
+ * - `disconnected`: the connection dropped before the reply came, so the message may or may not
+ *   have been published (at-most-once: it is never re-sent);
+ * - `queue_full`: the publish waited offline and was pushed out of the queue (`maxQueue`) by newer ones;
+ * - `closed`: `close()` was called (or the server refused to let the client back) first;
+ * - `not_joined`: the room was left (`room.leave()`) or its join was refused.
+ */
+export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed';
+
+export class PlazaError extends Error {
+  override name = 'PlazaError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The HTTP API under /api/, for an application's own servers and for operators: publish into
+ * rooms, list rooms, read presence and history, disconnect clients. On only with --api-key
+ * (`Authorization: Bearer <key>`); JSON in and out; every error is `{"error": {code, message}}`.
+ * Routes, statuses and codes are listed in docs/operations.md.
+ *
+ * Bearer authentication also makes the API immune to cross-site request forgery: a page on
+ * another origin can make a browser send cookies, never an Authorization header.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode } from '../shared/protocol.js';
+import type { Publisher } from './broker.js';
+import { Connection } from './connection.js';
+import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './http.js';
+import { validateRoomName } from './requests.js';
+import { STATUS_ROOM } from './status-feed.js';
+
+/** The close code of connections ended by POST /api/disconnect (4000–4999 are the application's). */
+export const OPERATOR_DISCONNECT = 4001;
+
+/** Rooms one POST /api/broadcast may name. */
+export const MAX_BROADCAST_ROOMS = 100;
+
+/** The sender of messages published through the API, as v1 clients see it in `from`. */
+const API_PUBLISHER: Publisher = { fromJson: '{"session":"api","name":"api"}' };
+
+/** A WebSocket close reason must fit in 123 bytes of UTF-8 (RFC 6455 §5.5). */
+const MAX_CLOSE_REASON = 123;
+const DEFAULT_CLOSE_REASON = 'disconnected by the operator';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, room: string | undefined) => Promise<void> | void;
+
+interface Route {
+  readonly pattern: RegExp;
+  /** The path as logged: room names stay out of the log. */
+  readonly name: string;
+  readonly method: 'GET' | 'POST';
+  readonly handler: Handler;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own properties only: `__proto__` or `constructor` in the JSON never reach a prototype. */
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+}
+
+function badRequest(message: string, code: string = ErrorCode.BadRequest): HttpError {
+  return new HttpError(400, code, message);
+}
+
+function roomName(value: unknown, maxRoomName: number): string {
+  try {
+    return validateRoomName(value, maxRoomName);
+  } catch (error) {
+    throw badRequest(error instanceof Error ? error.message : 'bad room name', ErrorCode.BadRoom);
+  }
+}
+
+/**
+ * Reads a JSON body of at most `limit` bytes. A declared Content-Length over the limit is refused
+ * before a byte is read; a chunked body is refused as soon as it passes the limit, and the rest is
+ * discarded unbuffered while the answer goes out (the connection is then closed).
+ */
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    return Promise.reject(new HttpError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json'));
+  }
+  const tooLarge = () => new HttpError(413, ErrorCode.TooLarge, `the body is larger than ${limit} bytes (--api-max-body)`, { Connection: 'close' });
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.resume();
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    // The client went away mid-body: nobody will read the answer, but the promise must settle.
+    req.on('error', () => reject(badRequest('the request body was cut off')));
+    req.on('end', () => {
+      if (bytes > limit) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(badRequest('the body is not valid JSON', ErrorCode.BadJson));
+      }
+    });
+  });
+}
+
+async function readObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const body = await readJson(req, limit);
+  if (!isObject(body)) throw badRequest('the body must be a JSON object');
+  return body;
+}
+
+/** Deepest nesting of arrays and objects accepted in `data`. */
+const MAX_DATA_DEPTH = 100;
+
+/**
+ * Whether `value` nests at most `max` levels, checked without recursion: JSON.parse takes any
+ * depth, but JSON.stringify recurses and throws past a few thousand levels (10 KB of brackets).
+ */
+function nestsWithin(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= max) return false;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/** A query parameter that must be an integer ≥ 0 when present. */
+function integerParam(params: URLSearchParams, name: string): number | undefined {
+  const text = params.get(name);
+  if (text === null) return undefined;
+  const value = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value)) throw badRequest(`"${name}" must be an integer ≥ 0`);
+  return value;
+}
+
+export function createApi(context: HttpContext, authorize: Authorizer) {
+  const { broker, options } = context;
+
+  /** `data` as it will be published; refused past --max-payload like a client's message. */
+  function publishable(body: Record<string, unknown>): unknown {
+    const data = own(body, 'data');
+    if (data === undefined) throw badRequest('"data" is required (any JSON value)');
+    if (!nestsWithin(data, MAX_DATA_DEPTH)) throw badRequest(`"data" nests deeper than ${MAX_DATA_DEPTH} levels`);
+    if (Buffer.byteLength(JSON.stringify(data)) > options.maxPayload) {
+      throw new HttpError(413, ErrorCode.TooLarge, `"data" is larger than ${options.maxPayload} bytes (--max-payload)`);
+    }
+    return data;
+  }
+
+  /** Publishes like a client; in a cluster this waits for Redis to sequence the message. */
+  async function publishTo(room: string, data: unknown) {
+    if (room === STATUS_ROOM) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
+    try {
+      return await broker.publish(room, { kind: 'json', data }, API_PUBLISHER);
+    } catch {
+      throw new HttpError(503, ErrorCode.Unavailable, 'the cluster backplane is unreachable right now; retry shortly');
+    }
+  }
+
+  const publish: Handler = async (req, res) => {
+    const body = await readObject(req, options.apiMaxBody);
+    const room = roomName(own(body, 'room'), options.maxRoomName);
+    const published = await publishTo(room, publishable(body));
+    if (!published) throw new HttpError(503, ErrorCode.ServerFull, 'the server tracks as many rooms as it may (--max-rooms); try again later');
+    context.flushHistory();
+    sendJson(res, 200, { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered });
+  };
+
+  const broadcast: Handler = async (req, res) => {
+    const body = await readObject(req, options.apiMaxBody);
+    const list = own(body, 'rooms');
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BROADCAST_ROOMS) {
+      throw badRequest(`"rooms" must be an array of 1 to ${MAX_BROADCAST_ROOMS} room names`);
+    }
+    const rooms = list.map((room) => roomName(room, options.maxRoomName));
+    if (new Set(rooms).size !== rooms.length) throw badRequest('"rooms" must not name a room twice');
+    if (rooms.includes(STATUS_ROOM)) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
+    const data = publishable(body);
+    // Each room on its own: a room that cannot take the message does not undo the others.
+    const results = [];
+    for (const room of rooms) {
+      const published = await publishTo(room, data);
+      results.push(published
+        ? { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered }
+        : { room, error: { code: ErrorCode.ServerFull, message: 'the server tracks as many rooms as it may (--max-rooms)' } });
+    }
+    context.flushHistory();
+    sendJson(res, 200, { results });
+  };
+
+  const rooms: Handler = (_req, res) => {
+    const list = [];
+    for (const room of broker.hub.rooms()) {
+      const log = broker.history.log(room.name);
+      list.push({ room: room.name, members: room.members.size, epoch: log?.epoch ?? null, lastOffset: log?.lastOffset ?? 0 });
+    }
+    list.sort((a, b) => b.members - a.members || (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
+    sendJson(res, 200, { rooms: list });
+  };
+
+  const presence: Handler = (_req, res, name) => {
+    const validName = roomName(name, options.maxRoomName);
+    const room = broker.hub.room(validName);
+    const members = [];
+    for (const member of room?.members ?? []) {
+      if (members.length >= options.maxPresence) break;
+      const user = member instanceof Connection ? member.userId : undefined;
+      members.push(user === undefined ? { session: member.id, name: member.name } : { session: member.id, name: member.name, user });
+    }
+    sendJson(res, 200, { room: validName, members, memberCount: room?.members.size ?? 0 });
+  };
+
+  const history: Handler = (req, res, name) => {
+    const room = roomName(name, options.maxRoomName);
+    const url = req.url ?? '';
+    const params = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+    const since = integerParam(params, 'since') ?? 0;
+    const limit = Math.min(integerParam(params, 'limit') ?? options.historySize, options.historySize);
+    const log = broker.history.log(room);
+    if (!log) throw new HttpError(404, 'not_found', `room ${JSON.stringify(room)} has no history on this server`);
+    const entries = log.entries;
+    const first = entries[0]?.offset ?? log.lastOffset + 1;
+    const start = Math.max(0, since + 1 - first);
+    const page = entries.slice(start, start + limit);
+    // Complete: nothing between `since` and the first message returned was trimmed away.
+    const complete = since <= log.lastOffset && since + 1 >= first;
+    const head = JSON.stringify({ room, epoch: log.epoch, lastOffset: log.lastOffset, complete });
+    // Stored envelopes are JSON already: spliced in, not parsed and encoded again.
+    sendJsonText(res, 200, `${head.slice(0, -1)},"messages":[${page.map((entry) => entry.json).join(',')}]}`);
+  };
+
+  const disconnect: Handler = async (req, res) => {
+    const body = await readObject(req, options.apiMaxBody);
+    const session = own(body, 'session');
+    const user = own(body, 'user');
+    const reason = own(body, 'reason') ?? DEFAULT_CLOSE_REASON;
+    if (session !== undefined && typeof session !== 'string') throw badRequest('"session" must be a string');
+    if (user !== undefined && typeof user !== 'string') throw badRequest('"user" must be a string');
+    // Never "everyone": a body without a selector is a mistake, not a request to empty the server.
+    if (session === undefined && user === undefined) throw badRequest('give "session", "user" or both to choose whom to disconnect');
+    if (typeof reason !== 'string') throw badRequest('"reason" must be a string');
+    // Control characters would let a reason forge lines where clients show or log it.
+    const cleanReason = reason.replace(/[\p{Cc}\p{Cf}]/gu, '');
+    if (Buffer.byteLength(cleanReason) > MAX_CLOSE_REASON) throw badRequest(`"reason" must fit in ${MAX_CLOSE_REASON} bytes of UTF-8`);
+    let disconnected = 0;
+    for (const connection of [...context.connections]) {
+      if (session !== undefined && connection.id !== session) continue;
+      if (user !== undefined && connection.userId !== user) continue;
+      connection.close(OPERATOR_DISCONNECT, cleanReason);
+      disconnected++;
+    }
+    context.logger.info('operator disconnected clients', { disconnected, by: session !== undefined ? 'session' : 'user' });
+    sendJson(res, 200, { disconnected });
+  };
+
+  const ROOM = '/api/rooms/(.+)';
+  const routes: Route[] = [
+    { pattern: /^\/api\/publish$/, name: '/api/publish', method: 'POST', handler: publish },
+    { pattern: /^\/api\/broadcast$/, name: '/api/broadcast', method: 'POST', handler: broadcast },
+    { pattern: /^\/api\/rooms$/, name: '/api/rooms', method: 'GET', handler: rooms },
+    // Greedy: a room name may itself contain "/presence" or "/history".
+    { pattern: new RegExp(`^${ROOM}/presence$`), name: '/api/rooms/:room/presence', method: 'GET', handler: presence },
+    { pattern: new RegExp(`^${ROOM}/history$`), name: '/api/rooms/:room/history', method: 'GET', handler: history },
+    { pattern: /^\/api\/disconnect$/, name: '/api/disconnect', method: 'POST', handler: disconnect },
+  ];
+
+  /** Answers one request under /api/; `path` is already percent-decoded. Errors are thrown as HttpError. */
+  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const startedAt = Date.now();
+    let route: Route | undefined;
+    res.once('finish', () => {
+      context.metrics.countIn(context.metrics.apiRequests, res.statusCode);
+      // Method, route and status only: never the key, the body or a room name.
+      const fields = { method: req.method, route: route?.name ?? 'unknown', status: res.statusCode, ms: Date.now() - startedAt, remote: req.socket.remoteAddress };
+      context.logger.debug('api request', fields);
+    });
+    if (!options.apiKey) throw new HttpError(404, 'not_found', 'the HTTP API is off: start the server with --api-key');
+    authorize(req, 'api');
+    let match: RegExpExecArray | null = null;
+    route = routes.find((candidate) => (match = candidate.pattern.exec(path)) !== null);
+    if (!route || !match) throw new HttpError(404, 'not_found', 'no such endpoint; see docs/operations.md for the routes');
+    allowMethods(req, [route.method]);
+    await route.handler(req, res, (match as RegExpExecArray)[1]);
+  };
+}

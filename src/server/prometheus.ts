@@ -1,0 +1,134 @@
+/**
+ * /metrics in the Prometheus text exposition format, version 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format).
+ *
+ * Written by hand rather than with prom-client: the format is a few lines of escaping, Plaza's
+ * counters are already plain fields that the hot paths bump (metrics.ts), and prom-client would
+ * add a dependency, a registry with label maps on those paths, and tens of kilobytes to the
+ * single-file server, for features (histograms with buckets, push gateways) Plaza does not use.
+ * Everything here runs only when someone scrapes.
+ */
+import type { WireProtocol } from './hub.js';
+import type { Metrics } from './metrics.js';
+
+export type Labels = Readonly<Record<string, string | number>>;
+
+export interface Sample {
+  readonly labels?: Labels;
+  readonly value: number;
+}
+
+/** Label values may hold anything; `\`, `"` and line feeds must be escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** HELP text escapes only `\` and line feeds. */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+function formatLabels(labels: Labels | undefined): string {
+  if (!labels) return '';
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(String(value))}"`);
+  return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
+}
+
+/** Collects metric families and renders them; one instance per scrape. */
+export class Exposition {
+  private readonly lines: string[] = [];
+
+  counter(name: string, help: string, samples: number | readonly Sample[]): this {
+    return this.family(name, 'counter', help, samples);
+  }
+
+  gauge(name: string, help: string, samples: number | readonly Sample[]): this {
+    return this.family(name, 'gauge', help, samples);
+  }
+
+  /** Counts kept in a Map become one sample per key, labelled `label`. */
+  static fromMap<K extends string | number>(label: string, map: ReadonlyMap<K, number>): Sample[] {
+    return [...map].map(([key, value]) => ({ labels: { [label]: key }, value }));
+  }
+
+  text(): string {
+    return this.lines.join('\n') + '\n';
+  }
+
+  private family(name: string, type: 'counter' | 'gauge', help: string, samples: number | readonly Sample[]): this {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    const list = typeof samples === 'number' ? [{ value: samples }] : samples;
+    for (const sample of list) this.lines.push(`${name}${formatLabels(sample.labels)} ${formatValue(sample.value)}`);
+    return this;
+  }
+}
+
+/** Event-loop delay in seconds. */
+export interface EventLoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** What a scrape reads; gauges are computed now, counters come from `metrics`. */
+export interface MetricsSource {
+  readonly metrics: Metrics;
+  readonly connections: Iterable<{ readonly protocol: WireProtocol }>;
+  /** Rooms with members on this server. */
+  readonly rooms: number;
+  readonly history: { readonly roomCount: number; readonly totalEntries: number; readonly totalBytes: number };
+  readonly ready: boolean;
+  readonly eventLoopDelay: EventLoopDelay;
+}
+
+export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Renders every Plaza metric (names listed in docs/operations.md). */
+export function renderMetrics(source: MetricsSource): string {
+  const m = source.metrics;
+  const open: Record<WireProtocol, number> = { plain: 0, v1: 0 };
+  for (const connection of source.connections) open[connection.protocol]++;
+  const byProtocol = (counts: Record<WireProtocol, number>): Sample[] =>
+    (Object.keys(counts) as WireProtocol[]).map((protocol) => ({ labels: { protocol }, value: counts[protocol] }));
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+
+  return new Exposition()
+    .gauge('plaza_connections', 'Open WebSocket connections by wire protocol.', byProtocol(open))
+    .counter('plaza_connects_total', 'WebSocket connections accepted, by wire protocol.', byProtocol(m.connects))
+    .counter('plaza_disconnects_total', 'WebSocket connections closed, by close code.', Exposition.fromMap('code', m.disconnects))
+    .counter('plaza_messages_in_total', 'WebSocket messages received from clients.', m.messagesIn)
+    .counter('plaza_bytes_in_total', 'Payload bytes of WebSocket messages received from clients.', m.bytesIn)
+    .counter('plaza_messages_published_total', 'Room messages published (each once, however many receive it).', m.published)
+    .counter('plaza_deliveries_total', 'Room messages queued to one client (a publish to N members is N).', m.deliveries)
+    .counter('plaza_bytes_out_total', 'Bytes written to client sockets.', m.bytesOut)
+    .counter('plaza_socket_writes_total', 'Socket writes (frames of one event-loop turn are coalesced).', m.writes)
+    .counter('plaza_slow_consumer_drops_total', 'Clients closed with 1013 because too many bytes waited for them.', m.slowConsumerDrops)
+    .counter('plaza_rate_limited_total', 'Client messages refused for exceeding the rate limit.', m.rateLimited)
+    .counter('plaza_auth_failures_total', 'Requests and upgrades refused for a missing or wrong key or token.', m.authFailures)
+    .counter('plaza_upgrade_rejections_total', 'WebSocket upgrades refused before a connection existed, by HTTP status.', Exposition.fromMap('status', m.upgradeRejections))
+    .counter('plaza_protocol_errors_total', 'plaza.v1 error replies sent, by error code.', Exposition.fromMap('code', m.protocolErrors))
+    .counter('plaza_api_requests_total', 'HTTP API requests answered, by status.', Exposition.fromMap('status', m.apiRequests))
+    .gauge('plaza_rooms', 'Rooms with at least one member on this server.', source.rooms)
+    .gauge('plaza_history_rooms', 'Rooms tracked by history (with members or kept messages).', source.history.roomCount)
+    .gauge('plaza_history_entries', 'Messages kept in history across rooms.', source.history.totalEntries)
+    .gauge('plaza_history_bytes', 'Bytes of message envelopes kept in history across rooms.', source.history.totalBytes)
+    .gauge('plaza_ready', '1 when /readyz answers 200, else 0.', source.ready ? 1 : 0)
+    // prom-client's names, so Node.js dashboards find them; unlike prom-client the 10 ms sampling
+    // interval is taken off, so an idle loop reads 0 rather than 0.01.
+    .gauge('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', source.eventLoopDelay.p50)
+    .gauge('nodejs_eventloop_lag_p99_seconds', '99th percentile event-loop delay since the previous scrape.', source.eventLoopDelay.p99)
+    .gauge('nodejs_eventloop_lag_max_seconds', 'Longest event-loop delay since the previous scrape.', source.eventLoopDelay.max)
+    .gauge('process_resident_memory_bytes', 'Resident set size of the process.', memory.rss)
+    .gauge('nodejs_heap_used_bytes', 'V8 heap in use.', memory.heapUsed)
+    .counter('process_cpu_seconds_total', 'User and system CPU time spent by the process.', (cpu.user + cpu.system) / 1e6)
+    .gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch.', Math.round(performance.timeOrigin / 1000))
+    .text();
+}

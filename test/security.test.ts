@@ -1,0 +1,251 @@
+/** Who may connect and what they may do: origins, tokens, caps, and hostile handshakes. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { signToken, verifyToken, type TokenClaims } from '../src/server/auth.js';
+import { createLogger } from '../src/server/logger.js';
+import { createPlaza } from '../src/server/plaza.js';
+import { assertHealthy, connect, startPlaza, wsUrl } from './helpers/plaza.js';
+import { sendRaw } from './helpers/raw-http.js';
+import { V1Client } from './helpers/v1.js';
+
+const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
+const now = () => Math.floor(Date.now() / 1000);
+const token = (claims: Partial<TokenClaims> = {}, secret = SECRET) => signToken({ sub: 'alice', exp: now() + 60, ...claims } as TokenClaims, secret);
+
+/** Status of an upgrade attempt made by the ws client library. */
+function upgradeStatus(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options.protocols, { headers: options.headers });
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.on('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}
+
+function upgradeRequest(extraHeaders: string[], method = 'GET', target = '/'): string {
+  return [
+    `${method} ${target} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Version: 13',
+    ...extraHeaders,
+    '',
+    '',
+  ].join('\r\n');
+}
+const GOOD_KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
+
+describe('security', () => {
+  describe('origins', () => {
+    let plaza: Awaited<ReturnType<typeof startPlaza>>;
+    before(async () => {
+      plaza = await startPlaza({ allowedOrigins: ['https://good.example'] });
+    });
+    after(() => plaza.close());
+
+    it('refuses a browser upgrade from a foreign origin with 403', async () => {
+      assert.equal(await upgradeStatus(wsUrl(plaza), { headers: { Origin: 'https://evil.example' } }), 403);
+      await assertHealthy(plaza);
+    });
+    it('accepts the allowed origin', async () => {
+      assert.equal(await upgradeStatus(wsUrl(plaza), { headers: { Origin: 'https://good.example' } }), 101);
+    });
+    it('accepts clients that send no Origin (non-browsers)', async () => {
+      assert.equal(await upgradeStatus(wsUrl(plaza)), 101);
+    });
+    it('compares origins exactly (no prefix or case tricks)', async () => {
+      for (const origin of ['https://good.example.evil.com', 'http://good.example', 'https://GOOD.example', 'null']) {
+        assert.equal(await upgradeStatus(wsUrl(plaza), { headers: { Origin: origin } }), 403, origin);
+      }
+    });
+  });
+
+  describe('auth tokens', () => {
+    let plaza: Awaited<ReturnType<typeof startPlaza>>;
+    const lines: string[] = [];
+    before(async () => {
+      plaza = createPlaza(
+        { port: 0, host: '127.0.0.1', authSecret: SECRET, defaultRoom: 'lobby' },
+        { logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) },
+      );
+      await plaza.start();
+    });
+    after(() => plaza.close());
+    const url = (t?: string) => `${wsUrl(plaza)}${t === undefined ? '' : `?token=${encodeURIComponent(t)}`}`;
+
+    it('refuses an upgrade without a token with 401', async () => {
+      assert.equal(await upgradeStatus(url()), 401);
+    });
+    it('refuses a token signed with another secret', async () => {
+      assert.equal(await upgradeStatus(url(token({}, 'another-secret-that-is-also-long-enough!!'))), 401);
+    });
+    it('refuses an expired token and one not valid yet', async () => {
+      assert.equal(await upgradeStatus(url(token({ exp: now() - 3600 }))), 401);
+      assert.equal(await upgradeStatus(url(token({ nbf: now() + 3600 }))), 401);
+    });
+    it('refuses alg:none and tampered payloads', async () => {
+      const [, payload] = token().split('.');
+      const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`;
+      assert.equal(await upgradeStatus(url(none)), 401);
+      const [h, , s] = token().split('.');
+      const forged = `${h}.${Buffer.from(JSON.stringify({ sub: 'root', exp: now() + 60, rooms: '*' })).toString('base64url')}.${s}`;
+      assert.equal(await upgradeStatus(url(forged)), 401);
+      assert.equal(await upgradeStatus(url('not.a.jwt')), 401);
+      assert.equal(await upgradeStatus(url('x'.repeat(5000))), 401);
+    });
+    it('refuses a token without exp', () => {
+      const t = signToken({ sub: 'a' } as TokenClaims, SECRET);
+      assert.throws(() => verifyToken(t, SECRET), /no "exp" claim/);
+    });
+    it('accepts a valid token, names the user from it and enforces room grants', async () => {
+      const t = token({ name: 'Alice A.', rooms: ['lobby', 'team-*'], publish: ['team-*'] });
+      const client = await V1Client.open(url(t));
+      try {
+        const welcome = await client.request({ type: 'hello', name: 'Mallory' });
+        assert.equal(welcome.name, 'Alice A.', 'the token decides the name');
+        assert.equal((await client.request({ type: 'join', room: 'team-red' })).type, 'joined');
+        assert.equal((await client.request({ type: 'join', room: 'lobby' })).type, 'joined');
+        const denied = await client.request({ type: 'join', room: 'admins' });
+        assert.equal(denied.code, 'forbidden');
+        assert.equal((await client.request({ type: 'publish', room: 'team-red', data: 1 })).type, 'ack');
+        assert.equal((await client.request({ type: 'publish', room: 'lobby', data: 1 })).code, 'forbidden');
+      } finally {
+        await client.close();
+      }
+    });
+    it('refuses a plain client whose token does not allow the default room with 403', async () => {
+      assert.equal(await upgradeStatus(url(token({ rooms: ['elsewhere'] }))), 403);
+      assert.equal(await upgradeStatus(url(token({ rooms: ['lobby'] }))), 101);
+    });
+    it('never writes tokens to the log', async () => {
+      const t = token({ rooms: '*' });
+      await upgradeStatus(url(t));
+      await upgradeStatus(url(`${t}tampered`));
+      await new Promise((r) => setTimeout(r, 50));
+      const log = lines.join('');
+      assert.ok(lines.length > 0);
+      assert.ok(!log.includes(t.split('.')[2]!), 'token signature must not be logged');
+      assert.ok(!log.includes(SECRET));
+    });
+  });
+
+  describe('hostile handshakes', () => {
+    let plaza: Awaited<ReturnType<typeof startPlaza>>;
+    before(async () => {
+      plaza = await startPlaza({ headersTimeout: 500 });
+    });
+    after(() => plaza.close());
+
+    it('answers a POST upgrade with 405', async () => {
+      const reply = await sendRaw(plaza.port, upgradeRequest([GOOD_KEY], 'POST'));
+      assert.equal(reply.status, 405);
+      await assertHealthy(plaza);
+    });
+    it('answers a bad Sec-WebSocket-Key with 400', async () => {
+      assert.equal((await sendRaw(plaza.port, upgradeRequest(['Sec-WebSocket-Key: short']))).status, 400);
+      assert.equal((await sendRaw(plaza.port, upgradeRequest([]))).status, 400);
+    });
+    it('answers an unsupported version with 400', async () => {
+      const request = upgradeRequest([GOOD_KEY]).replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 7');
+      assert.equal((await sendRaw(plaza.port, request)).status, 400);
+    });
+    it('answers a 30 KB Sec-WebSocket-Protocol fast with 431', async () => {
+      const started = Date.now();
+      const reply = await sendRaw(plaza.port, upgradeRequest([GOOD_KEY, `Sec-WebSocket-Protocol: ${'p,'.repeat(15_000)}x`]));
+      assert.equal(reply.status, 431);
+      assert.ok(Date.now() - started < 2000);
+      await assertHealthy(plaza);
+    });
+    it('answers thousands of headers with 431', async () => {
+      const headers = Array.from({ length: 3000 }, (_, i) => `X-H${i}: ${i}`);
+      assert.equal((await sendRaw(plaza.port, upgradeRequest([GOOD_KEY, ...headers]))).status, 431);
+    });
+    it('answers garbage instead of HTTP with 400', async () => {
+      assert.equal((await sendRaw(plaza.port, '\x16\x03\x01 not http at all\r\n\r\n')).status, 400);
+    });
+    it('cuts off a slowloris that never finishes its headers', async () => {
+      const { connect: netConnect } = await import('node:net');
+      const socket = netConnect(plaza.port, '127.0.0.1');
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+      const timer = setInterval(() => socket.write('X-Slow: 1\r\n'), 100);
+      const started = Date.now();
+      await new Promise((resolve) => socket.on('close', resolve).on('error', () => {}));
+      clearInterval(timer);
+      assert.ok(Date.now() - started < 3000, `closed after ${Date.now() - started} ms`);
+      await assertHealthy(plaza);
+    });
+    it('refuses upgrades on other paths with 404', async () => {
+      assert.equal(await upgradeStatus(wsUrl(plaza, '/admin')), 404);
+    });
+  });
+
+  describe('connection caps', () => {
+    it('refuses past --max-connections with 503 before any WebSocket exists', async () => {
+      const plaza = await startPlaza({ maxConnections: 2 });
+      try {
+        const held = [await connect(wsUrl(plaza)), await connect(wsUrl(plaza))];
+        assert.equal(await upgradeStatus(wsUrl(plaza)), 503);
+        assert.equal(plaza.connectionCount, 2);
+        await held[0]!.close();
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(await upgradeStatus(wsUrl(plaza)), 101, 'a slot frees up when a client leaves');
+        await held[1]!.close();
+      } finally {
+        await plaza.close();
+      }
+    });
+    it('refuses past --max-connections-per-ip with 429', async () => {
+      const plaza = await startPlaza({ maxConnectionsPerIp: 3 });
+      try {
+        const held = await Promise.all([1, 2, 3].map(() => connect(wsUrl(plaza))));
+        assert.equal(await upgradeStatus(wsUrl(plaza)), 429);
+        await Promise.all(held.map((c) => c.close()));
+        await assertHealthy(plaza);
+      } finally {
+        await plaza.close();
+      }
+    });
+  });
+
+  describe('TLS', () => {
+    it('serves https and wss with --tls-cert/--tls-key', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'plaza-tls-'));
+      try {
+        const cert = join(dir, 'cert.pem');
+        const key = join(dir, 'key.pem');
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+        const plaza = await startPlaza({ tlsCert: cert, tlsKey: key });
+        try {
+          assert.match(plaza.url, /^https:/);
+          const ws = new WebSocket(`wss://127.0.0.1:${plaza.port}/`, { rejectUnauthorized: false });
+          const echoed = await new Promise<string>((resolve, reject) => {
+            ws.on('open', () => ws.send('over tls'));
+            ws.on('message', (data) => resolve(String(data)));
+            ws.on('error', reject);
+          });
+          assert.equal(echoed, 'over tls');
+          ws.close();
+        } finally {
+          await plaza.close();
+        }
+        await assert.rejects(startPlaza({ tlsCert: join(dir, 'missing.pem'), tlsKey: key }), /cannot read --tls-cert .*missing\.pem: ENOENT/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
