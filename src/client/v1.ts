@@ -177,7 +177,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, w
     },
     message(data) {
       try {
-        dispatch(JSON.parse(data as string) as Reply);
+        if (typeof data == 'string') dispatch(JSON.parse(data) as Reply);
       } catch {
         // Not JSON, or not the shape PROTOCOL.md promises: a frame no Plaza sends; ignored.
       }
