@@ -4,6 +4,7 @@
  */
 import { ErrorCode, type Member, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../shared/protocol.js';
 import type { JoinResult } from './broker.js';
+import type { Room } from './hub.js';
 import type { Connection } from './connection.js';
 import { encodeEnvelope, joinedEnvelope } from './envelope.js';
 
@@ -98,14 +99,29 @@ function answerJoin(connection: Connection, request: JoinRequest, result: JoinRe
     epoch: log.epoch,
     offset: log.lastOffset,
     ...recovery,
-    ...(request.presence
-      ? snapshot
-        ? { members: snapshot.members, memberCount: Math.max(snapshot.count, 1) }
-        : { members: broker.members(room), memberCount: room.members.size }
-      : {}),
+    ...(request.presence ? presenceSnapshot(connection, room, snapshot) : {}),
   };
   // One frame: the missed messages can never interleave with live ones.
   connection.reply(joinedEnvelope(reply as Parameters<typeof joinedEnvelope>[0], messages));
+}
+
+/**
+ * The member list for a joined reply: this node's members, plus (in a cluster) those Redis knows
+ * on other nodes. Local ones are added by hand because their own records may still be in flight.
+ */
+function presenceSnapshot(connection: Connection, room: Room, cluster?: { members: Member[]; count: number }) {
+  const local = connection.context.broker.members(room);
+  if (!cluster) return { members: local, memberCount: room.members.size };
+  const limit = connection.context.options.maxPresence;
+  const members = [...cluster.members];
+  const known = new Set(members.map((m) => m.session));
+  let memberCount = cluster.count;
+  for (const member of room.members) {
+    if (known.has(member.id)) continue;
+    memberCount++;
+    if (members.length < limit) members.push({ session: member.id, name: member.name });
+  }
+  return { members, memberCount };
 }
 
 function leave(connection: Connection, request: LeaveRequest): void {

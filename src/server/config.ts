@@ -44,6 +44,10 @@ export interface PlazaOptions {
   dataDir: string;
   /** Bytes of history files kept on disk; the oldest segments are deleted past it. @default 268435456 (256 MiB) */
   dataMaxBytes: number;
+  /** Redis URL that joins this server to a cluster (history, offsets and presence live in Redis). @default '' (embedded, no Redis) */
+  redis: string;
+  /** A cluster node's members vanish from presence this long (ms) after the node stops refreshing them. @default 15000 */
+  presenceTtl: number;
   /** Bearer key that enables the HTTP API under /api/ (and the status page). @default '' (API off: 404) */
   apiKey: string;
   /** Largest HTTP API request body, in bytes. @default 1048576 (1 MiB) */
@@ -99,6 +103,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   tlsKey: '',
   maxFragments: 1024,
   headersTimeout: 10_000,
+  redis: '',
+  presenceTtl: 15_000,
   apiKey: '',
   apiMaxBody: 1024 * 1024,
   status: false,
@@ -160,6 +166,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
   { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, help: 'ms a client gets to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
+  { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, help: 'redis://host:port that joins a cluster of Plaza servers' },
+  { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, help: 'ms before a dead node\'s members leave cluster presence' },
   { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
   { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },
@@ -266,6 +274,12 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
 function checkCombinations(options: PlazaOptions): void {
   if (options.authSecret && options.authSecret.length < 32) {
     throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -base64 33\``);
+  }
+  if (options.redis && options.dataDir) {
+    throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either --data-dir (one server) or --redis (a cluster), not both');
+  }
+  if (options.redis && !/^rediss?:\/\//.test(options.redis)) {
+    throw new ConfigError('redis', 'expected a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');

@@ -30,6 +30,9 @@ export interface ConnectionContext {
   readonly connections: Set<Connection>;
 }
 
+/** Requests that may queue behind one waiting on the cluster before the connection is closed. */
+const MAX_WAITING = 1000;
+
 /** Protocol errors a connection may make in a burst before it is closed with 1008. */
 const ERROR_BURST = 20;
 /** ...and how fast that allowance comes back, per second. */
@@ -52,6 +55,8 @@ export class Connection implements Member, OutboxEntry {
   private closeSent = false;
   private readonly errorBudget = new TokenBucket(ERROR_REFILL, ERROR_BURST);
   private readonly rate: TokenBucket | undefined;
+  /** Requests that arrived while one waits on the cluster; undefined when none waits. */
+  private waiting: Buffer[] | undefined;
   readonly remoteAddress: string;
 
   constructor(
@@ -154,9 +159,7 @@ export class Connection implements Member, OutboxEntry {
       if (this.protocol === 'plain') this.onPlainMessage(bytes, isBinary);
       else this.onV1Message(bytes, isBinary);
     } catch (error) {
-      // A bug while handling one message must cost only this connection, never the process.
-      this.context.logger.error('message handler failed', { id: this.id, error: error instanceof Error ? error.stack : String(error) });
-      this.close(CloseCode.InternalError, 'internal error');
+      this.fail(error);
     }
   }
 
@@ -181,15 +184,53 @@ export class Connection implements Member, OutboxEntry {
       ? ({ kind: 'binary', bytes } as const)
       : ({ kind: 'text', text: bytes.toString('utf8'), bytes } as const);
     const except = this.context.options.excludeSender ? this : undefined;
-    this.context.broker.publish(this.context.options.defaultRoom, payload, this, except);
+    const published = this.context.broker.publish(this.context.options.defaultRoom, payload, this, except);
+    // Plain clients cannot be told; a message Redis could not take is dropped and logged.
+    if (published instanceof Promise) published.catch((error: Error) => this.context.logger.debug('plain publish failed', { id: this.id, error: error.message }));
   }
 
   private onV1Message(bytes: Buffer, isBinary: boolean): void {
     if (isBinary) return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
+    // While a request waits on the cluster, later ones wait behind it, so a publish right
+    // after a join still finds the connection in the room.
+    if (this.waiting) {
+      if (this.waiting.length >= MAX_WAITING) return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
+      this.waiting.push(bytes);
+      return;
+    }
     const options = this.context.options;
     const parsed = parseRequest(bytes.toString('utf8'), { maxRoomName: options.maxRoomName, historySize: options.historySize });
     if (!parsed.ok) return this.replyError(parsed.id, parsed.code, parsed.message);
-    handleRequest(this, parsed.request);
+    const pending = handleRequest(this, parsed.request);
+    if (pending) {
+      this.waiting = [];
+      pending.catch((error: unknown) => this.fail(error)).finally(() => this.drainWaiting());
+    }
+  }
+
+  private drainWaiting(): void {
+    const waiting = this.waiting ?? [];
+    this.waiting = undefined;
+    while (waiting.length > 0 && !this.closeSent) {
+      try {
+        this.onV1Message(waiting.shift()!, false);
+      } catch (error) {
+        return this.fail(error);
+      }
+      // onV1Message may have set it again (TypeScript cannot see that through the call).
+      const again = this.waiting as Buffer[] | undefined;
+      if (again) {
+        // Another request went async: what is left keeps its place in front of newer ones.
+        again.unshift(...waiting);
+        return;
+      }
+    }
+  }
+
+  private fail(error: unknown): void {
+    // A bug while handling one message must cost only this connection, never the process.
+    this.context.logger.error('message handler failed', { id: this.id, error: error instanceof Error ? error.stack : String(error) });
+    this.close(CloseCode.InternalError, 'internal error');
   }
 
   private onClose(code: number): void {

@@ -7,7 +7,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
+import { randomBytes } from 'node:crypto';
+import { RedisLink, redactUrl } from './backplane/redis.js';
 import { Broker } from './broker.js';
+import { Cluster } from './cluster.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
@@ -94,6 +97,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       if (journal && journal.pendingRecords > 0) journal.flush();
     },
   });
+  const cluster = config.redis ? createCluster() : undefined;
+  let presenceTimer: NodeJS.Timeout | undefined;
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
   const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed };
@@ -118,6 +123,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     } catch (error) {
       // A failed start leaves nothing running: no timers, no open files, no socket.
       clearInterval(sweepTimer);
+      clearInterval(presenceTimer);
+      void cluster?.link.close();
       heartbeat?.stop();
       journal?.close();
       server?.close();
@@ -136,6 +143,13 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
     sweepTimer.unref();
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
+    if (cluster) {
+      await cluster.link.connect();
+      presenceTimer = setInterval(() => {
+        cluster.refreshPresence(config.presenceTtl).catch((error: Error) => logger.debug('presence refresh failed', { error: error.message }));
+      }, Math.max(250, Math.floor(config.presenceTtl / 3)));
+      presenceTimer.unref();
+    }
     wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
@@ -186,8 +200,26 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     });
   }
 
+  function createCluster(): Cluster {
+    let created: Cluster | undefined;
+    const link = new RedisLink(
+      { url: config.redis, historySize: config.historySize, historyTtl: config.historyTtl },
+      {
+        onReady: () => created?.onReady(),
+        onDown: (reason) => created?.onDown(reason),
+        onChannel: (message) => created?.onChannel(message),
+      },
+    );
+    created = new Cluster(link, broker.hub, history, broker, logger, randomBytes(6).toString('base64url'));
+    broker.cluster = created;
+    return created;
+  }
+
   function readiness(): Readiness {
     const reasons: string[] = [];
+    if (cluster && !cluster.online) {
+      reasons.push(`Redis at ${redactUrl(config.redis)} is unreachable (${cluster.link.lastError ?? 'connecting'}); serving local members only`);
+    }
     if (state !== 'listening') reasons.push(`server is ${state}`);
     if (journal && !journal.healthy) reasons.push(`history files in ${config.dataDir} cannot be written: ${journal.lastError}`);
     return { ready: reasons.length === 0, reasons };
@@ -206,6 +238,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const previous = state;
     state = 'closing';
     clearInterval(sweepTimer);
+    clearInterval(presenceTimer);
     heartbeat?.stop();
     statusFeed.stop();
     if (previous === 'new' || !server) {
@@ -228,6 +261,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     httpServer.closeAllConnections();
     await serverClosed;
     journal?.close();
+    await cluster?.link.close();
     state = 'closed';
     logger.info('closed');
   }

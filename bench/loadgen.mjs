@@ -1,0 +1,136 @@
+/**
+ * A load-generator process, forked by run.mjs and driven over IPC. Two run side by side:
+ *   - the bulk generator holds the counting subscribers (up to ~10k sockets);
+ *   - the probe generator holds the publisher and a few probe subscribers that read payloads
+ *     and time them. Keeping probes out of the bulk event loop means a probe's latency is not
+ *     mostly the time spent reading 1,000 other sockets first.
+ * Every command is bounded in count and time and replies exactly once.
+ */
+import { Publisher } from './publisher.mjs';
+import { makePayload, nowMs, Sink, Subscriber } from './subscriber.mjs';
+
+/** Hard cap: the generator's fds (ulimit -n 20000) must also cover pipes and the publisher. */
+const MAX_SOCKETS = 12_000;
+const LATENCY_SAMPLES_MAX = 200_000;
+
+const sink = new Sink();
+let subscribers = [];
+let publisher = null;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+const commands = {
+  /** Opens `count` subscribers (and the publisher, once) with at most `concurrency` handshakes in flight. */
+  async connect({ port, flavour, count, probe = false, withPublisher = false, concurrency = 128, timeoutMs = 30_000 }) {
+    if (subscribers.length + count > MAX_SOCKETS) throw new Error(`more than ${MAX_SOCKETS} sockets requested`);
+    const start = nowMs();
+    if (withPublisher && !publisher) {
+      publisher = new Publisher({ port, flavour, sink });
+      await publisher.connect(timeoutMs);
+    }
+    let next = 0;
+    const lane = async () => {
+      while (next < count) {
+        next++;
+        const subscriber = new Subscriber({ port, flavour, probe, sink });
+        subscribers.push(subscriber);
+        await subscriber.connect(timeoutMs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+    return { ms: nowMs() - start, open: subscribers.length };
+  },
+
+  /** Resets the counters for a measurement of `messages` broadcasts. */
+  arm({ messages }) {
+    const recipients = subscribers.length + (publisher ? 1 : 0);
+    sink.arm(recipients * messages);
+    return { expected: sink.target };
+  },
+
+  /** Replies once every armed delivery has arrived, or after `timeoutMs` with what did. */
+  async wait({ timeoutMs }) {
+    const expected = sink.target;
+    if (sink.delivered < expected) {
+      await Promise.race([new Promise((resolve) => (sink.onTarget = resolve)), sleep(timeoutMs)]);
+      sink.onTarget = null;
+    }
+    const latencies = sink.latencies.length > LATENCY_SAMPLES_MAX ? sink.latencies.slice(0, LATENCY_SAMPLES_MAX) : sink.latencies;
+    return {
+      expected,
+      delivered: sink.delivered,
+      complete: sink.delivered >= expected,
+      lastAt: sink.lastAt,
+      closed: subscribers.filter((s) => s.closed).length,
+      latencies,
+      marks: sink.marks,
+    };
+  },
+
+  /** Sends `messages` messages back to back. */
+  burst({ messages, size }) {
+    if (!publisher) throw new Error('no publisher in this generator');
+    const t0 = nowMs();
+    for (let seq = 0; seq < messages; seq++) publisher.send(makePayload(seq, size));
+    return { t0 };
+  },
+
+  /** Sends `rate` messages per second for `seconds`, on a fixed schedule (no catch-up bursts). */
+  async steady({ rate, seconds, size }) {
+    if (!publisher) throw new Error('no publisher in this generator');
+    const count = Math.round(rate * seconds);
+    const interval = 1000 / rate;
+    const t0 = nowMs();
+    let lateMax = 0;
+    for (let seq = 0; seq < count; seq++) {
+      const due = t0 + seq * interval;
+      const wait = due - nowMs();
+      if (wait > 0) await sleep(wait);
+      lateMax = Math.max(lateMax, nowMs() - due);
+      publisher.send(makePayload(seq, size));
+    }
+    return { t0, sent: count, lateMaxMs: lateMax };
+  },
+
+  /** Closes every socket and waits (bounded) until they are all gone. */
+  async closeAll({ timeoutMs = 10_000 } = {}) {
+    const closing = subscribers;
+    subscribers = [];
+    publisher?.close();
+    publisher = null;
+    for (const subscriber of closing) subscriber.destroy();
+    const deadline = nowMs() + timeoutMs;
+    while (closing.some((s) => s.socket && !s.socket.destroyed) && nowMs() < deadline) await sleep(10);
+    sink.onTarget = null;
+    sink.target = Infinity;
+    return { closed: closing.length };
+  },
+
+  exit() {
+    setImmediate(() => process.exit(0));
+    return {};
+  },
+};
+
+process.on('message', async ({ id, cmd, args }) => {
+  try {
+    const command = commands[cmd];
+    if (!command) throw new Error(`unknown command ${cmd}`);
+    const result = await withTimeout(Promise.resolve(command(args ?? {})), 120_000, cmd);
+    process.send({ id, result });
+  } catch (error) {
+    process.send({ id, error: error instanceof Error ? error.message : String(error) });
+  }
+});
+// If the harness dies, so do we: never leave 10,000 sockets behind.
+process.on('disconnect', () => process.exit(0));

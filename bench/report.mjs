@@ -1,0 +1,240 @@
+/**
+ * Turns per-run metrics into medians, a markdown report with ratios against bare ws and the
+ * issue's targets, and a hand-written SVG chart (no chart library).
+ */
+
+const SIZE_LABEL = { 64: '64 B', 1024: '1 KiB' };
+const sizeLabel = (size) => SIZE_LABEL[size] ?? `${size} B`;
+const count = (n) => n.toLocaleString('en-US');
+
+/** The rows of the report, in order. `target(p, w, s)` gets Plaza's, bare ws's and socket.io's medians. */
+export function metricRows(cfg) {
+  const rows = [];
+  for (const n of [cfg.big, cfg.small]) {
+    for (const size of cfg.sizes) {
+      const key = `burst.${n}.${size}`;
+      const what = `burst ${count(n)} subs × ${cfg.messages} × ${sizeLabel(size)}`;
+      rows.push({
+        key: `${key}.cpu`,
+        label: `${what}: server CPU per delivery`,
+        unit: 'µs',
+        better: 'lower',
+        target: { text: '≤ 1/5 of bare ws and < socket.io', check: (p, w, s) => p <= w / 5 && p < s },
+      });
+      rows.push({ key: `${key}.wall`, label: `${what}: wall time to last delivery`, unit: 'ms', better: 'lower' });
+    }
+  }
+  const s = cfg.steady;
+  const what = `steady ${count(cfg.small)} subs, ${s.rate} msg/s × ${s.seconds} s`;
+  rows.push({
+    key: 'steady.perCpuSecond',
+    label: `${what}: deliveries per server CPU-second`,
+    unit: '/CPU-s',
+    better: 'higher',
+    target: { text: '≥ 1.2× bare ws', check: (p, w) => p >= 1.2 * w },
+  });
+  rows.push({ key: 'steady.p50', label: `${what}: latency p50`, unit: 'ms', better: 'lower' });
+  rows.push({
+    key: 'steady.p99',
+    label: `${what}: latency p99`,
+    unit: 'ms',
+    better: 'lower',
+    target: { text: '≤ 1/4 of bare ws', check: (p, w) => p <= w / 4 },
+  });
+  rows.push({ key: 'steady.max', label: `${what}: latency max`, unit: 'ms', better: 'lower' });
+  rows.push({
+    key: 'idle.rssPerConnKiB',
+    label: `idle ${count(cfg.big)} connections: server RSS per connection`,
+    unit: 'KiB',
+    better: 'lower',
+    target: { text: '≤ 1.25× bare ws', check: (p, w) => p <= 1.25 * w },
+  });
+  rows.push({ key: 'idle.rssMiB', label: `idle ${count(cfg.big)} connections: server RSS total`, unit: 'MiB', better: 'lower' });
+  rows.push({ key: 'connect.cpuPerConn', label: `connect ${count(cfg.big)}: server CPU per connection`, unit: 'µs', better: 'lower' });
+  rows.push({ key: 'connect.rate', label: `connect ${count(cfg.big)}: connections accepted per second`, unit: '/s', better: 'higher' });
+  return rows;
+}
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** { serverId: [runMetrics, ...] } → { serverId: { key: median } } */
+export function medians(runs) {
+  const out = {};
+  for (const [server, list] of Object.entries(runs)) {
+    const keys = new Set(list.flatMap((r) => Object.keys(r)));
+    out[server] = Object.fromEntries([...keys].map((k) => [k, median(list.map((r) => r[k]))]));
+  }
+  return out;
+}
+
+export function format(value, unit) {
+  if (!Number.isFinite(value)) return '–';
+  if (unit === 'µs') return value < 1 ? value.toFixed(3) : value < 10 ? value.toFixed(2) : value.toFixed(1);
+  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US');
+  if (unit === 'KiB') return value.toFixed(1);
+  if (unit === 'MiB') return value.toFixed(0);
+  return Math.round(value).toLocaleString('en-US');
+}
+
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(a / b < 0.1 ? 3 : 2)}×` : '–');
+
+/** Markdown: environment, the main table, targets, and the raw per-run numbers. */
+export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
+  const med = medians(runs);
+  const rows = metricRows(cfg);
+  const p = med.plaza ?? {};
+  const w = med.ws ?? {};
+  const s = med.socketio ?? {};
+  const lines = [];
+  lines.push(`# Plaza fan-out benchmark — ${env.date}`, '');
+  lines.push(
+    `Machine: ${env.cpu}, ${env.cores} cores, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}; ` +
+      `ws ${env.wsVersion}, socket.io ${env.socketioVersion}. Plaza built from \`${env.revision}\` (dist/server.js). Loopback (127.0.0.1) only.`,
+    '',
+    `Medians of ${cfg.runs} run(s) per server, servers alternating (order rotated each run). ` +
+      `Server CPU from ${env.cpuSource} (utime+stime in clock ticks kept as a cross-check). ` +
+      `${cfg.probes} of the subscribers are latency probes; the publisher is a recipient too (every server echoes to the sender). ` +
+      `Ratios are Plaza ÷ bare ws from the same run set.${cfg.quick ? ' **Quick mode: smaller counts, not comparable to a full run.**' : ''}`,
+    '',
+  );
+  lines.push('| Metric | Plaza | bare ws | socket.io | Plaza ÷ ws | Target | Result |');
+  lines.push('|---|---:|---:|---:|---:|---|---|');
+  for (const row of rows) {
+    const unit = row.unit;
+    let result = '';
+    if (row.target) {
+      const ok = [p[row.key], w[row.key]].every(Number.isFinite) && row.target.check(p[row.key], w[row.key], s[row.key] ?? Infinity);
+      result = ok ? 'PASS' : 'MISS';
+    }
+    const cell = (m) => {
+      const incomplete = m[row.key.replace(/\.[a-zA-Z]+$/, '.incomplete')];
+      return Number.isFinite(m[row.key]) ? `${format(m[row.key], unit)} ${unit}` : incomplete ? 'incomplete' : '–';
+    };
+    lines.push(`| ${row.label} | ${cell(p)} | ${cell(w)} | ${cell(s)} | ${ratio(p[row.key], w[row.key])} | ${row.target?.text ?? ''} | ${result} |`);
+  }
+  lines.push('');
+  const generator = rows
+    .filter((r) => r.key.endsWith('.cpu'))
+    .map((r) => r.key.replace(/\.cpu$/, ''))
+    .map((k) => `${k.replace('burst.', '')}: ${serverIds.map((id) => `${id} ${format((med[id]?.[`${k}.genBusy`] ?? NaN) * 100, '')}%`).join(', ')}`);
+  lines.push(
+    '<details><summary>Load generator busy time during bursts (bulk generator CPU ÷ wall time; near 100% means the wall time is the generator\'s, not the server\'s)</summary>',
+    '',
+    ...generator.map((g) => `- ${g}`),
+    '',
+    '</details>',
+    '',
+  );
+  const foreign = serverIds.flatMap((id) => (runs[id] ?? []).map((r) => r['load.foreignMax'])).filter(Number.isFinite);
+  if (foreign.length) {
+    lines.push(
+      `Other processes on the machine (not this bench) used at most ${Math.max(...foreign).toFixed(2)} cores during a kept measurement ` +
+        `(median of the per-run maxima: ${median(foreign).toFixed(2)}). Disturbed burst and steady measurements (> 0.2 cores) were repeated ` +
+        `up to twice and the least disturbed kept; latency and wall time suffer most from such load, CPU per delivery much less.`,
+      '',
+    );
+  }
+  lines.push('<details><summary>Every run</summary>', '');
+  const keys = [...new Set(Object.values(runs).flatMap((list) => list.flatMap((r) => Object.keys(r))))].sort();
+  lines.push(`| Metric | ${serverIds.map((id) => `${id} (runs)`).join(' | ')} |`);
+  lines.push(`|---|${serverIds.map(() => '---').join('|')}|`);
+  for (const key of keys) {
+    const row = serverIds.map((id) => (runs[id] ?? []).map((r) => (Number.isFinite(r[key]) ? Number(r[key].toPrecision(4)) : '–')).join(', '));
+    lines.push(`| ${key} | ${row.join(' | ')} |`);
+  }
+  lines.push('', '</details>', '');
+  for (const note of notes) lines.push(`- ${note}`);
+  return `${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVG chart
+
+const COLORS = { plaza: '#2563eb', ws: '#9ca3af', socketio: '#f59e0b' };
+const LABELS = { plaza: 'Plaza', ws: 'bare ws', socketio: 'socket.io' };
+
+/** Short labels for bars: 209,773 → 210k. */
+function compact(value, unit) {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 0 : 1)}M`;
+  if (value >= 1e4) return `${Math.round(value / 1e3)}k`;
+  return format(value, unit);
+}
+
+const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** One panel of grouped bars with its own linear scale from zero. */
+function panel({ x, y, width, height, title, unit, groups, serverIds, lowerIsBetter }) {
+  const out = [];
+  const values = groups.flatMap((g) => serverIds.map((id) => g.values[id])).filter(Number.isFinite);
+  const max = Math.max(...values, 1e-9) * 1.15;
+  const top = y + 34;
+  const plotH = height - 34 - 30;
+  const base = top + plotH;
+  out.push(`<text x="${x}" y="${y + 14}" class="t">${esc(title)}</text>`);
+  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
+  out.push(`<line x1="${x}" y1="${base}" x2="${x + width}" y2="${base}" class="axis"/>`);
+  const groupW = width / groups.length;
+  const barW = Math.min(36, (groupW - 16) / serverIds.length);
+  groups.forEach((group, gi) => {
+    const gx = x + gi * groupW + (groupW - barW * serverIds.length) / 2;
+    serverIds.forEach((id, si) => {
+      const v = group.values[id];
+      const bx = gx + si * barW;
+      if (!Number.isFinite(v)) {
+        out.push(`<text x="${bx + barW / 2}" y="${base - 4}" class="v">n/a</text>`);
+        return;
+      }
+      const h = Math.max(1, (v / max) * plotH);
+      out.push(`<rect x="${bx.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[id]}"><title>${esc(`${LABELS[id]}: ${format(v, unit)} ${unit}`)}</title></rect>`);
+      out.push(`<text x="${(bx + (barW - 3) / 2).toFixed(1)}" y="${(base - h - 3).toFixed(1)}" class="v">${esc(compact(v, unit))}</text>`);
+    });
+    if (group.label) out.push(`<text x="${(x + gi * groupW + groupW / 2).toFixed(1)}" y="${base + 16}" class="g">${esc(group.label)}</text>`);
+  });
+  return out.join('\n');
+}
+
+export function chartSvg({ cfg, runs, serverIds, date }) {
+  const med = medians(runs);
+  const pick = (key) => Object.fromEntries(serverIds.map((id) => [id, med[id]?.[key]]));
+  const W = 980;
+  const parts = [];
+  const burstGroups = [];
+  for (const n of [cfg.big, cfg.small]) {
+    for (const size of cfg.sizes) burstGroups.push({ label: `${count(n)} subs, ${sizeLabel(size)}`, values: pick(`burst.${n}.${size}.cpu`) });
+  }
+  parts.push(panel({ x: 30, y: 50, width: W - 60, height: 250, title: `Burst: server CPU per delivery (${cfg.messages} messages back to back)`, unit: 'µs', groups: burstGroups, serverIds, lowerIsBetter: true }));
+  const small = [
+    { title: 'Steady: deliveries/CPU-s', unit: 'per CPU-second', key: 'steady.perCpuSecond', lower: false },
+    { title: 'Steady: latency p99', unit: 'ms', key: 'steady.p99', lower: true },
+    { title: 'Idle: RSS per conn.', unit: 'KiB', key: 'idle.rssPerConnKiB', lower: true },
+    { title: 'Connect rate', unit: 'connections/s', key: 'connect.rate', lower: false },
+  ];
+  const pw = (W - 60) / small.length;
+  small.forEach((m, i) => {
+    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: pick(m.key) }], serverIds, lowerIsBetter: m.lower }));
+  });
+  const legend = serverIds
+    .map((id, i) => `<rect x="${30 + i * 120}" y="22" width="12" height="12" fill="${COLORS[id]}"/><text x="${48 + i * 120}" y="33" class="l">${LABELS[id]}</text>`)
+    .join('');
+  const H = 560;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif">
+<style>
+.t { font-size: 14px; font-weight: 600; fill: #111827 }
+.s { font-size: 11px; fill: #6b7280 }
+.v { font-size: 10px; fill: #374151; text-anchor: middle }
+.g { font-size: 11px; fill: #374151; text-anchor: middle }
+.l { font-size: 12px; fill: #111827 }
+.axis { stroke: #d1d5db }
+</style>
+<rect width="100%" height="100%" fill="#ffffff"/>
+${legend}
+<text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs`)}</text>
+${parts.join('\n')}
+</svg>
+`;
+}

@@ -1,0 +1,251 @@
+/**
+ * A WebSocket subscriber on a bare TCP socket: the handshake is written by hand and incoming
+ * frames are walked header by header, so that 10,000 of them cost the load generator far less
+ * than the server under test. Payload bytes are skipped unread unless they are needed: probes
+ * read them (latency), and so do control frames and socket.io's engine.io packets (ping → pong).
+ *
+ * Two wire flavours: 'plain' (Plaza's default room, bare ws) and 'socketio' (engine.io v4 over
+ * WebSocket: open packet "0{...}", then "40" → "40{...}", then events as `42["msg", ...]`).
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+
+/** The sample nonce of RFC 6455 §1.3; every subscriber may use the same one. */
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+/** A response head larger than this is not a WebSocket handshake. */
+const MAX_HEAD = 8192;
+/** engine.io control packets ("2" ping, "6" noop) are a byte or two; events are far longer. */
+const SMALL_PACKET = 8;
+
+export const PATHS = { plain: '/', socketio: '/socket.io/?EIO=4&transport=websocket' };
+
+/** A masked client frame (RFC 6455 §5.3); control and handshake payloads only, so < 126 bytes. */
+export function clientFrame(opcode, payload) {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  if (data.length >= 126) throw new RangeError('clientFrame is for short frames only');
+  const mask = randomBytes(4);
+  const frame = Buffer.allocUnsafe(6 + data.length);
+  frame[0] = 0x80 | opcode;
+  frame[1] = 0x80 | data.length;
+  mask.copy(frame, 2);
+  for (let i = 0; i < data.length; i++) frame[6 + i] = data[i] ^ mask[i & 3];
+  return frame;
+}
+
+/**
+ * Milliseconds on CLOCK_MONOTONIC (libuv's hrtime), which every process on the machine shares:
+ * the publisher and the probes may live in different processes and still subtract timestamps.
+ */
+export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** "<seq> <send time in ms> " then padding: the same bytes for every server. */
+export function makePayload(seq, size) {
+  const head = `${seq} ${nowMs().toFixed(3)} `;
+  return head.length >= size ? head : head.padEnd(size, 'x');
+}
+
+const STAMP = /(\d+) (\d+\.\d+) /;
+
+/** Reads the send time out of a payload (plain text, or socket.io's `42["msg","..."]`). */
+export function sentAt(payload) {
+  const m = STAMP.exec(payload.toString('latin1', 0, Math.min(payload.length, 64)));
+  return m ? Number(m[2]) : NaN;
+}
+
+/**
+ * Shared counters for one population of subscribers. `target` is set per measurement; when
+ * `delivered` reaches it, `onTarget` fires once.
+ */
+export class Sink {
+  delivered = 0;
+  target = Infinity;
+  lastAt = 0;
+  latencies = [];
+  onTarget = null;
+  errors = 0;
+
+  /** Times at which each twentieth of `target` was reached: where a slow burst spent its time. */
+  marks = [];
+  nextMark = Infinity;
+
+  arm(target) {
+    this.delivered = 0;
+    this.latencies = [];
+    this.lastAt = 0;
+    this.target = target;
+    this.marks = [];
+    this.nextMark = Math.ceil(target / 20);
+  }
+
+  count(now) {
+    if (++this.delivered >= this.nextMark) {
+      this.marks.push(now ?? nowMs());
+      this.nextMark = Math.ceil((this.target * (this.marks.length + 1)) / 20);
+    }
+    if (this.delivered === this.target) {
+      this.lastAt = now ?? nowMs();
+      const done = this.onTarget;
+      this.onTarget = null;
+      done?.();
+    }
+  }
+}
+
+export class Subscriber {
+  /**
+   * @param {{ port: number, flavour: 'plain' | 'socketio', probe: boolean, sink: Sink }} options
+   */
+  constructor({ port, flavour, probe, sink }) {
+    this.port = port;
+    this.flavour = flavour;
+    this.probe = probe;
+    this.sink = sink;
+    this.ready = false;
+    this.closed = false;
+    this.received = 0;
+    this.head = '';
+    this.carry = null;
+    this.remaining = 0;
+    this.opcode = 0;
+    this.parts = null;
+    this.socket = null;
+  }
+
+  /** Resolves once the subscriber would receive a broadcast; rejects on error or after `timeoutMs`. */
+  connect(timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`handshake took more than ${timeoutMs} ms`)), timeoutMs);
+      const fail = (error) => {
+        clearTimeout(timer);
+        this.destroy();
+        reject(error);
+      };
+      this.onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.onFail = fail;
+      const socket = net.connect({ host: '127.0.0.1', port: this.port, noDelay: true });
+      this.socket = socket;
+      socket.on('connect', () => {
+        socket.write(
+          `GET ${PATHS[this.flavour]} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nUpgrade: websocket\r\n` +
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      });
+      socket.on('data', (chunk) => this.onData(chunk));
+      socket.on('error', (error) => {
+        if (!this.ready) fail(error);
+        else this.sink.errors++;
+      });
+      socket.on('close', () => {
+        this.closed = true;
+        if (!this.ready) fail(new Error('connection closed during the handshake'));
+      });
+    });
+  }
+
+  destroy() {
+    this.closed = true;
+    this.socket?.destroy();
+  }
+
+  onData(chunk) {
+    if (this.head !== null) {
+      // Still reading the HTTP response head; the first frame may follow in the same chunk.
+      this.head += chunk.toString('latin1');
+      const end = this.head.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (this.head.length > MAX_HEAD) this.onFail(new Error('oversized handshake response'));
+        return;
+      }
+      const head = this.head.slice(0, end);
+      const rest = Buffer.from(this.head.slice(end + 4), 'latin1');
+      this.head = null;
+      if (!head.startsWith('HTTP/1.1 101') || !head.includes(ACCEPT)) {
+        this.onFail(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
+        return;
+      }
+      if (this.flavour === 'plain') this.becomeReady();
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
+    if (this.carry) {
+      chunk = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, n - i);
+        if (this.parts) this.parts.push(chunk.subarray(i, i + take));
+        i += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.endFrame();
+        continue;
+      }
+      // A frame header: 2 bytes, +2 or +8 for the extended length. Server frames are unmasked.
+      const available = n - i;
+      if (available < 2) break;
+      let length = chunk[i + 1] & 0x7f;
+      let size = 2;
+      if (length === 126) {
+        if (available < 4) break;
+        length = chunk.readUInt16BE(i + 2);
+        size = 4;
+      } else if (length === 127) {
+        if (available < 10) break;
+        length = chunk.readUInt32BE(i + 2) * 0x1_0000_0000 + chunk.readUInt32BE(i + 6);
+        size = 10;
+      }
+      this.opcode = chunk[i] & 0x0f;
+      i += size;
+      this.remaining = length;
+      this.parts = this.wants(this.opcode, length) ? [] : null;
+      if (length === 0) this.endFrame();
+    }
+    // A header split across reads: keep its bytes (copied, so the big chunk can be freed).
+    if (i < n) this.carry = Buffer.from(chunk.subarray(i));
+  }
+
+  wants(opcode, length) {
+    return opcode >= 0x8 || this.probe || !this.ready || (this.flavour === 'socketio' && length < SMALL_PACKET);
+  }
+
+  endFrame() {
+    const parts = this.parts;
+    this.parts = null;
+    const payload = parts === null ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const opcode = this.opcode;
+    if (opcode === 0x9) return void this.socket.write(clientFrame(0xa, payload));
+    if (opcode >= 0x8 || opcode === 0x0) return; // close (the socket ends next), pong, continuation
+    if (this.flavour === 'socketio' && payload !== null && !this.onEngineIo(payload)) return;
+    this.received++;
+    if (this.probe) {
+      const now = nowMs();
+      const sent = sentAt(payload);
+      if (!Number.isNaN(sent)) this.sink.latencies.push(now - sent);
+      this.sink.count(now);
+    } else {
+      this.sink.count();
+    }
+  }
+
+  /** Handles an engine.io/socket.io packet; true when it is an event to count. */
+  onEngineIo(payload) {
+    const type = payload[0];
+    if (type === 0x34 /* '4' message */ && payload[1] === 0x32 /* '2' event */) return true;
+    if (type === 0x32 /* '2' ping */) this.socket.write(clientFrame(0x1, '3'));
+    else if (type === 0x30 /* '0' open */) this.socket.write(clientFrame(0x1, '40'));
+    else if (type === 0x34 && payload[1] === 0x30 /* '40' connected */) this.becomeReady();
+    return false;
+  }
+
+  becomeReady() {
+    if (this.ready) return;
+    this.ready = true;
+    this.onReady();
+  }
+}

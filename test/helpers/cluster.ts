@@ -1,0 +1,123 @@
+/** Fixtures for cluster tests: real Redis servers and real Plaza processes joined through them. */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ROOT } from './plaza.js';
+
+/** The shared Redis the suite uses (`.ci/run` starts one when none answers). */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Why cluster tests cannot run here, or false. Under CI a missing Redis fails instead. */
+export function skipWithoutRedis(): string | false {
+  const hasServer = spawnSync('redis-server', ['--version']).status === 0;
+  if (hasServer || process.env.CI === 'true') return false;
+  return 'redis-server is not installed (apt-get install redis-server); under CI=true this fails instead';
+}
+
+/** A process killed by a signal has a signalCode and no exitCode. */
+function hasExited(child: ChildProcessWithoutNullStreams): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.setTimeout(500, () => socket.destroy());
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => {
+      resolve(String(data).startsWith('+PONG'));
+      socket.destroy();
+    });
+    socket.on('error', () => resolve(false));
+    socket.on('close', () => resolve(false));
+  });
+}
+
+/** A private redis-server on its own port, so a test may stop and restart it. */
+export class PrivateRedis {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.restart();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async restart(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    this.child.on('error', () => {});
+    const deadline = Date.now() + 5000;
+    while (!(await answersPing(this.port))) {
+      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || hasExited(child)) return;
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+}
+
+export interface Node {
+  child: ChildProcessWithoutNullStreams;
+  /** ws://127.0.0.1:port/ */
+  ws: string;
+  http: string;
+  lines: string[];
+}
+
+/** Starts dist/server.js joined to `redisUrl`; resolves once it serves. */
+export async function startNode(redisUrl: string, args: string[] = []): Promise<Node> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/server.js'), '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--rate-limit', '0', '--redis', redisUrl, ...args]);
+  const lines: string[] = [];
+  const http = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start: ${lines.join('\n')}`)), 10_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg: string; url?: string };
+      if (entry.msg === 'Plaza is serving') {
+        clearTimeout(timer);
+        resolve(entry.url!);
+      }
+    });
+    child.stderr.on('data', (chunk) => lines.push(String(chunk)));
+    child.on('exit', (code) => reject(new Error(`node exited with ${code}: ${lines.join('\n')}`)));
+  });
+  return { child, ws: `${http.replace('http:', 'ws:')}/`, http, lines };
+}
+
+export async function stopNode(node: Node, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (hasExited(node.child)) return;
+  const exited = once(node.child, 'exit');
+  node.child.kill(signal);
+  await exited;
+}
+
+/** Waits until /readyz answers `status`. */
+export async function waitForReady(node: Node, status: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const got = (await fetch(`${node.http}/readyz`).catch(() => undefined))?.status;
+    if (got === status) return;
+    if (Date.now() > deadline) throw new Error(`/readyz did not become ${status} (last ${got})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
