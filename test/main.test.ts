@@ -84,6 +84,16 @@ describe('dist/server.js', () => {
     });
   }
 
+  it('prints the URL it serves even with --log-level warn', async () => {
+    const { child, url, lines } = await run(['--log-level', 'warn']);
+    try {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(lines.length, 1, 'nothing but the serving line at warn');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('exits 2 with one line naming the option for an invalid value', () => {
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['--port', 'abc'], {}, /^plaza: --port: expected an integer from 0 to 65535, got "abc"\n$/],

@@ -88,7 +88,8 @@ describe('persistence (--data-dir)', () => {
   it('loses nothing a client saw when the process is killed with SIGKILL mid-stream', async () => {
     const dataDir = join(dir, 'killed');
     const start = async () => {
-      const child = spawn(process.execPath, [SERVER_JS, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--data-dir', dataDir, '--history-size', '1000']);
+      // Only PATH from the environment: an exported REDIS_URL (as in CI) would make this a cluster node.
+      const child = spawn(process.execPath, [SERVER_JS, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--data-dir', dataDir, '--history-size', '1000'], { env: { PATH: process.env.PATH } });
       const url = await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stdout }).on('line', (line) => {
           const entry = JSON.parse(line) as { msg: string; url?: string };

@@ -49,6 +49,7 @@ export class Connection implements Member, OutboxEntry {
   fromJson: string;
   pending: Buffer[] = [];
   pendingBytes = 0;
+  bufferedAtTurnStart = 0;
   private readonly openedAt = Date.now();
   private messagesIn = 0;
   private bytesIn = 0;

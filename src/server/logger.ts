@@ -8,6 +8,8 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
   debug(msg: string, fields?: LogFields): void;
+  /** Written at every level but silent: lines an operator always needs, like where the server listens. */
+  always(msg: string, fields?: LogFields): void;
 }
 
 export interface LoggerOptions {
@@ -27,7 +29,15 @@ export function createLogger({ level, format, write = (line) => process.stdout.w
     (msg: string, fields?: LogFields): void => {
       if (SEVERITY[name] <= threshold) write(line(name, msg, fields));
     };
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+  return {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    always: (msg, fields) => {
+      if (threshold > 0) write(line('info', msg, fields));
+    },
+  };
 }
 
 function jsonLine(level: string, msg: string, fields?: LogFields): string {

@@ -133,7 +133,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     }
     state = 'listening';
     statusFeed.start();
-    logger.info('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
+    logger.always('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
   }
 
   async function listen(): Promise<void> {
