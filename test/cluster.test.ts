@@ -164,8 +164,10 @@ describe('cluster (--redis)', { skip }, () => {
         const local = await V1Client.open(node.ws);
         await local.request({ type: 'join', room: 'solo' });
         assert.equal((await local.request({ type: 'publish', room: 'solo', data: 1 })).type, 'ack');
+        assert.match(await (await fetch(`${node.http}/metrics`)).text(), /^plaza_backplane_up 0$/m);
         await later.restart();
         await waitForReady(node, 200, 15_000);
+        assert.match(await (await fetch(`${node.http}/metrics`)).text(), /^plaza_backplane_up 1$/m);
         await local.close();
       } finally {
         await stopNode(node);

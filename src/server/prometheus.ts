@@ -86,6 +86,8 @@ export interface MetricsSource {
   readonly history: { readonly roomCount: number; readonly totalEntries: number; readonly totalBytes: number };
   readonly ready: boolean;
   readonly eventLoopDelay: EventLoopDelay;
+  /** Present in a cluster (--redis). */
+  readonly backplane?: { readonly up: boolean; readonly publishLatencyMs: number };
 }
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -121,6 +123,8 @@ export function renderMetrics(source: MetricsSource): string {
     .gauge('plaza_history_entries', 'Messages kept in history across rooms.', source.history.totalEntries)
     .gauge('plaza_history_bytes', 'Bytes of message envelopes kept in history across rooms.', source.history.totalBytes)
     .gauge('plaza_ready', '1 when /readyz answers 200, else 0.', source.ready ? 1 : 0)
+    .gauge('plaza_backplane_up', '1 while the Redis backplane is reachable (cluster mode only; absent otherwise).', source.backplane ? [{ labels: {}, value: source.backplane.up ? 1 : 0 }] : [])
+    .gauge('plaza_backplane_publish_latency_seconds', 'Round trip of the last publish through Redis (cluster mode only).', source.backplane ? [{ labels: {}, value: source.backplane.publishLatencyMs / 1000 }] : [])
     // prom-client's names, so Node.js dashboards find them; unlike prom-client the 10 ms sampling
     // interval is taken off, so an idle loop reads 0 rather than 0.01.
     .gauge('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', source.eventLoopDelay.p50)
