@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
-import { connect } from './helpers/plaza.js';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, ROOT } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
 
 const skip = skipWithoutRedis();
@@ -111,6 +114,21 @@ describe('cluster (--redis)', { skip }, () => {
         await Promise.all([watcher.close(), other.close()]);
       }
     });
+  });
+
+  it('runs a cluster node from a copy of dist/ without node_modules (ioredis is bundled)', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'plaza-dist-'));
+    try {
+      await cp(join(ROOT, 'dist'), copy, { recursive: true });
+      const node = await startNode(REDIS_URL, [], join(copy, 'server.js'));
+      try {
+        await waitForReady(node, 200);
+      } finally {
+        await stopNode(node);
+      }
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
   describe('faults', () => {

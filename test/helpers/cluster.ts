@@ -85,8 +85,8 @@ export interface Node {
 }
 
 /** Starts dist/server.js joined to `redisUrl`; resolves once it serves. */
-export async function startNode(redisUrl: string, args: string[] = []): Promise<Node> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/server.js'), '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--rate-limit', '0', '--redis', redisUrl, ...args]);
+export async function startNode(redisUrl: string, args: string[] = [], serverJs = join(ROOT, 'dist/server.js')): Promise<Node> {
+  const child = spawn(process.execPath, [serverJs, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--rate-limit', '0', '--redis', redisUrl, ...args]);
   const lines: string[] = [];
   const http = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start: ${lines.join('\n')}`)), 10_000);
