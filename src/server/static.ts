@@ -60,7 +60,7 @@ const MAX_URL_LENGTH = 2048;
 // File names carry no content hash, so a cached copy must be revalidated on every use or a
 // browser could pair a new page with an old script after a deploy; the strong ETag keeps
 // that to a 304. plaza.js / plaza.mjs are also embedded by other sites at these fixed URLs.
-const REVALIDATED_PATHS = new Set(['/plaza.js', '/plaza.mjs', '/chat.js', '/style.css', '/status.js', '/status.css']);
+const REVALIDATED_PATHS = new Set(['/plaza.js', '/plaza.mjs', '/chat.js', '/style.css', '/theme.css', '/status.js', '/status.css']);
 
 interface FileType {
   contentType: string;
