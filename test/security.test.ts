@@ -131,6 +131,22 @@ describe('security', () => {
       assert.equal(await upgradeStatus(url(token({ rooms: ['elsewhere'] }))), 403);
       assert.equal(await upgradeStatus(url(token({ rooms: ['lobby'] }))), 101);
     });
+    it('lets the API key stand in for a token on node rooms only (the status page)', async () => {
+      const keyed = createPlaza({ port: 0, host: '127.0.0.1', logLevel: 'silent', authSecret: SECRET, apiKey: 'operator-key-0123456789' });
+      await keyed.start();
+      try {
+        const base = `ws://127.0.0.1:${keyed.port}/`;
+        assert.equal(await upgradeStatus(`${base}?key=wrong`), 401);
+        assert.equal(await upgradeStatus(`${base}?key=operator-key-0123456789`), 403, 'plain clients need the default room');
+        const operator = await V1Client.open(`${base}?key=operator-key-0123456789`);
+        assert.equal((await operator.request({ type: 'join', room: 'plaza:status' })).type, 'joined');
+        assert.equal((await operator.request({ type: 'join', room: 'lobby' })).code, 'forbidden');
+        await operator.close();
+      } finally {
+        await keyed.close();
+      }
+    });
+
     it('never writes tokens to the log', async () => {
       const t = token({ rooms: '*' });
       await upgradeStatus(url(t));

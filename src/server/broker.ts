@@ -84,6 +84,14 @@ export interface BrokerOptions {
   maxPresence: number;
 }
 
+/**
+ * Rooms named `plaza:…` belong to one server even in a cluster (the status feed describes the
+ * node it runs on), so they never go through Redis.
+ */
+export function isNodeLocal(room: string): boolean {
+  return room.startsWith('plaza:');
+}
+
 export class Broker implements ClusterDelivery {
   private readonly roomJson = new Map<string, string>();
   /** Set when this server is part of a cluster (--redis). */
@@ -98,7 +106,7 @@ export class Broker implements ClusterDelivery {
 
   /** Joins at once, or once the cluster mirror of the room is in sync. */
   join(member: Member, name: string, watch: boolean): JoinResult | Promise<JoinResult> {
-    const syncing = this.cluster?.sync(name);
+    const syncing = isNodeLocal(name) ? undefined : this.cluster?.sync(name);
     if (!syncing) return this.joinNow(member, name, watch);
     // If Redis fails mid-sync the member still joins the local room, as on an island.
     return syncing.then(
@@ -129,7 +137,7 @@ export class Broker implements ClusterDelivery {
     const log = this.history.log(room.name);
     if (log) log.members = room.members.size;
     this.announce(room, 'left', member);
-    if (room.members.size === 0) this.cluster?.release(room.name);
+    if (room.members.size === 0 && !isNodeLocal(room.name)) this.cluster?.release(room.name);
   }
 
   leaveAll(member: Member): void {
@@ -143,7 +151,7 @@ export class Broker implements ClusterDelivery {
   publish(name: string, payload: Payload, from: Publisher, except?: Member): Published | undefined | Promise<Published> {
     const dataJson = dataJsonOf(payload);
     const roomJson = this.encodedRoom(name);
-    if (this.cluster?.online) {
+    if (this.cluster?.online && !isNodeLocal(name)) {
       this.metrics.published++;
       return this.cluster.publish(name, payload, dataJson, roomJson, from, except);
     }
@@ -200,7 +208,7 @@ export class Broker implements ClusterDelivery {
 
   private announce(room: Room, change: 'joined' | 'left', member: Member): void {
     const cluster = this.cluster;
-    if (cluster?.online) {
+    if (cluster?.online && !isNodeLocal(room.name)) {
       // Cluster-wide: the delta reaches every node's watchers, this one's included, via Redis.
       cluster.announce(room.name, change, { session: member.id, name: member.name });
       return;

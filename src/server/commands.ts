@@ -3,7 +3,7 @@
  * (requests.ts); everything here is about the room registry and history.
  */
 import { ErrorCode, type Member, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../shared/protocol.js';
-import type { JoinResult } from './broker.js';
+import { isNodeLocal, type JoinResult } from './broker.js';
 import type { Room } from './hub.js';
 import type { Connection } from './connection.js';
 import { encodeEnvelope, joinedEnvelope } from './envelope.js';
@@ -67,7 +67,7 @@ function join(connection: Connection, request: JoinRequest): void | Promise<void
   const cluster = broker.cluster;
   // The cluster-wide member list is read before joining, so the reply can still be built in
   // one synchronous step that nothing live can overtake.
-  if (request.presence && cluster?.online) {
+  if (request.presence && cluster?.online && !isNodeLocal(request.room)) {
     const limit = connection.context.options.maxPresence;
     return cluster.members(request.room, limit).then(
       (snapshot) => settle(broker.join(connection, request.room, true), (result) => answerJoin(connection, request, result, snapshot), unavailable(connection, request.id)),

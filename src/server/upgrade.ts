@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { TokenError, verifyToken, type Grant } from './auth.js';
 import type { PlazaOptions } from './config.js';
+import { isNodeLocal } from './broker.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { SUBPROTOCOL } from '../shared/protocol.js';
@@ -30,6 +31,14 @@ export interface UpgradeContext {
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
 }
+
+/** What the API key allows on a WebSocket when tokens are required: watching node rooms only. */
+const OPERATOR_GRANT: Grant = {
+  userId: 'operator',
+  name: 'operator',
+  mayJoin: isNodeLocal,
+  mayPublish: () => false,
+};
 
 /** Counts open connections in all and per IP; the upgrade checks it before ws does any work. */
 export class ConnectionLimits {
@@ -122,27 +131,31 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
     if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
 
+    const key = target.searchParams.get('key');
+    const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
     let grant: Grant | undefined;
     if (options.authSecret) {
       const token = target.searchParams.get('token');
-      if (!token) {
+      if (!token && isOperator) {
+        // The status page carries the API key, not a token: it may watch, never talk.
+        grant = OPERATOR_GRANT;
+      } else if (!token) {
         metrics.authFailures++;
         return refuse(socket, 401, 'a token is required: connect to /?token=<signed token>');
-      }
-      try {
-        grant = verifyToken(token, options.authSecret);
-      } catch (error) {
-        if (!(error instanceof TokenError)) throw error;
-        metrics.authFailures++;
-        return refuse(socket, 401, error.message);
+      } else {
+        try {
+          grant = verifyToken(token, options.authSecret);
+        } catch (error) {
+          if (!(error instanceof TokenError)) throw error;
+          metrics.authFailures++;
+          return refuse(socket, 401, error.message);
+        }
       }
     }
     const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
     if (grant && !offersV1 && !grant.mayJoin(options.defaultRoom)) {
       return refuse(socket, 403, `this token does not allow the room plain clients use (${options.defaultRoom})`);
     }
-    const key = target.searchParams.get('key');
-    const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
     // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
     context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, { ip, grant, isOperator }));
   };
