@@ -53,6 +53,10 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // A promise nobody awaited must not take every client down with it: log it loudly and serve on.
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled rejection', { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
