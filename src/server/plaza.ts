@@ -89,13 +89,15 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
   }, metrics);
+  /** Writes the turn's history records; runs before any frame carrying them leaves. */
+  function flushJournal(): void {
+    if (journal && journal.pendingRecords > 0) journal.flush();
+  }
   const outbox = new Outbox({
     maxBuffered: config.maxBuffered,
     maxWriteBytes: MAX_WRITE_BYTES,
     metrics,
-    beforeFlush: () => {
-      if (journal && journal.pendingRecords > 0) journal.flush();
-    },
+    beforeFlush: flushJournal,
   });
   const cluster = config.redis ? createCluster() : undefined;
   let presenceTimer: NodeJS.Timeout | undefined;
@@ -173,9 +175,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     };
     const handler = createRequestHandler({
       staticFiles, options: config, broker, connections, metrics, logger, readiness, statusFeed,
-      flushHistory: () => {
-        if (journal && journal.pendingRecords > 0) journal.flush();
-      },
+      flushHistory: flushJournal,
     });
     const httpServer = tls ? createHttpsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
     httpServer.on(
