@@ -1,7 +1,7 @@
 /**
  * A load-generator process, forked by run.mjs and driven over IPC. Two run side by side:
  *   - the bulk generator holds the counting subscribers (up to ~10k sockets);
- *   - the probe generator holds the publisher and a few probe subscribers that read payloads
+ *   - the probe generator holds the publishers (one per room) and a few probe subscribers that read payloads
  *     and time them. Keeping probes out of the bulk event loop means a probe's latency is not
  *     mostly the time spent reading 1,000 other sockets first.
  * Every command is bounded in count and time and replies exactly once.
@@ -15,7 +15,8 @@ const LATENCY_SAMPLES_MAX = 200_000;
 
 const sink = new Sink();
 let subscribers = [];
-let publisher = null;
+/** One per room: the probe generator holds them (the bulk generator none). */
+let publishers = [];
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,19 +31,33 @@ function withTimeout(promise, ms, what) {
 }
 
 const commands = {
-  /** Opens `count` subscribers (and the publisher, once) with at most `concurrency` handshakes in flight. */
-  async connect({ port, flavour, count, probe = false, withPublisher = false, concurrency = 128, timeoutMs = 30_000 }) {
-    if (subscribers.length + count > MAX_SOCKETS) throw new Error(`more than ${MAX_SOCKETS} sockets requested`);
+  /**
+   * Opens `count` subscribers with at most `concurrency` handshakes in flight. Subscriber number
+   * `first + j` (numbered across both generators) joins `rooms[(first + j) % rooms.length]` on
+   * `ports[(first + j) % ports.length]`. `publishers: true` first opens one publisher per room,
+   * all on ports[0], speaking `publisherFlavour` (default: the subscribers' flavour).
+   */
+  async connect({ ports, flavour, publisherFlavour = flavour, rooms = ['lobby'], first = 0, count, probe = false, publishers: withPublishers = false, concurrency = 128, timeoutMs = 30_000 }) {
+    if (subscribers.length + publishers.length + count + (withPublishers ? rooms.length : 0) > MAX_SOCKETS) {
+      throw new Error(`more than ${MAX_SOCKETS} sockets requested`);
+    }
     const start = nowMs();
-    if (withPublisher && !publisher) {
-      publisher = new Publisher({ port, flavour, sink });
-      await publisher.connect(timeoutMs);
+    if (withPublishers && publishers.length === 0) {
+      let nextRoom = 0;
+      const lane = async () => {
+        while (nextRoom < rooms.length) {
+          const publisher = new Publisher({ port: ports[0], flavour: publisherFlavour, room: rooms[nextRoom++], sink });
+          publishers.push(publisher);
+          await publisher.connect(timeoutMs);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, rooms.length) }, lane));
     }
     let next = 0;
     const lane = async () => {
       while (next < count) {
-        next++;
-        const subscriber = new Subscriber({ port, flavour, probe, sink });
+        const i = first + next++;
+        const subscriber = new Subscriber({ port: ports[i % ports.length], flavour, room: rooms[i % rooms.length], probe, sink });
         subscribers.push(subscriber);
         await subscriber.connect(timeoutMs);
       }
@@ -53,7 +68,8 @@ const commands = {
 
   /** Resets the counters for a measurement of `messages` broadcasts. */
   arm({ messages }) {
-    const recipients = subscribers.length + (publisher ? 1 : 0);
+    // Every room gets `messages`, and every publisher is a member of its room.
+    const recipients = subscribers.length + publishers.length;
     sink.arm(recipients * messages);
     return { expected: sink.target };
   },
@@ -77,17 +93,20 @@ const commands = {
     };
   },
 
-  /** Sends `messages` messages back to back. */
+  /** Sends `messages` messages back to back from every publisher, interleaved across rooms. */
   burst({ messages, size }) {
-    if (!publisher) throw new Error('no publisher in this generator');
+    if (publishers.length === 0) throw new Error('no publisher in this generator');
     const t0 = nowMs();
-    for (let seq = 0; seq < messages; seq++) publisher.send(makePayload(seq, size));
+    for (let seq = 0; seq < messages; seq++) {
+      const payload = makePayload(seq, size);
+      for (const publisher of publishers) publisher.send(payload);
+    }
     return { t0 };
   },
 
   /** Sends `rate` messages per second for `seconds`, on a fixed schedule (no catch-up bursts). */
   async steady({ rate, seconds, size }) {
-    if (!publisher) throw new Error('no publisher in this generator');
+    if (publishers.length === 0) throw new Error('no publisher in this generator');
     const count = Math.round(rate * seconds);
     const interval = 1000 / rate;
     const t0 = nowMs();
@@ -97,7 +116,8 @@ const commands = {
       const wait = due - nowMs();
       if (wait > 0) await sleep(wait);
       lateMax = Math.max(lateMax, nowMs() - due);
-      publisher.send(makePayload(seq, size));
+      const payload = makePayload(seq, size);
+      for (const publisher of publishers) publisher.send(payload);
     }
     return { t0, sent: count, lateMaxMs: lateMax };
   },
@@ -106,8 +126,8 @@ const commands = {
   async closeAll({ timeoutMs = 10_000 } = {}) {
     const closing = subscribers;
     subscribers = [];
-    publisher?.close();
-    publisher = null;
+    for (const publisher of publishers) publisher.close();
+    publishers = [];
     for (const subscriber of closing) subscriber.destroy();
     const deadline = nowMs() + timeoutMs;
     while (closing.some((s) => s.socket && !s.socket.destroyed) && nowMs() < deadline) await sleep(10);

@@ -36,6 +36,17 @@ export function selfTimes(profile, windows) {
   return { totalMs: total / 1000, busyMs: (total - idle) / 1000, rows };
 }
 
+/** Adds up selfTimes() results (several processes' profiles over the same phases). */
+export function mergeSelfTimes(list) {
+  const byName = new Map();
+  for (const { rows } of list) for (const { name, ms } of rows) byName.set(name, (byName.get(name) ?? 0) + ms);
+  return {
+    totalMs: list.reduce((sum, r) => sum + r.totalMs, 0),
+    busyMs: list.reduce((sum, r) => sum + r.busyMs, 0),
+    rows: [...byName].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms),
+  };
+}
+
 export function formatSelfTimes({ totalMs, busyMs, rows }, top = 20) {
   const lines = [`profile: ${totalMs.toFixed(0)} ms sampled, ${busyMs.toFixed(0)} ms not idle`, '| self ms | % of busy | function |', '|---:|---:|---|'];
   for (const row of rows.filter((r) => r.name !== '(idle)').slice(0, top)) {

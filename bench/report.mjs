@@ -24,6 +24,12 @@ export function metricRows(cfg) {
       rows.push({ key: `${key}.wall`, label: `${what}: wall time to last delivery`, unit: 'ms', better: 'lower' });
     }
   }
+  if (cfg.rooms) {
+    const r = cfg.rooms;
+    const what = `rooms: ${r.count} × ${r.members} subs, ${r.messages} × 64 B from a publisher in each`;
+    rows.push({ key: 'rooms.cpu', label: `${what}: server CPU per delivery`, unit: 'µs', better: 'lower' });
+    rows.push({ key: 'rooms.wall', label: `${what}: wall time to last delivery`, unit: 'ms', better: 'lower' });
+  }
   const s = cfg.steady;
   const what = `steady ${count(cfg.small)} subs, ${s.rate} msg/s × ${s.seconds} s`;
   rows.push({
@@ -62,10 +68,30 @@ export function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-/** { serverId: [runMetrics, ...] } → { serverId: { key: median } } */
-export function medians(runs) {
+/**
+ * Per-run figures computed from others of the same run (so their medians and ranges are honest):
+ * v1 ÷ plain, and a cluster's CPU with Redis's added.
+ */
+export function derive(run, cfg) {
+  const out = { ...run };
+  const put = (key, value) => {
+    if (Number.isFinite(value)) out[key] = value;
+  };
+  put('v1.ratio.burstCpu', run['v1.burst.cpu'] / run[`burst.${cfg.small}.64.cpu`]);
+  if (run['steady.perCpuSecond']) put('steady.cpu', 1e6 / run['steady.perCpuSecond']);
+  put('v1.ratio.controlCpu', run['v1.burst.cpu'] / run['v1.control.cpu']);
+  put('v1.ratio.steadyCpu', run['v1.steady.cpu'] / out['steady.cpu']);
+  put('cluster.burst.totalCpu', run['cluster.burst.cpu'] + run['cluster.burst.redisCpu']);
+  put('cluster.steady.totalCpu', run['cluster.steady.cpu'] + run['cluster.steady.redisCpu']);
+  put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
+  return out;
+}
+
+/** { serverId: [runMetrics, ...] } → { serverId: { key: median } } (derived figures included) */
+export function medians(runs, cfg) {
   const out = {};
-  for (const [server, list] of Object.entries(runs)) {
+  for (const [server, raw] of Object.entries(runs)) {
+    const list = raw.map((run) => derive(run, cfg));
     const keys = new Set(list.flatMap((r) => Object.keys(r)));
     out[server] = Object.fromEntries([...keys].map((k) => [k, median(list.map((r) => r[k]))]));
   }
@@ -85,7 +111,7 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `
 
 /** Markdown: environment, the main table, targets, and the raw per-run numbers. */
 export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
-  const med = medians(runs);
+  const med = medians(runs, cfg);
   const rows = metricRows(cfg);
   const p = med.plaza ?? {};
   const w = med.ws ?? {};
@@ -118,6 +144,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
     lines.push(`| ${row.label} | ${cell(p)} | ${cell(w)} | ${cell(s)} | ${ratio(p[row.key], w[row.key])} | ${row.target?.text ?? ''} | ${result} |`);
   }
   lines.push('');
+  lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []));
   const generator = rows
     .filter((r) => r.key.endsWith('.cpu'))
     .map((r) => r.key.replace(/\.cpu$/, ''))
@@ -140,6 +167,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
     );
   }
   lines.push('<details><summary>Every run</summary>', '');
+  runs = Object.fromEntries(Object.entries(runs).map(([id, list]) => [id, list.map((r) => derive(r, cfg))]));
   const keys = [...new Set(Object.values(runs).flatMap((list) => list.flatMap((r) => Object.keys(r))))].sort();
   lines.push(`| Metric | ${serverIds.map((id) => `${id} (runs)`).join(' | ')} |`);
   lines.push(`|---|${serverIds.map(() => '---').join('|')}|`);
@@ -150,6 +178,79 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   lines.push('', '</details>', '');
   for (const note of notes) lines.push(`- ${note}`);
   return `${lines.join('\n')}\n`;
+}
+
+const range = (cfg, list, key, unit) => {
+  const values = list.map((r) => derive(r, cfg)[key]).filter(Number.isFinite);
+  return values.length ? values.map((v) => (unit === '×' ? v.toFixed(2) : format(v, unit))).join(', ') : '–';
+};
+
+/** The v1 target, as the README states it: server CPU per delivery, v1 ÷ plain, ≤ 1.15. */
+export const V1_TARGET = 1.15;
+
+/** plaza.v1 against the plain path, Plaza only, from the same runs. */
+function v1Section(cfg, plazaRuns) {
+  const med = medians({ plaza: plazaRuns }, cfg).plaza ?? {};
+  if (!Number.isFinite(med['v1.burst.cpu'])) return [];
+  const n = count(cfg.small);
+  const rows = [
+    [`burst ${n} subs × ${cfg.messages} × 64 B: server CPU per delivery`, `burst.${cfg.small}.64.cpu`, 'v1.burst.cpu', 'µs', 'v1.ratio.burstCpu'],
+    [`burst ${n} subs × ${cfg.messages} × 64 B: wall time to last delivery`, `burst.${cfg.small}.64.wall`, 'v1.burst.wall', 'ms'],
+    [`the same burst, the plain payload as long as the v1 envelope (233 B): server CPU per delivery`, 'v1.control.cpu', 'v1.burst.cpu', 'µs', 'v1.ratio.controlCpu'],
+    [`steady ${n} subs, 100 msg/s: server CPU per delivery`, 'steady.cpu', 'v1.steady.cpu', 'µs', 'v1.ratio.steadyCpu'],
+    [`steady ${n} subs, 100 msg/s: latency p50`, 'steady.p50', 'v1.steady.p50', 'ms'],
+    [`steady ${n} subs, 100 msg/s: latency p99`, 'steady.p99', 'v1.steady.p99', 'ms'],
+  ];
+  const lines = [
+    `**plaza.v1 against the plain path** (Plaza only; the same ${n} subscribers and publisher in one room, speaking plaza.v1: ` +
+      `JSON publish requests in, \`message\` envelopes of 233 B out for a 64 B payload. Plain steady runs ${cfg.steady.seconds} s, v1 steady ${cfg.steadyShort.seconds} s.)`,
+    '',
+    '| Metric | plain | plaza.v1 | v1 ÷ plain (runs) | Target | Result |',
+    '|---|---:|---:|---:|---|---|',
+  ];
+  for (const [label, plainKey, v1Key, unit, ratioKey] of rows) {
+    const r = ratioKey ? med[ratioKey] : med[v1Key] / med[plainKey];
+    const runsText = ratioKey ? ` (${range(cfg, plazaRuns, ratioKey, '×')})` : '';
+    const target = ratioKey === 'v1.ratio.burstCpu' ? `≤ ${V1_TARGET}×` : '';
+    const result = target ? (r <= V1_TARGET ? 'PASS' : 'MISS') : '';
+    lines.push(`| ${label} | ${format(med[plainKey], unit)} ${unit} | ${format(med[v1Key], unit)} ${unit} | ${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'}${runsText} | ${target} | ${result} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** Two Plaza nodes and Redis against one node, the same plaza.v1 load. */
+function clusterSection(cfg, plazaRuns) {
+  const med = medians({ plaza: plazaRuns }, cfg).plaza ?? {};
+  if (!Number.isFinite(med['cluster.burst.cpu'])) return [];
+  const n = count(cfg.small);
+  const st = cfg.steadyShort;
+  const rows = [
+    [`burst ${cfg.messages} × 64 B: wall time to last delivery`, 'v1.burst.wall', 'cluster.burst.wall', 'ms'],
+    [`burst: server CPU per delivery (both nodes)`, 'v1.burst.cpu', 'cluster.burst.cpu', 'µs'],
+    [`burst: Redis CPU per delivery`, null, 'cluster.burst.redisCpu', 'µs'],
+    [`burst: CPU per delivery, nodes + Redis`, 'v1.burst.cpu', 'cluster.burst.totalCpu', 'µs'],
+    [`the same burst from a plain publisher: wall time to last delivery`, 'v1.burst.wall', 'clusterPlain.burst.wall', 'ms'],
+    [`the same burst from a plain publisher: CPU per delivery, nodes + Redis`, 'v1.burst.cpu', 'clusterPlain.burst.totalCpu', 'µs'],
+    [`steady ${st.rate} msg/s × ${st.seconds} s: CPU per delivery, nodes + Redis`, 'v1.steady.cpu', 'cluster.steady.totalCpu', 'µs'],
+    [`steady: latency p50`, 'v1.steady.p50', 'cluster.steady.p50', 'ms'],
+    [`steady: latency p99`, 'v1.steady.p99', 'cluster.steady.p99', 'ms'],
+    [`steady: latency max`, 'v1.steady.max', 'cluster.steady.max', 'ms'],
+  ];
+  const lines = [
+    `**Cluster**: ${n} plaza.v1 subscribers in one room split between two Plaza nodes joined by a private Redis ` +
+      `(\`redis-server\`, no persistence), the publisher on the first node, against one node without Redis (the v1 rows above). ` +
+      `A v1 publisher's next request waits for Redis's answer to the previous one; a plain publisher's publishes are not answered, so they do not wait.`,
+    '',
+    '| Metric | one node | two nodes + Redis | two ÷ one | two nodes (runs) |',
+    '|---|---:|---:|---:|---|',
+  ];
+  for (const [label, oneKey, twoKey, unit] of rows) {
+    const one = oneKey ? med[oneKey] : NaN;
+    lines.push(`| ${label} | ${oneKey ? `${format(one, unit)} ${unit}` : '–'} | ${format(med[twoKey], unit)} ${unit} | ${ratio(med[twoKey], one)} | ${range(cfg, plazaRuns, twoKey, unit)} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,10 +268,13 @@ function compact(value, unit) {
 
 const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** One panel of grouped bars with its own linear scale from zero. */
-function panel({ x, y, width, height, title, unit, groups, serverIds, lowerIsBetter }) {
+/**
+ * One panel of grouped bars with its own linear scale from zero. `series` is
+ * [{ id, label, color }]; each group's `values` are keyed by series id.
+ */
+function panel({ x, y, width, height, title, unit, groups, series, lowerIsBetter, barLabels = false }) {
   const out = [];
-  const values = groups.flatMap((g) => serverIds.map((id) => g.values[id])).filter(Number.isFinite);
+  const values = groups.flatMap((g) => series.map((se) => g.values[se.id])).filter(Number.isFinite);
   const max = Math.max(...values, 1e-9) * 1.15;
   const top = y + 34;
   const plotH = height - 34 - 30;
@@ -179,19 +283,20 @@ function panel({ x, y, width, height, title, unit, groups, serverIds, lowerIsBet
   out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
   out.push(`<line x1="${x}" y1="${base}" x2="${x + width}" y2="${base}" class="axis"/>`);
   const groupW = width / groups.length;
-  const barW = Math.min(36, (groupW - 16) / serverIds.length);
+  const barW = Math.min(36, (groupW - 16) / series.length);
   groups.forEach((group, gi) => {
-    const gx = x + gi * groupW + (groupW - barW * serverIds.length) / 2;
-    serverIds.forEach((id, si) => {
-      const v = group.values[id];
+    const gx = x + gi * groupW + (groupW - barW * series.length) / 2;
+    series.forEach((se, si) => {
+      const v = group.values[se.id];
       const bx = gx + si * barW;
       if (!Number.isFinite(v)) {
         out.push(`<text x="${bx + barW / 2}" y="${base - 4}" class="v">n/a</text>`);
         return;
       }
       const h = Math.max(1, (v / max) * plotH);
-      out.push(`<rect x="${bx.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[id]}"><title>${esc(`${LABELS[id]}: ${format(v, unit)} ${unit}`)}</title></rect>`);
+      out.push(`<rect x="${bx.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${se.color}"><title>${esc(`${se.label}: ${format(v, unit)} ${unit}`)}</title></rect>`);
       out.push(`<text x="${(bx + (barW - 3) / 2).toFixed(1)}" y="${(base - h - 3).toFixed(1)}" class="v">${esc(compact(v, unit))}</text>`);
+      if (barLabels) out.push(`<text x="${(bx + (barW - 3) / 2).toFixed(1)}" y="${base + 14}" class="g">${esc(se.label)}</text>`);
     });
     if (group.label) out.push(`<text x="${(x + gi * groupW + groupW / 2).toFixed(1)}" y="${base + 16}" class="g">${esc(group.label)}</text>`);
   });
@@ -199,7 +304,8 @@ function panel({ x, y, width, height, title, unit, groups, serverIds, lowerIsBet
 }
 
 export function chartSvg({ cfg, runs, serverIds, date }) {
-  const med = medians(runs);
+  const med = medians(runs, cfg);
+  const servers = serverIds.map((id) => ({ id, label: LABELS[id], color: COLORS[id] }));
   const pick = (key) => Object.fromEntries(serverIds.map((id) => [id, med[id]?.[key]]));
   const W = 980;
   const parts = [];
@@ -207,7 +313,10 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
   for (const n of [cfg.big, cfg.small]) {
     for (const size of cfg.sizes) burstGroups.push({ label: `${count(n)} subs, ${sizeLabel(size)}`, values: pick(`burst.${n}.${size}.cpu`) });
   }
-  parts.push(panel({ x: 30, y: 50, width: W - 60, height: 250, title: `Burst: server CPU per delivery (${cfg.messages} messages back to back)`, unit: 'µs', groups: burstGroups, serverIds, lowerIsBetter: true }));
+  if (cfg.rooms) burstGroups.push({ label: `${cfg.rooms.count} rooms × ${cfg.rooms.members}, 64 B`, values: pick('rooms.cpu') });
+  parts.push(
+    panel({ x: 30, y: 50, width: W - 60, height: 250, title: `Bursts: server CPU per delivery (${cfg.messages} messages back to back; rooms: ${cfg.rooms?.messages} per room)`, unit: 'µs', groups: burstGroups, series: servers, lowerIsBetter: true }),
+  );
   const small = [
     { title: 'Steady: deliveries/CPU-s', unit: 'per CPU-second', key: 'steady.perCpuSecond', lower: false },
     { title: 'Steady: latency p99', unit: 'ms', key: 'steady.p99', lower: true },
@@ -216,12 +325,29 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
   ];
   const pw = (W - 60) / small.length;
   small.forEach((m, i) => {
-    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: pick(m.key) }], serverIds, lowerIsBetter: m.lower }));
+    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: pick(m.key) }], series: servers, lowerIsBetter: m.lower }));
   });
-  const legend = serverIds
-    .map((id, i) => `<rect x="${30 + i * 120}" y="22" width="12" height="12" fill="${COLORS[id]}"/><text x="${48 + i * 120}" y="33" class="l">${LABELS[id]}</text>`)
+  // Plaza against itself: plaza.v1 against plain, and a two-node cluster against one node.
+  const p = med.plaza ?? {};
+  const plain = { id: 'plain', label: 'plain', color: COLORS.plaza };
+  const v1 = { id: 'v1', label: 'plaza.v1', color: '#60a5fa' };
+  const one = { id: 'one', label: '1 node', color: COLORS.plaza };
+  const two = { id: 'two', label: '2 nodes', color: '#7c3aed' };
+  const twoRedis = { id: 'twoRedis', label: '+ Redis', color: '#c4b5fd' };
+  const n = count(cfg.small);
+  const plazaPanels = [
+    { title: `Plaza v1 vs plain: CPU/deliv.`, unit: `µs, burst ${n} × 64 B`, series: [plain, v1], values: { plain: p[`burst.${cfg.small}.64.cpu`], v1: p['v1.burst.cpu'] }, lower: true },
+    { title: 'Cluster: burst wall time', unit: `ms, ${n} subs × ${cfg.messages}`, series: [one, two], values: { one: p['v1.burst.wall'], two: p['cluster.burst.wall'] }, lower: true },
+    { title: 'Cluster: burst CPU/deliv.', unit: 'µs, nodes (+ Redis)', series: [one, two, twoRedis], values: { one: p['v1.burst.cpu'], two: p['cluster.burst.cpu'], twoRedis: p['cluster.burst.totalCpu'] }, lower: true },
+    { title: 'Cluster: steady p99', unit: `ms, ${cfg.steadyShort.rate} msg/s`, series: [one, two], values: { one: p['v1.steady.p99'], two: p['cluster.steady.p99'] }, lower: true },
+  ];
+  plazaPanels.forEach((m, i) => {
+    parts.push(panel({ x: 30 + i * pw, y: 588, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: m.values }], series: m.series, lowerIsBetter: m.lower, barLabels: true }));
+  });
+  const legend = servers
+    .map((se, i) => `<rect x="${30 + i * 120}" y="22" width="12" height="12" fill="${se.color}"/><text x="${48 + i * 120}" y="33" class="l">${se.label}</text>`)
     .join('');
-  const H = 560;
+  const H = 830;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif">
 <style>
 .t { font-size: 14px; font-weight: 600; fill: #111827 }
@@ -234,6 +360,8 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
 <rect width="100%" height="100%" fill="#ffffff"/>
 ${legend}
 <text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs`)}</text>
+<line x1="30" y1="560" x2="${W - 30}" y2="560" class="axis"/>
+<text x="30" y="575" class="s">Plaza against itself: the plaza.v1 envelope path, and two nodes joined by Redis (plaza.v1)</text>
 ${parts.join('\n')}
 </svg>
 `;

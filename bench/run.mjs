@@ -4,7 +4,8 @@
  *   --quick             fewer runs and smaller counts, for iterating (results are printed, not saved)
  *   --runs N            runs per server (default 3; quick 1)
  *   --only a,b          servers to run: plaza, ws, socketio (partial runs are not saved)
- *   --scenarios a,b     scenario id prefixes: idle, burst, steady (partial runs are not saved)
+ *   --scenarios a,b     scenario id prefixes: idle, burst, steady, v1, rooms, cluster (partial
+ *                       runs are not saved)
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
  *   --verbose           print each measurement (CPU, wall time, delivery timeline) as it happens
@@ -12,18 +13,19 @@
  *                       print its top self-time functions; alone it means --only plaza
  *                       --scenarios burst --runs 1
  *
- * See bench/README.md for the method. Each server is a child process on 127.0.0.1; two
- * load-generator processes (bulk subscribers; publisher + probes) are forked once and reused.
+ * See bench/README.md for the method. Each server is a child process on 127.0.0.1 (the cluster
+ * scenario: two Plaza nodes and a private redis-server); two load-generator processes (bulk
+ * subscribers; publishers + probes) are forked once and reused.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { formatSelfTimes, selfTimes } from './profile.mjs';
+import { formatSelfTimes, mergeSelfTimes, selfTimes } from './profile.mjs';
 import { cpuSince, machineBusyUs, readCpu } from './proc.mjs';
 import { chartSvg, markdownReport } from './report.mjs';
 import { plan } from './scenarios.mjs';
-import { killAll, SERVERS, startServer, stopServer } from './servers.mjs';
+import { killAll, SERVERS, startTarget, stopTarget, withPlazaScript } from './servers.mjs';
 import { nowMs } from './subscriber.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -83,12 +85,31 @@ function config(args) {
     small: 1_000,
     probes: 8,
     messages: 200,
+    /**
+     * Bursts to 1,000 subscribers cost Plaza ~30 ms of CPU, where one GC or one late TCP read
+     * moves the figure by a third: they are measured this many times and the median kept.
+     */
+    burstRepeats: 3,
     warmupMessages: 10,
     sizes: [64, 1024],
     steady: { rate: 100, seconds: 10 },
+    /** The v1 and cluster scenarios' steady phase. */
+    steadyShort: { rate: 100, seconds: 5 },
+    rooms: { count: 100, members: 100, messages: 100 },
     settleMs: 1000,
   };
-  const quick = { ...full, quick: true, runs: 1, big: 2_000, small: 500, messages: 100, steady: { rate: 100, seconds: 3 }, settleMs: 500 };
+  const quick = {
+    ...full,
+    quick: true,
+    runs: 1,
+    big: 2_000,
+    small: 500,
+    messages: 100,
+    steady: { rate: 100, seconds: 3 },
+    steadyShort: { rate: 100, seconds: 2 },
+    rooms: { count: 20, members: 50, messages: 50 },
+    settleMs: 500,
+  };
   const cfg = args.quick ? quick : full;
   return { ...cfg, runs: args.runs ?? cfg.runs };
 }
@@ -150,25 +171,40 @@ function environment(cpuSource) {
   };
 }
 
-/** Runs every scenario on one fresh server process; returns its metrics for this run. */
+/** CPU of several processes, summed (a cluster's nodes). */
+function readCpuAll(pids) {
+  const readings = pids.map((p) => readCpu(p));
+  return { us: readings.reduce((sum, r) => sum + r.us, 0), tickUs: readings.reduce((sum, r) => sum + r.tickUs, 0) };
+}
+
+/**
+ * Runs every scenario for one server in one run and returns its metrics. Scenarios run in order
+ * on one fresh server process; a scenario whose mode needs another process (the peers' rooms
+ * servers, a Plaza cluster) stops the current one and starts that.
+ */
 async function session({ server, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart }) {
   const { bulk, probe } = generators;
-  const running = await startServer(server, { nodeArgs });
-  const { pid, port } = running;
-  let current = 0;
+  /** The running processes: { spec, pids, ports, aux } (servers.mjs startTarget). */
+  let target = null;
+  /** What the generators hold now: "<subscribers>/<flavour>/<rooms>/<target>", or '' for nothing. */
+  let current = '';
 
   const genCpu = () => readCpu(bulk.pid).us;
+  const auxPids = () => Object.values(target?.aux ?? {});
   /** CPU used by everything on the machine that is not this bench (other jobs, other users). */
-  const ours = [pid, bulk.pid, probe.pid, process.pid];
-  const foreignNow = () => machineBusyUs() - ours.reduce((sum, p) => sum + readCpu(p).us, 0);
+  const foreignNow = () => {
+    const ours = [...(target?.pids ?? []), ...auxPids(), bulk.pid, probe.pid, process.pid];
+    return machineBusyUs() - ours.reduce((sum, p) => sum + readCpu(p).us, 0);
+  };
 
-  /** Waits until the server has used < 5% of a core over 100 ms (bounded: 5 s). */
+  /** Waits until the servers (and Redis) used < 5% of a core over 100 ms (bounded: 5 s). */
   async function quiesce() {
+    const pids = [...target.pids, ...auxPids()];
     const deadline = nowMs() + 5000;
-    let last = readCpu(pid).us;
+    let last = readCpuAll(pids).us;
     while (nowMs() < deadline) {
       await sleep(100);
-      const now = readCpu(pid).us;
+      const now = readCpuAll(pids).us;
       if (now - last < 5_000) return;
       last = now;
     }
@@ -176,47 +212,76 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
 
   async function closePopulation() {
     await Promise.all([bulk.call('closeAll'), probe.call('closeAll')]);
-    current = 0;
+    current = '';
     await sleep(200);
-    await quiesce();
+    if (target) await quiesce();
   }
 
-  async function population(n) {
-    if (n === current) return { ms: null, connections: n + 1 };
-    if (current !== 0) await closePopulation();
+  /** Makes sure the process(es) that `mode` needs are the ones running. */
+  async function use(mode) {
+    const spec = server.modes[mode].process;
+    if (target?.spec.key === spec.key) return;
+    if (target) {
+      await closePopulation();
+      await stopTarget(target);
+      target = null;
+    }
+    target = await startTarget(spec, { nodeArgs });
+    ctx.pid = target.pids[0];
+  }
+
+  let scenarioId = '';
+  let mode = 'broadcast';
+
+  /**
+   * Exactly n subscribers (cfg.probes of them probes) in `rooms` rooms, plus one publisher per
+   * room, all speaking the current mode's flavour (the publishers `publisher`, when given);
+   * reuses what is connected when nothing changed.
+   */
+  async function population(n, { rooms = 1, publisher } = {}) {
+    const { flavour } = server.modes[mode];
+    const publisherFlavour = publisher ?? flavour;
+    const key = n === 0 ? '' : `${n}/${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}`;
+    if (key === current) return { ms: null, connections: n + rooms };
+    if (current !== '') await closePopulation();
     if (n === 0) return { ms: 0, connections: 0 };
     const probes = Math.min(cfg.probes, n);
     const bulkCount = n - probes;
     const start = nowMs();
-    const common = { port, flavour: server.flavour };
-    await probe.call('connect', { ...common, count: 0, withPublisher: true });
+    const names = rooms === 1 ? ['lobby'] : Array.from({ length: rooms }, (_, k) => `room-${k}`);
+    const common = { ports: target.ports, flavour, publisherFlavour, rooms: names };
+    await probe.call('connect', { ...common, count: 0, publishers: true });
     // Probes are spread evenly through the connection order, so that they sit at every
-    // position of a server's recipient list, not all at its end.
+    // position of a server's recipient list, not all at its end. Subscriber i joins room
+    // i % rooms on node i % nodes.
     let connected = 0;
     for (let k = 0; k < probes; k++) {
-      const upTo = Math.floor(((k + 0.5) * bulkCount) / probes);
-      if (upTo > connected) await bulk.call('connect', { ...common, count: upTo - connected });
+      const upTo = Math.floor(((k + 0.5) * bulkCount) / probes) + k;
+      if (upTo > connected) await bulk.call('connect', { ...common, first: connected, count: upTo - connected });
       connected = upTo;
-      await probe.call('connect', { ...common, count: 1, probe: true });
+      await probe.call('connect', { ...common, first: connected, count: 1, probe: true });
+      connected++;
     }
-    if (bulkCount > connected) await bulk.call('connect', { ...common, count: bulkCount - connected });
-    current = n;
-    return { ms: nowMs() - start, connections: n + 1 };
+    if (n > connected) await bulk.call('connect', { ...common, first: connected, count: n - connected });
+    current = key;
+    return { ms: nowMs() - start, connections: n + rooms };
   }
 
-  let scenarioId = '';
-
-  async function broadcast({ mode, messages, size, rate, seconds, warmup = false }) {
-    const total = mode === 'steady' ? Math.round(rate * seconds) : messages;
-    const timeoutMs = (mode === 'steady' ? seconds * 1000 : 0) + 60_000;
+  async function broadcast({ mode: kind, messages, size, rate, seconds, warmup = false }) {
+    const total = kind === 'steady' ? Math.round(rate * seconds) : messages;
+    const timeoutMs = (kind === 'steady' ? seconds * 1000 : 0) + 60_000;
+    const pids = target.pids;
+    const aux = auxPids();
     const [a, b] = await Promise.all([bulk.call('arm', { messages: total }), probe.call('arm', { messages: total })]);
-    const cpu0 = readCpu(pid);
+    const cpu0 = readCpuAll(pids);
+    const aux0 = readCpuAll(aux);
     const gen0 = genCpu();
     const foreign0 = foreignNow();
     const waits = Promise.all([bulk.call('wait', { timeoutMs }), probe.call('wait', { timeoutMs })]);
-    const sent = mode === 'steady' ? await probe.call('steady', { rate, seconds, size }) : await probe.call('burst', { messages, size });
+    const sent = kind === 'steady' ? await probe.call('steady', { rate, seconds, size }) : await probe.call('burst', { messages, size });
     const [rb, rp] = await waits;
-    const cpu = cpuSince(cpu0, readCpu(pid));
+    const cpu = cpuSince(cpu0, readCpuAll(pids));
+    const auxCpu = cpuSince(aux0, readCpuAll(aux));
     // /proc/stat counts in 10 ms ticks per core: judge other load over at least 500 ms, or a
     // 20 ms burst would read as "4 cores busy". The server's CPU has been read already.
     const observed = nowMs() - sent.t0;
@@ -229,28 +294,31 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
     if (verbose) {
       const at = (t) => Math.round(t - sent.t0);
       process.stderr.write(
-        `    ${scenarioId}${warmup ? ' (warm-up)' : ''}: ${rb.delivered + rp.delivered}/${a.expected + b.expected} deliveries, ` +
-          `server CPU ${Math.round(cpu.us / 1000)} ms (stat ${Math.round(cpu.tickUs / 1000)} ms), bulk generator CPU ${Math.round(genCpu() - gen0) / 1000} ms, ` +
+        `    ${scenarioId}${warmup ? ' (warm-up)' : ''} ${kind}: ${rb.delivered + rp.delivered}/${a.expected + b.expected} deliveries, ` +
+          `server CPU ${Math.round(cpu.us / 1000)} ms (stat ${Math.round(cpu.tickUs / 1000)} ms)${aux.length ? `, Redis ${Math.round(auxCpu.us / 1000)} ms` : ''}, ` +
+          `bulk generator CPU ${Math.round(genCpu() - gen0) / 1000} ms, ` +
           `wall ${Math.round(Math.max(rb.lastAt, rp.lastAt) - sent.t0)} ms, other load ${foreignCores.toFixed(2)} cores; every 5% at ${rb.marks.map(at).join(' ')} ms\n`,
       );
     }
-    if (verbose && mode === 'steady') {
+    if (verbose && kind === 'steady') {
       const perSecond = Math.ceil(rp.latencies.length / seconds);
       const maxima = [];
       for (let i = 0; i < rp.latencies.length; i += perSecond) maxima.push(Math.max(...rp.latencies.slice(i, i + perSecond)).toFixed(1));
       process.stderr.write(`    latency max per second of arrivals: ${maxima.join(' ')} ms\n`);
     }
-    if (!warmup) phases.push({ server: server.id, scenario: scenarioId, startUs: sent.t0 * 1000, endUs: nowMs() * 1000 });
+    // Scenarios with a burst and a steady phase (v1, cluster) are profiled per phase.
+    const phase = scenarioId.startsWith(kind) ? scenarioId : `${scenarioId} ${kind}`;
+    if (!warmup) phases.push({ server: server.id, scenario: phase, startUs: sent.t0 * 1000, endUs: nowMs() * 1000 });
     const genUs = genCpu() - gen0;
     const complete = rb.complete && rp.complete;
     // The tick count is coarse (10 ms) but independent: a large disagreement means a bad reading.
-    if (Math.abs(cpu.us - cpu.tickUs) > 30_000 + 0.1 * cpu.us) {
+    if (Math.abs(cpu.us - cpu.tickUs) > 30_000 * pids.length + 0.1 * cpu.us) {
       process.stderr.write(`  ${server.label}: schedstat ${Math.round(cpu.us)} µs vs stat ${Math.round(cpu.tickUs)} µs disagree\n`);
     }
     const wallMs = Math.max(rb.lastAt, rp.lastAt) - sent.t0;
     if (!complete) {
       process.stderr.write(
-        `  ${server.label}: ${mode} incomplete: ${rb.delivered + rp.delivered} of ${a.expected + b.expected} deliveries, ` +
+        `  ${server.label}: ${scenarioId} ${kind} incomplete: ${rb.delivered + rp.delivered} of ${a.expected + b.expected} deliveries, ` +
           `${rb.closed + rp.closed} subscribers closed by the server\n`,
       );
       // Late frames would be counted in the next measurement: start from a fresh population.
@@ -263,19 +331,31 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
       wallMs,
       cpuUs: cpu.us,
       tickUs: cpu.tickUs,
+      auxCpuUs: auxCpu.us,
       genBusy: genUs / 1000 / wallMs,
       latencies: rp.latencies,
     };
   }
 
-  const ctx = { server, pid, cfg, population, broadcast, quiesce };
+  const ctx = { server, pid: 0, cfg, population, broadcast, quiesce };
   const metrics = {};
   const foreignLoad = [];
   try {
     for (const scenario of scenarios) {
-      if (scenario.applies && !scenario.applies(server)) continue;
+      const scenarioMode = scenario.mode ?? 'broadcast';
+      if (!server.modes[scenarioMode] || (scenario.only && !scenario.only.includes(server.id))) continue;
       const started = nowMs();
       scenarioId = scenario.id;
+      mode = scenarioMode;
+      try {
+        await use(mode);
+      } catch (error) {
+        // E.g. no redis-server on this machine: the other scenarios still run.
+        process.stderr.write(`  ${server.label}: ${scenario.id} skipped: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}\n`);
+        target = null;
+        current = '';
+        continue;
+      }
       // The machine may be shared: a measurement that other processes disturbed is repeated
       // (bounded), and the least disturbed attempt is kept. Only scenarios that can run again
       // on the same server are retried (idle memory needs a fresh one).
@@ -296,7 +376,7 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
     }
   } finally {
     await Promise.all([bulk.call('closeAll'), probe.call('closeAll')]).catch(() => {});
-    await stopServer(running);
+    if (target) await stopTarget(target);
   }
   if (foreignLoad.length) metrics['load.foreignMax'] = Math.max(...foreignLoad);
   return metrics;
@@ -306,11 +386,12 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const cfg = config(args);
   const servers = SERVERS.filter((s) => !args.only || args.only.includes(s.id)).map((s) =>
-    s.id === 'plaza' && args.plaza ? { ...s, script: args.plaza, label: 'Plaza*' } : s,
+    s.id === 'plaza' && args.plaza ? withPlazaScript(s, args.plaza) : s,
   );
   const scenarios = plan(cfg).filter((s) => !args.scenarios || args.scenarios.some((prefix) => s.id.startsWith(prefix)));
   const partial = Boolean(args.only || args.scenarios || args.quick || args.plaza);
   const started = nowMs();
+  const startedAt = Date.now();
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: aborted after ${DEADLINE_MS / 60_000} minutes\n`);
     process.exit(1);
@@ -354,20 +435,21 @@ async function main() {
   process.stdout.write(`\n${report}`);
 
   if (args.cpuProf) {
+    // One profile per Plaza process (a cluster writes two); each phase's samples are in the
+    // profile of the process that ran it, so every profile is read with every phase's window.
     const files = readdirSync(args.cpuProf)
       .filter((f) => f.endsWith('.cpuprofile'))
       .map((f) => `${args.cpuProf}/${f}`)
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-    if (files[0]) {
-      const profile = JSON.parse(readFileSync(files[0], 'utf8'));
-      const mine = phases.filter((p) => p.server === 'plaza');
-      const out = [`\n${files[0]}`, '\nWhole process (start-up, handshakes and all):', formatSelfTimes(selfTimes(profile), 15)];
-      out.push('\nMeasured phases only:', formatSelfTimes(selfTimes(profile, mine), 25));
-      for (const id of new Set(mine.map((p) => p.scenario))) {
-        out.push(`\n${id}:`, formatSelfTimes(selfTimes(profile, mine.filter((p) => p.scenario === id)), 12));
-      }
-      process.stdout.write(`${out.join('\n')}\n`);
+      .filter((f) => statSync(f).mtimeMs >= startedAt);
+    const profiles = files.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    const mine = phases.filter((p) => p.server === 'plaza');
+    const merged = (windows) => mergeSelfTimes(profiles.map((profile) => selfTimes(profile, windows)));
+    const out = [`\n${files.join('\n')}`, '\nWhole processes (start-up, handshakes and all):', formatSelfTimes(merged(undefined), 15)];
+    out.push('\nMeasured phases only:', formatSelfTimes(merged(mine), 25));
+    for (const id of new Set(mine.map((p) => p.scenario))) {
+      out.push(`\n${id}:`, formatSelfTimes(merged(mine.filter((p) => p.scenario === id)), 12));
     }
+    process.stdout.write(`${out.join('\n')}\n`);
   }
   if (partial) {
     process.stderr.write('bench: partial or quick run: results printed, not saved\n');

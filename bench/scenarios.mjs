@@ -18,15 +18,32 @@
  *                       plus `warmup: true` for a broadcast that is not a measurement.
  *   ctx.quiesce()       waits (bounded) until the server's CPU is idle.
  *
- * Adding the rooms (100 rooms × 100 members) and plaza.v1 scenarios once Plaza speaks plaza.v1:
- * teach subscriber.mjs/publisher.mjs a 'v1' flavour (subprotocol header + join envelope), give
- * ctx.population a `rooms` option, and add e.g.
- *   { id: 'rooms', applies: (s) => s.id === 'plaza', async run(ctx) { ...; return { 'rooms.cpu': ... } } }
- * plus its rows in METRICS (report.mjs). Nothing else has to change.
+ *   ctx.population(n, { rooms })   the same with n subscribers spread round-robin over `rooms`
+ *                       rooms (and over a cluster's nodes), one publisher per room.
+ *
+ * A scenario may name a `mode` (default 'broadcast'): 'v1', 'rooms' or 'cluster'. It runs only
+ * on servers that offer that mode (servers.mjs), on the process that mode needs, with clients
+ * speaking that mode's flavour. `only: [server ids]` keeps a scenario to those servers.
  */
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `times` bursts in a row (each after the server is idle again); the one with the median server
+ * CPU is returned, or the first incomplete one.
+ */
+async function medianBurst(ctx, opts, times) {
+  const results = [];
+  for (let i = 0; i < times; i++) {
+    if (i > 0) await ctx.quiesce();
+    const r = await ctx.broadcast({ mode: 'burst', ...opts });
+    if (!r.complete) return r;
+    results.push(r);
+  }
+  results.sort((a, b) => a.cpuUs - b.cpuUs);
+  return results[results.length >> 1];
+}
 
 /** Connects n clients to a fresh server: connections/s, then idle RSS per connection. */
 export function connectAndIdle(n) {
@@ -52,7 +69,10 @@ export function connectAndIdle(n) {
   };
 }
 
-/** `messages` messages of `size` bytes sent back to back to n subscribers. */
+/**
+ * `messages` messages of `size` bytes sent back to back to n subscribers; with n ≤ cfg.small the
+ * median of cfg.burstRepeats bursts.
+ */
 export function burst(n, size) {
   return {
     id: `burst-${n}-${size}`,
@@ -64,7 +84,7 @@ export function burst(n, size) {
       const warm = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size, warmup: true });
       if (!warm.complete) return { [`${key}.incomplete`]: 1 };
       await ctx.quiesce();
-      const r = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.messages, size });
+      const r = await medianBurst(ctx, { messages: ctx.cfg.messages, size }, n > ctx.cfg.small ? 1 : ctx.cfg.burstRepeats);
       if (!r.complete) return { [`${key}.incomplete`]: 1 };
       return {
         [`${key}.cpu`]: r.cpuUs / r.delivered,
@@ -75,6 +95,34 @@ export function burst(n, size) {
     },
   };
 }
+
+/**
+ * Plaza only: the plain burst again with payloads as long as a plaza.v1 `message` envelope for a
+ * 64 B payload (233 B). It separates what v1 costs for its bigger frames from what it costs in
+ * JavaScript (parsing requests, building envelopes).
+ */
+export function envelopeSizedBurst(n, size = V1_FRAME_BYTES) {
+  return {
+    id: `burst-${n}-${size}-plaza`,
+    only: ['plaza'],
+    retryable: true,
+    async run(ctx) {
+      await ctx.population(n);
+      await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size, warmup: true });
+      await ctx.quiesce();
+      const r = await medianBurst(ctx, { messages: ctx.cfg.messages, size }, ctx.cfg.burstRepeats);
+      if (!r.complete) return { 'v1.control.incomplete': 1 };
+      return { 'v1.control.cpu': r.cpuUs / r.delivered, 'v1.control.wall': r.wallMs };
+    },
+  };
+}
+
+/**
+ * Bytes of Plaza's v1 envelope around a 64 B string (room "lobby", a 3-digit offset, anonymous
+ * sender): {"type":"message","room":"lobby","id":"<8>:<n>","offset":<n>,"epoch":"<8>",
+ * "time":<13>,"from":{"session":"<12>","name":"anonymous"},"data":"<64>"}.
+ */
+export const V1_FRAME_BYTES = 233;
 
 /** A fixed publish rate: latency seen by the probes, and deliveries per server CPU-second. */
 export function steady(n) {
@@ -88,12 +136,11 @@ export function steady(n) {
       await ctx.quiesce();
       const r = await ctx.broadcast({ mode: 'steady', rate, seconds, size: 64 });
       if (!r.complete) return { 'steady.incomplete': 1 };
-      const sorted = Float64Array.from(r.latencies).sort();
-      const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+      const { p50, p99, max } = percentiles(r.latencies);
       return {
-        'steady.p50': at(0.5),
-        'steady.p99': at(0.99),
-        'steady.max': sorted[sorted.length - 1],
+        'steady.p50': p50,
+        'steady.p99': p99,
+        'steady.max': max,
         'steady.perCpuSecond': r.delivered / (r.cpuUs / 1e6),
         'steady.cpuShare': r.cpuUs / 1e6 / seconds,
       };
@@ -101,12 +148,124 @@ export function steady(n) {
   };
 }
 
-/** The whole plan, in order: the big population first so idle RSS is read on a fresh server. */
+function percentiles(latencies) {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] };
+}
+
+/**
+ * One room of n plaza.v1 subscribers: the burst of burst-n-64 (cfg.messages × 64 B, back to back,
+ * from one v1 publisher), then cfg.steadyShort (100 msg/s for 5 s). `mode` 'v1' runs it on one
+ * Plaza; 'cluster' on two Plaza nodes and Redis, subscribers alternating between the nodes and
+ * the publisher on the first. Metric keys start with `prefix`.
+ */
+function burstThenSteady(id, mode, prefix, n) {
+  return {
+    id,
+    mode,
+    retryable: true,
+    async run(ctx) {
+      await ctx.population(n);
+      const warm = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size: 64, warmup: true });
+      if (!warm.complete) return { [`${prefix}.burst.incomplete`]: 1 };
+      await ctx.quiesce();
+      const b = await medianBurst(ctx, { messages: ctx.cfg.messages, size: 64 }, ctx.cfg.burstRepeats);
+      if (!b.complete) return { [`${prefix}.burst.incomplete`]: 1 };
+      const out = {
+        [`${prefix}.burst.cpu`]: b.cpuUs / b.delivered,
+        [`${prefix}.burst.redisCpu`]: b.auxCpuUs / b.delivered,
+        [`${prefix}.burst.wall`]: b.wallMs,
+      };
+      await ctx.quiesce();
+      const { rate, seconds } = ctx.cfg.steadyShort;
+      const st = await ctx.broadcast({ mode: 'steady', rate, seconds, size: 64 });
+      if (!st.complete) return { ...out, [`${prefix}.steady.incomplete`]: 1 };
+      const { p50, p99, max } = percentiles(st.latencies);
+      return {
+        ...out,
+        [`${prefix}.steady.p50`]: p50,
+        [`${prefix}.steady.p99`]: p99,
+        [`${prefix}.steady.max`]: max,
+        [`${prefix}.steady.cpu`]: st.cpuUs / st.delivered,
+        [`${prefix}.steady.redisCpu`]: st.auxCpuUs / st.delivered,
+      };
+    },
+  };
+}
+
+/** plaza.v1 against the plain path: the same room, burst and steady load, in JSON envelopes. */
+export const v1 = (n) => burstThenSteady(`v1-${n}`, 'v1', 'v1', n);
+
+/** The v1 load on two Plaza nodes joined by Redis (compare with v1-n: one node). */
+export const cluster = (n) => burstThenSteady(`cluster-${n}`, 'cluster', 'cluster', n);
+
+/**
+ * The cluster burst again, sent by a plain publisher. Plaza waits for Redis's answer to one v1
+ * request before it reads the next from the same connection (so a publish right after a join
+ * finds the member in the room); a plain client's publishes are not answered, so nothing waits.
+ * The difference between the two is the cost of that wait.
+ */
+export function clusterPlainPublisher(n) {
+  return {
+    id: `cluster-${n}-plain-publisher`,
+    mode: 'cluster',
+    retryable: true,
+    async run(ctx) {
+      await ctx.population(n, { publisher: 'plain' });
+      const warm = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size: 64, warmup: true });
+      if (!warm.complete) return { 'clusterPlain.burst.incomplete': 1 };
+      await ctx.quiesce();
+      const b = await medianBurst(ctx, { messages: ctx.cfg.messages, size: 64 }, ctx.cfg.burstRepeats);
+      if (!b.complete) return { 'clusterPlain.burst.incomplete': 1 };
+      return {
+        'clusterPlain.burst.cpu': b.cpuUs / b.delivered,
+        'clusterPlain.burst.redisCpu': b.auxCpuUs / b.delivered,
+        'clusterPlain.burst.wall': b.wallMs,
+      };
+    },
+  };
+}
+
+/**
+ * `rooms` rooms of `members` subscribers each and a publisher in every room; every publisher sends
+ * `messages` messages of 64 B back to back (interleaved across rooms, so all rooms are busy at once).
+ */
+export function rooms(count, members, messages) {
+  return {
+    id: `rooms-${count}x${members}`,
+    mode: 'rooms',
+    retryable: true,
+    async run(ctx) {
+      await ctx.population(count * members, { rooms: count });
+      const warm = await ctx.broadcast({ mode: 'burst', messages: Math.max(1, ctx.cfg.warmupMessages >> 1), size: 64, warmup: true });
+      if (!warm.complete) return { 'rooms.incomplete': 1 };
+      await ctx.quiesce();
+      const r = await ctx.broadcast({ mode: 'burst', messages, size: 64 });
+      if (!r.complete) return { 'rooms.incomplete': 1 };
+      return {
+        'rooms.cpu': r.cpuUs / r.delivered,
+        'rooms.wall': r.wallMs,
+        'rooms.genBusy': r.genBusy,
+      };
+    },
+  };
+}
+
+/**
+ * The whole plan, in order: the big population first so idle RSS is read on a fresh server; the
+ * scenarios needing another process (the peers' rooms servers, a cluster) last.
+ */
 export function plan(cfg) {
   return [
     connectAndIdle(cfg.big),
     ...cfg.sizes.map((size) => burst(cfg.big, size)),
     ...cfg.sizes.map((size) => burst(cfg.small, size)),
+    envelopeSizedBurst(cfg.small),
     steady(cfg.small),
+    v1(cfg.small),
+    rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
+    cluster(cfg.small),
+    clusterPlainPublisher(cfg.small),
   ];
 }

@@ -1,54 +1,95 @@
 /**
- * The servers under test, each started as its own child process bound to 127.0.0.1, and how
- * to find its port: the "<name> is serving" JSON line on stdout, or, when the server's log level
- * hides that line (Plaza logs it at info and runs here at warn so that 10,000 "connection open"
- * lines do not cost it CPU), its listening socket in /proc.
+ * The servers under test, each started as its own child process (or, for a Plaza cluster, two
+ * Plaza nodes and a private Redis) bound to 127.0.0.1, and how to find a port: the "<name> is
+ * serving" JSON line on stdout, or the listening socket in /proc (which also proves the
+ * listener is on 127.0.0.1).
+ *
+ * A server offers *modes*, one per kind of scenario (see scenarios.mjs): `broadcast` (everyone
+ * in one room), `v1` (the same over plaza.v1), `rooms` and `cluster`. A mode names the process
+ * it needs and the wire flavour its clients speak (subscriber.mjs). The peers need a second
+ * process for rooms, so that their broadcast process stays the exact README example.
  */
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { listeningPort } from './proc.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const here = fileURLToPath(new URL('.', import.meta.url));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `flavour` is the wire protocol its clients speak (see subscriber.mjs). */
+const PLAZA_ARGS = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--log-format', 'json', '--shutdown-timeout', '1000', '--rate-limit', '0'];
+
+/** Processes: `key` tells whether two modes can share one running process. */
+const PLAZA = { key: 'plaza', label: 'Plaza', script: `${root}dist/server.js`, args: PLAZA_ARGS };
+/** Two Plaza nodes joined through a Redis of their own (`redis-server`, no persistence). */
+const PLAZA_CLUSTER = { ...PLAZA, key: 'plaza-cluster', label: 'Plaza ×2 + Redis', nodes: 2, redis: true };
+const WS = { key: 'ws', label: 'bare ws', script: `${here}peers/bare-ws.mjs`, args: ['--port', '0'] };
+const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
+const SIO = { key: 'socketio', label: 'socket.io', script: `${here}peers/socketio.mjs`, args: ['--port', '0'] };
+const SIO_ROOMS = { key: 'socketio-rooms', label: 'socket.io (rooms)', script: `${here}peers/socketio-rooms.mjs`, args: ['--port', '0'] };
+
 export const SERVERS = [
   {
     id: 'plaza',
     label: 'Plaza',
-    flavour: 'plain',
-    script: `${root}dist/server.js`,
-    args: ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--log-format', 'json', '--shutdown-timeout', '1000', '--rate-limit', '0'],
+    modes: {
+      broadcast: { process: PLAZA, flavour: 'plain' },
+      v1: { process: PLAZA, flavour: 'v1' },
+      rooms: { process: PLAZA, flavour: 'v1' },
+      cluster: { process: PLAZA_CLUSTER, flavour: 'v1' },
+    },
   },
-  { id: 'ws', label: 'bare ws', flavour: 'plain', script: `${here}peers/bare-ws.mjs`, args: ['--port', '0'] },
-  { id: 'socketio', label: 'socket.io', flavour: 'socketio', script: `${here}peers/socketio.mjs`, args: ['--port', '0'] },
+  {
+    id: 'ws',
+    label: 'bare ws',
+    modes: { broadcast: { process: WS, flavour: 'plain' }, rooms: { process: WS_ROOMS, flavour: 'v1' } },
+  },
+  {
+    id: 'socketio',
+    label: 'socket.io',
+    modes: { broadcast: { process: SIO, flavour: 'socketio' }, rooms: { process: SIO_ROOMS, flavour: 'socketio-rooms' } },
+  },
 ];
+
+/** `--plaza FILE`: the same modes, on another build of Plaza. */
+export function withPlazaScript(server, script) {
+  const modes = Object.fromEntries(
+    Object.entries(server.modes).map(([name, mode]) => [name, { ...mode, process: { ...mode.process, script, key: `${mode.process.key}*` } }]),
+  );
+  return { ...server, label: 'Plaza*', modes };
+}
 
 const live = new Set();
 let hooked = false;
 
-/** Kills every server still running; safe to call from 'exit' (synchronous). */
+/** Kills every process still running; safe to call from 'exit' (synchronous). */
 export function killAll() {
   for (const child of live) child.kill('SIGKILL');
   live.clear();
 }
 
-/**
- * Starts `server` and resolves with { child, pid, port } once it accepts connections.
- * @param {string[]} nodeArgs extra flags for node itself (e.g. --cpu-prof)
- */
-export function startServer(server, { nodeArgs = [], timeoutMs = 15_000 } = {}) {
+function spawnTracked(command, args) {
   // Whoever starts a server, its children die with it, even after an uncaught error.
   if (!hooked) {
     hooked = true;
     process.on('exit', killAll);
   }
-  const child = spawn(process.execPath, [...nodeArgs, server.script, ...server.args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: root,
-  });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
   live.add(child);
   child.on('exit', () => live.delete(child));
+  // A child that fails to start (ENOENT) emits 'error'; the 'exit' path below reports it.
+  child.on('error', () => undefined);
+  return child;
+}
+
+/**
+ * Starts one process and resolves with { child, pid, port } once it accepts connections.
+ * @param {string[]} nodeArgs extra flags for node itself (e.g. --cpu-prof)
+ */
+export function startProcess({ label, script, args, command = process.execPath, nodeArgs = [], timeoutMs = 15_000 }) {
+  const child = spawnTracked(command, command === process.execPath ? [...nodeArgs, script, ...args] : args);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text) => {
@@ -71,6 +112,7 @@ export function startServer(server, { nodeArgs = [], timeoutMs = 15_000 } = {}) 
     let stdout = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (text) => {
+      if (stdout.length > 100_000) stdout = '';
       stdout += text;
       let newline;
       while ((newline = stdout.indexOf('\n')) !== -1) {
@@ -80,7 +122,7 @@ export function startServer(server, { nodeArgs = [], timeoutMs = 15_000 } = {}) 
           const entry = JSON.parse(line);
           if (typeof entry.msg === 'string' && entry.msg.endsWith('is serving') && entry.url) {
             const url = new URL(entry.url);
-            if (url.hostname !== '127.0.0.1') finish(new Error(`${server.label} serves on ${url.hostname}, not 127.0.0.1`));
+            if (url.hostname !== '127.0.0.1') finish(new Error(`${label} serves on ${url.hostname}, not 127.0.0.1`));
             else finish(null, Number(url.port));
           }
         } catch {
@@ -90,19 +132,87 @@ export function startServer(server, { nodeArgs = [], timeoutMs = 15_000 } = {}) 
     });
     const poll = setInterval(() => {
       try {
+        if (!child.pid) return;
         const port = listeningPort(child.pid);
         if (port) finish(null, port);
       } catch (error) {
         if (error.code !== 'ENOENT') finish(error);
       }
     }, 50);
-    const timer = setTimeout(() => finish(new Error(`${server.label} did not start within ${timeoutMs} ms\n${stderr}`)), timeoutMs);
-    child.once('exit', (code) => finish(new Error(`${server.label} exited with ${code} before serving\n${stderr}`)));
+    const timer = setTimeout(() => finish(new Error(`${label} did not start within ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    child.once('exit', (code) => finish(new Error(`${label} exited with ${code} before serving\n${stderr}`)));
+    child.once('error', (error) => finish(new Error(`${label} could not start: ${error.message}`)));
   });
 }
 
+/** A free TCP port on 127.0.0.1 (for redis-server, which cannot pick one and report it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET /readyz until it answers 200 (a cluster node is ready once its Redis link is). */
+async function untilReady(port, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('error', () => resolve(0));
+      req.on('timeout', () => req.destroy());
+    });
+    if (status === 200) return;
+    await sleep(100);
+  }
+  throw new Error(`the node on port ${port} was not ready within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts what `spec` describes. Resolves with { spec, children, pids, ports, aux } where `pids`
+ * and `ports` are the serving processes (one, or one per cluster node) and `aux` the helpers
+ * whose CPU is reported apart ({ redis: pid }).
+ */
+export async function startTarget(spec, { nodeArgs = [] } = {}) {
+  const children = [];
+  const aux = {};
+  try {
+    let args = spec.args;
+    if (spec.redis) {
+      const port = await freePort();
+      // A Redis of its own: no other client's keys, no persistence, gone after the session.
+      const redis = await startProcess({
+        label: 'redis-server',
+        command: 'redis-server',
+        args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      });
+      children.push(redis);
+      aux.redis = redis.pid;
+      args = [...args, '--redis', `redis://127.0.0.1:${redis.port}`];
+    }
+    const nodes = [];
+    for (let i = 0; i < (spec.nodes ?? 1); i++) {
+      const node = await startProcess({ label: spec.label, script: spec.script, args, nodeArgs });
+      children.push(node);
+      nodes.push(node);
+    }
+    if (spec.redis) await Promise.all(nodes.map((node) => untilReady(node.port)));
+    return { spec, children, pids: nodes.map((n) => n.pid), ports: nodes.map((n) => n.port), aux };
+  } catch (error) {
+    await stopTarget({ children });
+    throw error;
+  }
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-export function stopServer({ child }, graceMs = 5000) {
+export function stopProcess({ child }, graceMs = 5000) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -112,4 +222,11 @@ export function stopServer({ child }, graceMs = 5000) {
     });
     child.kill('SIGTERM');
   });
+}
+
+/** Stops the serving processes first, then their helpers (Redis). */
+export async function stopTarget({ children }) {
+  const [helpers, nodes] = [children.filter((c) => c.child.spawnfile !== process.execPath), children.filter((c) => c.child.spawnfile === process.execPath)];
+  await Promise.all(nodes.map((c) => stopProcess(c)));
+  await Promise.all(helpers.map((c) => stopProcess(c)));
 }

@@ -4,8 +4,16 @@
  * than the server under test. Payload bytes are skipped unread unless they are needed: probes
  * read them (latency), and so do control frames and socket.io's engine.io packets (ping → pong).
  *
- * Two wire flavours: 'plain' (Plaza's default room, bare ws) and 'socketio' (engine.io v4 over
- * WebSocket: open packet "0{...}", then "40" → "40{...}", then events as `42["msg", ...]`).
+ * Wire flavours:
+ *   'plain'           Plaza's default room and the bare-ws broadcast peer: ready after the 101.
+ *   'v1'              a JSON join: Plaza's plaza.v1 (offered with `Sec-WebSocket-Protocol: plaza.v1`)
+ *                     or the bare-ws rooms peer, which takes the same two requests. After the 101
+ *                     the subscriber sends `{"type":"join","room":…}` and is ready on the
+ *                     `{"type":"joined",…}` reply; every later data frame is a delivery.
+ *   'socketio'        engine.io v4 over WebSocket: open packet "0{...}", then "40" → "40{...}",
+ *                     then events as `42["msg", ...]`.
+ *   'socketio-rooms'  the same, then `42["join","<room>"]` → `42["joined","<room>"]` (the
+ *                     socket.io rooms peer), then events.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -18,7 +26,29 @@ const MAX_HEAD = 8192;
 /** engine.io control packets ("2" ping, "6" noop) are a byte or two; events are far longer. */
 const SMALL_PACKET = 8;
 
-export const PATHS = { plain: '/', socketio: '/socket.io/?EIO=4&transport=websocket' };
+const ENGINE_IO = '/socket.io/?EIO=4&transport=websocket';
+export const PATHS = { plain: '/', v1: '/', socketio: ENGINE_IO, 'socketio-rooms': ENGINE_IO };
+
+/** The plaza.v1 subprotocol (PROTOCOL.md). */
+export const SUBPROTOCOL = 'plaza.v1';
+
+/** What a client sends to join `room`, and how the reply starts, per flavour that joins. */
+export const JOIN = {
+  v1: (room) => JSON.stringify({ type: 'join', room }),
+  'socketio-rooms': (room) => `42${JSON.stringify(['join', room])}`,
+};
+const JOINED = { v1: '{"type":"joined"', 'socketio-rooms': '42["joined"' };
+
+/** What a publisher sends to publish `payload` (a string) to `room`, per flavour. */
+export const PUBLISH = {
+  plain: (payload) => payload,
+  v1: (payload, room) => JSON.stringify({ type: 'publish', room, data: payload }),
+  socketio: (payload) => `42${JSON.stringify(['msg', payload])}`,
+  'socketio-rooms': (payload, room) => `42${JSON.stringify(['publish', { room, data: payload }])}`,
+};
+
+/** True when `text` is the reply to a join in `flavour`. */
+export const isJoined = (flavour, text) => text.startsWith(JOINED[flavour]);
 
 /** A masked client frame (RFC 6455 §5.3); control and handshake payloads only, so < 126 bytes. */
 export function clientFrame(opcode, payload) {
@@ -47,9 +77,13 @@ export function makePayload(seq, size) {
 
 const STAMP = /(\d+) (\d+\.\d+) /;
 
-/** Reads the send time out of a payload (plain text, or socket.io's `42["msg","..."]`). */
-export function sentAt(payload) {
-  const m = STAMP.exec(payload.toString('latin1', 0, Math.min(payload.length, 64)));
+/**
+ * Reads the send time out of a payload: plain text starts with it; in a JSON envelope
+ * (plaza.v1, socket.io's `42["msg","..."]`) it is the first "digits space digits.digits space"
+ * anywhere, since no other field of those envelopes holds a space.
+ */
+export function sentAt(payload, whole = false) {
+  const m = STAMP.exec(payload.toString('latin1', 0, whole ? payload.length : Math.min(payload.length, 64)));
   return m ? Number(m[2]) : NaN;
 }
 
@@ -94,11 +128,13 @@ export class Sink {
 
 export class Subscriber {
   /**
-   * @param {{ port: number, flavour: 'plain' | 'socketio', probe: boolean, sink: Sink }} options
+   * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string, probe: boolean, sink: Sink }} options
    */
-  constructor({ port, flavour, probe, sink }) {
+  constructor({ port, flavour, room = 'lobby', probe, sink }) {
     this.port = port;
     this.flavour = flavour;
+    this.room = room;
+    this.engineIo = flavour.startsWith('socketio');
     this.probe = probe;
     this.sink = sink;
     this.ready = false;
@@ -131,7 +167,8 @@ export class Subscriber {
       socket.on('connect', () => {
         socket.write(
           `GET ${PATHS[this.flavour]} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nUpgrade: websocket\r\n` +
-            `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
+            (this.flavour === 'v1' ? `Sec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n` : '\r\n'),
         );
       });
       socket.on('data', (chunk) => this.onData(chunk));
@@ -168,6 +205,7 @@ export class Subscriber {
         return;
       }
       if (this.flavour === 'plain') this.becomeReady();
+      else if (this.flavour === 'v1') this.socket.write(clientFrame(0x1, JOIN.v1(this.room)));
       if (rest.length === 0) return;
       chunk = rest;
     }
@@ -211,7 +249,7 @@ export class Subscriber {
   }
 
   wants(opcode, length) {
-    return opcode >= 0x8 || this.probe || !this.ready || (this.flavour === 'socketio' && length < SMALL_PACKET);
+    return opcode >= 0x8 || this.probe || !this.ready || (this.engineIo && length < SMALL_PACKET);
   }
 
   endFrame() {
@@ -221,11 +259,17 @@ export class Subscriber {
     const opcode = this.opcode;
     if (opcode === 0x9) return void this.socket.write(clientFrame(0xa, payload));
     if (opcode >= 0x8 || opcode === 0x0) return; // close (the socket ends next), pong, continuation
-    if (this.flavour === 'socketio' && payload !== null && !this.onEngineIo(payload)) return;
+    if (this.engineIo) {
+      if (payload !== null && !this.onEngineIo(payload)) return;
+    } else if (!this.ready) {
+      // v1: the frames before the join reply are not deliveries.
+      if (this.flavour === 'v1' && isJoined('v1', payload.toString('latin1', 0, 20))) this.becomeReady();
+      return;
+    }
     this.received++;
     if (this.probe) {
       const now = nowMs();
-      const sent = sentAt(payload);
+      const sent = sentAt(payload, this.flavour !== 'plain');
       if (!Number.isNaN(sent)) this.sink.latencies.push(now - sent);
       this.sink.count(now);
     } else {
@@ -236,10 +280,17 @@ export class Subscriber {
   /** Handles an engine.io/socket.io packet; true when it is an event to count. */
   onEngineIo(payload) {
     const type = payload[0];
-    if (type === 0x34 /* '4' message */ && payload[1] === 0x32 /* '2' event */) return true;
+    if (type === 0x34 /* '4' message */ && payload[1] === 0x32 /* '2' event */) {
+      if (this.ready) return true;
+      if (this.flavour === 'socketio-rooms' && isJoined(this.flavour, payload.toString('latin1', 0, 16))) this.becomeReady();
+      return false;
+    }
     if (type === 0x32 /* '2' ping */) this.socket.write(clientFrame(0x1, '3'));
     else if (type === 0x30 /* '0' open */) this.socket.write(clientFrame(0x1, '40'));
-    else if (type === 0x34 && payload[1] === 0x30 /* '40' connected */) this.becomeReady();
+    else if (type === 0x34 && payload[1] === 0x30 /* '40' connected */) {
+      if (this.flavour === 'socketio') this.becomeReady();
+      else this.socket.write(clientFrame(0x1, JOIN[this.flavour](this.room)));
+    }
     return false;
   }
 
