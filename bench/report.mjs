@@ -240,7 +240,7 @@ function clusterSection(cfg, plazaRuns) {
   const lines = [
     `**Cluster**: ${n} plaza.v1 subscribers in one room split between two Plaza nodes joined by a private Redis ` +
       `(\`redis-server\`, no persistence), the publisher on the first node, against one node without Redis (the v1 rows above). ` +
-      `A v1 publisher's next request waits for Redis's answer to the previous one; a plain publisher's publishes are not answered, so they do not wait.`,
+      `The plain-publisher rows are a control for the v1 request path: Plaza never answers a plain client's publish.`,
     '',
     '| Metric | one node | two nodes + Redis | two ÷ one | two nodes (runs) |',
     '|---|---:|---:|---:|---|',
@@ -272,7 +272,7 @@ const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * One panel of grouped bars with its own linear scale from zero. `series` is
  * [{ id, label, color }]; each group's `values` are keyed by series id.
  */
-function panel({ x, y, width, height, title, unit, groups, series, lowerIsBetter, barLabels = false }) {
+function panel({ x, y, width, height, title, unit, note, groups, series, lowerIsBetter, legend = false }) {
   const out = [];
   const values = groups.flatMap((g) => series.map((se) => g.values[se.id])).filter(Number.isFinite);
   const max = Math.max(...values, 1e-9) * 1.15;
@@ -280,7 +280,7 @@ function panel({ x, y, width, height, title, unit, groups, series, lowerIsBetter
   const plotH = height - 34 - 30;
   const base = top + plotH;
   out.push(`<text x="${x}" y="${y + 14}" class="t">${esc(title)}</text>`);
-  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
+  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(note ?? unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
   out.push(`<line x1="${x}" y1="${base}" x2="${x + width}" y2="${base}" class="axis"/>`);
   const groupW = width / groups.length;
   const barW = Math.min(36, (groupW - 16) / series.length);
@@ -296,10 +296,17 @@ function panel({ x, y, width, height, title, unit, groups, series, lowerIsBetter
       const h = Math.max(1, (v / max) * plotH);
       out.push(`<rect x="${bx.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${se.color}"><title>${esc(`${se.label}: ${format(v, unit)} ${unit}`)}</title></rect>`);
       out.push(`<text x="${(bx + (barW - 3) / 2).toFixed(1)}" y="${(base - h - 3).toFixed(1)}" class="v">${esc(compact(v, unit))}</text>`);
-      if (barLabels) out.push(`<text x="${(bx + (barW - 3) / 2).toFixed(1)}" y="${base + 14}" class="g">${esc(se.label)}</text>`);
     });
     if (group.label) out.push(`<text x="${(x + gi * groupW + groupW / 2).toFixed(1)}" y="${base + 16}" class="g">${esc(group.label)}</text>`);
   });
+  if (legend) {
+    // The panel's own series, as coloured squares under the axis (~6 px per character).
+    let lx = x;
+    for (const se of series) {
+      out.push(`<rect x="${lx}" y="${base + 8}" width="9" height="9" fill="${se.color}"/><text x="${lx + 12}" y="${base + 16}" class="s">${esc(se.label)}</text>`);
+      lx += 22 + se.label.length * 6;
+    }
+  }
   return out.join('\n');
 }
 
@@ -333,16 +340,16 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
   const v1 = { id: 'v1', label: 'plaza.v1', color: '#60a5fa' };
   const one = { id: 'one', label: '1 node', color: COLORS.plaza };
   const two = { id: 'two', label: '2 nodes', color: '#7c3aed' };
-  const twoRedis = { id: 'twoRedis', label: '+ Redis', color: '#c4b5fd' };
+  const twoRedis = { id: 'twoRedis', label: '2 nodes + Redis', color: '#c4b5fd' };
   const n = count(cfg.small);
   const plazaPanels = [
-    { title: `Plaza v1 vs plain: CPU/deliv.`, unit: `µs, burst ${n} × 64 B`, series: [plain, v1], values: { plain: p[`burst.${cfg.small}.64.cpu`], v1: p['v1.burst.cpu'] }, lower: true },
-    { title: 'Cluster: burst wall time', unit: `ms, ${n} subs × ${cfg.messages}`, series: [one, two], values: { one: p['v1.burst.wall'], two: p['cluster.burst.wall'] }, lower: true },
-    { title: 'Cluster: burst CPU/deliv.', unit: 'µs, nodes (+ Redis)', series: [one, two, twoRedis], values: { one: p['v1.burst.cpu'], two: p['cluster.burst.cpu'], twoRedis: p['cluster.burst.totalCpu'] }, lower: true },
-    { title: 'Cluster: steady p99', unit: `ms, ${cfg.steadyShort.rate} msg/s`, series: [one, two], values: { one: p['v1.steady.p99'], two: p['cluster.steady.p99'] }, lower: true },
+    { title: 'v1 vs plain: CPU/delivery', unit: 'µs', note: `µs, burst ${n} × 64 B`, series: [plain, v1], values: { plain: p[`burst.${cfg.small}.64.cpu`], v1: p['v1.burst.cpu'] } },
+    { title: 'Cluster: burst wall time', unit: 'ms', note: `ms, ${n} subs × ${cfg.messages}`, series: [one, two], values: { one: p['v1.burst.wall'], two: p['cluster.burst.wall'] } },
+    { title: 'Cluster: burst CPU/deliv.', unit: 'µs', note: 'µs', series: [one, two, twoRedis], values: { one: p['v1.burst.cpu'], two: p['cluster.burst.cpu'], twoRedis: p['cluster.burst.totalCpu'] } },
+    { title: 'Cluster: steady p99', unit: 'ms', note: `ms, ${cfg.steadyShort.rate} msg/s`, series: [one, two], values: { one: p['v1.steady.p99'], two: p['cluster.steady.p99'] } },
   ];
   plazaPanels.forEach((m, i) => {
-    parts.push(panel({ x: 30 + i * pw, y: 588, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: m.values }], series: m.series, lowerIsBetter: m.lower, barLabels: true }));
+    parts.push(panel({ x: 30 + i * pw, y: 588, width: pw - 24, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: m.values }], series: m.series, lowerIsBetter: true, legend: true }));
   });
   const legend = servers
     .map((se, i) => `<rect x="${30 + i * 120}" y="22" width="12" height="12" fill="${se.color}"/><text x="${48 + i * 120}" y="33" class="l">${se.label}</text>`)

@@ -143,7 +143,19 @@ function forkGenerator(role) {
   };
 }
 
-function environment(cpuSource) {
+/**
+ * The tree `npm run bench` just built dist/ from (read at start: others may commit meanwhile).
+ * `-dirty` means uncommitted changes were in it.
+ */
+function gitRevision() {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function environment(cpuSource, revision) {
   const version = (pkg) => {
     try {
       return JSON.parse(readFileSync(`${root}node_modules/${pkg}/package.json`, 'utf8')).version;
@@ -160,13 +172,7 @@ function environment(cpuSource) {
     node: process.version,
     wsVersion: version('ws'),
     socketioVersion: version('socket.io'),
-    revision: (() => {
-      try {
-        return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' }).trim();
-      } catch {
-        return 'unknown';
-      }
-    })(),
+    revision,
     cpuSource: cpuSource === 'schedstat' ? '/proc/<pid>/task/*/schedstat (ns)' : '/proc/<pid>/stat (clock ticks)',
   };
 }
@@ -392,6 +398,7 @@ async function main() {
   const partial = Boolean(args.only || args.scenarios || args.quick || args.plaza);
   const started = nowMs();
   const startedAt = Date.now();
+  const revision = gitRevision();
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: aborted after ${DEADLINE_MS / 60_000} minutes\n`);
     process.exit(1);
@@ -427,7 +434,7 @@ async function main() {
     await Promise.all(Object.values(generators).map((g) => g.call('exit').catch(() => {})));
   }
 
-  const env = environment(cpuSource);
+  const env = environment(cpuSource, revision);
   const minutes = ((nowMs() - started) / 60_000).toFixed(1);
   const notes = [`Took ${minutes} min. Reproduce with \`npm run bench\` (details in bench/README.md).`];
   const serverIds = servers.map((s) => s.id);
