@@ -3,7 +3,7 @@
  * WebSocket) it joins the reserved room `plaza:status` and draws each snapshot the server
  * publishes there once a second (src/server/status-feed.ts). The API key, when the page was opened with `?key=`, goes
  * on to the WebSocket URL: the server only lets operators into that room (unless --status).
- * Everything reaches the DOM through textContent and SVG attributes; no innerHTML.
+ * Everything reaches the DOM through textContent and SVG attributes; nothing is parsed as HTML.
  */
 import { connect, type Status } from '../src/client/index.js';
 import type { StatusSnapshot } from '../src/server/status-feed.js';
