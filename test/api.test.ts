@@ -2,10 +2,9 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import type { PlazaOptions } from '../src/server/config.js';
 import type { Plaza } from '../src/server/plaza.js';
 import { signToken } from '../src/server/auth.js';
-import { connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect, eventually, startPlaza, withPlaza, wsUrl } from './helpers/plaza.js';
 import { sendRaw } from './helpers/raw-http.js';
 import { V1Client } from './helpers/v1.js';
 
@@ -49,15 +48,6 @@ function assertError(answer: Answer, status: number, code: string): void {
   assert.equal(answer.body.error.code, code);
   assert.equal(typeof answer.body.error.message, 'string');
   assert.ok(answer.body.error.message.length > 0);
-}
-
-async function withPlaza(options: Partial<PlazaOptions>, body: (plaza: Plaza) => Promise<void>): Promise<void> {
-  const plaza = await startPlaza(options);
-  try {
-    await body(plaza);
-  } finally {
-    await plaza.close();
-  }
 }
 
 describe('HTTP API', () => {

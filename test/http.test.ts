@@ -4,22 +4,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { PlazaOptions } from '../src/server/config.js';
 import type { Plaza } from '../src/server/plaza.js';
-import { PUBLIC_DIR, startPlaza, wsUrl } from './helpers/plaza.js';
+import { PUBLIC_DIR, startPlaza, withPlaza, wsUrl } from './helpers/plaza.js';
 import { rawGet, sendRaw } from './helpers/raw-http.js';
 import { V1Client, type Envelope } from './helpers/v1.js';
 
 const KEY = 'status-key-0123456789abcdef';
-
-async function withPlaza(options: Partial<PlazaOptions>, body: (plaza: Plaza) => Promise<void>): Promise<void> {
-  const plaza = await startPlaza(options);
-  try {
-    await body(plaza);
-  } finally {
-    await plaza.close();
-  }
-}
 
 async function get(plaza: Plaza, path: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${plaza.url}${path}`, { headers });

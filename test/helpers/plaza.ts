@@ -33,6 +33,16 @@ export async function startPlaza(options: Partial<PlazaOptions> = {}): Promise<P
   return plaza;
 }
 
+/** Runs `body` against a fresh Plaza and closes it afterwards, whatever happens. */
+export async function withPlaza(options: Partial<PlazaOptions>, body: (plaza: Plaza) => Promise<void>): Promise<void> {
+  const plaza = await startPlaza(options);
+  try {
+    await body(plaza);
+  } finally {
+    await plaza.close();
+  }
+}
+
 export function wsUrl(plaza: Plaza, path = '/'): string {
   return `ws://127.0.0.1:${plaza.port}${path}`;
 }
