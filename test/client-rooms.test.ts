@@ -219,12 +219,31 @@ describe('client rooms (plaza.v1)', () => {
       state.joined(joined({ offset: 5, recovered: true, messages: [live(3), live(4), live(5)] }));
       assert.deepEqual(seen.data, ['m1', 'm2', 'm3', 'm4', 'm5']);
       assert.deepEqual(seen.joined, [{ epoch: 'E1', offset: 2 }, { epoch: 'E1', offset: 5 }]);
-      // Our own ack is a position too: everything before it was delivered first.
-      state.acked({ epoch: 'E1', offset: 7 });
-      state.message(live(7));
-      assert.deepEqual(seen.data.length, 5);
-      state.acked({ epoch: 'E0', offset: 99 });
+      // The ack of our own excludeSelf message is stepped over once everything before it came.
+      state.skip({ epoch: 'E1', offset: 7 });
+      assert.deepEqual(state.room.position, { epoch: 'E1', offset: 5 }, 'an ack is not a delivery: 6 has not come yet');
+      state.message(live(6));
       assert.deepEqual(state.room.position, { epoch: 'E1', offset: 7 });
+      state.message(live(7));
+      assert.deepEqual(seen.data, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'], 'our own excluded message is never shown');
+      state.skip({ epoch: 'E0', offset: 99 });
+      assert.deepEqual(state.room.position, { epoch: 'E1', offset: 7 });
+    });
+
+    it('never lets an ack move the position past messages still on their way (cluster: acks overtake channel messages)', () => {
+      const state = createRoom('r', {}, host);
+      const seen = watch(state.room);
+      state.joined(joined({ offset: 0 }));
+      // Acks of plain publishes are not given to the room at all; only excludeSelf ones are.
+      state.message(live(1));
+      state.skip({ epoch: 'E1', offset: 3 });
+      state.message(live(2));
+      state.message(live(4));
+      assert.deepEqual(seen.data, ['m1', 'm2', 'm4']);
+      assert.deepEqual(state.room.position, { epoch: 'E1', offset: 4 });
+      // A resume that repeats our excluded message never shows it.
+      state.joined(joined({ offset: 4, recovered: true, messages: [] }));
+      assert.deepEqual(seen.data, ['m1', 'm2', 'm4']);
     });
 
     it("emits 'reset' before the history of a failed resume, and starts over in the new epoch", () => {

@@ -57,7 +57,7 @@ describe('HistoryStore', () => {
   it('keeps a room with members even when its history has expired', () => {
     const store = new HistoryStore(OPTIONS);
     const log = store.open('busy')!;
-    log.members = 1;
+    log.holds = 1;
     append(store, log, 2, 0);
     store.sweep(OPTIONS.ttl * 2);
     assert.equal(store.log('busy'), log);
@@ -93,11 +93,11 @@ describe('HistoryStore', () => {
   it('refuses new rooms past maxRooms unless idle ones can go', () => {
     const store = new HistoryStore({ ...OPTIONS, maxRooms: 2 });
     const a = store.open('a')!;
-    a.members = 1;
+    a.holds = 1;
     const b = store.open('b')!;
-    b.members = 1;
+    b.holds = 1;
     assert.equal(store.open('c'), undefined);
-    b.members = 0;
+    b.holds = 0;
     assert.ok(store.open('c'), 'an idle room with no history makes way');
   });
 

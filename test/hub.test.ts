@@ -10,6 +10,9 @@ class FakeMember implements Member {
     readonly id: string,
     readonly protocol: WireProtocol = 'plain',
   ) {}
+  isOpen(): boolean {
+    return true;
+  }
   deliver(frame: Buffer): void {
     this.frames.push(frame.toString());
   }

@@ -1,7 +1,9 @@
 /** The status feed without sockets: a real broker, hub and history, fake members, a fast interval. */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { LocalBackplane } from '../src/server/backplane/local.js';
 import { Broker } from '../src/server/broker.js';
+import { createLocalNode } from '../src/server/local-node.js';
 import { HistoryStore } from '../src/server/history.js';
 import { Hub, type Member, type Room, type WireProtocol } from '../src/server/hub.js';
 import { Metrics } from '../src/server/metrics.js';
@@ -15,6 +17,9 @@ class FakeMember implements Member {
     readonly protocol: WireProtocol = 'v1',
     readonly name = 'tester',
   ) {}
+  isOpen(): boolean {
+    return true;
+  }
   deliver(frame: Buffer): void {
     this.frames.push(frame);
   }
@@ -29,8 +34,11 @@ class FakeMember implements Member {
 
 function setup(status = false) {
   const metrics = new Metrics();
-  const broker = new Broker(new Hub(), new HistoryStore({ size: 10, ttl: 60_000, maxBytes: 1 << 20, maxRooms: 100 }), { maxRoomsPerConnection: 10, maxPresence: 10 }, metrics);
+  const hub = new Hub();
+  const history = new HistoryStore({ size: 10, ttl: 60_000, maxBytes: 1 << 20, maxRooms: 100 });
   const connections = new Set<FakeMember>();
+  const backplane = new LocalBackplane(createLocalNode(hub, metrics, []), history);
+  const broker = new Broker(hub, history, backplane, { maxRoomsPerConnection: 10, maxPresence: 10 }, metrics);
   const feed = createStatusFeed({ broker, metrics, connections, options: { status }, interval: 20 });
   return { metrics, broker, connections, feed };
 }
@@ -64,7 +72,7 @@ describe('createStatusFeed', () => {
     feed = s.feed;
     const watcher = new FakeMember('w');
     s.connections.add(watcher);
-    s.broker.join(watcher, STATUS_ROOM, false);
+    await s.broker.join(watcher, STATUS_ROOM, false);
     feed.start();
     await snapshots(watcher, 3);
     const [first] = watcher.envelopes;
@@ -83,14 +91,14 @@ describe('createStatusFeed', () => {
     feed = s.feed;
     const watcher = new FakeMember('w');
     s.connections.add(watcher);
-    s.broker.join(watcher, STATUS_ROOM, false);
+    await s.broker.join(watcher, STATUS_ROOM, false);
     const sizes: Record<string, number> = { a: 1, b: 6, c: 3, d: 2, e: 5, f: 4, g: 1 };
     let n = 0;
     for (const [room, size] of Object.entries(sizes)) {
       for (let i = 0; i < size; i++) {
         const member = new FakeMember(`m${n++}`, n % 3 === 0 ? 'plain' : 'v1');
         s.connections.add(member);
-        s.broker.join(member, room, false);
+        await s.broker.join(member, room, false);
       }
     }
     feed.start();
@@ -107,9 +115,9 @@ describe('createStatusFeed', () => {
     const s = setup();
     feed = s.feed;
     const watcher = new FakeMember('w');
-    s.broker.join(watcher, STATUS_ROOM, false);
+    await s.broker.join(watcher, STATUS_ROOM, false);
     const listener = new FakeMember('l');
-    s.broker.join(listener, 'busy', false);
+    await s.broker.join(listener, 'busy', false);
     feed.start();
     await snapshots(watcher, 2);
     for (const snapshot of (await snapshots(watcher, 2)).slice(1)) {

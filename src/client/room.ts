@@ -97,8 +97,12 @@ export interface RoomState {
   joined(reply: Joined): void;
   message(message: RoomMessage): void;
   presence(delta: Presence): void;
-  /** The ack of our publish: every earlier message was delivered before it, so it is a position. */
-  acked(position: Position): void;
+  /**
+   * The ack of our own publish sent with `excludeSelf`: that message never comes to us, so the
+   * position steps over its offset once everything before it was delivered. Other acks are not
+   * deliveries and never move the position: only messages do.
+   */
+  skip(position: Position): void;
   fail(error: PlazaError): void;
 }
 
@@ -107,9 +111,14 @@ export interface RoomHost {
   leave(state: RoomState): void;
 }
 
+/** Own excludeSelf messages remembered at once; far more than acks can be outstanding. */
+const MAX_SKIPS = 1000;
+
 export function createRoom(name: string, options: JoinOptions, host: RoomHost): RoomState {
   const events = createEmitter<RoomEvents>();
   let position = options.since;
+  /** Offsets of our own excludeSelf messages not yet stepped over, in the current epoch. */
+  let skips: Position[] = [];
   let members: readonly Member[] = [];
   let memberCount = 0;
 
@@ -119,10 +128,24 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
     events.emit('presence', list, count);
   };
 
+  const isSkipped = (epoch: string, offset: number) => skips.some((s) => s.epoch == epoch && s.offset == offset);
+
+  /** Steps over our own excludeSelf messages that come next, and forgets skips already passed. */
+  function advance(): void {
+    while (position && isSkipped(position.epoch, position.offset + 1)) position = { epoch: position.epoch, offset: position.offset + 1 };
+    skips = skips.filter((s) => position && s.epoch == position.epoch && s.offset > position.offset);
+  }
+
   /** Drops what was delivered already: a re-sent join may repeat messages (PROTOCOL.md, recovery). */
   function deliver(m: RoomMessage): void {
     if (position && m.epoch == position.epoch && m.offset <= position.offset) return;
     position = { epoch: m.epoch, offset: m.offset };
+    // Our own excludeSelf message, coming back in a resume: never shown to us.
+    if (!isSkipped(m.epoch, m.offset)) emitMessage(m);
+    advance();
+  }
+
+  function emitMessage(m: RoomMessage): void {
     events.emit('message', m.data, {
       sender: m.from,
       offset: m.offset,
@@ -164,11 +187,13 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
       if (reply.recovered === false) {
         // The old position means nothing now; everything in this reply is news.
         position = undefined;
+        skips = [];
         events.emit('reset', { reason: reply.reason ?? 'epoch_changed' });
       }
       if (reply.members) setMembers(reply.members, reply.memberCount ?? reply.members.length);
       for (const m of reply.messages) deliver(m);
       position = { epoch: reply.epoch, offset: reply.offset };
+      advance();
       events.emit('joined', position);
     },
     message: deliver,
@@ -178,8 +203,11 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
       for (const m of delta.joined ?? []) if (!list.some((k) => k.session == m.session)) list.push(m);
       setMembers(list, delta.memberCount);
     },
-    acked(ack) {
-      if (position?.epoch == ack.epoch && ack.offset > position.offset) position = { epoch: ack.epoch, offset: ack.offset };
+    skip(ack) {
+      if (position && ack.epoch == position.epoch && ack.offset <= position.offset) return;
+      // Bounded: only excludeSelf publishes in flight add to it, and passing them removes them.
+      if (skips.length < MAX_SKIPS) skips.push({ epoch: ack.epoch, offset: ack.offset });
+      advance();
     },
     fail(error) {
       state.active = false;

@@ -15,6 +15,8 @@ interface Publish {
   readonly id: number;
   readonly frame: string;
   readonly state: RoomState;
+  /** Sent with excludeSelf: its ack stands for a message that never comes to us. */
+  readonly excluded: boolean;
   readonly resolve: (ack: PublishAck) => void;
   readonly reject: (error: PlazaError) => void;
   timer?: ReturnType<typeof setTimeout>;
@@ -68,7 +70,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, w
   function settle(p: Publish, reply: Reply): void {
     clearTimeout(p.timer);
     if (reply.type == 'ack') {
-      p.state.acked(reply);
+      if (p.excluded) p.state.skip(reply);
       p.resolve({ room: reply.room, offset: reply.offset, epoch: reply.epoch });
     } else if (reply.type == 'error') p.reject(new PlazaError(reply.code, reply.message));
   }
@@ -142,7 +144,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, w
         const id = ++lastId;
         // Encoded now: the caller may change `data` while the message waits offline.
         const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }) });
-        const p: Publish = { id, frame, state, resolve, reject };
+        const p: Publish = { id, frame, state, excluded: !!excludeSelf, resolve, reject };
         if (closed) settle(p, error('closed', 'the client is closed'));
         else if (!state.active) settle(p, error('not_joined', `room ${state.room.name} was left`));
         else if (!(transport().status == 'open' && send(p))) enqueue(p);

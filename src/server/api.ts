@@ -9,14 +9,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../shared/protocol.js';
+import { BackplaneError } from './backplane/types.js';
 import type { Publisher } from './broker.js';
-import { Connection } from './connection.js';
 import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './http.js';
 import { validateRoomName } from './requests.js';
 import { STATUS_ROOM } from './status-feed.js';
-
-/** The close code of connections ended by POST /api/disconnect (4000–4999 are the application's). */
-export const OPERATOR_DISCONNECT = 4001;
 
 /** Rooms one POST /api/broadcast may name. */
 export const MAX_BROADCAST_ROOMS = 100;
@@ -147,21 +144,24 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     return data;
   }
 
-  /** Publishes like a client; in a cluster this waits for Redis to sequence the message. */
-  async function publishTo(room: string, data: unknown) {
-    if (room === STATUS_ROOM) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
-    try {
-      return await broker.publish(room, { kind: 'json', data }, API_PUBLISHER);
-    } catch {
-      throw new HttpError(503, ErrorCode.Unavailable, 'the cluster backplane is unreachable right now; retry shortly');
-    }
+  /** Publishes like a client; in a cluster this waits for Redis to sequence and deliver the message. */
+  function publishTo(room: string, data: unknown) {
+    return broker.publish(room, { kind: 'json', data }, API_PUBLISHER);
+  }
+
+  /** What the backplane refused, as an HTTP error: 503 with the same code a client would get. */
+  function refused(error: unknown): HttpError {
+    if (error instanceof BackplaneError) return new HttpError(503, error.code, error.message);
+    throw error;
   }
 
   const publish: Handler = async (req, res) => {
     const body = await readObject(req, options.apiMaxBody);
     const room = roomName(own(body, 'room'), options.maxRoomName);
-    const published = await publishTo(room, publishable(body));
-    if (!published) throw new HttpError(503, ErrorCode.ServerFull, 'the server tracks as many rooms as it may (--max-rooms); try again later');
+    if (room === STATUS_ROOM) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
+    const published = await publishTo(room, publishable(body)).catch((error: unknown) => {
+      throw refused(error);
+    });
     context.flushHistory();
     sendJson(res, 200, { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered });
   };
@@ -179,54 +179,53 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     // Each room on its own: a room that cannot take the message does not undo the others.
     const results = [];
     for (const room of rooms) {
-      const published = await publishTo(room, data);
-      results.push(published
-        ? { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered }
-        : { room, error: { code: ErrorCode.ServerFull, message: 'the server tracks as many rooms as it may (--max-rooms)' } });
+      try {
+        const published = await publishTo(room, data);
+        results.push({ room, offset: published.offset, epoch: published.epoch, delivered: published.delivered });
+      } catch (error) {
+        const { code, message } = refused(error);
+        results.push({ room, error: { code, message } });
+      }
     }
     context.flushHistory();
     sendJson(res, 200, { results });
   };
 
-  const rooms: Handler = (_req, res) => {
-    const list = [];
-    for (const room of broker.hub.rooms()) {
-      const log = broker.history.log(room.name);
-      list.push({ room: room.name, members: room.members.size, epoch: log?.epoch ?? null, lastOffset: log?.lastOffset ?? 0 });
-    }
+  const rooms: Handler = async (_req, res) => {
+    const list = await broker.backplane.rooms().catch((error: unknown) => {
+      throw refused(error);
+    });
     list.sort((a, b) => b.members - a.members || (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
     sendJson(res, 200, { rooms: list });
   };
 
-  const presence: Handler = (_req, res, name) => {
+  const presence: Handler = async (_req, res, name) => {
     const validName = roomName(name, options.maxRoomName);
-    const room = broker.hub.room(validName);
-    const members = [];
-    for (const member of room?.members ?? []) {
-      if (members.length >= options.maxPresence) break;
-      const user = member instanceof Connection ? member.userId : undefined;
-      members.push(user === undefined ? { session: member.id, name: member.name } : { session: member.id, name: member.name, user });
-    }
-    sendJson(res, 200, { room: validName, members, memberCount: room?.members.size ?? 0 });
+    const listed = await broker.backplane.members(validName, options.maxPresence);
+    // The user id is shown for members of this node (their token's `sub`); other nodes store theirs.
+    const users = new Map<string, string>();
+    for (const member of broker.hub.room(validName)?.members ?? []) if (member.userId !== undefined) users.set(member.id, member.userId);
+    const members = listed.members.map((member) => {
+      const user = users.get(member.session) ?? (member as { user?: string }).user;
+      return user === undefined ? { session: member.session, name: member.name } : { session: member.session, name: member.name, user };
+    });
+    sendJson(res, 200, { room: validName, members, memberCount: listed.count });
   };
 
-  const history: Handler = (req, res, name) => {
+  const history: Handler = async (req, res, name) => {
     const room = roomName(name, options.maxRoomName);
     const url = req.url ?? '';
     const params = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
     const since = integerParam(params, 'since') ?? 0;
     const limit = Math.min(integerParam(params, 'limit') ?? options.historySize, options.historySize);
-    const log = broker.history.log(room);
-    if (!log) throw new HttpError(404, 'not_found', `room ${JSON.stringify(room)} has no history on this server`);
-    const entries = log.entries;
-    const first = entries[0]?.offset ?? log.lastOffset + 1;
-    const start = Math.max(0, since + 1 - first);
-    const page = entries.slice(start, start + limit);
+    const page = await broker.backplane.history(room, since, limit).catch((error: unknown) => {
+      throw refused(error);
+    });
+    if (!page) throw new HttpError(404, 'not_found', `room ${JSON.stringify(room)} has no history`);
     // Complete: nothing between `since` and the first message returned was trimmed away.
-    const complete = since <= log.lastOffset && since + 1 >= first;
-    const head = JSON.stringify({ room, epoch: log.epoch, lastOffset: log.lastOffset, complete });
+    const head = JSON.stringify({ room, epoch: page.epoch, lastOffset: page.lastOffset, complete: page.complete });
     // Stored envelopes are JSON already: spliced in, not parsed and encoded again.
-    sendJsonText(res, 200, `${head.slice(0, -1)},"messages":[${page.map((entry) => entry.json).join(',')}]}`);
+    sendJsonText(res, 200, `${head.slice(0, -1)},"messages":[${page.messages.join(',')}]}`);
   };
 
   const disconnect: Handler = async (req, res) => {
@@ -242,13 +241,9 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     // Control characters would let a reason forge lines where clients show or log it.
     const cleanReason = reason.replace(/[\p{Cc}\p{Cf}]/gu, '');
     if (Buffer.byteLength(cleanReason) > MAX_CLOSE_REASON) throw badRequest(`"reason" must fit in ${MAX_CLOSE_REASON} bytes of UTF-8`);
-    let disconnected = 0;
-    for (const connection of [...context.connections]) {
-      if (session !== undefined && connection.id !== session) continue;
-      if (user !== undefined && connection.userId !== user) continue;
-      connection.close(OPERATOR_DISCONNECT, cleanReason);
-      disconnected++;
-    }
+    const disconnected = await broker.backplane.disconnect({ session, user, reason: cleanReason }).catch((error: unknown) => {
+      throw refused(error);
+    });
     context.logger.info('operator disconnected clients', { disconnected, by: session !== undefined ? 'session' : 'user' });
     sendJson(res, 200, { disconnected });
   };

@@ -48,6 +48,10 @@ export interface PlazaOptions {
   redis: string;
   /** A cluster node's members vanish from presence this long (ms) after the node stops refreshing them. @default 15000 */
   presenceTtl: number;
+  /** Cluster: publishes on their way through Redis at once, per node; past it a publish is refused (`unavailable`) at once. @default 10000 */
+  redisMaxInflight: number;
+  /** Cluster: bytes of those publishes, per node; past it the same. @default 16777216 (16 MiB) */
+  redisMaxInflightBytes: number;
   /** Bearer key that enables the HTTP API under /api/ (and the status page). @default '' (API off: 404) */
   apiKey: string;
   /** Largest HTTP API request body, in bytes. @default 1048576 (1 MiB) */
@@ -105,6 +109,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   headersTimeout: 10_000,
   redis: '',
   presenceTtl: 15_000,
+  redisMaxInflight: 10_000,
+  redisMaxInflightBytes: 16 * 1024 * 1024,
   apiKey: '',
   apiMaxBody: 1024 * 1024,
   status: false,
@@ -168,6 +174,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
   { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, help: 'redis://host:port that joins a cluster of Plaza servers' },
   { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, help: 'ms before a dead node\'s members leave cluster presence' },
+  { key: 'redisMaxInflight', flag: '--redis-max-inflight', env: 'REDIS_MAX_INFLIGHT', kind: 'integer', min: 1, max: 1_000_000, help: 'publishes on their way through Redis at once (past it: unavailable)' },
+  { key: 'redisMaxInflightBytes', flag: '--redis-max-inflight-bytes', env: 'REDIS_MAX_INFLIGHT_BYTES', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes of publishes on their way through Redis at once' },
   { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
   { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../shared/protocol.js';
+import { BackplaneError } from './backplane/types.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
-import { encodeSender, errorEnvelope, type RequestId } from './envelope.js';
+import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from './envelope.js';
 import { encodeTextFrame } from './frame.js';
 import type { Member, Room, WireProtocol } from './hub.js';
 import type { Logger } from './logger.js';
@@ -15,6 +16,8 @@ import { parseRequest } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Admission, ConnectionLimits } from './upgrade.js';
 import type { StatusFeed } from './status-feed.js';
+import { Replay, type ReplayTarget } from './replay.js';
+import type { Joined } from '../shared/protocol.js';
 
 /** What every connection shares: the server's broker, outbox, options and log. */
 export interface ConnectionContext {
@@ -30,8 +33,16 @@ export interface ConnectionContext {
   readonly connections: Set<Connection>;
 }
 
-/** Requests that may queue behind one waiting on the cluster before the connection is closed. */
+/** Requests that may queue behind one waiting on the backplane before the connection is closed (bytes: --max-buffered). */
 const MAX_WAITING = 1000;
+
+/** An answer's place in line: filled with how to send it once the request completes. */
+export interface Answer {
+  send: (() => void) | undefined;
+}
+
+/** A v1 frame as it waits its turn: its bytes, or the error it earned on arrival. */
+type Waiting = Buffer | 'rate_limited' | 'binary';
 
 /** Protocol errors a connection may make in a burst before it is closed with 1008. */
 const ERROR_BURST = 20;
@@ -62,7 +73,7 @@ function onWsError(this: WebSocket, error: Error & { code?: string }): void {
 }
 
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
-export class Connection implements Member, OutboxEntry {
+export class Connection implements Member, OutboxEntry, ReplayTarget {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
   name = 'anonymous';
@@ -77,11 +88,19 @@ export class Connection implements Member, OutboxEntry {
   private messagesIn = 0;
   private bytesIn = 0;
   private closeSent = false;
+  /** Set once ws reported the close: the connection is gone. */
+  private closed = false;
+  /** A reply too large to queue at once, going out as the socket drains; live frames wait behind it. */
+  private replay: Replay | undefined;
   /** Created on the first bad request: well-behaved connections never need one. */
   private errorBudget: TokenBucket | undefined;
   private readonly rate: TokenBucket | undefined;
-  /** Requests that arrived while one waits on the cluster; undefined when none waits. */
-  private waiting: Buffer[] | undefined;
+  /** Answers waiting for an earlier request's answer, oldest first; undefined when none waits. */
+  private answers: Answer[] | undefined;
+  private sendingAnswer = false;
+  /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
+  private waiting: Waiting[] | undefined;
+  private waitingBytes = 0;
   readonly remoteAddress: string;
 
   constructor(
@@ -99,13 +118,25 @@ export class Connection implements Member, OutboxEntry {
     context.limits.add(admission.ip);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
-    if (protocol === 'plain') context.broker.join(this, context.options.defaultRoom, false);
+    if (protocol === 'plain') this.joinDefaultRoom();
     (ws as Owned)[OWNER] = this;
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     ws.on('pong', onWsPong);
     ws.on('error', onWsError);
     context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+  }
+
+  /** Plain clients live in the default room; a server with no room slot left turns them away. */
+  private joinDefaultRoom(): void {
+    this.context.broker.join(this, this.context.options.defaultRoom, false).then(
+      (result) => {
+        if (!result || result.ok) return;
+        this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
+        this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
+      },
+      (error: unknown) => this.fail(error),
+    );
   }
 
   /** The authenticated user (token `sub`), when auth is on. */
@@ -139,26 +170,102 @@ export class Connection implements Member, OutboxEntry {
     return this.ws.readyState === WebSocket.OPEN && !this.closeSent;
   }
 
+  isOpen(): boolean {
+    return !this.closed && !this.closeSent;
+  }
+
   deliver(frame: Buffer): void {
-    this.context.outbox.enqueue(this, frame);
+    if (this.replay) this.replay.hold(frame);
+    else this.context.outbox.enqueue(this, frame);
   }
 
-  /** Queues one envelope for this connection alone. */
+  /**
+   * Sends a `joined` reply with its messages. One that would not fit in --max-buffered goes out
+   * in pieces as the socket drains (replay.ts), instead of closing the connection as too slow.
+   */
+  replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void {
+    this.answer(() => this.sendJoined(reply, messages));
+  }
+
+  private sendJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void {
+    const replay = Replay.of(reply, messages, this.context.options.maxBuffered);
+    if (!replay) return this.deliver(encodeTextFrame(joinedEnvelope(reply, messages)));
+    if (this.replay) return this.replay.then(replay);
+    this.context.outbox.flush(this);
+    this.replay = replay;
+    replay.start(this, () => {
+      this.replay = undefined;
+    });
+  }
+
+  /** Queues one envelope for this connection alone, in its request's turn (see `answers`). */
   reply(json: string): void {
-    this.deliver(encodeTextFrame(json));
+    const frame = encodeTextFrame(json);
+    this.answer(() => this.deliver(frame));
   }
 
-  /** Answers a bad request with an error envelope; a connection that keeps erring is closed. */
+  /**
+   * Holds a place for the answer of a request that completes later (a publish's ack), so that
+   * answers leave in the order their requests came: a client can then tell which request an
+   * id-less error (`rate_limited`) belongs to, as PROTOCOL.md promises.
+   */
+  awaitAnswer(): Answer {
+    const slot: Answer = { send: undefined };
+    (this.answers ??= []).push(slot);
+    return slot;
+  }
+
+  /** Fills a place from awaitAnswer(); it leaves once every earlier answer has. */
+  fulfil(slot: Answer, send: () => void = () => undefined): void {
+    slot.send = send;
+    this.flushAnswers();
+  }
+
+  private answer(send: () => void): void {
+    // While the head of the line is being sent, its own reply is that head's: it goes at once.
+    if (!this.answers || this.sendingAnswer) return send();
+    this.answers.push({ send });
+    this.flushAnswers();
+  }
+
+  private flushAnswers(): void {
+    const answers = this.answers;
+    if (!answers) return;
+    this.sendingAnswer = true;
+    try {
+      while (answers.length > 0 && answers[0]!.send) answers.shift()!.send!();
+    } finally {
+      this.sendingAnswer = false;
+    }
+    if (answers.length === 0 && this.answers === answers) this.answers = undefined;
+  }
+
+  /**
+   * Answers a request with an error envelope. A client's own mistakes spend its error allowance
+   * and a connection that keeps erring is closed; refusals that are the server's state
+   * (`unavailable`, `server_full`) do not.
+   */
   replyError(id: RequestId, code: ErrorCode, message: string): void {
     this.context.metrics.countIn(this.context.metrics.protocolErrors, code);
     this.reply(errorEnvelope(id, code, message));
+    if (code === ErrorCode.Unavailable || code === ErrorCode.ServerFull) return;
     if (!this.spendError()) {
       this.context.logger.warn('closing a connection that keeps sending bad requests', { id: this.id, remote: this.remoteAddress });
       this.close(CloseCode.PolicyViolation, 'too many bad requests');
     }
   }
 
+  writeAhead(): void {
+    this.context.outbox.writeAhead();
+  }
+
+  countWrite(bytes: number): void {
+    this.context.metrics.bytesOut += bytes;
+    this.context.metrics.writes++;
+  }
+
   onOverflow(): void {
+    this.replay?.cancel();
     this.context.metrics.slowConsumerDrops++;
     this.context.logger.warn('slow consumer dropped', { id: this.id, remote: this.remoteAddress });
     // Out of every room at once, so no more frames are even selected for it. The close frame
@@ -171,6 +278,7 @@ export class Connection implements Member, OutboxEntry {
   /** Sends what is queued, then the close frame. Safe to call more than once. */
   close(code: number, reason: string): void {
     if (this.closeSent) return;
+    this.replay?.cancel();
     this.context.outbox.flush(this);
     this.closeSent = true;
     this.ws.close(code, reason);
@@ -184,10 +292,11 @@ export class Connection implements Member, OutboxEntry {
     this.bytesIn += bytes.length;
     this.context.metrics.messagesIn++;
     this.context.metrics.bytesIn += bytes.length;
-    if (this.rate && !this.rate.take()) return this.onRateLimited();
+    const limited = this.rate !== undefined && !this.rate.take();
     try {
-      if (this.protocol === 'plain') this.onPlainMessage(bytes, isBinary);
-      else this.onV1Message(bytes, isBinary);
+      if (this.protocol === 'v1') this.onV1Message(limited ? 'rate_limited' : isBinary ? 'binary' : bytes);
+      else if (limited) this.onRateLimited();
+      else this.onPlainMessage(bytes, isBinary);
     } catch (error) {
       this.fail(error);
     }
@@ -214,20 +323,33 @@ export class Connection implements Member, OutboxEntry {
       ? ({ kind: 'binary', bytes } as const)
       : ({ kind: 'text', text: bytes.toString('utf8'), bytes } as const);
     const except = this.context.options.excludeSender ? this : undefined;
-    const published = this.context.broker.publish(this.context.options.defaultRoom, payload, this, except);
-    // Plain clients cannot be told; a message Redis could not take is dropped and logged.
-    if (published instanceof Promise) published.catch((error: Error) => this.context.logger.debug('plain publish failed', { id: this.id, error: error.message }));
+    this.context.broker.publish(this.context.options.defaultRoom, payload, this, except).catch((error: unknown) => {
+      if (!(error instanceof BackplaneError)) return this.fail(error);
+      // Plain clients cannot be told: the message is dropped, counted and logged.
+      this.context.metrics.plainDropped++;
+      this.context.logger.debug('plain message dropped', { id: this.id, code: error.code, error: error.message });
+    });
   }
 
-  private onV1Message(bytes: Buffer, isBinary: boolean): void {
-    if (isBinary) return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
-    // While a request waits on the cluster, later ones wait behind it, so a publish right
-    // after a join still finds the connection in the room.
+  /**
+   * One plaza.v1 frame, or what became of it on arrival (over the rate, or binary). While a
+   * request waits (a join on the backplane), later frames wait behind it, and so do the errors
+   * they earned, so every answer keeps its request's order: a publish right after a join finds
+   * the connection in the room, and an id-less `rate_limited` names the right request.
+   */
+  private onV1Message(frame: Waiting): void {
     if (this.waiting) {
-      if (this.waiting.length >= MAX_WAITING) return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
-      this.waiting.push(bytes);
+      const bytes = typeof frame === 'string' ? 0 : frame.length;
+      if (this.waiting.length >= MAX_WAITING || this.waitingBytes + bytes > this.context.options.maxBuffered) {
+        return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
+      }
+      this.waiting.push(frame);
+      this.waitingBytes += bytes;
       return;
     }
+    if (frame === 'rate_limited') return this.onRateLimited();
+    if (frame === 'binary') return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
+    const bytes = frame;
     const options = this.context.options;
     const parsed = parseRequest(bytes.toString('utf8'), { maxRoomName: options.maxRoomName, historySize: options.historySize });
     if (!parsed.ok) return this.replyError(parsed.id, parsed.code, parsed.message);
@@ -241,23 +363,25 @@ export class Connection implements Member, OutboxEntry {
   private drainWaiting(): void {
     const waiting = this.waiting ?? [];
     this.waiting = undefined;
+    this.waitingBytes = 0;
     while (waiting.length > 0 && !this.closeSent) {
       try {
-        this.onV1Message(waiting.shift()!, false);
+        this.onV1Message(waiting.shift()!);
       } catch (error) {
         return this.fail(error);
       }
       // onV1Message may have set it again (TypeScript cannot see that through the call).
-      const again = this.waiting as Buffer[] | undefined;
+      const again = this.waiting as Waiting[] | undefined;
       if (again) {
         // Another request went async: what is left keeps its place in front of newer ones.
         again.unshift(...waiting);
+        for (const frame of waiting) if (typeof frame !== 'string') this.waitingBytes += frame.length;
         return;
       }
     }
   }
 
-  private fail(error: unknown): void {
+  fail(error: unknown): void {
     // A bug while handling one message must cost only this connection, never the process.
     this.context.logger.error('message handler failed', { id: this.id, error: error instanceof Error ? error.stack : String(error) });
     this.close(CloseCode.InternalError, 'internal error');
@@ -265,6 +389,8 @@ export class Connection implements Member, OutboxEntry {
 
   /** Called by the shared ws listener. */
   handleClose(code: number): void {
+    this.closed = true;
+    this.replay?.cancel();
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
     this.context.limits.remove(this.remoteAddress);

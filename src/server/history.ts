@@ -4,7 +4,14 @@
  * Each room message gets the next integer offset; the room's epoch names one unbroken run of
  * offsets and changes whenever history is lost (a restart without --data-dir, a room evicted
  * for age), so a client's `{epoch, offset}` either points into this history or is known stale.
- * Bounded by count per room, by age, by total bytes and by the number of rooms.
+ *
+ * Bounded by count per room (a ring buffer: O(1) append and eviction whatever `size` is), by
+ * age, by total bytes across rooms and by the number of rooms. The byte and age bounds need the
+ * globally oldest entry, so every kept entry is also referenced from one store-wide queue in
+ * append order. Entries a room trims by count stay in that queue as dead references (their text
+ * released at once) until a compaction, which runs whenever the dead outnumber the live: the
+ * queue never holds more than twice the live entries plus a constant, so a quiet room's old
+ * entry at its head cannot pin everything appended after it.
  */
 import { randomBytes } from 'node:crypto';
 import type { Position, UnrecoveredReason } from '../shared/protocol.js';
@@ -23,24 +30,109 @@ export interface HistoryOptions {
 export interface HistoryEntry {
   readonly offset: number;
   readonly time: number;
-  /** The message's v1 envelope, exactly as it was sent live. */
-  readonly json: string;
-  /** Set once the entry left its room (trimmed by count); the global queue skips it. */
+  /** The message's v1 envelope, exactly as it was sent live; '' once the entry left history. */
+  json: string;
+  /** Set once the entry left its room; the store-wide queue skips it. */
   removed: boolean;
   readonly log: RoomLog;
 }
 
-/** One room's run of offsets. */
+/** Dead queue slots tolerated before a compaction, on top of the live count. */
+const QUEUE_SLACK = 1024;
+
+/** A ring buffer's first allocation; it doubles up to the room's `size` as the room fills. */
+const INITIAL_CAPACITY = 8;
+
+/** One room's run of offsets and the last `size` entries of it, oldest first. */
 export class RoomLog {
   lastOffset = 0;
-  /** Oldest first; entries[0].offset === lastOffset - entries.length + 1. */
-  entries: HistoryEntry[] = [];
-  /** Members currently in the room on this server; a log with members is never evicted. */
-  members = 0;
+  /**
+   * What keeps this log from being forgotten while its history is empty or old: local members
+   * and joins in progress. A log with holds is never evicted.
+   */
+  holds = 0;
+  /** Node-local status rooms: offsets count, nothing is kept or journaled. */
+  ephemeral = false;
+  private ring: Array<HistoryEntry | undefined> = [];
+  private head = 0;
+  private size = 0;
+
   constructor(
     readonly room: string,
     public epoch: string,
+    private readonly capacity: number,
   ) {}
+
+  /** Entries kept. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** The offset of the oldest kept entry; lastOffset + 1 when none is kept. */
+  get firstOffset(): number {
+    return this.lastOffset - this.size + 1;
+  }
+
+  /** The i-th oldest kept entry (0 is the oldest). */
+  at(i: number): HistoryEntry | undefined {
+    return i >= 0 && i < this.size ? this.ring[(this.head + i) % this.ring.length] : undefined;
+  }
+
+  get oldest(): HistoryEntry | undefined {
+    return this.at(0);
+  }
+
+  get newest(): HistoryEntry | undefined {
+    return this.at(this.size - 1);
+  }
+
+  /** Entries from the i-th oldest to the newest, oldest first. */
+  from(i: number): HistoryEntry[] {
+    const out: HistoryEntry[] = [];
+    for (let k = Math.max(0, i); k < this.size; k++) out.push(this.ring[(this.head + k) % this.ring.length]!);
+    return out;
+  }
+
+  /** Every kept entry, oldest first. */
+  get entries(): HistoryEntry[] {
+    return this.from(0);
+  }
+
+  /** Adds the newest entry; returns the oldest when the ring was full and it had to go. */
+  push(entry: HistoryEntry): HistoryEntry | undefined {
+    let evicted: HistoryEntry | undefined;
+    if (this.size === this.capacity) evicted = this.shift();
+    else if (this.size === this.ring.length) this.grow();
+    this.ring[(this.head + this.size) % this.ring.length] = entry;
+    this.size++;
+    return evicted;
+  }
+
+  /** Removes and returns the oldest entry. */
+  shift(): HistoryEntry | undefined {
+    if (this.size === 0) return undefined;
+    const entry = this.ring[this.head];
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) % this.ring.length;
+    this.size--;
+    return entry;
+  }
+
+  /** Removes every entry; returns them, oldest first. */
+  clear(): HistoryEntry[] {
+    const all = this.entries;
+    this.ring = [];
+    this.head = 0;
+    this.size = 0;
+    return all;
+  }
+
+  private grow(): void {
+    const next = new Array<HistoryEntry | undefined>(Math.min(this.capacity, Math.max(INITIAL_CAPACITY, this.ring.length * 2)));
+    for (let k = 0; k < this.size; k++) next[k] = this.ring[(this.head + k) % this.ring.length];
+    this.ring = next;
+    this.head = 0;
+  }
 }
 
 export type Recovery =
@@ -66,12 +158,62 @@ export interface HistorySink {
   append(record: HistoryRecord): void;
 }
 
+/** A store-wide FIFO of entry references: a growable circular buffer. */
+class EntryQueue {
+  private slots: Array<HistoryEntry | undefined> = new Array(64);
+  private head = 0;
+  length = 0;
+
+  push(entry: HistoryEntry): void {
+    if (this.length === this.slots.length) this.resize(this.slots.length * 2);
+    this.slots[(this.head + this.length) % this.slots.length] = entry;
+    this.length++;
+  }
+
+  peek(): HistoryEntry | undefined {
+    return this.length === 0 ? undefined : this.slots[this.head];
+  }
+
+  shift(): HistoryEntry | undefined {
+    if (this.length === 0) return undefined;
+    const entry = this.slots[this.head];
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) % this.slots.length;
+    this.length--;
+    return entry;
+  }
+
+  /** Keeps only live entries, in order, in a buffer sized for them. */
+  compact(): void {
+    const live: Array<HistoryEntry | undefined> = [];
+    for (let k = 0; k < this.length; k++) {
+      const entry = this.slots[(this.head + k) % this.slots.length]!;
+      if (!entry.removed) live.push(entry);
+    }
+    this.slots = live;
+    this.head = 0;
+    this.length = live.length;
+    this.resize(Math.max(64, live.length * 2));
+  }
+
+  get capacity(): number {
+    return this.slots.length;
+  }
+
+  private resize(capacity: number): void {
+    const next = new Array<HistoryEntry | undefined>(capacity);
+    for (let k = 0; k < this.length; k++) next[k] = this.slots[(this.head + k) % this.slots.length];
+    this.slots = next;
+    this.head = 0;
+  }
+}
+
 export class HistoryStore {
   private readonly logs = new Map<string, RoomLog>();
-  /** Every kept entry in append order across rooms: the age and byte bounds pop from its head. */
-  private queue: HistoryEntry[] = [];
-  private queueHead = 0;
-  private staleInQueue = 0;
+  /** Every kept entry in append order across rooms, plus dead references awaiting compaction. */
+  private readonly queue = new EntryQueue();
+  private deadInQueue = 0;
+  private liveEntries = 0;
   private bytes = 0;
 
   constructor(
@@ -86,24 +228,49 @@ export class HistoryStore {
     return this.bytes;
   }
   get totalEntries(): number {
-    return this.queue.length - this.queueHead - this.staleInQueue;
+    return this.liveEntries;
+  }
+  /** Slots of the store-wide queue in use, dead ones included; at most 2 × totalEntries + 1024. */
+  get queueLength(): number {
+    return this.queue.length;
+  }
+  /** Slots the queue has allocated (for the bound's test). */
+  get queueCapacity(): number {
+    return this.queue.capacity;
   }
 
   log(room: string): RoomLog | undefined {
     return this.logs.get(room);
   }
 
+  /** Every room log, for read-only listings. */
+  rooms(): IterableIterator<RoomLog> {
+    return this.logs.values();
+  }
+
+  /** Whether `open(room)` could succeed now, without creating anything. */
+  canOpen(room: string): boolean {
+    if (this.logs.has(room) || this.logs.size < this.options.maxRooms) return true;
+    this.evictIdle(Date.now());
+    return this.logs.size < this.options.maxRooms;
+  }
+
   /** The room's log, created with a new epoch if needed; undefined when maxRooms are in use. */
   open(room: string): RoomLog | undefined {
     let log = this.logs.get(room);
     if (log) return log;
-    if (this.logs.size >= this.options.maxRooms) {
-      this.evictIdle(Date.now());
-      if (this.logs.size >= this.options.maxRooms) return undefined;
-    }
-    log = new RoomLog(room, newEpoch());
+    if (!this.canOpen(room)) return undefined;
+    log = new RoomLog(room, newEpoch(), this.options.size);
     this.logs.set(room, log);
     return log;
+  }
+
+  /** Forgets a room and its history at once (a cluster room no local member follows any more). */
+  remove(room: string): void {
+    const log = this.logs.get(room);
+    if (!log) return;
+    for (const entry of log.clear()) this.drop(entry);
+    this.logs.delete(room);
   }
 
   /**
@@ -113,6 +280,7 @@ export class HistoryStore {
   append(log: RoomLog, time: number, encode: (offset: number, epoch: string) => string): string {
     const offset = ++log.lastOffset;
     const json = encode(offset, log.epoch);
+    if (log.ephemeral) return json;
     this.keep(log, offset, time, json);
     this.sink?.append({ room: log.room, epoch: log.epoch, offset, time, data: json });
     return json;
@@ -121,10 +289,11 @@ export class HistoryStore {
   private keep(log: RoomLog, offset: number, time: number, json: string): void {
     if (this.options.size === 0) return;
     const entry: HistoryEntry = { offset, time, json, removed: false, log };
-    log.entries.push(entry);
+    const evicted = log.push(entry);
+    if (evicted) this.drop(evicted);
     this.queue.push(entry);
+    this.liveEntries++;
     this.bytes += json.length;
-    if (log.entries.length > this.options.size) this.drop(log.entries.shift()!);
     while (this.bytes > this.options.maxBytes) this.popOldest();
   }
 
@@ -136,37 +305,45 @@ export class HistoryStore {
 
   /** Makes `log` exactly the given run (a cluster room re-read from Redis). */
   replace(log: RoomLog, epoch: string, lastOffset: number, entries: ReadonlyArray<{ offset: number; time: number; json: string }>): void {
-    for (const entry of log.entries) this.drop(entry);
-    log.entries = [];
+    for (const entry of log.clear()) this.drop(entry);
     log.epoch = epoch;
     log.lastOffset = lastOffset;
     const oldest = Date.now() - this.options.ttl;
     // Only a contiguous tail ending at lastOffset is kept, so `since` stays gap-free.
-    let expected = lastOffset - entries.length + 1;
-    for (const entry of entries) {
-      if (entry.offset !== expected++) {
-        for (const kept of log.entries) this.drop(kept);
-        log.entries = [];
-        expected = entry.offset + 1;
-      }
+    let start = entries.length;
+    while (start > 0 && entries[start - 1]!.offset === lastOffset - (entries.length - start)) start--;
+    const tail = entries.slice(start);
+    const firstKept = lastOffset - tail.length + 1;
+    // Kept as if appended one by one: lastOffset advances with them, then lands on the real last.
+    log.lastOffset = firstKept - 1;
+    for (const entry of tail) {
+      log.lastOffset = entry.offset;
       if (entry.time > oldest) this.keep(log, entry.offset, entry.time, entry.json);
+      else for (const dropped of log.clear()) this.drop(dropped);
     }
+    log.lastOffset = lastOffset;
+  }
+
+  /** Starts a new run of offsets under `epoch`, after the last one; what was kept belongs to the old run. */
+  restart(log: RoomLog, epoch: string): void {
+    for (const entry of log.clear()) this.drop(entry);
+    log.epoch = epoch;
   }
 
   /** Replays journal records at start-up; a record from a newer epoch restarts that room. */
   restore(record: HistoryRecord, now: number): void {
     let log = this.logs.get(record.room);
     if (!log) {
-      log = new RoomLog(record.room, record.epoch);
+      log = new RoomLog(record.room, record.epoch, this.options.size);
       this.logs.set(record.room, log);
     } else if (log.epoch !== record.epoch || record.offset !== log.lastOffset + 1) {
       // A different run of offsets: what came before no longer connects to what follows.
-      for (const entry of log.entries) this.drop(entry);
-      log.entries = [];
+      for (const entry of log.clear()) this.drop(entry);
       log.epoch = record.epoch;
     }
     log.lastOffset = record.offset;
     if (now - record.time <= this.options.ttl) this.keep(log, record.offset, record.time, record.data);
+    else for (const entry of log.clear()) this.drop(entry);
   }
 
   /** Exactly the entries after `position`, or why that is impossible. */
@@ -175,21 +352,21 @@ export class HistoryStore {
     if (position.offset > log.lastOffset) return { recovered: false, reason: 'offset_ahead' };
     const missed = log.lastOffset - position.offset;
     if (missed === 0) return { recovered: true, entries: [] };
-    if (missed > log.entries.length) return { recovered: false, reason: 'window_passed' };
-    return { recovered: true, entries: log.entries.slice(log.entries.length - missed) };
+    if (missed > log.length) return { recovered: false, reason: 'window_passed' };
+    return { recovered: true, entries: log.from(log.length - missed) };
   }
 
   /** Up to `count` most recent entries, oldest first. */
   last(log: RoomLog, count: number): HistoryEntry[] {
-    return count <= 0 ? [] : log.entries.slice(-count);
+    return count <= 0 ? [] : log.from(log.length - count);
   }
 
   /** Drops entries older than the TTL and forgets idle rooms with nothing left. */
   sweep(now: number): void {
     const oldest = now - this.options.ttl;
-    while (this.queueHead < this.queue.length) {
-      const entry = this.queue[this.queueHead]!;
-      if (!entry.removed && entry.time > oldest) break;
+    for (;;) {
+      const entry = this.queue.peek();
+      if (!entry || (!entry.removed && entry.time > oldest)) break;
       this.popOldest();
     }
     this.evictIdle(now);
@@ -198,46 +375,43 @@ export class HistoryStore {
   private evictIdle(now: number): void {
     const oldest = now - this.options.ttl;
     for (const [room, log] of this.logs) {
-      const newest = log.entries[log.entries.length - 1];
-      if (log.members === 0 && (!newest || newest.time <= oldest)) {
-        for (const entry of log.entries) this.drop(entry);
+      const newest = log.newest;
+      if (log.holds === 0 && (!newest || newest.time <= oldest)) {
+        for (const entry of log.clear()) this.drop(entry);
         this.logs.delete(room);
       }
     }
   }
 
+  /** Takes the head of the queue out of history (the globally oldest entry). */
   private popOldest(): void {
-    const entry = this.queue[this.queueHead++];
-    if (entry) {
-      if (entry.removed) this.staleInQueue--;
-      else {
-        // Per-room order is append order, so the globally oldest entry heads its room.
-        entry.log.entries.shift();
-        this.forget(entry);
-      }
+    const entry = this.queue.shift();
+    if (!entry) return;
+    if (entry.removed) {
+      this.deadInQueue--;
+      return;
     }
-    this.compactQueue();
+    // Per-room order is append order, so the globally oldest entry heads its room.
+    entry.log.shift();
+    this.forget(entry);
   }
 
-  /** Removes an entry that its room no longer holds. */
+  /** An entry its room no longer holds: forgotten now, its queue slot reclaimed later. */
   private drop(entry: HistoryEntry): void {
     if (entry.removed) return;
     this.forget(entry);
-    this.staleInQueue++;
+    this.deadInQueue++;
+    if (this.deadInQueue > this.liveEntries + QUEUE_SLACK) {
+      this.queue.compact();
+      this.deadInQueue = 0;
+    }
   }
 
   private forget(entry: HistoryEntry): void {
     entry.removed = true;
     this.bytes -= entry.json.length;
-  }
-
-  private compactQueue(): void {
-    // Popped and stale slots are reclaimed in one pass once they are the majority,
-    // which keeps the queue O(live entries) at amortised O(1) per message.
-    const dead = this.queueHead + this.staleInQueue;
-    if (dead < 1024 || dead * 2 < this.queue.length) return;
-    this.queue = this.queue.slice(this.queueHead).filter((entry) => !entry.removed);
-    this.queueHead = 0;
-    this.staleInQueue = 0;
+    this.liveEntries--;
+    // The text goes now, whenever the queue slot does.
+    entry.json = '';
   }
 }

@@ -208,9 +208,10 @@ export function createRequestHandler(context: HttpContext) {
       history: context.broker.history,
       ready: context.readiness().ready,
       eventLoopDelay: context.statusFeed.takeEventLoopDelay(),
-      backplane: context.broker.cluster
-        ? { up: context.broker.cluster.online, publishLatencyMs: context.broker.cluster.link.lastLatency }
+      backplane: context.broker.backplane.kind === 'redis'
+        ? { up: context.broker.backplane.status.up, ...context.broker.backplane.stats }
         : undefined,
+      orphans: context.broker.hub.orphans(),
     });
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), ...NO_STORE });
     res.end(text);

@@ -12,11 +12,15 @@ export interface Member {
   readonly id: string;
   /** Display name shown in presence. */
   readonly name: string;
+  /** The authenticated user (token `sub`), when auth is on. */
+  readonly userId?: string | undefined;
   readonly protocol: WireProtocol;
   /** Reverse index: the rooms this member is in, kept by the hub. */
   readonly rooms: Set<Room>;
   /** Queue one ready-made frame for this member (never blocks, never throws). */
   deliver(frame: Buffer): void;
+  /** False once the member's connection is closing or closed: it must not join anything. */
+  isOpen(): boolean;
 }
 
 export class Room {
@@ -44,6 +48,13 @@ export class Hub {
   /** Every room with members, for read-only listings (the HTTP API, the status page). */
   rooms(): IterableIterator<Room> {
     return this.byName.values();
+  }
+
+  /** Members whose connection is closing or closed: 0 unless something forgot to leave. O(members). */
+  orphans(): number {
+    let count = 0;
+    for (const room of this.byName.values()) for (const member of room.members) if (!member.isOpen()) count++;
+    return count;
   }
 
   room(name: string): Room | undefined {

@@ -22,6 +22,8 @@ export class Metrics {
   /** Socket writes (one per socket per event-loop turn with coalescing). */
   writes = 0;
   slowConsumerDrops = 0;
+  /** Plain clients' messages dropped because the backplane refused them (plain clients cannot be told). */
+  plainDropped = 0;
   rateLimited = 0;
   authFailures = 0;
   /** Error envelopes sent, by code. */

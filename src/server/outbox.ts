@@ -59,6 +59,11 @@ export class Outbox {
     }
   }
 
+  /** Runs the write-ahead hook (the journal) for frames written outside the outbox. */
+  writeAhead(): void {
+    this.options.beforeFlush?.();
+  }
+
   /** Writes everything queued so far; also called before a connection sends its close frame. */
   readonly flushAll = (): void => {
     this.scheduled = false;

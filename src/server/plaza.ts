@@ -7,10 +7,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
-import { randomBytes } from 'node:crypto';
-import { RedisLink, redactUrl } from './backplane/redis.js';
+import { LocalBackplane } from './backplane/local.js';
+import { RedisBackplane } from './backplane/redis.js';
+import type { Backplane } from './backplane/types.js';
 import { Broker } from './broker.js';
-import { Cluster } from './cluster.js';
+import { createLocalNode } from './local-node.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
@@ -85,7 +86,24 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     { size: config.historySize, ttl: config.historyTtl, maxBytes: config.historyMaxBytes, maxRooms: config.maxRooms },
     { append: (record) => journal?.append(record) },
   );
-  const broker = new Broker(new Hub(), history, {
+  const hub = new Hub();
+  const node = createLocalNode(hub, metrics, connections);
+  const backplane: Backplane = config.redis
+    ? new RedisBackplane(
+        {
+          url: config.redis,
+          historySize: config.historySize,
+          historyTtl: config.historyTtl,
+          presenceTtl: config.presenceTtl,
+          maxInflight: config.redisMaxInflight,
+          maxInflightBytes: config.redisMaxInflightBytes,
+        },
+        node,
+        history,
+        logger,
+      )
+    : new LocalBackplane(node, history);
+  const broker = new Broker(hub, history, backplane, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
   }, metrics);
@@ -99,8 +117,6 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     metrics,
     beforeFlush: flushJournal,
   });
-  const cluster = config.redis ? createCluster() : undefined;
-  let presenceTimer: NodeJS.Timeout | undefined;
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
   const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed };
@@ -125,8 +141,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     } catch (error) {
       // A failed start leaves nothing running: no timers, no open files, no socket.
       clearInterval(sweepTimer);
-      clearInterval(presenceTimer);
-      void cluster?.link.close();
+      void backplane.close();
       heartbeat?.stop();
       journal?.close();
       server?.close();
@@ -145,13 +160,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
     sweepTimer.unref();
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
-    if (cluster) {
-      await cluster.link.connect();
-      presenceTimer = setInterval(() => {
-        cluster.refreshPresence(config.presenceTtl).catch((error: Error) => logger.debug('presence refresh failed', { error: error.message }));
-      }, Math.max(250, Math.floor(config.presenceTtl / 3)));
-      presenceTimer.unref();
-    }
+    await backplane.start();
     wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
@@ -200,26 +209,10 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     });
   }
 
-  function createCluster(): Cluster {
-    let created: Cluster | undefined;
-    const link = new RedisLink(
-      { url: config.redis, historySize: config.historySize, historyTtl: config.historyTtl },
-      {
-        onReady: () => created?.onReady(),
-        onDown: (reason) => created?.onDown(reason),
-        onChannel: (message) => created?.onChannel(message),
-      },
-    );
-    created = new Cluster(link, broker.hub, history, broker, logger, randomBytes(6).toString('base64url'));
-    broker.cluster = created;
-    return created;
-  }
-
   function readiness(): Readiness {
     const reasons: string[] = [];
-    if (cluster && !cluster.online) {
-      reasons.push(`Redis at ${redactUrl(config.redis)} is unreachable (${cluster.link.lastError ?? 'connecting'}); serving local members only`);
-    }
+    const status = backplane.status;
+    if (!status.up) reasons.push(status.reason ?? 'the cluster backplane is down');
     if (state !== 'listening') reasons.push(`server is ${state}`);
     if (journal && !journal.healthy) reasons.push(`history files in ${config.dataDir} cannot be written: ${journal.lastError}`);
     return { ready: reasons.length === 0, reasons };
@@ -238,11 +231,11 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const previous = state;
     state = 'closing';
     clearInterval(sweepTimer);
-    clearInterval(presenceTimer);
     heartbeat?.stop();
     statusFeed.stop();
     if (previous === 'new' || !server) {
       journal?.close();
+      await backplane.close();
       state = 'closed';
       return;
     }
@@ -261,7 +254,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     httpServer.closeAllConnections();
     await serverClosed;
     journal?.close();
-    await cluster?.link.close();
+    await backplane.close();
     state = 'closed';
     logger.info('closed');
   }

@@ -10,6 +10,7 @@
  */
 import type { WireProtocol } from './hub.js';
 import type { Metrics } from './metrics.js';
+import type { BackplaneStats } from './backplane/types.js';
 
 export type Labels = Readonly<Record<string, string | number>>;
 
@@ -87,7 +88,9 @@ export interface MetricsSource {
   readonly ready: boolean;
   readonly eventLoopDelay: EventLoopDelay;
   /** Present in a cluster (--redis). */
-  readonly backplane?: { readonly up: boolean; readonly publishLatencyMs: number };
+  readonly backplane?: { readonly up: boolean } & BackplaneStats;
+  /** Members of a room whose connection is already closing or closed (should stay 0). */
+  readonly orphans: number;
 }
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -101,6 +104,8 @@ export function renderMetrics(source: MetricsSource): string {
     (Object.keys(counts) as WireProtocol[]).map((protocol) => ({ labels: { protocol }, value: counts[protocol] }));
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
+  const backplane = source.backplane;
+  const cluster = (value: (b: NonNullable<typeof backplane>) => number): Sample[] => (backplane ? [{ value: value(backplane) }] : []);
 
   return new Exposition()
     .gauge('plaza_connections', 'Open WebSocket connections by wire protocol.', byProtocol(open))
@@ -123,8 +128,17 @@ export function renderMetrics(source: MetricsSource): string {
     .gauge('plaza_history_entries', 'Messages kept in history across rooms.', source.history.totalEntries)
     .gauge('plaza_history_bytes', 'Bytes of message envelopes kept in history across rooms.', source.history.totalBytes)
     .gauge('plaza_ready', '1 when /readyz answers 200, else 0.', source.ready ? 1 : 0)
-    .gauge('plaza_backplane_up', '1 while the Redis backplane is reachable (cluster mode only; absent otherwise).', source.backplane ? [{ labels: {}, value: source.backplane.up ? 1 : 0 }] : [])
-    .gauge('plaza_backplane_publish_latency_seconds', 'Round trip of the last publish through Redis (cluster mode only).', source.backplane ? [{ labels: {}, value: source.backplane.publishLatencyMs / 1000 }] : [])
+    .counter('plaza_plain_messages_dropped_total', 'Plain clients\' messages dropped because the backplane refused them.', m.plainDropped)
+    .gauge('plaza_members_without_connection', 'Room members whose connection is closing or closed (a leak if it stays above 0).', source.orphans)
+    .gauge('plaza_backplane_up', '1 while the Redis backplane is reachable and answering (cluster mode only; absent otherwise).', cluster((b) => (b.up ? 1 : 0)))
+    .gauge('plaza_backplane_publish_latency_seconds', 'Round trip of the last publish through Redis (cluster mode only).', cluster((b) => b.publishLatencyMs / 1000))
+    .gauge('plaza_backplane_rooms', 'Rooms this node follows for the cluster (it has members or joins in progress there).', cluster((b) => b.rooms))
+    .gauge('plaza_backplane_channels', 'Room channels this node is subscribed to in Redis.', cluster((b) => b.channels))
+    .gauge('plaza_backplane_inflight', 'Publishes on their way through Redis and not yet delivered here.', cluster((b) => b.inflight))
+    .gauge('plaza_backplane_inflight_bytes', 'Bytes of the publishes on their way through Redis.', cluster((b) => b.inflightBytes))
+    .counter('plaza_backplane_rejected_total', 'Publishes refused at once because too many were on their way through Redis.', cluster((b) => b.rejected))
+    .counter('plaza_backplane_resyncs_total', 'Rooms re-read from Redis (after joining, a gap, an outage or a lost message).', cluster((b) => b.resyncs))
+    .counter('plaza_backplane_resets_total', 'Rooms whose members were told their view had a gap (recovered: false).', cluster((b) => b.resets))
     // prom-client's names, so Node.js dashboards find them; unlike prom-client the 10 ms sampling
     // interval is taken off, so an idle loop reads 0 rather than 0.01.
     .gauge('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', source.eventLoopDelay.p50)

@@ -154,8 +154,14 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
         pageMonitor = monitorEventLoopDelay({ resolution: RESOLUTION });
         pageMonitor.enable();
       }
-      broker.publish(STATUS_ROOM, { kind: 'json', data: snapshot(counters(), pageMonitor) }, publisher);
+      // Node-local and ephemeral: never refused by a backplane, never kept in history. The
+      // counters are taken once it is counted, so the next rates leave this snapshot out.
+      const settled = () => {
+        last = counters();
+      };
+      broker.publish(STATUS_ROOM, { kind: 'json', data: snapshot(counters(), pageMonitor) }, publisher).then(settled, settled);
       pageMonitor.reset();
+      return;
     } else if (pageMonitor) {
       pageMonitor.disable();
       pageMonitor = undefined;

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { TokenError, verifyToken, type Grant } from './auth.js';
 import type { PlazaOptions } from './config.js';
-import { isNodeLocal } from './broker.js';
+import { isNodeLocal } from './backplane/local.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { SUBPROTOCOL } from '../shared/protocol.js';

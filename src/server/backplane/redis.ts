@@ -1,240 +1,627 @@
 /**
- * The Redis side of a Plaza cluster: one Lua script sequences every room message (next offset,
- * stream append, pub/sub fan-out in one atomic step, so pub/sub order is offset order), streams
- * keep bounded history, and a hash per room holds cluster-wide presence.
+ * Several Plaza servers as one hub through Redis (--redis): the Backplane contract (types.ts)
+ * kept across nodes.
  *
- * ioredis is loaded on first use, so a server without --redis never evaluates it.
- * Keys use the room as a hash tag (`plaza:{room}:…`) so one room's keys share a Redis Cluster
- * slot; room names cannot contain braces.
+ * Order: every room message is sequenced by one Lua script in Redis (redis-link.ts), and every
+ * node, the publishing one included, delivers it when the room's channel brings it back, so all
+ * nodes see one order. A publish resolves when its own message has been delivered here (matched
+ * by a per-publish token carried on the channel and kept in the stream), never on the script's
+ * reply alone: the reply and the channel travel on two connections and the reply often wins.
+ *
+ * Mirrors: a node keeps a local log (the same HistoryStore as one server uses) for each room it
+ * has members in, filled from the room's stream when it is first joined and then from the
+ * channel, so joins, resumes and presence snapshots are answered here. A mirror is "synced"
+ * while it is continuous with the cluster; a gap on the channel, a lost message or Redis coming
+ * back makes it re-read the stream (a resync). A room with no member here is dropped at once,
+ * log and all: a log nobody follows goes stale, and a stale log must never give out offsets.
+ *
+ * Outages: while Redis is away, rooms with members here go on as islands: the first message
+ * published on one switches its log to a fresh island epoch (until then it still is a faithful,
+ * if old, copy of the cluster's and is served as such). When Redis returns every mirror is
+ * re-read; members who missed nothing are caught up silently, the others get an unsolicited
+ * `joined` with `recovered: false`. If Redis came back with less than this node had seen under
+ * the same epoch (an older snapshot), the room's epoch is replaced in Redis, so no offset is
+ * ever given to two different messages.
  */
-import type { Redis as RedisClient } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { Member as PresenceMember } from '../../shared/protocol.js';
+import { joinedEnvelope, messageEnvelope, presenceEnvelope } from '../envelope.js';
+import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
+import type { Member, Room } from '../hub.js';
+import type { Logger } from '../logger.js';
+import { Publication, StoredPublication, plainKindOf, type Payload } from '../publication.js';
+import { isNodeLocal, LocalBackplane, localMembers, serverFull } from './local.js';
+import { RedisLink, redactUrl, type ChannelMessage, type ControlRequest, type RoomState, type StreamEntry } from './redis-link.js';
+import {
+  BackplaneError,
+  type Backplane,
+  type BackplaneStats,
+  type BackplaneStatus,
+  type DisconnectSelector,
+  type Draft,
+  type HistoryPage,
+  type LocalNode,
+  type MemberList,
+  type Published,
+  type RoomSummary,
+} from './types.js';
 
-export interface RedisLinkOptions {
+export interface RedisBackplaneOptions {
   url: string;
-  /** Stream length kept per room (history size). */
   historySize: number;
-  /** Room keys expire this long (ms) after their last message. */
   historyTtl: number;
+  /** A node's members vanish from cluster presence this long (ms) after it stops refreshing them. */
+  presenceTtl: number;
+  /** Publishes on their way to Redis and back, at most. */
+  maxInflight: number;
+  /** Bytes of those publishes, at most. */
+  maxInflightBytes: number;
 }
 
-export interface StreamEntry {
-  offset: number;
-  time: number;
-  json: string;
+/** One publish of this node between its script call and its delivery here. */
+interface Pending {
+  readonly token: string;
+  readonly room: string;
+  readonly payload: Payload;
+  readonly dataJson: string;
+  readonly except: Member | undefined;
+  readonly bytes: number;
+  readonly sentAt: number;
+  /** Known once the script answered. */
+  offset?: number;
+  epoch?: string;
+  settled: boolean;
+  resolve(published: Published): void;
+  reject(error: Error): void;
 }
 
-export interface RoomState {
-  epoch: string;
-  lastOffset: number;
-  /** Oldest first. */
-  entries: StreamEntry[];
+interface Mirror {
+  readonly room: string;
+  readonly roomJson: string;
+  readonly log: RoomLog;
+  /** Continuous with the cluster and following the channel. */
+  synced: boolean;
+  /** The log's epoch is this node's own (never synced, or island messages were published). */
+  island: boolean;
+  syncing: Promise<void> | undefined;
+  /** Another resync was asked for while one ran. */
+  again: boolean;
+  /** Channel messages that arrived during a resync, and their bytes. */
+  buffer: ChannelMessage[];
+  bufferBytes: number;
+  overflowed: boolean;
+  /** Own publishes the script has sequenced, waiting for their delivery here. */
+  readonly pending: Set<Pending>;
 }
 
-/** What travels on a room's channel. */
-export type ChannelMessage =
-  | { kind: 'message'; room: string; offset: number; epoch: string; time: number; plain: PlainKind; except: string; json: string }
-  | { kind: 'presence'; room: string; json: string };
+/** Channel messages (and their bytes) held for one room during a resync; past either, the resync runs again. */
+const MAX_SYNC_BUFFER = 10_000;
+const MAX_SYNC_BUFFER_BYTES = 8 * 1024 * 1024;
+/** A sequenced publish not delivered after this long means the channel lost it: the room is re-read. */
+const LOST_AFTER_MS = 1000;
+/** An unanswered script call this old means Redis has stopped answering (/readyz says so). */
+const STALLED_AFTER_MS = 5000;
+/** How often the watchdog looks for rooms to re-read. */
+const WATCHDOG_MS = 250;
+/** How long POST /api/disconnect waits for the other nodes' counts. */
+const CONTROL_TIMEOUT_MS = 2000;
+/** Disconnect requests waiting for replies at once. */
+const MAX_CONTROL_WAITING = 64;
 
-/** How plain clients get a message: text, binary (data is base64), or the JSON text of data. */
-export type PlainKind = 't' | 'b' | 'j';
-
-const CHANNEL_PREFIX = 'plaza:ch:';
-
-const PUBLISH_SCRIPT = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
-local offset = redis.call('INCR', KEYS[2])
-local json = '{"type":"message","room":' .. ARGV[2] .. ',"id":"' .. epoch .. ':' .. offset .. '","offset":' .. offset ..
-  ',"epoch":"' .. epoch .. '","time":' .. ARGV[3] .. ',"from":' .. ARGV[4] .. ',"data":' .. ARGV[5] .. ARGV[6] .. '}'
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'o', offset, 't', ARGV[3], 'j', json)
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[8]) end
-redis.call('PUBLISH', ARGV[9], 'm ' .. offset .. ' ' .. epoch .. ' ' .. ARGV[3] .. ' ' .. ARGV[10] .. ' ' .. ARGV[11] .. '\\n' .. json)
-return {offset, epoch}
-`;
-
-function keys(room: string) {
-  return { epoch: `plaza:{${room}}:epoch`, offset: `plaza:{${room}}:offset`, stream: `plaza:{${room}}:stream`, presence: `plaza:{${room}}:presence` };
+function unavailable(why: string): BackplaneError {
+  return new BackplaneError('unavailable', `the cluster backplane ${why}; retry shortly`);
 }
 
-export interface RedisLinkEvents {
-  /** Connected (again): subscriptions are back, rooms must be re-synced. */
-  onReady(): void;
-  /** Lost the connection; publishes fail until onReady. */
-  onDown(reason: string): void;
-  onChannel(message: ChannelMessage): void;
-}
-
-/** Parses `m <offset> <epoch> <time> <plain> <except>\n<json>` or `p\n<json>` from a room channel. */
-export function parseChannelMessage(room: string, text: string): ChannelMessage | undefined {
-  const newline = text.indexOf('\n');
-  if (newline === -1) return undefined;
-  const head = text.slice(0, newline).split(' ');
-  const json = text.slice(newline + 1);
-  if (head[0] === 'p') return { kind: 'presence', room, json };
-  if (head[0] !== 'm' || head.length !== 6) return undefined;
-  const [, offset, epoch, time, plain, except] = head as [string, string, string, string, string, string];
-  return { kind: 'message', room, offset: Number(offset), epoch, time: Number(time), plain: plain as PlainKind, except: except === '-' ? '' : except, json };
-}
-
-export class RedisLink {
-  private command: RedisClient | undefined;
-  private subscriber: RedisClient | undefined;
-  private readonly subscribed = new Set<string>();
+export class RedisBackplane implements Backplane {
+  readonly kind = 'redis';
+  readonly nodeId = randomBytes(6).toString('base64url');
+  readonly link: RedisLink;
+  private readonly local: LocalBackplane;
+  private readonly mirrors = new Map<string, Mirror>();
+  private readonly pendings = new Map<string, Pending>();
+  private inflightBytes = 0;
+  private seq = 0;
+  private rejected = 0;
+  private resyncs = 0;
+  private resets = 0;
+  private readonly controls = new Map<string, { expected: number; replies: number; count: number; done: () => void }>();
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  ready = false;
-  lastError: string | undefined;
-  /** Round-trip of the last publish, in ms (for metrics). */
-  lastLatency = 0;
 
   constructor(
-    private readonly options: RedisLinkOptions,
-    private readonly events: RedisLinkEvents,
-  ) {}
-
-  async connect(): Promise<void> {
-    const { Redis } = await import('ioredis');
-    const common = {
-      // Commands fail at once while Redis is away instead of piling up in memory.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // Reconnect forever with a capped backoff: a Redis restart must heal by itself.
-      retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
-      lazyConnect: true,
-    };
-    const command = new Redis(this.options.url, common);
-    // Subscriptions are restored by hand on 'ready' (they may have been asked for while offline).
-    const subscriber = new Redis(this.options.url, { ...common, autoResubscribe: false });
-    this.command = command;
-    this.subscriber = subscriber;
-    command.defineCommand('plazaPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
-    for (const client of [command, subscriber]) {
-      client.on('error', (error: Error) => {
-        this.lastError = error.message;
-      });
-      client.on('ready', () => this.updateReady());
-      client.on('close', () => this.updateReady());
-    }
-    subscriber.on('message', (channel: string, text: string) => {
-      if (!channel.startsWith(CHANNEL_PREFIX)) return;
-      const message = parseChannelMessage(channel.slice(CHANNEL_PREFIX.length), text);
-      if (message) this.events.onChannel(message);
-    });
-    // Not awaited to completion: a server must start (and say "not ready") while Redis is away.
-    command.connect().catch(() => undefined);
-    subscriber.connect().catch(() => undefined);
+    private readonly options: RedisBackplaneOptions,
+    private readonly node: LocalNode,
+    private readonly store: HistoryStore,
+    private readonly logger: Logger,
+  ) {
+    this.local = new LocalBackplane(node, store);
+    this.link = new RedisLink(
+      { url: options.url, nodeId: this.nodeId, historySize: options.historySize, historyTtl: options.historyTtl },
+      {
+        onReady: () => this.onReady(),
+        onDown: (reason) => this.onDown(reason),
+        onChannel: (message) => this.onChannel(message),
+        onControl: (request) => this.onControl(request),
+        onReply: (id, count) => this.onReply(id, count),
+      },
+    );
   }
 
-  private updateReady(): void {
-    const ready = this.command?.status === 'ready' && this.subscriber?.status === 'ready';
-    if (ready === this.ready || this.closed) return;
-    this.ready = ready;
-    if (ready) {
-      this.lastError = undefined;
-      const channels = [...this.subscribed].map((room) => CHANNEL_PREFIX + room);
-      const resubscribed = channels.length > 0 ? this.subscriber!.subscribe(...channels) : Promise.resolve();
-      resubscribed.then(
-        () => this.events.onReady(),
-        (error: Error) => {
-          this.lastError = error.message;
-        },
-      );
-    } else {
-      this.events.onDown(this.lastError ?? 'connection to Redis lost');
-    }
-  }
-
-  private get redis(): RedisClient {
-    if (!this.command || !this.ready) throw new Error(`Redis is not reachable at ${redactUrl(this.options.url)}: ${this.lastError ?? 'connecting'}`);
-    return this.command;
-  }
-
-  async subscribe(room: string): Promise<void> {
-    this.subscribed.add(room);
-    if (this.subscriber?.status === 'ready') await this.subscriber.subscribe(CHANNEL_PREFIX + room);
-  }
-
-  async unsubscribe(room: string): Promise<void> {
-    this.subscribed.delete(room);
-    if (this.subscriber?.status === 'ready') await this.subscriber.unsubscribe(CHANNEL_PREFIX + room);
-  }
-
-  /** The room's epoch (created when missing), last offset and kept history. */
-  async fetch(room: string, newEpoch: string): Promise<RoomState> {
-    const k = keys(room);
-    const redis = this.redis;
-    await redis.set(k.epoch, newEpoch, 'PX', this.options.historyTtl, 'NX');
-    const [[, epoch], [, offset], [, entries]] = (await redis
-      .multi()
-      .get(k.epoch)
-      .get(k.offset)
-      .xrange(k.stream, '-', '+')
-      .exec()) as [[unknown, string], [unknown, string | null], [unknown, Array<[string, string[]]>]];
-    const parsed: StreamEntry[] = [];
-    for (const [, fields] of entries) {
-      const field = (name: string) => fields[fields.indexOf(name) + 1];
-      parsed.push({ offset: Number(field('o')), time: Number(field('t')), json: field('j') ?? '' });
-    }
-    return { epoch, lastOffset: Number(offset ?? 0), entries: parsed.slice(-this.options.historySize) };
-  }
-
-  async publish(room: string, parts: { roomJson: string; time: number; fromJson: string; dataJson: string; base64: boolean; plain: PlainKind; except: string; newEpoch: string }): Promise<{ offset: number; epoch: string }> {
-    const k = keys(room);
-    const started = performance.now();
-    const [offset, epoch] = (await (this.redis as unknown as { plazaPublish(...args: (string | number)[]): Promise<[number, string]> }).plazaPublish(
-      k.epoch, k.offset, k.stream,
-      parts.newEpoch, parts.roomJson, parts.time, parts.fromJson, parts.dataJson, parts.base64 ? ',"encoding":"base64"' : '',
-      this.options.historySize, this.options.historyTtl, CHANNEL_PREFIX + room, parts.plain, parts.except || '-',
-    ));
-    this.lastLatency = performance.now() - started;
-    return { offset: Number(offset), epoch };
-  }
-
-  /** Records a member in the room's cluster presence and tells every node (delta gets the new count). */
-  async presenceJoin(room: string, session: string, member: string, delta: (count: number) => string): Promise<void> {
-    const k = keys(room);
-    const results = await this.redis.multi().hset(k.presence, session, member).pexpire(k.presence, this.options.historyTtl).hlen(k.presence).exec();
-    const count = Number(results?.[2]?.[1] ?? 0);
-    await this.redis.publish(CHANNEL_PREFIX + room, `p\n${delta(Number(count))}`);
-  }
-
-  /** Removes a member; true when this call removed it (so only one node announces a leave). */
-  async presenceLeave(room: string, session: string, delta: (count: number) => string): Promise<boolean> {
-    const k = keys(room);
-    const removed = await this.redis.hdel(k.presence, session);
-    if (removed === 1) await this.redis.publish(CHANNEL_PREFIX + room, `p\n${delta(await this.redis.hlen(k.presence))}`);
-    return removed === 1;
-  }
-
-  /** Every member of the room across nodes: session → stored JSON. */
-  async presence(room: string): Promise<Record<string, string>> {
-    return this.redis.hgetall(keys(room).presence);
-  }
-
-  /** Refreshes this node's members (their heartbeat timestamps) in one pipeline. */
-  async refreshPresence(entries: Array<{ room: string; session: string; member: string }>): Promise<void> {
-    if (entries.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const e of entries) pipeline.hset(keys(e.room).presence, e.session, e.member);
-    await pipeline.exec();
+  async start(): Promise<void> {
+    await this.link.connect();
+    this.presenceTimer = setInterval(() => {
+      this.refreshPresence().catch((error: Error) => this.logger.debug('presence refresh failed', { error: error.message }));
+    }, Math.max(250, Math.floor(this.options.presenceTtl / 3)));
+    this.presenceTimer.unref();
+    this.watchdogTimer = setInterval(() => this.watchdog(), WATCHDOG_MS);
+    this.watchdogTimer.unref();
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    this.ready = false;
-    await Promise.all([this.command, this.subscriber].map((client) => client?.quit().catch(() => client.disconnect())));
+    clearInterval(this.presenceTimer);
+    clearInterval(this.watchdogTimer);
+    for (const pending of this.pendings.values()) this.fail(pending, unavailable('is shutting down'));
+    for (const control of this.controls.values()) control.done();
+    await this.link.close();
+  }
+
+  get status(): BackplaneStatus {
+    if (!this.link.ready) {
+      return { up: false, reason: `Redis at ${redactUrl(this.options.url)} is unreachable (${this.link.lastError ?? 'connecting'}); serving local members only` };
+    }
+    const now = Date.now();
+    for (const pending of this.pendings.values()) {
+      if (pending.offset === undefined && now - pending.sentAt > STALLED_AFTER_MS) {
+        return { up: false, reason: `Redis at ${redactUrl(this.options.url)} has not answered a publish for ${Math.round((now - pending.sentAt) / 1000)} s` };
+      }
+    }
+    return { up: true };
+  }
+
+  get stats(): BackplaneStats {
+    return {
+      rooms: this.mirrors.size,
+      channels: this.link.channelCount,
+      inflight: this.pendings.size,
+      inflightBytes: this.inflightBytes,
+      rejected: this.rejected,
+      resyncs: this.resyncs,
+      resets: this.resets,
+      publishLatencyMs: this.link.lastLatency,
+    };
+  }
+
+  // ---- rooms followed here --------------------------------------------------------------
+
+  async attach(room: string): Promise<RoomLog> {
+    if (isNodeLocal(room)) return this.local.attach(room);
+    let mirror = this.mirrors.get(room);
+    if (!mirror) {
+      // Nothing touches Redis before the room slot is secured: a refused join leaves no state.
+      const log = this.store.open(room);
+      if (!log) throw serverFull();
+      mirror = {
+        room, roomJson: JSON.stringify(room), log, synced: false, island: true, syncing: undefined, again: false,
+        buffer: [], bufferBytes: 0, overflowed: false, pending: new Set(),
+      };
+      this.mirrors.set(room, mirror);
+    }
+    mirror.log.holds++;
+    if (this.link.ready && !mirror.synced) {
+      // If Redis fails now the member still joins, answered from the island or stale-but-faithful log.
+      await this.sync(mirror).catch((error: Error) => this.logger.warn('room sync failed; answering from this node', { room, error: error.message }));
+    }
+    return mirror.log;
+  }
+
+  detach(room: string): void {
+    if (isNodeLocal(room)) return this.local.detach(room);
+    const mirror = this.mirrors.get(room);
+    if (!mirror) return;
+    if (--mirror.log.holds > 0) return;
+    this.mirrors.delete(room);
+    this.store.remove(room);
+    this.link.unsubscribe(room).catch(() => undefined);
+    // Nobody here is left to hand them to: delivered to this node's members, vacuously.
+    for (const pending of mirror.pending) this.settle(pending, 0);
+  }
+
+  // ---- publishing --------------------------------------------------------------------------
+
+  publish(draft: Draft): Promise<Published> {
+    if (isNodeLocal(draft.room)) return this.local.publish(draft);
+    const mirror = this.mirrors.get(draft.room);
+    if (!this.link.ready) {
+      if (!mirror) return Promise.reject(unavailable('is unreachable and no member of this room is here'));
+      return Promise.resolve(this.islandPublish(mirror, draft));
+    }
+    const bytes = draft.dataJson.length + draft.fromJson.length + draft.roomJson.length;
+    if (this.pendings.size >= this.options.maxInflight || this.inflightBytes + bytes > this.options.maxInflightBytes) {
+      this.rejected++;
+      return Promise.reject(unavailable('is falling behind (too many publishes on their way to Redis)'));
+    }
+    return new Promise<Published>((resolve, reject) => {
+      const pending: Pending = {
+        token: `${this.nodeId}.${(++this.seq).toString(36)}`,
+        room: draft.room, payload: draft.payload, dataJson: draft.dataJson, except: draft.except, bytes,
+        sentAt: Date.now(), settled: false, resolve, reject,
+      };
+      this.pendings.set(pending.token, pending);
+      this.inflightBytes += bytes;
+      this.link
+        .publish(draft.room, {
+          time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload),
+          except: draft.except?.id ?? '', token: pending.token, newEpoch: newEpoch(),
+        })
+        .then(
+          ({ offset, epoch }) => this.onSequenced(pending, offset, epoch),
+          (error: Error) => this.fail(pending, unavailable(`did not confirm the publish (${error.message}); it may or may not have been published`)),
+        );
+    });
+  }
+
+  /** The script answered: the message has its place; wait for it to come by here. */
+  private onSequenced(pending: Pending, offset: number, epoch: string): void {
+    if (pending.settled) return; // its channel message was faster
+    pending.offset = offset;
+    pending.epoch = epoch;
+    const mirror = this.mirrors.get(pending.room);
+    if (!mirror) return this.settle(pending, 0); // no member here: nothing to wait for
+    const log = mirror.log;
+    if (mirror.synced && log.epoch === epoch && log.lastOffset >= offset) return this.settle(pending, 0);
+    mirror.pending.add(pending);
+  }
+
+  private settle(pending: Pending, delivered: number): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    this.release(pending);
+    pending.resolve({ offset: pending.offset!, epoch: pending.epoch!, delivered });
+  }
+
+  private fail(pending: Pending, error: Error): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    this.release(pending);
+    pending.reject(error);
+  }
+
+  private release(pending: Pending): void {
+    this.pendings.delete(pending.token);
+    this.inflightBytes -= pending.bytes;
+    this.mirrors.get(pending.room)?.pending.delete(pending);
+  }
+
+  /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
+  private islandPublish(mirror: Mirror, draft: Draft): Published {
+    if (!mirror.island) {
+      // Offsets given out here must never collide with the cluster's: a new epoch first. Its
+      // entries belong to the cluster's epoch, so they cannot be served under this one.
+      this.store.restart(mirror.log, newEpoch());
+      mirror.island = true;
+    }
+    return this.local.sequence(mirror.log, draft);
+  }
+
+  // ---- the channel -------------------------------------------------------------------------
+
+  private onChannel(message: ChannelMessage): void {
+    const mirror = this.mirrors.get(message.room);
+    if (!mirror) return;
+    if (!mirror.synced) {
+      const bytes = message.kind === 'message' ? message.dataJson.length + message.fromJson.length : message.json.length;
+      if (mirror.buffer.length >= MAX_SYNC_BUFFER || mirror.bufferBytes + bytes > MAX_SYNC_BUFFER_BYTES) {
+        // Everything dropped here is in the stream: the room is simply read once more.
+        mirror.overflowed = true;
+        mirror.buffer = [];
+        mirror.bufferBytes = 0;
+      } else if (!mirror.overflowed) {
+        mirror.buffer.push(message);
+        mirror.bufferBytes += bytes;
+      }
+      return;
+    }
+    if (message.kind === 'presence') {
+      const room = this.node.hub.room(message.room);
+      if (room) this.node.presence(room, message.json, message.subject);
+      return;
+    }
+    const log = mirror.log;
+    if (message.epoch === log.epoch && message.offset <= log.lastOffset) return; // seen already
+    if (message.epoch !== log.epoch || message.offset !== log.lastOffset + 1) {
+      // A gap (pub/sub lost something) or a new epoch: re-read the stream.
+      mirror.synced = false;
+      mirror.buffer.push(message);
+      this.resync(mirror);
+      return;
+    }
+    this.deliverEntry(mirror, message.epoch, message);
+  }
+
+  /** Keeps a sequenced message in the mirror and hands it to the members here. */
+  private deliverEntry(mirror: Mirror, epoch: string, entry: StreamEntry): void {
+    const { offset, time, fromJson, dataJson, plain, token, except } = entry;
+    const envelope = messageEnvelope({ roomJson: mirror.roomJson, offset, epoch, time, fromJson, dataJson, base64: plain === 'b' });
+    this.store.appendSequenced(mirror.log, offset, time, envelope);
+    const pending = token ? this.pendings.get(token) : undefined;
+    const room = this.node.hub.room(mirror.room);
+    let delivered = 0;
+    if (room) {
+      const outgoing = pending ? new Publication(envelope, pending.payload, pending.dataJson) : new StoredPublication(envelope, dataJson, plain);
+      delivered = this.node.deliver(room, outgoing, pending ? pending.except : memberWithId(room, except));
+    }
+    if (pending) {
+      pending.offset = offset;
+      pending.epoch = epoch;
+      this.settle(pending, delivered);
+    }
+  }
+
+  // ---- resync ------------------------------------------------------------------------------
+
+  private resync(mirror: Mirror): void {
+    this.sync(mirror).catch((error: Error) => this.logger.warn('room re-sync failed', { room: mirror.room, error: error.message }));
+  }
+
+  /** Re-reads the room from Redis; one at a time per room, and again if asked meanwhile. */
+  private sync(mirror: Mirror): Promise<void> {
+    if (mirror.syncing) {
+      mirror.again = true;
+      return mirror.syncing;
+    }
+    mirror.synced = false;
+    const run = async () => {
+      do {
+        mirror.again = false;
+        await this.readRoom(mirror);
+      } while (mirror.again && this.mirrors.get(mirror.room) === mirror && this.link.ready);
+    };
+    mirror.syncing = run().finally(() => {
+      mirror.syncing = undefined;
+    });
+    return mirror.syncing;
+  }
+
+  private async readRoom(mirror: Mirror): Promise<void> {
+    this.resyncs++;
+    mirror.buffer = [];
+    mirror.bufferBytes = 0;
+    mirror.overflowed = false;
+    // Subscribed first: whatever is published after the read arrives on the channel.
+    await this.link.subscribe(mirror.room);
+    let fetched = await this.link.fetch(mirror.room, newEpoch());
+    if (this.mirrors.get(mirror.room) !== mirror) return; // left meanwhile
+    const log = mirror.log;
+    if (!mirror.island && fetched.epoch === log.epoch && fetched.lastOffset < log.lastOffset) {
+      // Redis came back with less than we saw (an older snapshot): those offsets would be given
+      // again to other messages. Retire the epoch in Redis, then read the room as it is now.
+      this.logger.warn('Redis lost messages this node had seen; the room gets a new epoch', { room: mirror.room });
+      await this.link.retireEpoch(mirror.room, fetched.epoch, newEpoch());
+      fetched = await this.link.fetch(mirror.room, newEpoch());
+      if (this.mirrors.get(mirror.room) !== mirror) return;
+    }
+    this.reconcile(mirror, fetched);
+    const buffered = mirror.buffer;
+    const overflowed = mirror.overflowed;
+    mirror.buffer = [];
+    mirror.bufferBytes = 0;
+    mirror.overflowed = false;
+    mirror.synced = true;
+    if (overflowed) mirror.again = true;
+    else for (const message of buffered) this.onChannel(message);
+  }
+
+  /** Makes the mirror equal the cluster's room, and tells members exactly what they missed. */
+  private reconcile(mirror: Mirror, fetched: RoomState): void {
+    const log = mirror.log;
+    const before = { epoch: log.epoch, offset: log.lastOffset };
+    const continuous = !mirror.island && fetched.epoch === before.epoch && fetched.lastOffset >= before.offset;
+    const missed = continuous ? fetched.entries.filter((entry) => entry.offset > before.offset) : [];
+    const gapFree = continuous && (fetched.lastOffset === before.offset || missed[0]?.offset === before.offset + 1);
+    const room = this.node.hub.room(mirror.room);
+    mirror.island = false;
+    if (gapFree) {
+      // Members stay gap-free: hand them, in order, what was published while this node was away.
+      for (const entry of missed) this.deliverEntry(mirror, fetched.epoch, entry);
+    } else {
+      this.store.replace(log, fetched.epoch, fetched.lastOffset, fetched.entries.map((entry) => ({
+        offset: entry.offset,
+        time: entry.time,
+        json: messageEnvelope({ roomJson: mirror.roomJson, offset: entry.offset, epoch: fetched.epoch, time: entry.time, fromJson: entry.fromJson, dataJson: entry.dataJson, base64: entry.plain === 'b' }),
+      })));
+      if (room && room.members.size > 0) {
+        this.resets++;
+        const reason = fetched.epoch === before.epoch ? 'window_passed' : 'epoch_changed';
+        this.logger.warn('room re-synced with a gap; members are told to reload', { room: mirror.room, members: room.members.size, reason });
+        this.node.tell(room, joinedEnvelope({ type: 'joined', room: mirror.room, epoch: fetched.epoch, offset: fetched.lastOffset, recovered: false, reason }, []));
+      }
+    }
+    // Own publishes this read has settled one way or the other.
+    for (const pending of [...mirror.pending]) {
+      if (pending.epoch !== fetched.epoch) this.fail(pending, unavailable('lost the message (Redis restarted without it)'));
+      else if (pending.offset! <= fetched.lastOffset) this.settle(pending, 0);
+    }
+  }
+
+  private onReady(): void {
+    this.logger.info('cluster backplane ready', { node: this.nodeId, rooms: this.mirrors.size });
+    for (const mirror of this.mirrors.values()) this.resync(mirror);
+  }
+
+  private onDown(reason: string): void {
+    this.logger.warn('cluster backplane down; serving local members only', { node: this.nodeId, reason });
+    for (const mirror of this.mirrors.values()) mirror.synced = false;
+  }
+
+  /** Re-reads rooms whose read failed, or that still wait for one of our own messages. */
+  private watchdog(): void {
+    if (!this.link.ready) return;
+    const now = Date.now();
+    for (const mirror of this.mirrors.values()) {
+      if (mirror.syncing) continue;
+      let lost = !mirror.synced;
+      for (const pending of mirror.pending) if (now - pending.sentAt > LOST_AFTER_MS) lost = true;
+      if (lost) this.resync(mirror);
+    }
+  }
+
+  // ---- presence ----------------------------------------------------------------------------
+
+  announce(room: Room, change: 'joined' | 'left', member: Member): void {
+    if (isNodeLocal(room.name) || !this.link.ready) return this.local.announce(room, change, member);
+    const subject: PresenceMember = { session: member.id, name: member.name };
+    const delta = (count: number) => presenceEnvelope(room.name, change, subject, count);
+    const done =
+      change === 'joined'
+        ? this.link.presenceJoin(room.name, member.id, this.stored(member, Date.now()), room.members.size, this.options.presenceTtl, delta)
+        : this.link.presenceLeave(room.name, member.id, room.members.size, delta);
+    done.catch((error: Error) => this.logger.debug('presence update failed', { room: room.name, error: error.message }));
+  }
+
+  private stored(member: Member, seen: number): string {
+    return JSON.stringify({ session: member.id, name: member.name, ...(member.userId !== undefined && { user: member.userId }), node: this.nodeId, seen });
+  }
+
+  /**
+   * This node's heartbeat: refreshes its members and room summary, and removes the members of
+   * nodes that stopped refreshing (a node that died), announcing them as left.
+   */
+  private async refreshPresence(): Promise<void> {
+    if (!this.link.ready) return;
+    const now = Date.now();
+    const rooms = [];
+    for (const name of this.mirrors.keys()) {
+      const members = [...(this.node.hub.room(name)?.members ?? [])].map((member) => ({ session: member.id, stored: this.stored(member, now) }));
+      rooms.push({ room: name, members });
+    }
+    await this.link.refresh(rooms, this.options.presenceTtl, now);
+    const names = [...this.mirrors.keys()];
+    const stored = await this.link.presences(names);
+    for (let i = 0; i < names.length; i++) {
+      const room = names[i]!;
+      for (const [session, value] of Object.entries(stored[i] ?? {})) {
+        const { seen, name } = parseStored(value);
+        if (now - seen > this.options.presenceTtl) {
+          await this.link.presenceLeave(room, session, undefined, (count) => presenceEnvelope(room, 'left', { session, name }, count));
+        }
+      }
+    }
+  }
+
+  async members(room: string, limit: number): Promise<MemberList> {
+    const here = this.node.hub.room(room);
+    if (isNodeLocal(room) || !this.link.ready) return localMembers(here, limit);
+    let stored: Record<string, string>;
+    try {
+      stored = await this.link.presence(room);
+    } catch {
+      return localMembers(here, limit);
+    }
+    const members: PresenceMember[] = [];
+    const sessions = new Set<string>();
+    for (const value of Object.values(stored)) {
+      const { session, name, user } = parseStored(value);
+      if (!session || sessions.has(session)) continue;
+      sessions.add(session);
+      if (members.length < limit) members.push(user === undefined ? { session, name } : { session, name, user } as PresenceMember);
+    }
+    // Members here whose own record may still be on its way to Redis.
+    for (const member of here?.members ?? []) {
+      if (sessions.has(member.id)) continue;
+      sessions.add(member.id);
+      if (members.length < limit) members.push({ session: member.id, name: member.name });
+    }
+    return { members, count: sessions.size, sessions };
+  }
+
+  // ---- the HTTP API's cluster-wide views ---------------------------------------------------
+
+  async rooms(): Promise<RoomSummary[]> {
+    const here = await this.local.rooms();
+    // While Redis is away this node can only speak for itself.
+    if (!this.link.ready) return here;
+    const nodeLocal = here.filter((summary) => isNodeLocal(summary.room));
+    const counts = await this.link.roomCounts(this.options.presenceTtl, Date.now());
+    // Rooms with members here whose summary is not written yet still count.
+    for (const room of this.node.hub.rooms()) {
+      if (!isNodeLocal(room.name) && !counts.has(room.name)) counts.set(room.name, room.members.size);
+    }
+    const names = [...counts.keys()].filter((name) => (counts.get(name) ?? 0) > 0);
+    const positions = await this.link.positions(names);
+    return [...names.map((room, i) => ({ room, members: counts.get(room)!, ...positions[i]! })), ...nodeLocal];
+  }
+
+  async history(room: string, since: number, limit: number): Promise<HistoryPage | undefined> {
+    if (isNodeLocal(room)) return this.local.history(room, since, limit);
+    if (!this.link.ready) throw unavailable('is unreachable');
+    const page = await this.link.page(room, since, limit);
+    if (!page) return undefined;
+    const roomJson = JSON.stringify(room);
+    return {
+      epoch: page.epoch,
+      lastOffset: page.lastOffset,
+      complete: since <= page.lastOffset && since + 1 >= page.first,
+      messages: page.entries.map((entry) =>
+        messageEnvelope({ roomJson, offset: entry.offset, epoch: page.epoch, time: entry.time, fromJson: entry.fromJson, dataJson: entry.dataJson, base64: entry.plain === 'b' }),
+      ),
+    };
+  }
+
+  async disconnect(selector: DisconnectSelector): Promise<number> {
+    if (!this.link.ready) return this.node.disconnect(selector);
+    if (this.controls.size >= MAX_CONTROL_WAITING) throw unavailable('has too many disconnect requests waiting');
+    const id = randomBytes(8).toString('base64url');
+    const control = { expected: Number.POSITIVE_INFINITY, replies: 0, count: 0, done: () => undefined as void };
+    const finished = new Promise<void>((resolve) => {
+      control.done = resolve;
+    });
+    this.controls.set(id, control);
+    const timer = setTimeout(() => control.done(), CONTROL_TIMEOUT_MS);
+    try {
+      control.expected = await this.link.control({ id, from: this.nodeId, op: 'disconnect', ...selector });
+      if (control.replies >= control.expected) control.done();
+      await finished;
+      return control.count;
+    } finally {
+      clearTimeout(timer);
+      this.controls.delete(id);
+    }
+  }
+
+  private onControl(request: ControlRequest): void {
+    if (request.op !== 'disconnect' || typeof request.id !== 'string' || typeof request.from !== 'string') return;
+    const count = this.node.disconnect({ session: request.session, user: request.user, reason: String(request.reason ?? '') });
+    this.link.reply(request.from, request.id, count).catch((error: Error) => this.logger.debug('control reply failed', { error: error.message }));
+  }
+
+  private onReply(id: string, count: number): void {
+    const control = this.controls.get(id);
+    if (!control) return;
+    control.count += count;
+    if (++control.replies >= control.expected) control.done();
   }
 }
 
-/** The URL without its password, for logs and readiness reasons. */
-export function redactUrl(url: string): string {
+function memberWithId(room: Room, session: string): Member | undefined {
+  if (!session) return undefined;
+  for (const member of room.members) if (member.id === session) return member;
+  return undefined;
+}
+
+function parseStored(value: string): { session: string; name: string; user?: string; seen: number } {
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    const parsed = JSON.parse(value) as { session?: unknown; name?: unknown; user?: unknown; seen?: unknown };
+    return {
+      session: typeof parsed.session === 'string' ? parsed.session : '',
+      name: typeof parsed.name === 'string' ? parsed.name : '',
+      ...(typeof parsed.user === 'string' && { user: parsed.user }),
+      seen: typeof parsed.seen === 'number' ? parsed.seen : 0,
+    };
   } catch {
-    return 'the configured Redis URL';
+    // Unreadable entries are stale by definition.
+    return { session: '', name: '', seen: 0 };
   }
 }

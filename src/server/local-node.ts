@@ -1,0 +1,49 @@
+/**
+ * This server's side of every room: the fan-out to its members. Both backplanes deliver through
+ * it, so metrics and the choice of recipients have one place.
+ */
+import { CloseCode } from '../shared/protocol.js';
+import type { DisconnectSelector, LocalNode } from './backplane/types.js';
+import { encodeTextFrame } from './frame.js';
+import type { Hub, Member, Outgoing, Room } from './hub.js';
+import type { Metrics } from './metrics.js';
+
+/** What this node needs of a connection to disconnect it on an operator's request. */
+export interface Disconnectable {
+  readonly id: string;
+  readonly userId: string | undefined;
+  close(code: number, reason: string): void;
+}
+
+export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterable<Disconnectable>): LocalNode {
+  return {
+    hub,
+    deliver(room: Room, message: Outgoing, except: Member | undefined): number {
+      const delivered = hub.publish(room, message, except);
+      metrics.deliveries += delivered;
+      return delivered;
+    },
+    tell(room: Room, json: string): void {
+      const frame = encodeTextFrame(json);
+      for (const member of room.members) if (member.protocol === 'v1') member.deliver(frame);
+    },
+    presence(room: Room, json: string, subject: string | undefined): void {
+      if (room.watchers.size === 0) return;
+      let except: Member | undefined;
+      if (subject !== undefined) for (const member of room.watchers) if (member.id === subject) except = member;
+      hub.notifyWatchers(room, encodeTextFrame(json), except);
+    },
+    disconnect(selector: DisconnectSelector): number {
+      // Never "everyone": a request without a selector is a mistake.
+      if (selector.session === undefined && selector.user === undefined) return 0;
+      let disconnected = 0;
+      for (const connection of [...connections]) {
+        if (selector.session !== undefined && connection.id !== selector.session) continue;
+        if (selector.user !== undefined && connection.userId !== selector.user) continue;
+        connection.close(CloseCode.Disconnected, selector.reason);
+        disconnected++;
+      }
+      return disconnected;
+    },
+  };
+}
