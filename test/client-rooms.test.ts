@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -29,6 +28,7 @@ import { signToken } from '../src/server/auth.js';
 import type { Plaza } from '../src/server/plaza.js';
 import { eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const clients = new Set<PlazaClient>();
 
@@ -81,65 +81,6 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** A TCP proxy in front of a port that the test can cut (both ways at once) or freeze (silent, still open). */
-class TcpProxy {
-  private readonly links = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
-  private constructor(
-    private readonly server: Server,
-    readonly targetPort: number,
-  ) {}
-
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const server = createServer();
-    const proxy = new TcpProxy(server, targetPort);
-    server.on('connection', (client) => proxy.accept(client));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return proxy;
-  }
-
-  get url(): string {
-    return `ws://127.0.0.1:${(this.server.address() as { port: number }).port}/`;
-  }
-
-  private accept(client: Socket): void {
-    const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-    const link = { client, upstream, frozen: false };
-    this.links.add(link);
-    client.on('data', (chunk) => link.frozen || upstream.write(chunk));
-    upstream.on('data', (chunk) => link.frozen || client.write(chunk));
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-    client.on('close', () => {
-      upstream.destroy();
-      this.links.delete(link);
-    });
-    // A frozen link stays open towards the client however the server ends it: silence only.
-    upstream.on('close', () => link.frozen || client.destroy());
-  }
-
-  /** Drops every current link at once, like a network failure; new links pass. */
-  cut(): void {
-    for (const { client, upstream } of this.links) {
-      client.destroy();
-      upstream.destroy();
-    }
-  }
-
-  /** Stops carrying bytes on every current link, without closing them; new links pass. */
-  freeze(): void {
-    for (const link of this.links) link.frozen = true;
-  }
-
-  get linkCount(): number {
-    return this.links.size;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 /**
  * A plaza.v1 server whose every reply the test scripts: for what a real Plaza never does

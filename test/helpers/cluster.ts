@@ -1,7 +1,9 @@
 /** Fixtures for cluster tests: real Redis servers and real Plaza processes joined through them. */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOT } from './plaza.js';
@@ -21,7 +23,7 @@ function hasExited(child: ChildProcessWithoutNullStreams): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
@@ -43,13 +45,18 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** A private redis-server on its own port, so a test may stop and restart it. */
+/** A private redis-server on its own port, so a test may stop, restart or pause it. */
 export class PrivateRedis {
   private child: ChildProcessWithoutNullStreams | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** With a folder, Redis keeps an append-only file there (fsync always), so a restart keeps its data. */
+    private readonly dir: string | undefined,
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  static async start(options: { persistent?: boolean } = {}): Promise<PrivateRedis> {
+    const dir = options.persistent ? await mkdtemp(join(tmpdir(), 'plaza-redis-')) : undefined;
+    const redis = new PrivateRedis(await freePort(), dir);
     await redis.restart();
     return redis;
   }
@@ -58,8 +65,16 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  async restart(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  /** Starts the server again; `{ wipe: true }` throws its data away first. */
+  async restart(options: { wipe?: boolean } = {}): Promise<void> {
+    const persistence = this.dir
+      ? ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+      : ['--save', '', '--appendonly', 'no'];
+    if (this.dir && options.wipe) {
+      await rm(this.dir, { recursive: true, force: true });
+      await mkdir(this.dir, { recursive: true });
+    }
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', ...persistence]);
     this.child.on('error', () => {});
     const deadline = Date.now() + 5000;
     while (!(await answersPing(this.port))) {
@@ -74,6 +89,22 @@ export class PrivateRedis {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
+
+  /** Freezes the process (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** Stops the server and removes its files. */
+  async destroy(): Promise<void> {
+    this.resume();
+    await this.stop();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
 }
 
 export interface Node {
@@ -86,13 +117,29 @@ export interface Node {
 
 /** Starts dist/server.js joined to `redisUrl`; resolves once it serves. */
 export async function startNode(redisUrl: string, args: string[] = [], serverJs = join(ROOT, 'dist/server.js')): Promise<Node> {
-  const child = spawn(process.execPath, [serverJs, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--rate-limit', '0', '--redis', redisUrl, ...args]);
+  return spawnPlaza(['--redis', redisUrl, ...args], serverJs);
+}
+
+/**
+ * Starts dist/server.js with `args` (after defaults: port 0, loopback, JSON logs, no rate limit);
+ * resolves once it serves. Only PATH is passed from the environment, so an exported REDIS_URL
+ * never turns a test's single server into a cluster node.
+ */
+export async function spawnPlaza(args: string[], serverJs = join(ROOT, 'dist/server.js')): Promise<Node> {
+  const child = spawn(process.execPath, [serverJs, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--rate-limit', '0', ...args], {
+    env: { PATH: process.env.PATH ?? '' },
+  });
   const lines: string[] = [];
   const http = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start: ${lines.join('\n')}`)), 10_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(line);
-      const entry = JSON.parse(line) as { msg: string; url?: string };
+      let entry: { msg?: string; url?: string } = {};
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        // Not a log line (a crash's stack trace): kept in `lines` for the error message.
+      }
       if (entry.msg === 'Plaza is serving') {
         clearTimeout(timer);
         resolve(entry.url!);

@@ -1,0 +1,191 @@
+/**
+ * A seeded chat workload through Plaza's own client: members in a few rooms, each behind its
+ * own TCP proxy (so a test can cut or move its link), publishing at random moments, some with
+ * excludeSelf. Everything each Room emits and every publish's outcome go to a DeliveryChecker.
+ * The same seed gives the same choices (which client, which room, when to cut).
+ */
+import { DeliveryChecker, type PublishRecord } from './delivery-checker.js';
+import { connectBuilt, type Client } from './plaza-client.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed from its seed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The seed: PLAZA_SEED to replay a failure, else a fresh one (printed by the test on failure). */
+export function seedFromEnv(): number {
+  const given = process.env.PLAZA_SEED;
+  return given ? Number(given) : Math.floor(Math.random() * 2 ** 31);
+}
+
+/** PLAZA_SOAK_MS stretches the fault phase for manual soak runs; CI uses the short default. */
+export function soakMs(ciDefault: number): number {
+  const given = Number(process.env.PLAZA_SOAK_MS ?? 0);
+  return given > 0 ? given : ciDefault;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Member {
+  readonly name: string;
+  readonly client: Client.PlazaClient;
+  readonly proxy: TcpProxy;
+  readonly rooms: Map<string, Client.Room>;
+  seq: number;
+}
+
+export interface WorkloadOptions {
+  seed: number;
+  /** Server ports the members' proxies lead to, assigned round-robin. */
+  ports: number[];
+  members: number;
+  rooms: string[];
+  /** Mean ms between one member's publishes. */
+  publishEvery: number;
+}
+
+export class Workload {
+  readonly checker = new DeliveryChecker();
+  readonly random: () => number;
+  private readonly members: Member[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  published = 0;
+  acked = 0;
+
+  constructor(private readonly options: WorkloadOptions) {
+    this.random = seeded(options.seed);
+  }
+
+  pick<T>(list: readonly T[]): T {
+    return list[Math.floor(this.random() * list.length)]!;
+  }
+
+  /** Connects every member through its own proxy and joins every room. */
+  async start(): Promise<void> {
+    for (let i = 0; i < this.options.members; i++) {
+      const proxy = await TcpProxy.start(this.options.ports[i % this.options.ports.length]!);
+      const name = `m${i}`;
+      const client = await connectBuilt(proxy.url, { name, minDelay: 20, maxDelay: 300, minUptime: 500, ackTimeout: 8000, connectTimeout: 3000 });
+      const member: Member = { name, client, proxy, rooms: new Map(), seq: 0 };
+      for (const room of this.options.rooms) {
+        const joined = client.join(room);
+        joined.on('message', (data, meta) => this.checker.record(name, room, { kind: 'message', epoch: meta.epoch, offset: meta.offset, data: String(data) }));
+        joined.on('joined', (position) => this.checker.record(name, room, { kind: 'joined', epoch: position.epoch, offset: position.offset }));
+        joined.on('reset', ({ reason }) => this.checker.record(name, room, { kind: 'reset', reason }));
+        member.rooms.set(room, joined);
+      }
+      this.members.push(member);
+    }
+    await Promise.all(this.members.flatMap((m) => [...m.rooms.values()].map((room) => firstJoin(room))));
+  }
+
+  /** Every member publishes at random moments until stop(). */
+  run(): void {
+    this.running = true;
+    this.loops = this.members.map(async (member) => {
+      while (this.running) {
+        await sleep(this.random() * this.options.publishEvery * 2);
+        if (!this.running) break;
+        this.publish(member, this.pick(this.options.rooms), this.random() < 0.2);
+      }
+    });
+  }
+
+  private publish(member: Member, room: string, excludeSelf: boolean): Promise<void> {
+    const data = `${member.name}/${room}/${++member.seq}`;
+    const record: PublishRecord = { client: member.name, room, data, seq: member.seq, excludeSelf };
+    this.checker.published(record);
+    this.published++;
+    return member.rooms.get(room)!.publish(data, { excludeSelf }).then(
+      (ack) => {
+        record.ack = { epoch: ack.epoch, offset: ack.offset };
+        this.acked++;
+      },
+      () => undefined, // not acknowledged: it may or may not have been published
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** Cuts one member's link at random (the client reconnects and resumes by itself). */
+  cutOne(): string {
+    const member = this.pick(this.members);
+    member.proxy.cut();
+    return member.name;
+  }
+
+  /** Sends the members that reach `from` to `to` from their next connection on. */
+  move(from: number, to: number): void {
+    for (const member of this.members) if (member.proxy.targetPort === from) member.proxy.targetPort = to;
+  }
+
+  /** Cuts every member's link at once. */
+  cutAll(): void {
+    for (const member of this.members) member.proxy.cut();
+  }
+
+  /**
+   * After the faults: every member is connected again, then a marker published into every room
+   * must reach every member live; the room's final position is what the marker was acked with.
+   */
+  async settle(probeUrl: string, ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.members.some((m) => m.client.status !== 'open')) {
+      if (Date.now() > deadline) throw new Error(`members still not connected: ${this.members.filter((m) => m.client.status !== 'open').map((m) => m.name).join(', ')}`);
+      await sleep(50);
+    }
+    const probe = await connectBuilt(probeUrl, { name: 'probe', ackTimeout: 5000 });
+    try {
+      for (const name of this.options.rooms) {
+        const room = probe.join(name);
+        await firstJoin(room);
+        let marker = '';
+        let ack: Client.PublishAck | undefined;
+        for (let attempt = 0; !ack; attempt++) {
+          marker = `final/${name}/${attempt}`;
+          ack = await room.publish(marker).catch(async (error: Error) => {
+            if (Date.now() > deadline) throw new Error(`the final marker of ${name} was never acked: ${error.message}`);
+            await sleep(200);
+            return undefined;
+          });
+        }
+        this.checker.published({ client: 'probe', room: name, data: marker, seq: 1, excludeSelf: false, ack: { epoch: ack.epoch, offset: ack.offset } });
+        this.checker.final(name, { epoch: ack.epoch, offset: ack.offset });
+        const reached = () => this.members.every((m) => m.rooms.get(name)!.position?.offset === ack!.offset && m.rooms.get(name)!.position?.epoch === ack!.epoch);
+        while (!reached() && Date.now() < deadline) await sleep(50);
+      }
+    } finally {
+      probe.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    for (const member of this.members) member.client.close();
+    await Promise.all(this.members.map((m) => m.proxy.close()));
+  }
+}
+
+/** Resolves on the room's first `joined` (rejects on a refused join). */
+export function firstJoin(room: Client.Room): Promise<void> {
+  if (room.position) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const off = room.on('joined', () => {
+      off();
+      resolve();
+    });
+    room.on('error', reject);
+  });
+}
