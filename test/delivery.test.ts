@@ -89,6 +89,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
       const seed = seedFromEnv();
       const redis = await PrivateRedis.start({ persistent: true });
       const nodes: Node[] = await Promise.all([0, 1, 2].map(() => startNode(redis.url)));
+      await Promise.all(nodes.map((n) => waitForReady(n, 200)));
       const ports = nodes.map((n) => Number(new URL(n.http).port));
       const workload = new Workload({ seed, ports, members: 6, rooms: ROOMS, publishEvery: 20 });
       const log: string[] = [];

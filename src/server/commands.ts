@@ -103,20 +103,16 @@ function publish(connection: Connection, request: PublishRequest): void {
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
-  const answer = connection.awaitAnswer();
   broker.publish(request.room, { kind: 'json', data: request.data }, connection, request.excludeSelf ? connection : undefined).then(
     (done) => {
-      if (request.id === undefined) return connection.fulfil(answer);
-      const ack = encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch });
-      connection.fulfil(answer, () => connection.reply(ack));
+      if (request.id !== undefined) {
+        connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch }));
+      }
     },
     (error: unknown) => {
-      if (!(error instanceof BackplaneError)) {
-        connection.fulfil(answer);
-        return connection.fail(error);
-      }
+      if (!(error instanceof BackplaneError)) return connection.fail(error);
       connection.context.logger.debug('publish refused', { id: connection.id, code: error.code, error: error.message });
-      connection.fulfil(answer, () => connection.replyError(request.id, error.code, error.message));
+      connection.replyError(request.id, error.code, error.message);
     },
   );
 }

@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { handleRequest } from './commands.js';
-import { parseRequest } from './requests.js';
+import { parseRequest, requestIdOf } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Admission, ConnectionLimits } from './upgrade.js';
 import type { StatusFeed } from './status-feed.js';
@@ -36,13 +36,8 @@ export interface ConnectionContext {
 /** Requests that may queue behind one waiting on the backplane before the connection is closed (bytes: --max-buffered). */
 const MAX_WAITING = 1000;
 
-/** An answer's place in line: filled with how to send it once the request completes. */
-export interface Answer {
-  send: (() => void) | undefined;
-}
-
-/** A v1 frame as it waits its turn: its bytes, or the error it earned on arrival. */
-type Waiting = Buffer | 'rate_limited' | 'binary';
+/** A v1 frame as it waits its turn: its bytes, or what it earned on arrival (over the rate, binary). */
+type Waiting = Buffer | { limited: Buffer } | 'binary';
 
 /** Protocol errors a connection may make in a burst before it is closed with 1008. */
 const ERROR_BURST = 20;
@@ -95,9 +90,6 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   /** Created on the first bad request: well-behaved connections never need one. */
   private errorBudget: TokenBucket | undefined;
   private readonly rate: TokenBucket | undefined;
-  /** Answers waiting for an earlier request's answer, oldest first; undefined when none waits. */
-  private answers: Answer[] | undefined;
-  private sendingAnswer = false;
   /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
   private waiting: Waiting[] | undefined;
   private waitingBytes = 0;
@@ -184,10 +176,6 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
    * in pieces as the socket drains (replay.ts), instead of closing the connection as too slow.
    */
   replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void {
-    this.answer(() => this.sendJoined(reply, messages));
-  }
-
-  private sendJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void {
     const replay = Replay.of(reply, messages, this.context.options.maxBuffered);
     if (!replay) return this.deliver(encodeTextFrame(joinedEnvelope(reply, messages)));
     if (this.replay) return this.replay.then(replay);
@@ -198,46 +186,9 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     });
   }
 
-  /** Queues one envelope for this connection alone, in its request's turn (see `answers`). */
+  /** Queues one envelope for this connection alone. */
   reply(json: string): void {
-    const frame = encodeTextFrame(json);
-    this.answer(() => this.deliver(frame));
-  }
-
-  /**
-   * Holds a place for the answer of a request that completes later (a publish's ack), so that
-   * answers leave in the order their requests came: a client can then tell which request an
-   * id-less error (`rate_limited`) belongs to, as PROTOCOL.md promises.
-   */
-  awaitAnswer(): Answer {
-    const slot: Answer = { send: undefined };
-    (this.answers ??= []).push(slot);
-    return slot;
-  }
-
-  /** Fills a place from awaitAnswer(); it leaves once every earlier answer has. */
-  fulfil(slot: Answer, send: () => void = () => undefined): void {
-    slot.send = send;
-    this.flushAnswers();
-  }
-
-  private answer(send: () => void): void {
-    // While the head of the line is being sent, its own reply is that head's: it goes at once.
-    if (!this.answers || this.sendingAnswer) return send();
-    this.answers.push({ send });
-    this.flushAnswers();
-  }
-
-  private flushAnswers(): void {
-    const answers = this.answers;
-    if (!answers) return;
-    this.sendingAnswer = true;
-    try {
-      while (answers.length > 0 && answers[0]!.send) answers.shift()!.send!();
-    } finally {
-      this.sendingAnswer = false;
-    }
-    if (answers.length === 0 && this.answers === answers) this.answers = undefined;
+    this.deliver(encodeTextFrame(json));
   }
 
   /**
@@ -294,7 +245,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     this.context.metrics.bytesIn += bytes.length;
     const limited = this.rate !== undefined && !this.rate.take();
     try {
-      if (this.protocol === 'v1') this.onV1Message(limited ? 'rate_limited' : isBinary ? 'binary' : bytes);
+      if (this.protocol === 'v1') this.onV1Message(limited ? { limited: bytes } : isBinary ? 'binary' : bytes);
       else if (limited) this.onRateLimited();
       else this.onPlainMessage(bytes, isBinary);
     } catch (error) {
@@ -302,11 +253,15 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     }
   }
 
-  /** Over the rate the message is dropped; v1 clients are told, and a sender that keeps going is closed. */
-  private onRateLimited(): void {
+  /**
+   * Over the rate the message is dropped; v1 clients are told (with the request's id when it has
+   * one, so the client knows which request it was), and a sender that keeps going is closed.
+   */
+  private onRateLimited(dropped?: Buffer): void {
     this.context.metrics.rateLimited++;
     if (this.protocol === 'v1') {
-      return this.replyError(undefined, ErrorCode.RateLimited, `more than ${this.context.options.rateLimit} messages per second; slow down`);
+      const id = dropped ? requestIdOf(dropped.toString('utf8')) : undefined;
+      return this.replyError(id, ErrorCode.RateLimited, `more than ${this.context.options.rateLimit} messages per second; slow down`);
     }
     if (!this.spendError()) this.close(CloseCode.PolicyViolation, 'message rate limit exceeded');
   }
@@ -334,12 +289,11 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   /**
    * One plaza.v1 frame, or what became of it on arrival (over the rate, or binary). While a
    * request waits (a join on the backplane), later frames wait behind it, and so do the errors
-   * they earned, so every answer keeps its request's order: a publish right after a join finds
-   * the connection in the room, and an id-less `rate_limited` names the right request.
+   * they earned, so a publish right after a join finds the connection in the room.
    */
   private onV1Message(frame: Waiting): void {
     if (this.waiting) {
-      const bytes = typeof frame === 'string' ? 0 : frame.length;
+      const bytes = typeof frame === 'string' ? 0 : Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
       if (this.waiting.length >= MAX_WAITING || this.waitingBytes + bytes > this.context.options.maxBuffered) {
         return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
       }
@@ -347,8 +301,8 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
       this.waitingBytes += bytes;
       return;
     }
-    if (frame === 'rate_limited') return this.onRateLimited();
     if (frame === 'binary') return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
+    if (!Buffer.isBuffer(frame)) return this.onRateLimited(frame.limited);
     const bytes = frame;
     const options = this.context.options;
     const parsed = parseRequest(bytes.toString('utf8'), { maxRoomName: options.maxRoomName, historySize: options.historySize });
@@ -375,7 +329,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
       if (again) {
         // Another request went async: what is left keeps its place in front of newer ones.
         again.unshift(...waiting);
-        for (const frame of waiting) if (typeof frame !== 'string') this.waitingBytes += frame.length;
+        for (const frame of waiting) if (typeof frame !== 'string') this.waitingBytes += Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
         return;
       }
     }

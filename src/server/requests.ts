@@ -83,6 +83,16 @@ function readName(value: unknown): string | undefined {
   return name;
 }
 
+/** The `id` of a request frame that will not be handled (over the rate), if it has a valid one. */
+export function requestIdOf(text: string): number | string | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObject(value) ? readId(value) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseRequest(text: string, limits: RequestLimits): ParseResult {
   let value: unknown;
   try {

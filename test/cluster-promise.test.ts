@@ -1,0 +1,339 @@
+/**
+ * What a cluster promises, checked the way users meet it: Plaza's own client (dist/public/
+ * plaza.mjs) against real nodes on a real Redis. Each case is one of the failures measured in
+ * the delivery-promise issue, re-measured: every message to every member, no offset given
+ * twice, no ghost members, bounded memory while Redis stalls, history replies of any allowed
+ * size, resets only for members whose view has a gap, and an HTTP API that speaks for the
+ * whole cluster.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { eventually } from './helpers/plaza.js';
+import { connectBuilt, type Client } from './helpers/plaza-client.js';
+import { firstJoin, sleep } from './helpers/workload.js';
+
+const uniqueRoom = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
+const API_KEY = 'k'.repeat(32);
+const auth = { Authorization: `Bearer ${API_KEY}` };
+
+/** One sample of a metric from /metrics (the first line with that name and labels). */
+async function metric(node: Node, name: string): Promise<number> {
+  const text = await (await fetch(`${node.http}/metrics`, { headers: auth })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
+
+interface View {
+  data: unknown[];
+  offsets: number[];
+  resets: string[];
+}
+
+function watch(room: Client.Room): View {
+  const view: View = { data: [], offsets: [], resets: [] };
+  room.on('message', (data, meta) => {
+    view.data.push(data);
+    view.offsets.push(meta.offset);
+  });
+  room.on('reset', ({ reason }) => view.resets.push(reason));
+  return view;
+}
+
+describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, () => {
+  const clients: Client.PlazaClient[] = [];
+  async function client(url: string, options: Client.ClientOptions = {}): Promise<Client.PlazaClient> {
+    const c = await connectBuilt(url, { minDelay: 20, maxDelay: 200, ...options });
+    clients.push(c);
+    return c;
+  }
+  after(() => {
+    for (const c of clients) c.close();
+  });
+
+  describe('two nodes on one Redis', () => {
+    let nodes: Node[] = [];
+    before(async () => {
+      nodes = await Promise.all([0, 1].map(() => startNode(REDIS_URL, ['--api-key', API_KEY, '--presence-ttl', '1500'])));
+      await Promise.all(nodes.map((n) => waitForReady(n, 200)));
+    });
+    after(() => Promise.all(nodes.map((n) => stopNode(n))));
+
+    it('delivers all 200 of 200 to each of four members publishing 50 each, in one order', async () => {
+      const name = uniqueRoom('four');
+      const members = await Promise.all([0, 1, 2, 3].map((i) => client(nodes[i % 2]!.ws, { name: `p${i}` })));
+      const rooms = members.map((m) => m.join(name));
+      const views = rooms.map(watch);
+      await Promise.all(rooms.map(firstJoin));
+      await Promise.all(rooms.map(async (room, i) => {
+        for (let n = 0; n < 50; n++) void room.publish(`${i}:${n}`);
+      }));
+      await eventually(() => views.every((v) => v.data.length >= 200), 15_000, 'every member to get 200 messages');
+      for (const view of views) {
+        assert.equal(view.data.length, 200);
+        assert.deepEqual(view.data, views[0]!.data, 'one order for everyone');
+        assert.deepEqual(view.offsets, views[0]!.offsets);
+        assert.deepEqual(view.resets, []);
+      }
+      assert.equal(new Set(views[0]!.data).size, 200);
+    });
+
+    it('delivers every one of 100 messages to the one member that published them', async () => {
+      const name = uniqueRoom('solo');
+      const member = await client(nodes[0]!.ws);
+      const room = member.join(name);
+      const view = watch(room);
+      await firstJoin(room);
+      const acks = await Promise.all(Array.from({ length: 100 }, (_, n) => room.publish(n)));
+      // Every ack came after its own message: by then the member had seen it.
+      assert.equal(view.data.length, 100);
+      assert.deepEqual(view.offsets, acks.map((a) => a.offset));
+    });
+
+    it('leaves no member behind when connections close while their join waits on Redis', async () => {
+      const name = uniqueRoom('ghost');
+      const open = async (node: Node) => (await metric(node, 'plaza_connections{protocol="v1"}')) + (await metric(node, 'plaza_connections{protocol="plain"}'));
+      const baseline = await Promise.all(nodes.map(open));
+      const sockets = [];
+      for (let i = 0; i < 150; i++) {
+        const plain = i % 3 === 0;
+        const ws = new WebSocket(nodes[i % 2]!.ws, plain ? undefined : 'plaza.v1');
+        ws.on('error', () => undefined);
+        ws.on('open', () => {
+          if (!plain) ws.send(JSON.stringify({ type: 'join', room: name, presence: i % 2 === 0 }));
+          ws.terminate();
+        });
+        sockets.push(new Promise((resolve) => ws.on('close', resolve)));
+      }
+      await Promise.all(sockets);
+      for (const [i, node] of nodes.entries()) {
+        let orphans = -1;
+        let connections = -1;
+        const deadline = Date.now() + 5000;
+        while (Date.now() < deadline && (orphans !== 0 || connections !== baseline[i])) {
+          orphans = await metric(node, 'plaza_members_without_connection');
+          connections = await open(node);
+          await sleep(50);
+        }
+        assert.equal(connections, baseline[i], 'every terminated connection is gone');
+        assert.equal(orphans, 0, 'no member without a connection');
+      }
+      const rooms = (await (await fetch(`${nodes[0]!.http}/api/rooms`, { headers: auth })).json()) as { rooms: Array<{ room: string }> };
+      assert.equal(rooms.rooms.find((r) => r.room === name), undefined, 'the room has no member anywhere');
+      const redis = new Redis(REDIS_URL);
+      try {
+        assert.equal(await redis.hlen(`plaza:{${name}}:presence`), 0, 'nobody left in cluster presence');
+      } finally {
+        redis.disconnect();
+      }
+    });
+
+    it('keeps no subscription for joins it refused', async () => {
+      const node = await startNode(REDIS_URL, ['--api-key', API_KEY, '--max-rooms-per-connection', '1']);
+      await waitForReady(node, 200);
+      try {
+        const before = await metric(node, 'plaza_backplane_channels');
+        for (let c = 0; c < 3; c++) {
+          const member = await client(node.ws);
+          await firstJoin(member.join(uniqueRoom('kept')));
+          const refusals = Array.from({ length: 15 }, () => member.join(uniqueRoom('refused')));
+          const codes = await Promise.all(refusals.map((room) => new Promise<string>((resolve) => room.on('error', (error) => resolve(error.code)))));
+          assert.deepEqual(new Set(codes), new Set(['too_many_rooms']));
+          member.close();
+        }
+        await sleep(300);
+        assert.equal(await metric(node, 'plaza_backplane_channels'), before);
+        assert.equal(await metric(node, 'plaza_backplane_rooms'), 0);
+      } finally {
+        await stopNode(node);
+      }
+    });
+
+    it('writes presence that expires once no node refreshes it', async () => {
+      const name = uniqueRoom('expiry');
+      const node = await startNode(REDIS_URL, ['--presence-ttl', '1000']);
+      await waitForReady(node, 200);
+      const redis = new Redis(REDIS_URL);
+      try {
+        const member = await client(node.ws, { name: 'ada' });
+        await firstJoin(member.join(name, { presence: true }));
+        const key = `plaza:{${name}}:presence`;
+        for (let i = 0; i < 50 && (await redis.exists(key)) === 0; i++) await sleep(20);
+        const ttl = await redis.pttl(key);
+        assert.ok(ttl > 0 && ttl <= 2000, `presence key has an expiry (${ttl} ms)`);
+        await stopNode(node, 'SIGKILL');
+        const deadline = Date.now() + 5000;
+        while ((await redis.exists(`plaza:{${name}}:presence`)) === 1 && Date.now() < deadline) await sleep(100);
+        assert.equal(await redis.exists(`plaza:{${name}}:presence`), 0, 'gone once its only writer is gone');
+      } finally {
+        redis.disconnect();
+        await stopNode(node);
+      }
+    });
+
+    it('answers rooms, presence, history and disconnect for the whole cluster', async () => {
+      const name = uniqueRoom('api');
+      const ada = await client(nodes[0]!.ws, { name: 'ada' });
+      const bob = await client(nodes[1]!.ws, { name: 'bob' });
+      const adaRoom = ada.join(name);
+      const bobRoom = bob.join(name);
+      await Promise.all([firstJoin(adaRoom), firstJoin(bobRoom)]);
+      await bobRoom.publish('from bob');
+      await eventually(() => ada.session !== undefined && bob.session !== undefined, 2000, 'welcome');
+      const ask = async (path: string, init: RequestInit = {}) => {
+        const res = await fetch(`${nodes[0]!.http}${path}`, { ...init, headers: { ...auth, 'Content-Type': 'application/json' } });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      let rooms = await ask('/api/rooms');
+      for (let i = 0; i < 20 && rooms.body.rooms.find((r: { room: string }) => r.room === name)?.members !== 2; i++) {
+        await sleep(100);
+        rooms = await ask('/api/rooms');
+      }
+      assert.equal(rooms.body.rooms.find((r: { room: string }) => r.room === name)?.members, 2);
+      const presence = await ask(`/api/rooms/${name}/presence`);
+      assert.deepEqual(presence.body.members.map((m: { name: string }) => m.name).sort(), ['ada', 'bob']);
+      assert.equal(presence.body.memberCount, 2);
+      const history = await ask(`/api/rooms/${name}/history`);
+      assert.deepEqual(history.body.messages.map((m: { data: string }) => m.data), ['from bob']);
+      const closed = new Promise<number>((resolve) => bob.on('close', (info) => resolve(info.code)));
+      const disconnected = await ask('/api/disconnect', { method: 'POST', body: JSON.stringify({ session: bob.session }) });
+      assert.equal(disconnected.status, 200);
+      assert.equal(disconnected.body.disconnected, 1, 'a session on the other node');
+      assert.equal(await closed, 4001);
+    });
+
+    it('sends history of any allowed size without closing the member (25 × 60 KB, --max-buffered 1 MiB)', async () => {
+      const name = uniqueRoom('big');
+      const writer = await client(nodes[0]!.ws);
+      const room = writer.join(name);
+      await firstJoin(room);
+      const big = (n: number) => `${n}:${'x'.repeat(60_000)}`;
+      for (let n = 0; n < 25; n++) await room.publish(big(n));
+      const reader = await client(nodes[1]!.ws);
+      const late = reader.join(name, { history: 25 });
+      const view = watch(late);
+      await eventually(() => view.data.length >= 25, 10_000, '25 messages of history');
+      assert.deepEqual(view.data.map((d) => String(d).split(':')[0]), Array.from({ length: 25 }, (_, n) => String(n)));
+      const resumer = await client(nodes[0]!.ws);
+      const resumed = resumer.join(name, { since: { epoch: late.position!.epoch, offset: 0 } });
+      const again = watch(resumed);
+      await eventually(() => again.data.length >= 25, 10_000, 'a resume from offset 0');
+      assert.deepEqual(again.resets, []);
+      await room.publish('live');
+      await eventually(() => view.data.at(-1) === 'live' && again.data.at(-1) === 'live', 5000, 'live after history');
+      assert.equal(reader.status, 'open');
+      assert.equal(resumer.status, 'open');
+    });
+  });
+
+  describe('faults', () => {
+    let redis: PrivateRedis;
+    before(async () => {
+      redis = await PrivateRedis.start({ persistent: true });
+    });
+    after(() => redis.destroy());
+
+    it('never gives one offset to two messages across an outage (a released room, then an island)', async () => {
+      const [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url)]);
+      // Joined before the node reaches Redis, a member starts on an island (and is reset later).
+      await Promise.all([waitForReady(a, 200), waitForReady(b, 200)]);
+      try {
+        const name = uniqueRoom('reuse');
+        const onB = await client(b.ws);
+        const roomB = onB.join(name);
+        const seenB = watch(roomB);
+        await firstJoin(roomB);
+        // A follows the room for a while, then lets it go.
+        const visitor = await client(a.ws);
+        const visit = visitor.join(name);
+        await firstJoin(visit);
+        await roomB.publish('one');
+        visit.leave();
+        await roomB.publish('two');
+        await redis.stop();
+        await waitForReady(a, 503);
+        // While Redis is away A serves an island: its offsets get an epoch of their own.
+        const islander = await client(a.ws);
+        const island = islander.join(name);
+        await firstJoin(island);
+        const islandAck = await island.publish('island');
+        await redis.restart();
+        await Promise.all([waitForReady(a, 200, 15_000), waitForReady(b, 200, 15_000)]);
+        const clusterAck = await roomB.publish('three');
+        assert.notEqual(islandAck.epoch, clusterAck.epoch, 'the island never used the cluster epoch');
+        await eventually(() => seenB.data.includes('three'), 5000, 'the cluster message');
+        assert.deepEqual(seenB.data, ['one', 'two', 'three']);
+        assert.deepEqual(seenB.offsets, [1, 2, 3]);
+      } finally {
+        await Promise.all([stopNode(a), stopNode(b)]);
+      }
+    });
+
+    it('tells only members whose view has a gap: Redis back with its data and nothing missed means no reset', async () => {
+      const [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url)]);
+      // Joined before the node reaches Redis, a member starts on an island (and is reset later).
+      await Promise.all([waitForReady(a, 200), waitForReady(b, 200)]);
+      try {
+        const name = uniqueRoom('calm');
+        const members = await Promise.all([client(a.ws), client(b.ws)]);
+        const rooms = members.map((m) => m.join(name));
+        const views = rooms.map(watch);
+        await Promise.all(rooms.map(firstJoin));
+        await rooms[0]!.publish('before');
+        await eventually(() => views.every((v) => v.data.length === 1), 5000, 'before');
+        await redis.stop();
+        await Promise.all([waitForReady(a, 503), waitForReady(b, 503)]);
+        await redis.restart();
+        await Promise.all([waitForReady(a, 200, 15_000), waitForReady(b, 200, 15_000)]);
+        await rooms[1]!.publish('after');
+        await eventually(() => views.every((v) => v.data.length === 2), 5000, 'after');
+        for (const view of views) {
+          assert.deepEqual(view.resets, [], 'nothing was missed, so nothing is reset');
+          assert.deepEqual(view.data, ['before', 'after']);
+        }
+      } finally {
+        await Promise.all([stopNode(a), stopNode(b)]);
+      }
+    });
+
+    it('refuses publishes at once past --redis-max-inflight while Redis stalls, and keeps memory bounded', async () => {
+      const node = await startNode(redis.url, ['--redis-max-inflight', '5', '--api-key', API_KEY]);
+      await waitForReady(node, 200);
+      try {
+        const name = uniqueRoom('stall');
+        const member = await client(node.ws, { ackTimeout: 0 });
+        const room = member.join(name);
+        const view = watch(room);
+        await firstJoin(room);
+        const plain = new WebSocket(node.ws);
+        await new Promise((resolve) => plain.on('open', resolve));
+        redis.pause();
+        try {
+          const outcomes = Array.from({ length: 20 }, (_, n) => room.publish(n).then(() => 'ack', (error: Client.PlazaError) => error.code));
+          const refused = await Promise.race([
+            Promise.all(outcomes.slice(5)),
+            sleep(2000).then(() => 'still waiting'),
+          ]);
+          assert.deepEqual(refused, Array(15).fill('unavailable'), 'past the bound: unavailable at once');
+          assert.equal(await metric(node, 'plaza_backplane_inflight'), 5);
+          for (let n = 0; n < 10; n++) plain.send(`plain ${n}`);
+          await sleep(100);
+          assert.equal(await metric(node, 'plaza_plain_messages_dropped_total'), 10);
+          redis.resume();
+          assert.deepEqual(await Promise.all(outcomes.slice(0, 5)), Array(5).fill('ack'), 'the ones in flight complete');
+          await eventually(() => view.data.length === 5, 5000, 'the five delivered');
+          assert.ok((await metric(node, 'plaza_backplane_rejected_total')) >= 25);
+        } finally {
+          redis.resume();
+          plain.terminate();
+        }
+      } finally {
+        await stopNode(node);
+      }
+    });
+  });
+});
