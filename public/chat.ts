@@ -5,8 +5,13 @@
  * up without duplicates. A message is published as its plain text, so plain WebSocket clients
  * (wscat) in the server's default room read it as-is and their text shows here from "anonymous".
  * Peer text reaches the DOM through textContent only.
+ *
+ * The page also works opened from disk (file:): it then talks to ws://localhost:8080, or to the
+ * server named by `?server=` or `#server=`. A sign-in token comes as `#token=…`; it is taken out
+ * of the address bar at once (history.replaceState), so it stays out of history and bookmarks,
+ * and kept for this tab only (sessionStorage) so a reload still works.
  */
-import { connect, type Member, type MessageMeta, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
+import { connect, type Member, type MessageMeta, type PlazaClient, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
 
 const DEFAULT_ROOM = 'lobby';
 const MAX_NAME = 64;
@@ -21,6 +26,13 @@ const MAX_QUEUE = 100;
 const MAX_SESSIONS = 20;
 const NAME_KEY = 'plaza.name';
 const SESSIONS_KEY = 'plaza.sessions';
+const TOKEN_KEY = 'plaza.token';
+const SERVER_KEY = 'plaza.server';
+/** Where a page that was not served by Plaza (opened from disk) looks for it. */
+const LOCAL_SERVER = 'ws://localhost:8080';
+/** How to start a server and how to mint a token, as the page tells people. */
+const START_COMMAND = 'node dist/server.js';
+const TOKEN_COMMAND = 'node dist/server.js token --sub your-name';
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',
@@ -64,13 +76,83 @@ function save(storage: () => Storage, key: string, value: string): void {
   }
 }
 
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Splits the hash into settings and the room: `#team`, `#token=…`, `#server=ws://…&token=…&team`.
+ * Parts are separated by `&` (never part of a room name); `token=`, `server=` and `room=` parts
+ * are settings, the first other part is the room.
+ */
+function readHash(): { room: string; token?: string; server?: string } {
+  const found: { room: string; token?: string; server?: string } = { room: '' };
+  for (const part of location.hash.slice(1).split('&')) {
+    const match = /^(token|server|room)=(.*)$/.exec(part);
+    if (match) found[match[1] as 'token' | 'server' | 'room'] = decode(match[2]!).trim();
+    else if (!found.room) found.room = decode(part).trim();
+  }
+  return found;
+}
+
 /** The room named by the URL hash, e.g. `#team-7`; the default room without one. */
 function roomFromHash(): string {
+  return readHash().room || DEFAULT_ROOM;
+}
+
+/**
+ * Takes a token and a server out of the hash into this tab's storage, and the address bar
+ * without them into history, in place of the address that had them.
+ */
+function takeSettingsFromHash(): void {
+  const { room, token, server } = readHash();
+  if (token === undefined && server === undefined) return;
+  if (token) save(() => sessionStorage, TOKEN_KEY, token);
+  if (server) save(() => sessionStorage, SERVER_KEY, server);
+  const bare = `${location.href.split('#')[0]}${room ? `#${encodeURIComponent(room)}` : ''}`;
   try {
-    return decodeURIComponent(location.hash.slice(1)).trim() || DEFAULT_ROOM;
+    history.replaceState(history.state, '', bare);
   } catch {
-    return DEFAULT_ROOM;
+    // Some sandboxed frames refuse it; the settings still work for this visit.
   }
+}
+
+/** The WebSocket URL to use, or undefined for the page's own server (served over http/https). */
+function serverUrl(): string | undefined {
+  const chosen = new URLSearchParams(location.search).get('server') || load(() => sessionStorage, SERVER_KEY);
+  if (chosen) return chosen;
+  return /^https?:$/.test(location.protocol) ? undefined : LOCAL_SERVER;
+}
+
+/** A paragraph of text and `code` pieces, built with textContent only. */
+function sentence(...parts: Array<string | { code: string }>): HTMLParagraphElement {
+  const p = document.createElement('p');
+  for (const part of parts) {
+    if (typeof part == 'string') p.append(part);
+    else {
+      const code = document.createElement('code');
+      code.textContent = part.code;
+      p.append(code);
+    }
+  }
+  return p;
+}
+
+const sameDay = (a: Date, b: Date) => a.toDateString() == b.toDateString();
+
+/** `14:02` today, `Yesterday 14:02`, `Nov 3, 14:02` earlier (with the year when it is not this one). */
+function timeLabel(date: Date, now = new Date()): string {
+  const clock = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (sameDay(date, now)) return clock;
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(date, yesterday)) return `Yesterday ${clock}`;
+  const year = date.getFullYear() == now.getFullYear() ? {} : { year: 'numeric' as const };
+  return `${date.toLocaleDateString([], { month: 'short', day: 'numeric', ...year })}, ${clock}`;
 }
 
 /** What to show for a message's data: text as itself, binary (base64 from a plain client) by size, anything else as JSON. */
@@ -93,6 +175,7 @@ function start(): void {
   const messageInput = byId('message', HTMLInputElement);
   const memberList = byId('members', HTMLUListElement);
   const memberCount = byId('member-count', HTMLElement);
+  const problem = byId('problem', HTMLElement);
 
   nameInput.value = load(() => localStorage, NAME_KEY) ?? `guest-${Math.floor(1000 + Math.random() * 9000)}`;
   const myName = () => nameInput.value.trim() || 'anonymous';
@@ -101,13 +184,16 @@ function start(): void {
   const sessions = new Set<string>((load(() => sessionStorage, SESSIONS_KEY) ?? '').split(' ').filter(Boolean));
   /** Sent and not yet seen back, oldest first. */
   let outgoing: Outgoing[] = [];
+  /** Why the client stopped for good, when it was for want of a (fresh) sign-in token. */
+  let signInProblem: string | undefined;
   let room: Room | undefined;
 
   function timeElement(ms: number): HTMLTimeElement {
     const time = document.createElement('time');
     const date = new Date(ms);
     time.dateTime = date.toISOString();
-    time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    time.title = date.toLocaleString();
+    time.textContent = timeLabel(date);
     return time;
   }
 
@@ -136,12 +222,25 @@ function start(): void {
     return append(item, mine);
   }
 
-  /** A line from the page itself (not a message): a reset, a refused room. */
-  function notice(text: string): void {
+  /**
+   * A line from the page itself (not a message): a reset, a refused room, the server's welcome.
+   * It goes above our messages still on their way, which were written after what it is about
+   * (a resent message must not read as lost in a restart announced below it).
+   */
+  function notice(text: string): HTMLLIElement {
     const item = document.createElement('li');
     item.className = 'notice';
     item.textContent = text;
-    append(item, true);
+    const waiting = outgoing.find((entry) => entry.item.isConnected);
+    if (!waiting) return append(item, true);
+    log.insertBefore(item, waiting.item);
+    return item;
+  }
+
+  /** Says what stands in the way (no server, no token), or clears it with no arguments. */
+  function showProblem(...paragraphs: HTMLParagraphElement[]): void {
+    problem.replaceChildren(...paragraphs);
+    problem.hidden = paragraphs.length == 0;
   }
 
   /** Marks a message of ours as stored by the server, at the server's time. */
@@ -192,11 +291,22 @@ function start(): void {
     room = joined;
   }
 
+  /** The server's --welcome text, shown at the top of each room's log (once, however often it comes). */
+  let greeting: HTMLLIElement | undefined;
+  function greet(text: string): void {
+    if (greeting?.isConnected && greeting.textContent == text) return;
+    greeting?.remove();
+    greeting = document.createElement('li');
+    greeting.className = 'notice welcome';
+    greeting.textContent = text;
+    log.prepend(greeting);
+  }
+
   function enter(name: string): void {
     if (room?.name == name && room.active) return;
     room?.leave();
     outgoing = [];
-    log.replaceChildren();
+    log.replaceChildren(...(greeting ? [greeting] : []));
     showMembers([], 0);
     roomInput.value = name;
     document.title = `#${name} · Plaza chat`;
@@ -216,17 +326,62 @@ function start(): void {
 
   function showStatus(value: Status): void {
     status.dataset.status = value;
-    status.textContent = STATUS_TEXT[value];
+    status.textContent = (value == 'closed' && signInProblem) || STATUS_TEXT[value];
     document.body.dataset.status = value;
   }
 
-  const client = connect(undefined, { rooms: true, name: myName(), maxQueue: MAX_QUEUE });
+  takeSettingsFromHash();
+  const server = serverUrl();
+  const token = load(() => sessionStorage, TOKEN_KEY) ?? undefined;
+  let client: PlazaClient;
+  try {
+    client = connect(server, { rooms: true, name: myName(), maxQueue: MAX_QUEUE, ...(token && { token }) });
+  } catch (error) {
+    showStatus('closed');
+    showProblem(
+      sentence(`This page cannot use the server address ${JSON.stringify(server ?? '')}: ${(error as Error).message.replace(/^Plaza: /, '')}`),
+      sentence('Open it with ', { code: '?server=ws://host:port' }, ' at the end of its address, e.g. ', { code: `?server=${LOCAL_SERVER}` }, '.'),
+    );
+    return;
+  }
+  const where = client.url.replace(/\/$/, '');
   showStatus(client.status);
   client.on('status', showStatus);
   client.on('welcome', ({ session }) => {
     sessions.add(session);
     while (sessions.size > MAX_SESSIONS) sessions.delete(sessions.values().next().value ?? '');
     save(() => sessionStorage, SESSIONS_KEY, [...sessions].join(' '));
+  });
+  client.on('notice', greet);
+  let everOpened = false;
+  let lastReason = '';
+  client.on('open', () => {
+    everOpened = true;
+    showProblem();
+  });
+  // Until the first connection opens, a failed attempt most likely means nothing listens there.
+  client.on('close', ({ reason, willReconnect }) => {
+    lastReason = reason;
+    if (everOpened || !willReconnect) return;
+    showProblem(
+      sentence(`No Plaza server answers at ${where}. This page keeps trying.`),
+      sentence('To start one, run ', { code: START_COMMAND }, ' in the Plaza folder (', { code: 'npm start' }, ' builds it first).'),
+      sentence('Another server: add ', { code: '?server=ws://host:port' }, ' to this page’s address.'),
+    );
+  });
+  client.on('error', (error) => {
+    // The stored token is the one refused: forget it so that a new #token= is the next one.
+    save(() => sessionStorage, TOKEN_KEY, '');
+    signInProblem = error.code == 'token_expired' ? 'Sign-in expired' : 'Not signed in';
+    const how = [
+      sentence('Ask whoever runs it for a link that ends in ', { code: '#token=…' }, ', or mint a token on the server with ', { code: TOKEN_COMMAND }, '.'),
+      sentence('Then open this page with ', { code: '#token=<the token>' }, ' at the end of its address.'),
+    ];
+    if (error.code == 'token_expired') showProblem(sentence('Your sign-in token has expired.'), ...how);
+    else {
+      const said = lastReason ? ` It said: “${lastReason}”.` : '';
+      showProblem(sentence(`This server needs a sign-in token${token ? ', and refused the one this page had' : ''}.${said}`), ...how);
+    }
   });
   enter(roomFromHash());
 

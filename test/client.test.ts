@@ -398,6 +398,8 @@ describe('client', () => {
         [{ minDelay: 500, maxDelay: 100 }, /minDelay \(500\) must not exceed options\.maxDelay \(100\)/],
         [{ maxdelay: 5 } as never, /unknown option "maxdelay"/],
         [{ WebSocket: 'ws' as never }, /options\.WebSocket/],
+        [{ token: '' }, /options\.token must be a non-empty string or a function/],
+        [{ token: 42 as never }, /options\.token must be a non-empty string or a function/],
       ];
       for (const [options, message] of bad) {
         assert.throws(() => connect('ws://127.0.0.1:1/', { WebSocket, ...options }), { name: 'TypeError', message });
@@ -423,9 +425,21 @@ describe('client', () => {
     });
 
     it('rejects other schemes, garbage, and a missing URL outside a browser', () => {
-      assert.throws(() => connect('ftp://example.com/', { WebSocket }), { name: 'TypeError', message: /must use ws:, wss:, http: or https:/ });
+      assert.throws(() => connect('ftp://example.com/', { WebSocket }), {
+        name: 'TypeError',
+        message: 'Plaza: ftp://example.com/ is not a server address: use ws:, wss:, http: or https:, e.g. "ws://localhost:8080"',
+      });
       assert.throws(() => connect('not a url', { WebSocket }), { name: 'TypeError', message: /not a valid URL/ });
       assert.throws(() => connect(undefined, { WebSocket }), { name: 'TypeError', message: /pass a URL outside a browser/ });
+    });
+
+    it('asks a page opened from disk for the server URL instead of defaulting to file:', () => {
+      assert.throws(() => resolveUrl(undefined, { href: 'file:///home/ada/plaza/dist/public/index.html' }), {
+        name: 'TypeError',
+        message: 'Plaza: a file: page has no server of its own; pass its URL, e.g. connect("ws://localhost:8080")',
+      });
+      assert.throws(() => resolveUrl('/socket', { href: 'file:///tmp/index.html' }), { message: /file:\/\/\/socket is not a server address/ });
+      assert.equal(resolveUrl('ws://localhost:8080', { href: 'file:///tmp/index.html' }), 'ws://localhost:8080/');
     });
   });
 
@@ -436,9 +450,17 @@ describe('client', () => {
     });
 
     it('retries drops, restarts, overload and server errors', () => {
-      for (const code of [1000, 1001, 1005, 1006, 1009, 1011, 1012, 1013, 1014, 4000]) {
+      for (const code of [1000, 1001, 1005, 1006, 1009, 1011, 1012, 1013, 1014, 4000, 4001]) {
         assert.equal(shouldReconnect(code), true, String(code));
       }
+    });
+
+    it('retries a refused (4003) or expired (4004) token only when it can get a new one', () => {
+      for (const code of [4003, 4004]) {
+        assert.equal(shouldReconnect(code), false, String(code));
+        assert.equal(shouldReconnect(code, true), true, String(code));
+      }
+      assert.equal(shouldReconnect(1008, true), false, 'a token function does not lift other refusals');
     });
 
     it('never waits longer than maxDelay, whatever random() returns', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULTS, helpText, OPTION_SPECS, parseCommandLine, resolveOptions } from '../src/server/config.js';
+import { ConfigError, DEFAULTS, helpText, MAX_WELCOME, OPTION_SPECS, parseCommandLine, readFlags, resolveOptions } from '../src/server/config.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/static.js';
 
 function serve(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCommandLine(argv, env);
@@ -34,6 +35,23 @@ describe('config', () => {
 
     it('ignores undefined values instead of overriding defaults', () => {
       assert.equal(resolveOptions({ port: undefined }).port, 8080);
+    });
+
+    it('defaults to the strict Content-Security-Policy and takes another one-line policy or none', () => {
+      assert.equal(DEFAULTS.contentSecurityPolicy, DEFAULT_CONTENT_SECURITY_POLICY);
+      assert.match(DEFAULT_CONTENT_SECURITY_POLICY, /script-src 'self';/);
+      assert.equal(resolveOptions({ contentSecurityPolicy: "script-src 'unsafe-inline'" }).contentSecurityPolicy, "script-src 'unsafe-inline'");
+      assert.equal(resolveOptions({ contentSecurityPolicy: '' }).contentSecurityPolicy, '');
+      assert.throws(() => resolveOptions({ contentSecurityPolicy: "default-src 'self'\r\nX-Injected: 1" }), {
+        code: 'PLAZA_ERR_CONFIG',
+        message: /^contentSecurityPolicy: must be one line/,
+      });
+    });
+
+    it(`bounds --welcome at ${MAX_WELCOME} characters`, () => {
+      assert.equal(resolveOptions({ welcome: 'x'.repeat(MAX_WELCOME) }).welcome.length, MAX_WELCOME);
+      assert.throws(() => resolveOptions({ welcome: 'x'.repeat(MAX_WELCOME + 1) }), /welcome: expected a string of at most 4096 characters/);
+      assert.throws(() => serve(['--welcome', 'x'.repeat(MAX_WELCOME + 1)]), /^ConfigError: --welcome: expected a string of at most 4096 characters/);
     });
   });
 
@@ -76,6 +94,54 @@ describe('config', () => {
       assert.deepEqual(parseCommandLine(['--help'], {}), { command: 'help' });
       assert.deepEqual(parseCommandLine(['--port', '1', '-h'], {}), { command: 'help' });
     });
+
+    it('reads KB/MB/GB as powers of 1000 and KiB/MiB/GiB as powers of 1024, in any case', () => {
+      assert.equal(serve(['--max-payload', '1MB']).maxPayload, 1_000_000);
+      assert.equal(serve(['--max-payload', '1mb']).maxPayload, 1_000_000);
+      assert.equal(serve(['--max-payload', '64KB']).maxPayload, 64_000);
+      assert.equal(serve(['--max-payload', '64KiB']).maxPayload, 65_536);
+      assert.equal(serve(['--max-payload', '1MiB']).maxPayload, 1_048_576);
+      assert.equal(serve(['--max-payload', '100 B']).maxPayload, 100);
+      assert.equal(serve([], { HISTORY_MAX_BYTES: '1GB' }).historyMaxBytes, 1_000_000_000);
+      assert.equal(serve([], { HISTORY_MAX_BYTES: '1GiB' }).historyMaxBytes, 1024 ** 3);
+    });
+
+    it('refuses a bare K, M or G, which could mean either, and says which suffixes exist', () => {
+      for (const text of ['64K', '1m', '1G', '1.5MB']) {
+        assert.throws(() => serve(['--max-payload', text]), {
+          message: `--max-payload: expected a size in bytes from 1 to 104857600: a number, or one with KiB/MiB/GiB (×1024) or KB/MB/GB (×1000), e.g. 65536, 64KiB, 1MB, got ${JSON.stringify(text)}`,
+        });
+      }
+    });
+
+    it('takes a boolean alone or as --flag=value, never the next word', () => {
+      assert.equal(serve(['--status']).status, true);
+      assert.equal(serve(['--status=false']).status, false);
+      assert.equal(serve(['--status=no', '--port=1']).status, false);
+      assert.throws(() => serve(['--status', 'false']), { message: '"false": unexpected argument: a value goes right after its flag (--flag value or --flag=value)' });
+    });
+
+    it('refuses a stray word, a flag where a value belongs, and short flags it does not know', () => {
+      assert.throws(() => serve(['8080']), /^ConfigError: "8080": unexpected argument/);
+      assert.throws(() => serve(['--port', '--host', 'x']), { message: '--port: needs a value: an integer from 0 to 65535' });
+      assert.throws(() => serve(['-p', '1']), { message: '-p: unknown option; run with --help to see every option' });
+      // A value that starts with a dash is fine when it is not a flag (the range check refuses it).
+      assert.throws(() => serve(['--port', '-1']), { message: '--port: expected an integer from 0 to 65535, got "-1"' });
+      assert.equal(serve(['--default-room=-x-']).defaultRoom, '-x-');
+    });
+  });
+
+  describe('readFlags', () => {
+    const rules = [{ flag: '--sub' }, { flag: '--quiet', boolean: true }];
+    it('returns the last value of each flag, and help for --help or -h anywhere', () => {
+      assert.deepEqual(readFlags(['--sub', 'a', '--sub=b', '--quiet'], rules), { help: false, values: new Map([['--sub', 'b'], ['--quiet', 'true']]) });
+      assert.equal(readFlags(['--sub', 'a', '-h'], rules).help, true);
+      assert.equal(readFlags(['--help', '--nope'], rules).help, true);
+    });
+    it('names what is wrong', () => {
+      assert.throws(() => readFlags(['--sub'], rules), { message: '--sub: needs a value' });
+      assert.throws(() => readFlags(['--nope'], rules), { message: '--nope: unknown option; run with --help to see every option' });
+    });
   });
 
   describe('helpText', () => {
@@ -85,7 +151,30 @@ describe('config', () => {
         assert.match(text, new RegExp(`${spec.flag}\\b`));
         assert.match(text, new RegExp(`env ${spec.env}\\b`));
       }
-      assert.match(text, /--port <value> +TCP port \(0 picks a free port\) \[default: 8080\]/);
+      assert.match(text, /--port <port> +TCP port \(0 picks a free port\) \[default: 8080\]/);
+    });
+
+    it('never runs a flag into its description: at least two spaces, or the description on the next line', () => {
+      const lines = helpText().split('\n');
+      for (const spec of OPTION_SPECS) {
+        const i = lines.findIndex((line) => line.startsWith(`  ${spec.flag} `) || line === `  ${spec.flag}` || line.startsWith(`  ${spec.flag}  `));
+        assert.ok(i >= 0, `${spec.flag} has a line`);
+        const line = lines[i]!;
+        const rest = line.slice(2 + spec.flag.length).replace(/^ <[^>]+>/, '');
+        if (rest === '') assert.match(lines[i + 1]!, new RegExp(`^ {20,}${spec.help.slice(0, 10).replace(/[()[\]\\^$.|?*+]/g, '\\$&')}`));
+        else assert.match(rest, /^ {2,}\S/, `${spec.flag}: ${JSON.stringify(line)}`);
+      }
+    });
+
+    it('shows the allowed values of a choice and placeholders that say what a value is', () => {
+      const text = helpText();
+      assert.match(text, /--log-level <silent\|error\|warn\|info\|debug>\n +least severe log level written \[default: info\]/);
+      assert.match(text, /--log-format <json\|pretty> +json lines, or pretty for people \[default: pretty on a terminal, else json\]/);
+      assert.doesNotMatch(text, /\(default: .*\) \[default: /, 'one default per option');
+      assert.match(text, /--heartbeat-ms <ms> /);
+      assert.match(text, /--max-payload <size> /);
+      assert.match(text, /KB\/MB\/GB \(×1000\): 64KiB is 65536 bytes, 1MB is 1000000/);
+      assert.doesNotMatch(text, /<value>/);
     });
   });
 });

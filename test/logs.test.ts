@@ -8,6 +8,7 @@ import { signToken } from '../src/server/auth.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { connect, eventually, wsUrl } from './helpers/plaza.js';
+import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
 
 const API_KEY = 'sk-live-API-KEY-never-logged-5e1f';
@@ -86,7 +87,63 @@ describe('logs', () => {
       assert.equal(close.remote, '127.0.0.1', 'the close line names the remote too');
     }
     assert.deepEqual(closes.map((c) => c.code).sort(), [1005, 1005, 4001]);
+    assert.deepEqual(closes.map((c) => c.by).sort(), ['client', 'client', 'server']);
     assert.ok(entries.some((e) => e.msg === 'api request' && e.route === '/api/publish' && e.status === 200));
     assert.ok(entries.some((e) => e.msg === 'refused a request without the right key' && e.surface === 'api' && e.remote === '127.0.0.1'));
+  });
+
+  it('report the close code Plaza sent and who closed first, with bytes out, in the log and the metrics', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) });
+    const plaza = createPlaza({ port: 0, host: '127.0.0.1', maxPayload: 1000, heartbeatMs: 0 }, { logger });
+    await plaza.start();
+    const closeLine = (id: string) => lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((e) => e.msg === 'connection closed' && e.id === id);
+    const openIds = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.msg === 'connection open').map((e) => e.id as string);
+    /** Opens a client and returns it with the id its open line gave it. */
+    async function opened<T>(open: () => Promise<T>): Promise<[T, string]> {
+      const before = openIds().length;
+      const client = await open();
+      await eventually(() => openIds().length > before, 3000, 'an open line');
+      return [client, openIds()[before]!];
+    }
+    try {
+      // 1009: the peer's echo never comes (ws ends the socket), so ws itself would say 1006.
+      const [big, bigId] = await opened(() => connect(wsUrl(plaza)));
+      const [reader, readerId] = await opened(() => connect(wsUrl(plaza)));
+      big.send('x'.repeat(900));
+      await reader.waitFor(1);
+      big.send('x'.repeat(1001));
+      assert.equal(await big.closed, 1009);
+      // 1007: a text frame that is not UTF-8.
+      const [raw, rawId] = await opened(() => openRaw(plaza.port));
+      raw.send({ opcode: 1, payload: Buffer.from([0xff, 0xfe]) });
+      assert.equal(await raw.closed, 1007);
+      // A client that closes with 1000 itself, and one whose link just ends.
+      reader.ws.close(1000, 'bye');
+      await reader.closed;
+      const [gone, goneId] = await opened(() => connect(wsUrl(plaza)));
+      (gone.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
+      await eventually(() => [bigId, rawId, readerId, goneId].every((id) => closeLine(id)), 3000, 'four close lines');
+
+      assert.deepEqual(
+        [bigId, rawId, readerId, goneId].map((id) => ({ code: closeLine(id)!.code, by: closeLine(id)!.by })),
+        [
+          { code: 1009, by: 'server' },
+          { code: 1007, by: 'server' },
+          { code: 1000, by: 'client' },
+          { code: 1006, by: 'network' },
+        ],
+      );
+      // The reader got big's 900-byte message (and its own nothing): more than that went out to it.
+      const readerOut = closeLine(readerId)!.bytesOut as number;
+      assert.ok(readerOut > 900 && readerOut < 1200, `reader bytesOut ${readerOut}`);
+      assert.ok((closeLine(bigId)!.bytesOut as number) > 900, 'big got its own echo');
+      assert.equal(closeLine(rawId)!.bytesIn, 0, 'the refused frame never counted as a message');
+
+      const metrics = await (await fetch(`${plaza.url}/metrics`)).text();
+      for (const code of [1009, 1007, 1000, 1006]) assert.match(metrics, new RegExp(`^plaza_disconnects_total\\{code="${code}"\\} 1$`, 'm'));
+    } finally {
+      await plaza.close();
+    }
   });
 });

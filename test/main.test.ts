@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { verifyToken } from '../src/server/auth.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/static.js';
 import { connect, ROOT } from './helpers/plaza.js';
 
 const DIST = join(ROOT, 'dist');
@@ -115,6 +117,97 @@ describe('dist/server.js', () => {
     assert.equal(result.status, 0);
     for (const flag of ['--port', '--host', '--exclude-sender', '--max-payload', '--log-level']) assert.match(result.stdout, new RegExp(flag));
     assert.match(result.stdout, /\[default: 65536\]/);
+    // The long flags that used to run into their descriptions, and values that used to say <value>.
+    assert.match(result.stdout, /\n  --max-rooms-per-connection <n>\n +rooms one connection may be in \[default: 100\]\n/);
+    assert.match(result.stdout, /\n  --log-level <silent\|error\|warn\|info\|debug>\n/);
+    assert.match(result.stdout, /\n  --log-format <json\|pretty> +json lines, or pretty for people \[default: pretty on a terminal, else json\]\n/);
+  });
+
+  it('reads --max-payload 1MB as 1,000,000 bytes: a 1,000,001-byte message closes with 1009', async () => {
+    const { child, url } = await run(['--max-payload', '1MB']);
+    try {
+      const [a, b] = [await connect(url.replace('http:', 'ws:')), await connect(url.replace('http:', 'ws:'))];
+      a.send('x'.repeat(1_000_000));
+      assert.equal((await b.waitFor(1))[0]!.data.length, 1_000_000);
+      a.send('x'.repeat(1_000_001));
+      assert.equal(await a.closed, 1009);
+      await b.close();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  describe('token', () => {
+    const SECRET = 'a-secret-for-the-token-subcommand-0123456789';
+    const token = (args: string[], env: NodeJS.ProcessEnv = { AUTH_SECRET: SECRET }) =>
+      spawnSync(process.execPath, [serverJs, 'token', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+
+    it('mints a token the server accepts, with the flags given in either form', () => {
+      const result = token(['--sub', 'ada', '--name=Ada L.', '--rooms', 'lobby,team-*', '--ttl', '90s']);
+      assert.equal(result.status, 0, result.stderr);
+      const grant = verifyToken(result.stdout.trim(), SECRET);
+      assert.equal(grant.userId, 'ada');
+      assert.equal(grant.name, 'Ada L.');
+      assert.ok(grant.mayJoin('team-7') && grant.mayJoin('lobby') && !grant.mayJoin('admins'));
+      const left = grant.expiresAt! - Date.now();
+      assert.ok(left > 80_000 && left <= 90_000, `expires in 90 s, got ${left} ms`);
+      assert.equal(token(['--sub', 'bob', `--auth-secret=${SECRET}`], {}).status, 0);
+    });
+
+    it('prints its usage on --help and -h', () => {
+      for (const flag of ['--help', '-h']) {
+        const result = token([flag]);
+        assert.equal(result.status, 0);
+        assert.match(result.stdout, /^Usage: node dist\/server\.js token --sub <user id>/);
+      }
+    });
+
+    it('exits 2 with one line that names the problem, by the same rules as the server', () => {
+      const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+        [['--sub'], { AUTH_SECRET: SECRET }, /^plaza token: --sub: needs a value\n$/],
+        [['--sub', 'ada', '--frobnicate'], { AUTH_SECRET: SECRET }, /^plaza token: --frobnicate: unknown option/],
+        [['--sub', 'ada', 'extra'], { AUTH_SECRET: SECRET }, /^plaza token: "extra": unexpected argument/],
+        [['--sub', 'ada', '--ttl', 'soon'], { AUTH_SECRET: SECRET }, /^plaza token: --ttl: expected a duration/],
+        [['--sub', 'ada'], {}, /^plaza token: --auth-secret: set AUTH_SECRET/],
+        [['--rooms', '*'], { AUTH_SECRET: SECRET }, /^plaza token: --sub: the user id is required/],
+      ];
+      for (const [args, env, expected] of cases) {
+        const result = token(args, env);
+        assert.equal(result.status, 2, `${args.join(' ')} should exit 2`);
+        assert.match(result.stderr, expected);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      }
+    });
+  });
+
+  it('lays --public-dir over the built-in files and sends the --content-security-policy given', async () => {
+    const site = await mkdtemp(join(tmpdir(), 'plaza-site-'));
+    await writeFile(join(site, 'index.html'), '<!doctype html><title>seed</title><script>document.title = "ran"</script>');
+    await writeFile(join(site, 'extra.css'), 'body { color: red }');
+    const policy = "default-src 'self'; script-src 'self' 'unsafe-inline'";
+    try {
+      for (const [args, expectedPolicy] of [
+        [['--public-dir', site], DEFAULT_CONTENT_SECURITY_POLICY],
+        [['--public-dir', site, '--content-security-policy', policy], policy],
+        [['--public-dir', site, '--content-security-policy='], null],
+      ] as const) {
+        const { child, url } = await run([...args]);
+        try {
+          const page = await fetch(`${url}/`);
+          assert.match(await page.text(), /<title>seed<\/title>/, 'the file of the same name wins');
+          assert.equal(page.headers.get('content-security-policy'), expectedPolicy);
+          assert.equal((await fetch(`${url}/extra.css`)).status, 200);
+          const client = await fetch(`${url}/plaza.js`);
+          assert.equal(client.status, 200, 'the built-in client stays');
+          assert.match(await client.text(), /Plaza/);
+          assert.equal((await fetch(`${url}/chat.js`)).status, 200);
+        } finally {
+          child.kill('SIGKILL');
+        }
+      }
+    } finally {
+      await rm(site, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 with a clear message when the port is taken', async () => {

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { createPlaza } from '../src/server/plaza.js';
-import { connect, connectMany, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect as connectClient } from '../src/client/index.js';
+import { createPlaza, selectProtocol } from '../src/server/plaza.js';
+import { connect, connectMany, eventually, startPlaza, wsUrl, withPlaza } from './helpers/plaza.js';
+import { V1Client } from './helpers/v1.js';
 
 describe('Plaza broadcast', () => {
   describe('default (sender included)', () => {
@@ -199,6 +201,106 @@ describe('Plaza broadcast', () => {
       } finally {
         await plaza.close();
       }
+    });
+  });
+
+  describe('subprotocols', () => {
+    it('selects plaza.v1 when offered, else the first offered protocol that is not a plaza.* one', () => {
+      assert.equal(selectProtocol(new Set(['chat', 'plaza.v1'])), 'plaza.v1');
+      assert.equal(selectProtocol(new Set(['chat'])), 'chat');
+      assert.equal(selectProtocol(new Set(['plaza.v2', 'chat', 'mqtt'])), 'chat');
+      assert.equal(selectProtocol(new Set(['plaza.v2'])), false);
+      assert.equal(selectProtocol(new Set()), false);
+    });
+
+    it('lets a client that offers only its own subprotocol connect, as a plain client', async () => {
+      await withPlaza({}, async (plaza) => {
+        const chat = await connect(wsUrl(plaza), 'chat');
+        const both = await connect(wsUrl(plaza), ['plaza.v2', 'chat']);
+        const plain = await connect(wsUrl(plaza));
+        try {
+          assert.equal(chat.ws.protocol, 'chat');
+          assert.equal(both.ws.protocol, 'chat');
+          chat.send('hello from a chat-protocol client');
+          assert.equal((await plain.waitFor(1))[0]!.text, 'hello from a chat-protocol client');
+          assert.equal((await both.waitFor(1))[0]!.text, 'hello from a chat-protocol client');
+        } finally {
+          await Promise.all([chat.close(), both.close(), plain.close()]);
+        }
+      });
+    });
+
+    it("opens Plaza's own client with protocols: ['chat'] instead of looping on 1006", async () => {
+      await withPlaza({}, async (plaza) => {
+        const client = connectClient(wsUrl(plaza), { WebSocket, protocols: ['chat'], minDelay: 10, maxDelay: 50 });
+        const closes: number[] = [];
+        client.on('close', ({ code }) => closes.push(code));
+        try {
+          await eventually(() => client.status === 'open', 3000, 'the client to open');
+          assert.deepEqual(closes, []);
+        } finally {
+          client.close();
+        }
+      });
+    });
+
+    it('gives an unknown plaza.* protocol no answer, so that client fails instead of talking plain', async () => {
+      await withPlaza({}, async (plaza) => {
+        const ws = new WebSocket(wsUrl(plaza), 'plaza.v2');
+        const error = await new Promise<Error>((resolve) => ws.on('error', resolve));
+        assert.match(error.message, /Server sent no subprotocol/);
+      });
+    });
+  });
+
+  describe('welcome', () => {
+    const WELCOME = 'Welcome to the plaza! Be kind.';
+
+    it('greets a plain client with a text frame and a plaza.v1 client with a notice, outside any history', async () => {
+      await withPlaza({ welcome: WELCOME }, async (plaza) => {
+        const plain = await connect(wsUrl(plaza));
+        const v1 = await V1Client.open(wsUrl(plaza));
+        try {
+          assert.deepEqual((await plain.waitFor(1)).map((m) => [m.text, m.isBinary]), [[WELCOME, false]]);
+          assert.deepEqual(await v1.waitFor((e) => e.type === 'notice'), { type: 'notice', text: WELCOME });
+          assert.equal(v1.envelopes[0]!.type, 'notice', 'before anything else');
+          // Not a room message: a late joiner's history does not hold it.
+          const joined = await v1.request({ type: 'join', room: 'lobby', history: 10 });
+          assert.deepEqual(joined.messages, []);
+          await plain.expectNoMoreThan(1);
+        } finally {
+          await Promise.all([plain.close(), v1.close()]);
+        }
+      });
+    });
+
+    it("reaches the client's 'notice' event in rooms mode and its 'message' event in plain mode", async () => {
+      await withPlaza({ welcome: WELCOME }, async (plaza) => {
+        const rooms = connectClient(wsUrl(plaza), { WebSocket, rooms: true });
+        const plain = connectClient(wsUrl(plaza), { WebSocket });
+        const notices: string[] = [];
+        const messages: unknown[] = [];
+        rooms.on('notice', (text) => notices.push(text));
+        plain.on('message', (data) => messages.push(data));
+        try {
+          await eventually(() => notices.length === 1 && messages.length === 1, 3000, 'both greetings');
+          assert.deepEqual([notices, messages], [[WELCOME], [WELCOME]]);
+        } finally {
+          rooms.close();
+          plain.close();
+        }
+      });
+    });
+
+    it('sends nothing without --welcome', async () => {
+      await withPlaza({}, async (plaza) => {
+        const plain = await connect(wsUrl(plaza));
+        try {
+          await plain.expectNoMoreThan(0);
+        } finally {
+          await plain.close();
+        }
+      });
     });
   });
 });

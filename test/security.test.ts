@@ -9,13 +9,27 @@ import { WebSocket } from 'ws';
 import { signToken, verifyToken, type TokenClaims } from '../src/server/auth.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
-import { assertHealthy, connect, startPlaza, wsUrl } from './helpers/plaza.js';
+import { REFUSED_GRACE_MS } from '../src/server/upgrade.js';
+import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { sendRaw } from './helpers/raw-http.js';
+import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
 const now = () => Math.floor(Date.now() / 1000);
 const token = (claims: Partial<TokenClaims> = {}, secret = SECRET) => signToken({ sub: 'alice', exp: now() + 60, ...claims } as TokenClaims, secret);
+
+/** A plaza.v1 upgrade that the server accepts only to close: its close code and reason. */
+function refusedV1(url: string): Promise<{ opened: boolean; code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'plaza.v1');
+    let opened = false;
+    ws.on('open', () => (opened = true));
+    ws.on('close', (code, reason) => resolve({ opened, code, reason: reason.toString() }));
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`refused with HTTP ${res.statusCode}`)));
+    ws.on('error', () => {});
+  });
+}
 
 /** Status of an upgrade attempt made by the ws client library. */
 function upgradeStatus(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<number> {
@@ -97,6 +111,64 @@ describe('security', () => {
       assert.equal(await upgradeStatus(url(token({ exp: now() - 3600 }))), 401);
       assert.equal(await upgradeStatus(url(token({ nbf: now() + 3600 }))), 401);
     });
+    it('refuses a token whose exp has just passed: no leeway on exp, so the door and open connections agree', async () => {
+      assert.equal(await upgradeStatus(url(token({ exp: now() }))), 401);
+      assert.throws(() => verifyToken(token({ exp: 1000 }), SECRET, 1_000_000), /token has expired/);
+      assert.equal(verifyToken(token({ exp: 1001 }), SECRET, 1_000_999).expiresAt, 1_001_000);
+      // nbf keeps 30 s for a backend whose clock runs a little ahead.
+      assert.equal(await upgradeStatus(url(token({ nbf: now() + 20, rooms: '*' }))), 101);
+    });
+    it('accepts a plaza.v1 upgrade without a valid token only to close it with 4003 and the reason', async () => {
+      const failuresBefore = Number(/^plaza_auth_failures_total (\d+)$/m.exec(await (await fetch(`${plaza.url}/metrics`)).text())![1]);
+      const linesBefore = lines.length;
+      assert.deepEqual(await refusedV1(url()), { opened: true, code: 4003, reason: 'a token is required: connect to /?token=<signed token>' });
+      assert.deepEqual(await refusedV1(url(token({ exp: now() - 60 }))), { opened: true, code: 4003, reason: 'token has expired' });
+      assert.deepEqual(await refusedV1(url(token({}, 'another-secret-that-is-also-long-enough!!'))), { opened: true, code: 4003, reason: 'token signature is invalid' });
+      const metrics = await (await fetch(`${plaza.url}/metrics`)).text();
+      assert.equal(Number(/^plaza_auth_failures_total (\d+)$/m.exec(metrics)![1]), failuresBefore + 3);
+      assert.doesNotMatch(metrics, /plaza_disconnects_total\{code="4003"\}/, 'never a connection, so never a disconnect');
+      assert.equal(plaza.connectionCount, 0);
+      assert.ok(!lines.slice(linesBefore).some((line) => /"connection open"/.test(line)), 'no connection was opened');
+    });
+    it('reads nothing from a socket it closed with 4003, and cuts it off if it does not answer the close', async () => {
+      const raw = await openRaw(plaza.port, { headers: { 'Sec-WebSocket-Protocol': 'plaza.v1' } });
+      // A peer that sends a join and never answers the close frame.
+      raw.send({ opcode: 1, payload: JSON.stringify({ type: 'join', id: 1, room: 'lobby' }) });
+      const started = Date.now();
+      assert.equal(await raw.closed, 4003);
+      assert.ok(Date.now() - started < REFUSED_GRACE_MS + 2000, 'cut off after the grace, not after ws\'s 30 s');
+      assert.deepEqual(raw.frames.map((f) => f.opcode), [8], 'nothing but the close frame');
+      await assertHealthyWithToken();
+    });
+    it('closes a plain and a plaza.v1 connection with 4004 when their token expires', async () => {
+      const exp = now() + 2;
+      const t = token({ exp, rooms: '*' });
+      const plain = await connect(url(t));
+      const v1 = await V1Client.open(url(t));
+      const other = await connect(url(token({ rooms: '*' })));
+      try {
+        await v1.request({ type: 'join', room: 'lobby' });
+        const closes = await Promise.all([plain.closed, v1.client.closed].map((closed) => closed.then((code) => ({ code, at: Date.now() }))));
+        for (const { code, at } of closes) {
+          assert.equal(code, 4004);
+          assert.ok(at >= exp * 1000, `closed ${exp * 1000 - at} ms before exp`);
+          assert.ok(at < exp * 1000 + 2000, `closed ${at - exp * 1000} ms after exp`);
+        }
+        assert.match(plain.closeReason, /token expired/);
+        // The connection with a longer token is untouched and still hears the room.
+        assert.equal(other.closeCode, undefined);
+        await eventually(() => lines.filter((line) => /"connection closed"/.test(line) && /"code":4004/.test(line) && /"by":"server"/.test(line)).length >= 2, 3000, 'two 4004 close lines');
+      } finally {
+        await other.close();
+      }
+    });
+
+    async function assertHealthyWithToken(): Promise<void> {
+      const [a, b] = [await connect(url(token({ rooms: '*' }))), await connect(url(token({ rooms: '*' })))];
+      a.send('still here');
+      assert.equal((await b.waitFor(1))[0]!.text, 'still here');
+      await Promise.all([a.close(), b.close()]);
+    }
     it('refuses alg:none and tampered payloads', async () => {
       const [, payload] = token().split('.');
       const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`;

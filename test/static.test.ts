@@ -123,6 +123,35 @@ describe('loadStaticFiles', () => {
     await assert.rejects(loadStaticFiles({ root, maxBytes: 1000 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /raise maxBytes/ });
   });
 
+  it('lays later folders over earlier ones: a file of the same path wins, the others stay', async () => {
+    const overlay = await mkdtemp(join(tmpdir(), 'plaza-static-overlay-'));
+    try {
+      await writeFile(join(overlay, 'index.html'), '<title>seed page</title>');
+      await mkdir(join(overlay, 'dir'));
+      await writeFile(join(overlay, 'dir', 'file.txt'), 'replaced');
+      await writeFile(join(overlay, 'seed.js'), 'seed();');
+      const files = await loadStaticFiles({ root: [root, overlay] });
+      assert.equal(files.size, 12, 'the 11 files of the first folder, two replaced, plus seed.js');
+      const { server, port } = await listen(files);
+      try {
+        assert.equal((await fetchRaw(port, '/')).body.toString(), '<title>seed page</title>');
+        assert.equal((await fetchRaw(port, '/dir/file.txt')).body.toString(), 'replaced');
+        assert.equal((await fetchRaw(port, '/seed.js')).body.toString(), 'seed();');
+        assert.equal((await fetchRaw(port, '/plaza.js')).body.toString(), APP_JS, 'files only the first folder has stay');
+        assert.equal((await fetchRaw(port, '/sub/')).body.toString(), '<p>sub</p>');
+      } finally {
+        await close(server);
+      }
+      // The limits hold for what is served, after the merge.
+      await assert.rejects(loadStaticFiles({ root: [root, overlay], maxFiles: 11 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /more than 11 files/ });
+      await assert.rejects(loadStaticFiles({ root: [root, join(dir, 'nope')] }), { code: 'PLAZA_ERR_STATIC_ROOT', message: /--public-dir/ });
+      await assert.rejects(loadStaticFiles({ root: [] }), TypeError);
+      await assert.rejects(loadStaticFiles({ root: [root, 'relative'] }), TypeError);
+    } finally {
+      await rm(overlay, { recursive: true, force: true });
+    }
+  });
+
   it('reads the folder once: later changes on disk are not served', async () => {
     const copy = await mkdtemp(join(tmpdir(), 'plaza-static-once-'));
     try {
@@ -332,6 +361,17 @@ describe('#handle', () => {
         assert.equal((await fetchRaw(custom.port, '/')).headers['content-security-policy'], "default-src 'none'");
       } finally {
         await close(custom.server);
+      }
+    });
+
+    it('sends no CSP when the policy is empty, and still X-Frame-Options', async () => {
+      const none = await listen(await loadStaticFiles({ root, contentSecurityPolicy: '' }));
+      try {
+        const { headers } = await fetchRaw(none.port, '/');
+        assert.equal(headers['content-security-policy'], undefined);
+        assert.equal(headers['x-frame-options'], 'DENY');
+      } finally {
+        await close(none.server);
       }
     });
 

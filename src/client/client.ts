@@ -5,6 +5,7 @@
  */
 import type { Welcome } from '../shared/protocol.js';
 import { createEmitter } from './emitter.js';
+import { PlazaError, type ErrorCode } from './error.js';
 import { fail, resolveOptions, resolveUrl, type ClientOptions } from './options.js';
 import type { JoinOptions, Room } from './room.js';
 import { createTransport, type CloseInfo, type Data, type Status, type Transport } from './transport.js';
@@ -13,11 +14,25 @@ import { createV1 } from './v1.js';
 /** plaza.v1 subprotocol name (PROTOCOL.md). */
 const SUBPROTOCOL = 'plaza.v1';
 
+/** Close codes that end the client for want of a (fresh) token, and what to tell the application. */
+const REFUSALS: Record<number, [ErrorCode, string]> = {
+  4003: ['unauthorized', 'the server refused the token'],
+  4004: ['token_expired', 'the token expired while connected'],
+};
+
 export interface ClientEvents {
   /** Plain mode: a message from the server, text as a string, binary as an ArrayBuffer. */
   message: [data: string | ArrayBuffer];
   /** With `rooms`: the server greeted this connection (after every (re)connect): session id, name, limits. */
   welcome: [welcome: Welcome];
+  /** With `rooms`: the server's own greeting text (`--welcome`), on every (re)connect; not a room message. */
+  notice: [text: string];
+  /**
+   * The server refused to let this client in and it stopped: `unauthorized` (4003, the token
+   * was refused) or `token_expired` (4004). Only without a token function, which would fetch a
+   * new token and retry instead.
+   */
+  error: [error: PlazaError];
   /** A connection opened (the first or a reconnect); the handshake and everything queued have been written. */
   open: [];
   /** A connection closed or an attempt failed; `willReconnect` says whether the client retries. */
@@ -68,7 +83,12 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
   const href = resolveUrl(url);
   const events = createEmitter<ClientEvents>();
   const rooms = resolved.rooms;
-  const v1 = rooms ? createV1(resolved, () => transport, (welcome) => events.emit('welcome', welcome)) : undefined;
+  const v1 = rooms
+    ? createV1(resolved, () => transport, {
+        welcome: (welcome) => events.emit('welcome', welcome),
+        notice: (text) => events.emit('notice', text),
+      })
+    : undefined;
   const needRooms = (what: string) => fail(`${what} needs connect(url, { rooms: true })`);
   const transport: Transport = createTransport(href, rooms ? { ...resolved, protocols: SUBPROTOCOL } : resolved, {
     ...(v1 && { handshake: v1.handshake }),
@@ -77,6 +97,11 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
     close: (info) => {
       v1?.close(info);
       events.emit('close', info);
+      const refusal = info.willReconnect ? undefined : REFUSALS[info.code];
+      if (refusal) {
+        const why = info.reason ? ` (${info.reason})` : '';
+        events.emit('error', new PlazaError(refusal[0], `${refusal[1]}${why}; options.token as a function gets a fresh one`));
+      }
     },
     status: (status) => events.emit('status', status),
   });

@@ -8,9 +8,12 @@ import type { ErrorCode as ServerErrorCode } from '../shared/protocol.js';
  *   have been published (at-most-once: it is never re-sent);
  * - `queue_full`: the publish waited offline and was pushed out of the queue (`maxQueue`) by newer ones;
  * - `closed`: `close()` was called (or the server refused to let the client back) first;
- * - `not_joined`: the room was left (`room.leave()`) or its join was refused.
+ * - `not_joined`: the room was left (`room.leave()`) or its join was refused;
+ * - `unauthorized`: the server refused the token (close code 4003) and the client has no token
+ *   function to get another, so it stopped ('error' event on the client);
+ * - `token_expired`: the token expired while connected (4004), likewise.
  */
-export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed';
+export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired';
 
 export class PlazaError extends Error {
   override name = 'PlazaError';

@@ -64,9 +64,18 @@ export interface ClientOptions {
    * @default 100
    */
   maxQueue?: number;
+  /**
+   * A signed token for a server that requires one (`--auth-secret`), sent as `?token=` on every
+   * connection attempt. A function is called before each attempt (it may return a Promise), so
+   * a reconnect carries a fresh token, and a refused (4003) or expired (4004) token is replaced
+   * and retried with backoff. A string is used as is: 4003 and 4004 then end the client
+   * ('error' with code 'unauthorized' or 'token_expired').
+   * @default undefined (no token)
+   */
+  token?: string | (() => string | Promise<string>);
 }
 
-export type ResolvedOptions = Required<ClientOptions>;
+export type ResolvedOptions = Required<Omit<ClientOptions, 'token'>> & Pick<ClientOptions, 'token'>;
 
 const DEFAULTS = {
   rooms: false,
@@ -89,7 +98,7 @@ export function fail(message: string): never {
 
 /** Merges `options` over the defaults (undefined fields keep the default) and validates once. */
 export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
-  const resolved: ClientOptions = { ...DEFAULTS, WebSocket: globalThis.WebSocket };
+  const resolved: ClientOptions = { ...DEFAULTS, WebSocket: globalThis.WebSocket, token: undefined };
   for (const [key, value] of Object.entries(options)) {
     if (!(key in resolved)) fail(`unknown option "${key}"; the options are ${Object.keys(resolved).join(', ')}`);
     if (value !== undefined) Object.assign(resolved, { [key]: value });
@@ -108,6 +117,9 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
   if (o.minDelay > o.maxDelay) fail(`options.minDelay (${o.minDelay}) must not exceed options.maxDelay (${o.maxDelay})`);
   if (typeof o.rooms != 'boolean') fail(`options.rooms must be true or false, got ${String(o.rooms)}`);
   if (typeof o.name != 'string') fail(`options.name must be a string, got ${typeof o.name}`);
+  if (!(o.token === undefined || (typeof o.token == 'string' && o.token) || typeof o.token == 'function')) {
+    fail('options.token must be a non-empty string or a function that returns one (or a Promise of one)');
+  }
   if (!o.rooms && o.name) fail('options.name needs options.rooms: true (a plain WebSocket has no names)');
   // plaza.v1 is chosen by the subprotocol; a second list would make the choice ambiguous.
   if (o.rooms && o.protocols.length) fail('options.rooms offers the plaza.v1 subprotocol itself; leave out options.protocols');
@@ -121,6 +133,10 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
  */
 export function resolveUrl(url?: string | URL, base: { href: string } | undefined = globalThis.location): string {
   if (url === undefined && !base) fail('pass a URL outside a browser, e.g. connect("ws://127.0.0.1:8080")');
+  // A page opened from disk (file:) or inside another scheme has no server of its own.
+  if (url === undefined && !/^https?:/.test(base!.href)) {
+    fail(`a ${base!.href.split(':')[0]}: page has no server of its own; pass its URL, e.g. connect("ws://localhost:8080")`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url ?? '/', base?.href);
@@ -129,7 +145,7 @@ export function resolveUrl(url?: string | URL, base: { href: string } | undefine
   }
   // http: → ws:, https: → wss: (both are "special" schemes, so the protocol setter allows it).
   parsed.protocol = parsed.protocol.replace(/^http/, 'ws');
-  if (!/^wss?:$/.test(parsed.protocol)) fail(`${parsed.href} must use ws:, wss:, http: or https:`);
+  if (!/^wss?:$/.test(parsed.protocol)) fail(`${parsed.href} is not a server address: use ws:, wss:, http: or https:, e.g. "ws://localhost:8080"`);
   // The WebSocket constructor rejects URLs with a fragment.
   parsed.hash = '';
   return parsed.href;

@@ -28,13 +28,18 @@ export function backoffDelay(
  */
 const FINAL_CODES = [1002, 1003, 1007, 1008, 1010];
 
+/** Plaza's 4003 (the token was refused) and 4004 (the token expired while connected). */
+const TOKEN_CODES = [4003, 4004];
+
 /**
  * Whether to reconnect after the socket closed with `code`. Everything not in FINAL_CODES is
  * retried: 1000 (a server has no "done" for a live chat), 1001 going away (restart, deploy),
  * 1006 dropped or refused, 1009 one message was too big (it is not re-sent, so a new connection
  * works), 1011 server error, 1012 service restart, 1013 try again later (slow consumer), and
- * application codes 3000–4999.
+ * application codes 3000–4999 — except 4003 and 4004, which only a new token can answer, so
+ * they are retried only when the client can get one (`renewsToken`: options.token is a function).
  */
-export function shouldReconnect(code: number): boolean {
+export function shouldReconnect(code: number, renewsToken = false): boolean {
+  if (TOKEN_CODES.includes(code)) return renewsToken;
   return !FINAL_CODES.includes(code);
 }

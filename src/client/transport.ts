@@ -81,7 +81,17 @@ const copy = (data: Data): Data =>
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice()
       : data.slice(0);
 
-/** Connects at once; the first `new WebSocket()` throwing (bad URL for it, CSP) throws here. */
+/** `url` with `?token=` set (replacing one already there). */
+function withToken(url: string, token: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('token', token);
+  return parsed.href;
+}
+
+/**
+ * Connects at once; the first `new WebSocket()` throwing (a URL the platform refuses, CSP)
+ * throws here, unless options.token is a function (then the first attempt is asynchronous too).
+ */
 export function createTransport(url: string, options: ResolvedOptions, handler: TransportHandler): Transport {
   let status: Status = 'connecting';
   let socket: SocketLike | undefined;
@@ -133,7 +143,7 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
 
   function ended(code: number, reason: string): void {
     release();
-    if (!shouldReconnect(code)) return finish(code, reason);
+    if (!shouldReconnect(code, typeof options.token == 'function')) return finish(code, reason);
     if (openedAt && Date.now() - openedAt >= options.minUptime) attempt = 0;
     openedAt = 0;
     const previous = status;
@@ -145,13 +155,30 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
     retryTimer = setTimeout(open, backoffDelay(attempt++, options.minDelay, options.maxDelay));
   }
 
+  /** One attempt: with a token function, ask it for this attempt's token first. */
   function open(): void {
+    const token = options.token;
+    if (typeof token != 'function') return dial(token, !retryTimer);
+    new Promise<string>((resolve) => resolve(token())).then(
+      (fresh) => {
+        // close() may have come while the application fetched the token.
+        if (status == 'closed') return;
+        if (typeof fresh == 'string' && fresh) dial(fresh, false);
+        else ended(1006, 'options.token() gave no token');
+      },
+      (error: unknown) => {
+        if (status != 'closed') ended(1006, `options.token() failed: ${String(error)}`);
+      },
+    );
+  }
+
+  /** `mayThrow`: only the synchronous first attempt reports a failure to the caller of connect(). */
+  function dial(token: string | undefined, mayThrow: boolean): void {
     let ws: SocketLike;
     try {
-      ws = socket = new options.WebSocket(url, options.protocols);
+      ws = socket = new options.WebSocket(token ? withToken(url, token) : url, options.protocols);
     } catch (error) {
-      // Only reconnects have set retryTimer: the first failure reaches the caller of connect().
-      if (!retryTimer) throw error;
+      if (mayThrow) throw new TypeError(`Plaza: cannot open a WebSocket to ${url}: ${(error as Error)?.message ?? String(error)}`);
       return ended(1006, String(error));
     }
     ws.binaryType = 'arraybuffer';

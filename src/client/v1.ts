@@ -39,7 +39,13 @@ export interface V1 {
 
 const error = (code: ErrorCode, message: string): Reply => ({ type: 'error', code, message });
 
-export function createV1(options: ResolvedOptions, transport: () => Transport, welcome: (w: Welcome) => void): V1 {
+/** What the v1 layer tells the client about the connection itself (not about a room). */
+export interface V1Events {
+  welcome(welcome: Welcome): void;
+  notice(text: string): void;
+}
+
+export function createV1(options: ResolvedOptions, transport: () => Transport, events: V1Events): V1 {
   let lastId = 0;
   let name = options.name;
   let session: string | undefined;
@@ -125,7 +131,10 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, w
         session = m.session;
         maxPayload = m.limits?.maxPayload ?? 0;
         transport().watch(m.heartbeat * SILENCE_FACTOR || 0);
-        welcome(m);
+        events.welcome(m);
+        break;
+      case 'notice':
+        events.notice(m.text);
         break;
       case 'joined':
         rooms.get(m.room)?.joined(m);

@@ -9,6 +9,11 @@
  *   rooms    rooms the bearer may join: a list (or comma string) of names, `prefix-*` patterns or `*`
  *   publish  rooms the bearer may publish to; default: same as rooms
  *   exp/nbf  seconds since the Unix epoch (exp required)
+ *
+ * `exp` is checked by this server's clock without leeway, at the door and on open connections
+ * alike (a connection is closed with 4004 when it passes), so a token the door accepts is never
+ * one an open connection would already be cut off for. `nbf` gets LEEWAY, so a token minted by
+ * a backend whose clock runs a little ahead works at once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -17,6 +22,8 @@ export interface Grant {
   name: string;
   mayJoin(room: string): boolean;
   mayPublish(room: string): boolean;
+  /** When the token stops being valid (its `exp`), in ms since the Unix epoch; absent: never. */
+  expiresAt?: number;
 }
 
 export interface TokenClaims {
@@ -33,7 +40,7 @@ export class TokenError extends Error {
   override readonly name = 'TokenError';
 }
 
-/** Clock skew tolerated on exp/nbf, in seconds. */
+/** Clock skew tolerated on nbf, in seconds (see the file comment for why not on exp). */
 const LEEWAY = 30;
 const MAX_TOKEN_LENGTH = 4096;
 
@@ -95,7 +102,7 @@ export function verifyToken(token: string, secret: string, now = Date.now()): Gr
   const claims = decodeJson(payloadPart, 'payload');
   const seconds = now / 1000;
   if (typeof claims.exp !== 'number') throw new TokenError('token has no "exp" claim; tokens must expire');
-  if (seconds > claims.exp + LEEWAY) throw new TokenError('token has expired');
+  if (seconds >= claims.exp) throw new TokenError('token has expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || seconds + LEEWAY < claims.nbf)) {
     throw new TokenError('token is not valid yet (nbf)');
   }
@@ -112,6 +119,7 @@ export function verifyToken(token: string, secret: string, now = Date.now()): Gr
     name: (claims.name as string | undefined) ?? claims.sub,
     mayJoin: matcher(rooms),
     mayPublish: matcher(publish),
+    expiresAt: claims.exp * 1000,
   };
 }
 

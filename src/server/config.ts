@@ -4,7 +4,9 @@
  * same function, so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
  */
 
+import { parseArgs } from 'node:util';
 import { validateRoomName } from './requests.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from './static.js';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'pretty';
@@ -14,8 +16,25 @@ export interface PlazaOptions {
   port: number;
   /** Interface to bind. Empty means every interface (IPv6 and IPv4 where available). @default '' */
   host: string;
-  /** Folder of the built chat page and client (dist/public); mapped once at start-up. @default '' (no static files) */
+  /**
+   * Folder of static files, mapped once at start-up. `node dist/server.js` lays it over the
+   * built-in chat page and client (dist/public): a file of the same path wins, the rest stay.
+   * @default '' (the CLI serves the built-in files; createPlaza() serves none)
+   */
   publicDir: string;
+  /**
+   * Content-Security-Policy header sent with every HTML page; '' sends none. The default allows
+   * only the server's own scripts, styles and sockets: pages with inline scripts or styles from
+   * a CDN need their own policy.
+   * @default "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+   */
+  contentSecurityPolicy: string;
+  /**
+   * Text sent to every client when it connects: plain clients get it as a text frame, plaza.v1
+   * clients as a `notice` envelope. It belongs to no room and is never kept in history.
+   * @default '' (none)
+   */
+  welcome: string;
   /** Do not echo a message back to the connection that sent it. @default false */
   excludeSender: boolean;
   /** Largest WebSocket message accepted, in bytes; a larger one closes its sender with 1009. @default 65536 */
@@ -90,6 +109,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   port: 8080,
   host: '',
   publicDir: '',
+  contentSecurityPolicy: DEFAULT_CONTENT_SECURITY_POLICY,
+  welcome: '',
   excludeSender: false,
   maxPayload: 64 * 1024,
   logLevel: 'info',
@@ -134,52 +155,62 @@ interface OptionSpec {
   env: string;
   kind: Kind;
   help: string;
+  /** Smallest and largest value; for strings, the longest length. */
   min?: number;
   max?: number;
   choices?: readonly string[];
   /** Never echo the value in errors or help. */
   secret?: boolean;
+  /** What --help shows after the flag, e.g. `<ms>`; by default one per kind. */
+  value?: string;
+  /** What --help shows as the default when DEFAULTS cannot say it (it depends on the terminal). */
+  defaultText?: string;
 }
+
+/** Longest --welcome text, in characters. */
+export const MAX_WELCOME = 4096;
 
 /** Every option a person can set from outside, in --help order. */
 export const OPTION_SPECS: readonly OptionSpec[] = [
-  { key: 'port', flag: '--port', env: 'PORT', kind: 'integer', min: 0, max: 65535, help: 'TCP port (0 picks a free port)' },
-  { key: 'host', flag: '--host', env: 'HOST', kind: 'string', help: 'interface to bind (default: all)' },
+  { key: 'port', flag: '--port', env: 'PORT', kind: 'integer', min: 0, max: 65535, value: '<port>', help: 'TCP port (0 picks a free port)' },
+  { key: 'host', flag: '--host', env: 'HOST', kind: 'string', value: '<address>', help: 'interface to bind (default: all)' },
   { key: 'excludeSender', flag: '--exclude-sender', env: 'EXCLUDE_SENDER', kind: 'boolean', help: 'do not echo messages back to their sender' },
-  { key: 'maxPayload', flag: '--max-payload', env: 'MAX_PAYLOAD', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest message in bytes (suffixes KiB, MiB); larger closes with 1009' },
+  { key: 'maxPayload', flag: '--max-payload', env: 'MAX_PAYLOAD', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest message in bytes; larger closes with 1009' },
   { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', kind: 'choice', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'least severe log level written' },
-  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', kind: 'choice', choices: ['json', 'pretty'], help: 'json lines, or pretty for people (default: pretty on a terminal)' },
-  { key: 'shutdownTimeout', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'integer', min: 0, max: 600_000, help: 'ms to wait for clients to close on shutdown' },
-  { key: 'defaultRoom', flag: '--default-room', env: 'DEFAULT_ROOM', kind: 'string', help: 'room plain WebSocket clients talk in' },
+  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', kind: 'choice', choices: ['json', 'pretty'], defaultText: 'pretty on a terminal, else json', help: 'json lines, or pretty for people' },
+  { key: 'shutdownTimeout', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'integer', min: 0, max: 600_000, value: '<ms>', help: 'ms to wait for clients to close on shutdown' },
+  { key: 'defaultRoom', flag: '--default-room', env: 'DEFAULT_ROOM', kind: 'string', value: '<room>', help: 'room plain WebSocket clients talk in' },
   { key: 'historySize', flag: '--history-size', env: 'HISTORY_SIZE', kind: 'integer', min: 0, max: 100_000, help: 'messages kept per room (0: none)' },
-  { key: 'historyTtl', flag: '--history-ttl', env: 'HISTORY_TTL', kind: 'integer', min: 1000, max: 30 * 24 * 3600 * 1000, help: 'ms a message stays in history' },
+  { key: 'historyTtl', flag: '--history-ttl', env: 'HISTORY_TTL', kind: 'integer', min: 1000, max: 30 * 24 * 3600 * 1000, value: '<ms>', help: 'ms a message stays in history' },
   { key: 'historyMaxBytes', flag: '--history-max-bytes', env: 'HISTORY_MAX_BYTES', kind: 'bytes', min: 0, max: 64 * 1024 ** 3, help: 'bytes of history kept in memory across rooms' },
   { key: 'maxRooms', flag: '--max-rooms', env: 'MAX_ROOMS', kind: 'integer', min: 1, max: 10_000_000, help: 'rooms tracked at once' },
   { key: 'maxRoomsPerConnection', flag: '--max-rooms-per-connection', env: 'MAX_ROOMS_PER_CONNECTION', kind: 'integer', min: 1, max: 100_000, help: 'rooms one connection may be in' },
   { key: 'maxRoomName', flag: '--max-room-name', env: 'MAX_ROOM_NAME', kind: 'integer', min: 1, max: 1024, help: 'longest room name in characters' },
   { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },
-  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', help: 'keep history in append-only files here (default: memory only)' },
+  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', value: '<dir>', help: 'keep history in append-only files here (default: memory only)' },
   { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
-  { key: 'heartbeatMs', flag: '--heartbeat-ms', env: 'HEARTBEAT_MS', kind: 'integer', min: 0, max: 3_600_000, help: 'ms between pings; two missed cut the client off (0: off)' },
+  { key: 'heartbeatMs', flag: '--heartbeat-ms', env: 'HEARTBEAT_MS', kind: 'integer', min: 0, max: 3_600_000, value: '<ms>', help: 'ms between pings; two missed cut the client off (0: off)' },
   { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013' },
   { key: 'rateLimit', flag: '--rate-limit', env: 'RATE_LIMIT', kind: 'integer', min: 0, max: 1_000_000, help: 'messages/s per connection (0: no limit)' },
   { key: 'rateBurst', flag: '--rate-burst', env: 'RATE_BURST', kind: 'integer', min: 1, max: 1_000_000, help: 'messages per connection in a burst above the rate' },
   { key: 'maxConnections', flag: '--max-connections', env: 'MAX_CONNECTIONS', kind: 'integer', min: 1, max: 10_000_000, help: 'open connections in all (past it: 503)' },
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'integer', min: 0, max: 10_000_000, help: 'open connections per IP (past it: 429; 0: no limit)' },
-  { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', help: 'comma list of browser origins allowed to connect (default: all)' },
-  { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, help: 'HMAC secret (32+ chars) that requires signed tokens' },
-  { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', help: 'PEM certificate file: serve https/wss' },
-  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
-  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, help: 'ms a client gets to send request headers' },
+  { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', value: '<origin,…>', help: 'comma list of browser origins allowed to connect (default: all)' },
+  { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, value: '<secret>', help: 'HMAC secret (32+ chars) that requires signed tokens' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', value: '<file>', help: 'PEM certificate file: serve https/wss' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', value: '<file>', help: 'PEM private key file for --tls-cert' },
+  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a client gets to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
-  { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, help: 'redis://host:port that joins a cluster of Plaza servers' },
-  { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, help: 'ms before a dead node\'s members leave cluster presence' },
+  { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, value: '<url>', help: 'redis://host:port that joins a cluster of Plaza servers' },
+  { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, value: '<ms>', help: 'ms before a dead node\'s members leave cluster presence' },
   { key: 'redisMaxInflight', flag: '--redis-max-inflight', env: 'REDIS_MAX_INFLIGHT', kind: 'integer', min: 1, max: 1_000_000, help: 'publishes on their way through Redis at once (past it: unavailable)' },
   { key: 'redisMaxInflightBytes', flag: '--redis-max-inflight-bytes', env: 'REDIS_MAX_INFLIGHT_BYTES', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes of publishes on their way through Redis at once' },
-  { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, help: 'enables the HTTP API (Authorization: Bearer <key>)' },
+  { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, value: '<key>', help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
   { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },
-  { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', help: 'folder of static files to serve (default: public/ beside server.js)' },
+  { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', value: '<dir>', help: 'folder of static files laid over the built-in page and client (same name wins)' },
+  { key: 'contentSecurityPolicy', flag: '--content-security-policy', env: 'CONTENT_SECURITY_POLICY', kind: 'string', value: '<policy>', defaultText: 'strict: only this server\'s own scripts, styles and sockets', help: 'Content-Security-Policy of HTML pages (\'\': none)' },
+  { key: 'welcome', flag: '--welcome', env: 'WELCOME', kind: 'string', max: MAX_WELCOME, value: '<text>', help: 'text sent to every client on connect (plaza.v1: a notice envelope)' },
 ];
 
 /** A bad option value. `option` is the flag (CLI) or property name (API) to fix. */
@@ -194,20 +225,33 @@ export class ConfigError extends Error {
   }
 }
 
-const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 };
+/**
+ * Size suffixes, case-insensitive: KiB/MiB/GiB are powers of 1024 and KB/MB/GB powers of 1000
+ * (IEC 80000-13), so `1MB` is 1,000,000 bytes. A bare K, M or G could mean either and is refused.
+ */
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 
 function describeAllowed(spec: OptionSpec): string {
   switch (spec.kind) {
     case 'integer':
       return `an integer from ${spec.min} to ${spec.max}`;
     case 'bytes':
-      return `a size in bytes from ${spec.min} to ${spec.max} (e.g. 65536, 64KiB, 1MiB)`;
+      return `a size in bytes from ${spec.min} to ${spec.max}: a number, or one with KiB/MiB/GiB (×1024) or KB/MB/GB (×1000), e.g. 65536, 64KiB, 1MB`;
     case 'boolean':
       return 'true or false (1/0, yes/no)';
     case 'choice':
       return `one of ${spec.choices?.join(', ')}`;
     case 'string':
-      return 'a string';
+      return spec.max === undefined ? 'a string' : `a string of at most ${spec.max} characters`;
     case 'list':
       return 'a comma-separated list';
   }
@@ -245,7 +289,7 @@ function checkValue(spec: OptionSpec, value: unknown): boolean {
     case 'choice':
       return typeof value === 'string' && spec.choices!.includes(value);
     case 'string':
-      return typeof value === 'string';
+      return typeof value === 'string' && (spec.max === undefined || value.length <= spec.max);
     case 'list':
       return Array.isArray(value) && value.every((item) => typeof item === 'string');
   }
@@ -281,7 +325,7 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
 
 function checkCombinations(options: PlazaOptions): void {
   if (options.authSecret && options.authSecret.length < 32) {
-    throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -base64 33\``);
+    throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -hex 32\``);
   }
   if (options.redis && options.dataDir) {
     throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either --data-dir (one server) or --redis (a cluster), not both');
@@ -291,6 +335,9 @@ function checkCombinations(options: PlazaOptions): void {
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');
+  }
+  if (/[\r\n]/.test(options.contentSecurityPolicy)) {
+    throw new ConfigError('contentSecurityPolicy', 'must be one line: a header value cannot hold a line break');
   }
   for (const origin of options.allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -305,9 +352,50 @@ function dropUndefined<T extends object>(object: T): Partial<T> {
 
 export type CommandLine = { command: 'help' } | { command: 'serve'; options: PlazaOptions };
 
+/** A flag `readFlags` knows: booleans take no separate value, others need one. */
+export interface FlagRule {
+  flag: string;
+  boolean?: boolean;
+  /** What a missing value should have been, for the error. */
+  expected?: string;
+}
+
 /**
- * Reads options from the environment, then from flags (flags win).
- * Accepts `--flag value`, `--flag=value`, and bare `--flag` for booleans.
+ * The command-line rules the server and the `token` subcommand share, on node:util parseArgs:
+ * `--flag value` and `--flag=value`; a boolean flag alone means true and takes a value only as
+ * `--flag=false`; `--help`/`-h` anywhere asks for help. Anything else (an unknown flag, a stray
+ * word, a missing value) is a ConfigError naming what to fix. Values by flag, the last one wins.
+ */
+export function readFlags(argv: readonly string[], rules: readonly FlagRule[]): { help: boolean; values: Map<string, string> } {
+  type ParseOption = { type: 'string' | 'boolean'; short?: string };
+  const options: Record<string, ParseOption> = { help: { type: 'boolean', short: 'h' } };
+  for (const rule of rules) options[rule.flag.slice(2)] = { type: rule.boolean ? 'boolean' : 'string' };
+  // strict: false, so that every problem gets Plaza's own one-line error instead of parseArgs'.
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const values = new Map<string, string>();
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      throw new ConfigError(JSON.stringify(token.value), 'unexpected argument: a value goes right after its flag (--flag value or --flag=value)');
+    }
+    if (token.name === 'help') return { help: true, values };
+    const rule = token.rawName.startsWith('--') ? rules.find((r) => r.flag === token.rawName) : undefined;
+    if (!rule) throw new ConfigError(token.rawName, 'unknown option; run with --help to see every option');
+    if (rule.boolean) {
+      values.set(rule.flag, token.value ?? 'true');
+      continue;
+    }
+    // parseArgs would take the next flag as the value: `--port --host x` is a missing port.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) {
+      throw new ConfigError(rule.flag, `needs a value${rule.expected ? `: ${rule.expected}` : ''}`);
+    }
+    values.set(rule.flag, token.value);
+  }
+  return { help: false, values };
+}
+
+/**
+ * Reads options from the environment, then from flags (flags win); see readFlags for the rules.
  * @throws ConfigError naming the flag or variable and what is allowed.
  */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
@@ -317,21 +405,14 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     if (text === undefined || text === '') continue;
     raw[spec.key] = parseText(spec, text, spec.env);
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return { command: 'help' };
-    const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    const spec = OPTION_SPECS.find((s) => s.flag === flag);
-    if (!spec) throw new ConfigError(arg, 'unknown option; run with --help to see every option');
-    let text: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
-    if (text === undefined) {
-      const next = argv[i + 1];
-      if (spec.kind === 'boolean' && (next === undefined || next.startsWith('--'))) text = 'true';
-      else if (next === undefined) throw new ConfigError(flag, `needs a value: ${describeAllowed(spec)}`);
-      else text = argv[++i]!;
-    }
-    raw[spec.key] = parseText(spec, text, flag);
+  const flags = readFlags(
+    argv,
+    OPTION_SPECS.map((spec) => ({ flag: spec.flag, boolean: spec.kind === 'boolean', expected: describeAllowed(spec) })),
+  );
+  if (flags.help) return { command: 'help' };
+  for (const spec of OPTION_SPECS) {
+    const text = flags.values.get(spec.flag);
+    if (text !== undefined) raw[spec.key] = parseText(spec, text, spec.flag);
   }
   try {
     return { command: 'serve', options: resolveOptions(raw as Partial<PlazaOptions>) };
@@ -353,12 +434,28 @@ function parseText(spec: OptionSpec, text: string, source: string): unknown {
   return value;
 }
 
+/** Where descriptions start in --help; a longer flag puts its description on the next line. */
+const HELP_COLUMN = 32;
+
+function placeholder(spec: OptionSpec): string {
+  if (spec.kind === 'boolean') return '';
+  if (spec.value) return ` ${spec.value}`;
+  if (spec.kind === 'choice') return ` <${spec.choices!.join('|')}>`;
+  return spec.kind === 'bytes' ? ' <size>' : ' <n>';
+}
+
+function shownDefault(spec: OptionSpec): string {
+  if (spec.defaultText) return ` [default: ${spec.defaultText}]`;
+  const fallback = DEFAULTS[spec.key];
+  return fallback === '' || (Array.isArray(fallback) && fallback.length === 0) ? '' : ` [default: ${fallback}]`;
+}
+
 export function helpText(): string {
+  const indent = ' '.repeat(HELP_COLUMN);
   const rows = OPTION_SPECS.map((spec) => {
-    const left = `  ${spec.flag}${spec.kind === 'boolean' ? '' : ' <value>'}`;
-    const fallback = DEFAULTS[spec.key];
-    const shown = fallback === '' || (Array.isArray(fallback) && fallback.length === 0) ? '' : ` [default: ${fallback}]`;
-    return `${left.padEnd(30)}${spec.help}${shown}\n${' '.repeat(30)}env ${spec.env}`;
+    const left = `  ${spec.flag}${placeholder(spec)}`;
+    const head = left.length + 2 <= HELP_COLUMN ? left.padEnd(HELP_COLUMN) : `${left}\n${indent}`;
+    return `${head}${spec.help}${shownDefault(spec)}\n${indent}env ${spec.env}`;
   });
   return [
     'Plaza: a real-time broadcast server for the web.',
@@ -368,7 +465,10 @@ export function helpText(): string {
     '',
     'Options (flags win over environment variables):',
     ...rows,
-    '  --help                      print this help and exit',
+    `${'  --help, -h'.padEnd(HELP_COLUMN)}print this help and exit`,
+    '',
+    'Sizes take KiB/MiB/GiB (×1024) or KB/MB/GB (×1000): 64KiB is 65536 bytes, 1MB is 1000000.',
+    'Times are in milliseconds.',
     '',
   ].join('\n');
 }

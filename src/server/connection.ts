@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../shared/protocol.js';
@@ -18,6 +19,8 @@ import type { Admission, ConnectionLimits } from './upgrade.js';
 import type { StatusFeed } from './status-feed.js';
 import { Replay, type ReplayTarget } from './replay.js';
 import type { Joined } from '../shared/protocol.js';
+import type { ExpiryQueue } from './expiry-queue.js';
+import { closeCodeOfWsError } from './ws-errors.js';
 
 /** What every connection shares: the server's broker, outbox, options and log. */
 export interface ConnectionContext {
@@ -31,7 +34,15 @@ export interface ConnectionContext {
   readonly statusFeed: Pick<StatusFeed, 'mayJoin'>;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<Connection>;
+  /** Connections whose token expires (closed with 4004 then); a connection removes itself when it closes. */
+  readonly expiries?: ExpiryQueue<Connection>;
 }
+
+/** What ws reports when no close frame came back: the TCP connection just ended (RFC 6455 §7.1.5). */
+const ABNORMAL_CLOSURE = 1006;
+
+/** Who ended a connection: sent the first close frame, or neither (the TCP link ended). */
+export type ClosedBy = 'server' | 'client' | 'network';
 
 /** Requests that may queue behind one waiting on the backplane before the connection is closed (bytes: --max-buffered). */
 const MAX_WAITING = 1000;
@@ -64,6 +75,7 @@ function onWsPong(this: WebSocket): void {
 // ws has already answered the peer with the right close code (1002, 1007, 1009).
 function onWsError(this: WebSocket, error: Error & { code?: string }): void {
   const connection = owner(this);
+  connection.noteSentClose(closeCodeOfWsError(error));
   connection.context.logger.debug('connection error', { id: connection.id, error: error.code ?? error.message });
 }
 
@@ -87,6 +99,8 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   private closed = false;
   /** A reply too large to queue at once, going out as the socket drains; live frames wait behind it. */
   private replay: Replay | undefined;
+  /** The close code Plaza sent first, if it closed first; what the log and metrics report. */
+  private sentCode: number | undefined;
   /** Created on the first bad request: well-behaved connections never need one. */
   private errorBudget: TokenBucket | undefined;
   private readonly rate: TokenBucket | undefined;
@@ -232,7 +246,14 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     this.replay?.cancel();
     this.context.outbox.flush(this);
     this.closeSent = true;
+    // Not OPEN: the peer's close frame came first, and this close only answers it.
+    if (this.ws.readyState === WebSocket.OPEN) this.noteSentClose(code);
     this.ws.close(code, reason);
+  }
+
+  /** Remembers the code of the close frame Plaza sent first (ws's own close after a bad frame included). */
+  noteSentClose(code: number | undefined): void {
+    this.sentCode ??= code;
   }
 
   /** Called by the shared ws listener. */
@@ -341,23 +362,33 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     this.close(CloseCode.InternalError, 'internal error');
   }
 
-  /** Called by the shared ws listener. */
-  handleClose(code: number): void {
+  /**
+   * Called by the shared ws listener with the code ws saw. When Plaza closed first, the log and
+   * metrics report the code Plaza sent: ws reports 1006 when it ended the socket without the
+   * peer's reply (after 1007, 1009, 1002) and the peer's echo otherwise.
+   */
+  handleClose(received: number): void {
     this.closed = true;
     this.replay?.cancel();
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
     this.context.limits.remove(this.remoteAddress);
+    this.context.expiries?.delete(this);
+    const by: ClosedBy = this.sentCode !== undefined ? 'server' : received === ABNORMAL_CLOSURE ? 'network' : 'client';
+    const code = this.sentCode ?? received;
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.pending = [];
     this.pendingBytes = 0;
     this.context.logger.info('connection closed', {
       id: this.id,
       code,
+      by,
       remote: this.remoteAddress,
       ms: Date.now() - this.openedAt,
       messagesIn: this.messagesIn,
       bytesIn: this.bytesIn,
+      // Everything written to the socket: the 101 response, frames, pings and the close frame.
+      bytesOut: (this.socket as Partial<Socket>).bytesWritten ?? 0,
     });
   }
 }

@@ -32,10 +32,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const options = commandLine.options;
-  // The built page and client sit beside this file in dist/public.
-  if (!options.publicDir) options.publicDir = fileURLToPath(new URL('./public/', import.meta.url));
   const logger = createLogger({ level: options.logLevel, format: options.logFormat });
-  const plaza = createPlaza(options, { logger });
+  // The built page and client sit beside this file in dist/public; --public-dir is laid over them.
+  const plaza = createPlaza(options, { logger, builtinPublicDir: fileURLToPath(new URL('./public/', import.meta.url)) });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -24,10 +24,31 @@ import { loadStaticFiles, type StaticFiles } from './static.js';
 import { ConnectionLimits, createUpgradeHandler, type Admission } from './upgrade.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createStatusFeed } from './status-feed.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import { encodeTextFrame } from './frame.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
   logger?: Logger;
+  /**
+   * The built chat page and client (dist/public beside dist/server.js), served under
+   * `publicDir`: a file there of the same path wins. The CLI passes it; by default only
+   * `publicDir` is served.
+   */
+  builtinPublicDir?: string;
+}
+
+/**
+ * The subprotocol to answer with (RFC 6455 §4.2.2: one of those offered, or none). plaza.v1
+ * when offered; otherwise the first offered one that is not a `plaza.*` name, as ws does by
+ * default, because browsers and ws fail a handshake that offered protocols and got none back.
+ * The connection is then plain whatever the name says. An unknown `plaza.*` (a newer client) is
+ * never picked, so that client fails loudly instead of speaking plain by mistake.
+ */
+export function selectProtocol(offered: ReadonlySet<string>): string | false {
+  if (offered.has(SUBPROTOCOL)) return SUBPROTOCOL;
+  for (const protocol of offered) if (!protocol.startsWith('plaza.')) return protocol;
+  return false;
 }
 
 export type PlazaState = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -119,7 +140,15 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   });
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
-  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed };
+  // One timer for all token deadlines; holds only open connections with a token.
+  const expiries = new ExpiryQueue<Connection>((connection) =>
+    connection.close(CloseCode.TokenExpired, 'token expired: reconnect with a fresh token'),
+  );
+  // --welcome, framed once for everyone: text for plain clients, a notice envelope for plaza.v1.
+  const welcomeFrames = config.welcome
+    ? { plain: encodeTextFrame(config.welcome), v1: encodeTextFrame(JSON.stringify({ type: 'notice', text: config.welcome })) }
+    : undefined;
+  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
 
@@ -130,7 +159,10 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   let closing: Promise<void> | undefined;
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
-    new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission);
+    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission);
+    const expiresAt = admission.grant?.expiresAt;
+    if (expiresAt !== undefined) expiries.add(connection, expiresAt);
+    if (welcomeFrames) connection.deliver(welcomeFrames[connection.protocol]);
   }
 
   async function start(): Promise<void> {
@@ -154,7 +186,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   }
 
   async function listen(): Promise<void> {
-    if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
+    const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
+    if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
     if (config.dataDir) openJournal();
     const tls = config.tlsCert ? await readTls(config.tlsCert, config.tlsKey) : undefined;
     sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
@@ -172,7 +205,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       maxFragments: config.maxFragments,
       maxBufferedChunks: MAX_BUFFERED_CHUNKS,
       // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
-      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: selectProtocol,
     });
     // Slowloris: a client gets headersTimeout for its headers and three times that for a whole
     // request; Node checks every second instead of its default 30 s so the bound really holds.
@@ -232,6 +265,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     state = 'closing';
     clearInterval(sweepTimer);
     heartbeat?.stop();
+    expiries.clear();
     statusFeed.stop();
     if (previous === 'new' || !server) {
       journal?.close();

@@ -1,9 +1,10 @@
 /**
- * Serves the built chat page and client bundles (dist/public) from memory.
+ * Serves the built chat page and client bundles (dist/public) from memory, with an operator's
+ * folder (--public-dir) laid over them.
  *
- * The folder is read once at start-up into a Map keyed by URL path, so answering a request is a
- * lookup: no spelling of a path (`..`, `%2e%2e`, `\`, `%00`, overlong UTF-8 …) can name a file
- * outside the folder, and no request touches the disk. Compressed variants and every header are
+ * The folders are read once at start-up into a Map keyed by URL path, so answering a request is
+ * a lookup: no spelling of a path (`..`, `%2e%2e`, `\`, `%00`, overlong UTF-8 …) can name a file
+ * outside them, and no request touches the disk. Compressed variants and every header are
  * computed at load time too.
  */
 import { createHash } from 'node:crypto';
@@ -15,9 +16,13 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 
 export interface StaticOptions {
-  /** Absolute path of the folder to serve (dist/public). Mapped once at start-up. */
-  root: string;
-  /** Content-Security-Policy sent with HTML pages. @default a strict policy: default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' */
+  /**
+   * Absolute path of the folder to serve (dist/public), or several laid over each other: a file
+   * in a later folder replaces the file of the same URL path from an earlier one. Mapped once at
+   * start-up.
+   */
+  root: string | readonly string[];
+  /** Content-Security-Policy sent with HTML pages; '' sends none. @default DEFAULT_CONTENT_SECURITY_POLICY */
   contentSecurityPolicy?: string;
   /** Refuse to start when the folder holds more files than this. @default 1000 */
   maxFiles?: number;
@@ -45,10 +50,16 @@ export class StaticFilesError extends Error {
   }
 }
 
+/**
+ * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
+ * (the chat page may talk to another Plaza), no plugins, no framing, no <base>, forms to self.
+ */
+export const DEFAULT_CONTENT_SECURITY_POLICY =
+  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; " +
+  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
 const DEFAULTS = {
-  contentSecurityPolicy:
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; " +
-    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  contentSecurityPolicy: DEFAULT_CONTENT_SECURITY_POLICY,
   maxFiles: 1000,
   maxBytes: 50 * 1024 * 1024,
 };
@@ -114,8 +125,16 @@ interface FoundFile {
  */
 export async function loadStaticFiles(options: StaticOptions): Promise<StaticFiles> {
   const settings = validate(options);
-  const root = await resolveRoot(settings.root);
-  const found = await listFiles(root, settings.maxFiles, settings.maxBytes);
+  const byPath = new Map<string, FoundFile & { size: number }>();
+  for (const folder of settings.roots) {
+    const root = await resolveRoot(folder);
+    for (const file of await listFiles(root, settings.maxFiles, settings.maxBytes)) byPath.set(file.urlPath, file);
+  }
+  const found = [...byPath.values()];
+  const bytes = found.reduce((sum, file) => sum + file.size, 0);
+  const where = settings.roots.join(' + ');
+  if (found.length > settings.maxFiles) throw tooBig(where, `more than ${settings.maxFiles} files`, 'maxFiles');
+  if (bytes > settings.maxBytes) throw tooBig(where, `more than ${settings.maxBytes} bytes`, 'maxBytes');
   const entries = await Promise.all(found.map((file) => loadEntry(file, settings.contentSecurityPolicy)));
   const files = new Map(found.map((file, i) => [file.urlPath, entries[i]!]));
   return {
@@ -124,16 +143,25 @@ export async function loadStaticFiles(options: StaticOptions): Promise<StaticFil
   };
 }
 
-function validate(options: StaticOptions): Required<StaticOptions> {
+interface Settings extends Required<Omit<StaticOptions, 'root'>> {
+  roots: readonly string[];
+}
+
+function validate(options: StaticOptions): Settings {
   // `??` rather than a spread, so that an explicit `undefined` still means "the default".
   const settings = {
-    root: options.root,
+    roots: typeof options.root === 'string' ? [options.root] : options.root,
     contentSecurityPolicy: options.contentSecurityPolicy ?? DEFAULTS.contentSecurityPolicy,
     maxFiles: options.maxFiles ?? DEFAULTS.maxFiles,
     maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
   };
-  if (typeof settings.root !== 'string' || !isAbsolute(settings.root)) {
-    throw new TypeError(`static root must be an absolute path, got ${JSON.stringify(settings.root)}`);
+  if (!Array.isArray(settings.roots) || settings.roots.length === 0) {
+    throw new TypeError(`static root must be an absolute path or a list of them, got ${JSON.stringify(options.root)}`);
+  }
+  for (const root of settings.roots) {
+    if (typeof root !== 'string' || !isAbsolute(root)) {
+      throw new TypeError(`static root must be an absolute path, got ${JSON.stringify(root)}`);
+    }
   }
   if (typeof settings.contentSecurityPolicy !== 'string' || /[\r\n]/.test(settings.contentSecurityPolicy)) {
     throw new TypeError('contentSecurityPolicy must be a single-line string');
@@ -151,13 +179,14 @@ async function resolveRoot(root: string): Promise<string> {
   const real = await realpath(root).catch(() => undefined);
   const info = real === undefined ? undefined : await stat(real);
   if (real === undefined || !info?.isDirectory()) {
-    throw new StaticFilesError('PLAZA_ERR_STATIC_ROOT', `static folder ${root} does not exist; run \`npm run build\` first or fix the path`);
+    throw new StaticFilesError('PLAZA_ERR_STATIC_ROOT', `static folder ${root} does not exist; run \`npm run build\` first, or fix the path (--public-dir)`);
   }
   return real;
 }
 
-async function listFiles(root: string, maxFiles: number, maxBytes: number): Promise<FoundFile[]> {
-  const found: FoundFile[] = [];
+/** The files of one folder; each folder alone is held to the limits before the merge is. */
+async function listFiles(root: string, maxFiles: number, maxBytes: number): Promise<Array<FoundFile & { size: number }>> {
+  const found: Array<FoundFile & { size: number }> = [];
   let bytes = 0;
   const visit = async (dir: string, urlDir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -171,7 +200,7 @@ async function listFiles(root: string, maxFiles: number, maxBytes: number): Prom
       }
       const info = await publishableFile(root, fsPath, entry);
       if (info === undefined) continue;
-      found.push({ urlPath, fsPath });
+      found.push({ urlPath, fsPath, size: info.size });
       bytes += info.size;
       if (found.length > maxFiles) throw tooBig(root, `more than ${maxFiles} files`, 'maxFiles');
       if (bytes > maxBytes) throw tooBig(root, `more than ${maxBytes} bytes`, 'maxBytes');
@@ -240,7 +269,10 @@ function baseHeaders(urlPath: string, ext: string, csp: string, varies: boolean)
     'Cache-Control': html || REVALIDATED_PATHS.has(urlPath) ? 'no-cache' : 'public, max-age=3600',
     ...SECURITY_HEADERS,
   };
-  if (html) Object.assign(headers, { 'Content-Security-Policy': csp, 'X-Frame-Options': 'DENY' });
+  if (html) {
+    headers['X-Frame-Options'] = 'DENY';
+    if (csp) headers['Content-Security-Policy'] = csp;
+  }
   // Pages on other origins load plaza.js / plaza.mjs; module scripts are fetched in CORS mode and
   // a COEP page also needs CORP to accept them.
   if (ext === '.js' || ext === '.mjs') {

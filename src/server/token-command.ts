@@ -1,28 +1,22 @@
 /**
  * `node dist/server.js token --sub alice --rooms 'lobby,team-*' --ttl 1h`: mints a token for
  * trying auth out. Real deployments sign tokens in their own backend with the same secret.
+ * Flags follow the server's own rules (readFlags in config.ts).
  */
 import { parseDuration, signToken, type TokenClaims } from './auth.js';
-import { ConfigError } from './config.js';
+import { ConfigError, readFlags } from './config.js';
 
 const USAGE = `Usage: node dist/server.js token --sub <user id> [--name <display name>] [--rooms <list>] [--publish <list>] [--ttl 1h] [--auth-secret <secret> | env AUTH_SECRET]
-  --rooms and --publish are comma lists of room names, prefix-* patterns or *.
+  --rooms and --publish are comma lists of room names, prefix-* patterns or * (default --rooms: *).
+  --ttl is a duration: 90s, 30m, 1h, 7d, or plain seconds (default 1h).
+  The token goes on the WebSocket URL as ?token=…, or on the chat page's address as #token=….
 `;
 
+const FLAGS = ['--sub', '--name', '--rooms', '--publish', '--ttl', '--auth-secret'].map((flag) => ({ flag }));
+
 export function mintToken(argv: readonly string[], env: NodeJS.ProcessEnv): string {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return USAGE;
-    const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    if (!['--sub', '--name', '--rooms', '--publish', '--ttl', '--auth-secret'].includes(flag)) {
-      throw new ConfigError(arg, `unknown option for token\n${USAGE}`);
-    }
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) throw new ConfigError(flag, 'needs a value');
-    values.set(flag, value);
-  }
+  const { help, values } = readFlags(argv, FLAGS);
+  if (help) return USAGE;
   const secret = values.get('--auth-secret') ?? env.AUTH_SECRET ?? '';
   if (secret.length < 32) throw new ConfigError('--auth-secret', 'set AUTH_SECRET (or --auth-secret) to the server\'s secret, at least 32 characters');
   const sub = values.get('--sub');

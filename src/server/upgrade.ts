@@ -7,10 +7,19 @@ import type { PlazaOptions } from './config.js';
 import { isNodeLocal } from './backplane/local.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { SUBPROTOCOL } from '../shared/protocol.js';
+import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 
 /** The paths that accept WebSocket upgrades. Tutorial pages connect to the bare origin. */
 const UPGRADE_PATHS = new Set(['/']);
+
+/**
+ * How long a socket accepted only to be closed with 4003 may take to answer the close frame
+ * before it is cut off (ws would wait 30 s): such a peer has no business holding a socket.
+ */
+export const REFUSED_GRACE_MS = 1000;
+
+/** A close reason must fit a control frame: 125 bytes minus the 2-byte code (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
 
 /** What the checks at the door learned about a new connection. */
 export interface Admission {
@@ -114,6 +123,29 @@ export function createUpgradeHandler(context: UpgradeContext) {
     rejectUpgrade(socket, status, message, headers);
   }
 
+  /**
+   * No valid token. A plain upgrade gets HTTP 401. A plaza.v1 upgrade comes from Plaza's client,
+   * often in a browser, which cannot read the status of a refused WebSocket (it only sees 1006
+   * and would retry for ever): it is accepted and closed at once with 4003 and the reason. That
+   * socket never becomes a Connection (no rooms, nothing read), counts against the connection
+   * caps while it exists, and is cut off if it does not answer the close within REFUSED_GRACE_MS.
+   */
+  function unauthorized(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, offersV1: boolean, message: string): void {
+    metrics.authFailures++;
+    if (!offersV1) return refuse(socket, 401, message);
+    context.wss.handleUpgrade(request, socket, head, (ws) => {
+      context.limits.add(ip);
+      const cutOff = setTimeout(() => ws.terminate(), REFUSED_GRACE_MS);
+      cutOff.unref();
+      ws.on('error', () => {});
+      ws.once('close', () => {
+        clearTimeout(cutOff);
+        context.limits.remove(ip);
+      });
+      ws.close(CloseCode.Unauthorized, Buffer.from(message).subarray(0, MAX_REASON_BYTES).toString());
+    });
+  }
+
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
@@ -133,6 +165,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
 
     const key = target.searchParams.get('key');
     const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
+    const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
     let grant: Grant | undefined;
     if (options.authSecret) {
       const token = target.searchParams.get('token');
@@ -140,19 +173,16 @@ export function createUpgradeHandler(context: UpgradeContext) {
         // The status page carries the API key, not a token: it may watch, never talk.
         grant = OPERATOR_GRANT;
       } else if (!token) {
-        metrics.authFailures++;
-        return refuse(socket, 401, 'a token is required: connect to /?token=<signed token>');
+        return unauthorized(request, socket, head, ip, offersV1, 'a token is required: connect to /?token=<signed token>');
       } else {
         try {
           grant = verifyToken(token, options.authSecret);
         } catch (error) {
           if (!(error instanceof TokenError)) throw error;
-          metrics.authFailures++;
-          return refuse(socket, 401, error.message);
+          return unauthorized(request, socket, head, ip, offersV1, error.message);
         }
       }
     }
-    const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
     if (grant && !offersV1 && !grant.mayJoin(options.defaultRoom)) {
       return refuse(socket, 403, `this token does not allow the room plain clients use (${options.defaultRoom})`);
     }

@@ -23,6 +23,15 @@ export const CloseCode = {
   TryAgainLater: 1013,
   /** An operator disconnected this session or user through the HTTP API (POST /api/disconnect). */
   Disconnected: 4001,
+  /**
+   * A plaza.v1 upgrade had no valid token (missing, bad signature, expired) while the server
+   * requires one (--auth-secret). The socket is accepted only to say why: a browser cannot read
+   * the HTTP status of a refused WebSocket. The reason says what was wrong; reconnect only with
+   * a new token.
+   */
+  Unauthorized: 4003,
+  /** The token's `exp` passed while the connection was open; reconnect with a fresh token. */
+  TokenExpired: 4004,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -198,4 +207,9 @@ export interface Presence {
 export interface Beat {
   type: 'beat';
 }
-export type ServerMessage = Welcome | Joined | Left | RoomMessage | Ack | ErrorReply | Presence | Beat;
+/** The server's greeting (`--welcome`), sent once on connect; it belongs to no room and no history. */
+export interface Notice {
+  type: 'notice';
+  text: string;
+}
+export type ServerMessage = Welcome | Joined | Left | RoomMessage | Ack | ErrorReply | Presence | Beat | Notice;
