@@ -34,6 +34,15 @@ interface View {
   resets: string[];
 }
 
+/** Kills the Redis subscriber connection of `node`, found by its name (it carries the node's id). */
+async function killSubscriberOf(admin: Redis, node: Node): Promise<number> {
+  const nodeId = node.lines.map((line) => /"msg":"cluster backplane ready","node":"([^"]+)"/.exec(line)?.[1]).find(Boolean);
+  if (!nodeId) throw new Error('the node has not said its id');
+  const line = String(await admin.client('LIST')).split('\n').find((l) => l.includes(` name=plaza-${nodeId}-subscriber `));
+  if (!line) throw new Error(`no subscriber connection named for node ${nodeId}`);
+  return Number(await admin.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]!));
+}
+
 function watch(room: Client.Room): View {
   const view: View = { data: [], offsets: [], resets: [] };
   room.on('message', (data, meta) => {
@@ -269,6 +278,36 @@ describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, 
         assert.deepEqual(seenB.data, ['one', 'two', 'three']);
         assert.deepEqual(seenB.offsets, [1, 2, 3]);
       } finally {
+        await Promise.all([stopNode(a), stopNode(b)]);
+      }
+    });
+
+    it('catches a node up, in order and without a reset, on what was published while it was cut off from Redis', async () => {
+      const [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url)]);
+      await Promise.all([waitForReady(a, 200), waitForReady(b, 200)]);
+      const admin = new Redis(redis.url);
+      try {
+        const name = uniqueRoom('catchup');
+        const [onA, onB] = await Promise.all([client(a.ws), client(b.ws)]);
+        const roomA = onA.join(name);
+        const roomB = onB.join(name);
+        const seenA = watch(roomA);
+        await Promise.all([firstJoin(roomA), firstJoin(roomB)]);
+        await roomB.publish(0);
+        await eventually(() => seenA.data.length === 1, 5000, 'the first message');
+        // Cut only A's subscriber: A hears nothing of the room until it has reconnected.
+        const acks = [];
+        const resyncs = await metric(a, 'plaza_backplane_resyncs_total');
+        const killed = await killSubscriberOf(admin, a);
+        assert.equal(killed, 1);
+        for (let n = 1; n <= 20; n++) acks.push(roomB.publish(n));
+        await Promise.all(acks);
+        await eventually(() => seenA.data.length === 21, 10_000, 'A to catch up');
+        assert.deepEqual(seenA.data, Array.from({ length: 21 }, (_, n) => n));
+        assert.deepEqual(seenA.resets, []);
+        assert.ok((await metric(a, 'plaza_backplane_resyncs_total')) > resyncs, 'A re-read the room from the stream');
+      } finally {
+        admin.disconnect();
         await Promise.all([stopNode(a), stopNode(b)]);
       }
     });

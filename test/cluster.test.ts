@@ -60,7 +60,7 @@ describe('cluster (--redis)', { skip }, () => {
         // Plain clients talk in the default room, shared by the whole cluster.
         const joined = await v1.request({ type: 'join', room: 'lobby' });
         const ack = await v1.request({ type: 'publish', room: 'lobby', data: 'hello cluster' });
-        assert.equal(ack.type, 'ack');
+        assert.equal(ack.type, 'ack', JSON.stringify(ack));
         assert.equal(ack.offset, joined.offset + 1);
         const [got] = await plain.waitFor(1);
         assert.equal(got!.text, 'hello cluster');

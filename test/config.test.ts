@@ -18,6 +18,13 @@ describe('config', () => {
       assert.equal(DEFAULTS.excludeSender, false);
     });
 
+    it('keeps --max-buffered at least twice --max-payload: grown when not set, refused when set too low', () => {
+      assert.equal(resolveOptions({ maxPayload: 1024 * 1024 }).maxBuffered, 2 * 1024 * 1024);
+      assert.equal(resolveOptions({ maxPayload: 1024 }).maxBuffered, DEFAULTS.maxBuffered);
+      assert.throws(() => resolveOptions({ maxPayload: 1024 * 1024, maxBuffered: 1024 * 1024 }), /maxBuffered: must be at least twice maxPayload/);
+      assert.throws(() => serve(['--max-payload', '1MiB', '--max-buffered', '1MiB']), /--max-buffered: must be at least twice maxPayload/);
+    });
+
     it('throws a ConfigError naming the option and what is allowed', () => {
       assert.throws(() => resolveOptions({ port: 70000 }), {
         name: 'ConfigError',

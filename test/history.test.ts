@@ -126,3 +126,63 @@ describe('HistoryStore', () => {
     assert.deepEqual(records, [{ room: 'room', epoch: log.epoch, offset: 1, time: 5, data: 'payload' }]);
   });
 });
+
+describe('HistoryStore bounds', () => {
+  it('holds a million appends across a quiet and a busy room at the bound (counts, not timings)', () => {
+    const size = 100;
+    const store = new HistoryStore({ size, ttl: 3_600_000, maxBytes: 64 * 1024 * 1024, maxRooms: 10 });
+    const quiet = store.open('quiet')!;
+    const busy = store.open('busy')!;
+    // The quiet room's one entry is the oldest in the store: it must not pin the busy room's.
+    store.append(quiet, 0, () => 'q'.repeat(1000));
+    let maxQueue = 0;
+    for (let i = 1; i <= 1_000_000; i++) {
+      store.append(busy, i, (offset) => `${offset}`.padEnd(1000, 'x'));
+      if (store.queueLength > maxQueue) maxQueue = store.queueLength;
+    }
+    assert.equal(busy.lastOffset, 1_000_000);
+    assert.equal(busy.length, size);
+    assert.equal(quiet.length, 1);
+    assert.equal(store.totalEntries, size + 1);
+    assert.equal(store.totalBytes, (size + 1) * 1000);
+    assert.ok(maxQueue <= 2 * store.totalEntries + 1024 + 1, `queue slots peaked at ${maxQueue}`);
+    assert.ok(store.queueCapacity <= 4 * (2 * store.totalEntries + 1024 + 1), `queue capacity ${store.queueCapacity}`);
+    assert.deepEqual(offsets(store.last(busy, 3)), [999_998, 999_999, 1_000_000]);
+  });
+
+  it('keeps a room of --history-size 100000 as a ring: the last entries, in order, after wrapping', () => {
+    const store = new HistoryStore({ size: 100_000, ttl: 3_600_000, maxBytes: 1024 ** 3, maxRooms: 10 });
+    const log = store.open('big')!;
+    for (let i = 0; i < 250_000; i++) store.append(log, i, (offset) => String(offset));
+    assert.equal(log.length, 100_000);
+    assert.equal(log.firstOffset, 150_001);
+    assert.equal(log.oldest!.offset, 150_001);
+    assert.equal(log.newest!.offset, 250_000);
+    const recovered = store.since(log, { epoch: log.epoch, offset: 249_990 });
+    assert.ok(recovered.recovered);
+    assert.deepEqual(offsets(recovered.entries), Array.from({ length: 10 }, (_, i) => 249_991 + i));
+  });
+
+  it('releases the text of entries trimmed by count at once, whatever waits in the queue', () => {
+    const store = new HistoryStore({ size: 1, ttl: 3_600_000, maxBytes: 1024 ** 2, maxRooms: 10 });
+    const log = store.open('r')!;
+    store.append(log, 1, () => 'first');
+    const first = log.oldest!;
+    store.append(log, 2, () => 'second');
+    assert.equal(first.removed, true);
+    assert.equal(first.json, '', 'nothing of a removed entry is kept');
+    assert.equal(store.totalBytes, 'second'.length);
+  });
+
+  it('keeps nothing of ephemeral rooms (the status feed), though their offsets count', () => {
+    const records: JournalRecord[] = [];
+    const store = new HistoryStore(OPTIONS, { append: (r) => records.push(r) });
+    const log = store.open('plaza:status')!;
+    log.ephemeral = true;
+    append(store, log, 3);
+    assert.equal(log.lastOffset, 3);
+    assert.equal(log.length, 0);
+    assert.equal(store.totalEntries, 0);
+    assert.deepEqual(records, []);
+  });
+});

@@ -79,7 +79,7 @@ export interface PlazaOptions {
   status: boolean;
   /** Ping every client this often (ms) from one sweep timer; a client that misses two is cut off. 0 turns it off. @default 30000 */
   heartbeatMs: number;
-  /** Bytes that may wait for one client before it is closed with 1013 as a slow consumer. @default 1048576 (1 MiB) */
+  /** Bytes that may wait for one client before it is closed with 1013 as a slow consumer; at least twice maxPayload. @default 1048576 (1 MiB), or twice maxPayload if that is more */
   maxBuffered: number;
   /** Messages per second one connection may send (token bucket); 0 turns the limit off. @default 100 */
   rateLimit: number;
@@ -308,6 +308,10 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
     if (!known.has(key)) throw new ConfigError(key, `unknown option; known options are ${[...known].join(', ')}`);
   }
   const resolved = { ...DEFAULTS, ...dropUndefined(options) } as PlazaOptions;
+  // Unless set, --max-buffered grows with --max-payload so one largest message can always wait.
+  if (options.maxBuffered === undefined && Number.isSafeInteger(resolved.maxPayload)) {
+    resolved.maxBuffered = Math.max(DEFAULTS.maxBuffered, 2 * resolved.maxPayload);
+  }
   for (const spec of OPTION_SPECS) {
     const value = resolved[spec.key];
     if (!checkValue(spec, value)) {
@@ -332,6 +336,11 @@ function checkCombinations(options: PlazaOptions): void {
   }
   if (options.redis && !/^rediss?:\/\//.test(options.redis)) {
     throw new ConfigError('redis', 'expected a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
+  }
+  // A member must be able to hold one message of the largest size (as a v1 envelope, which is
+  // larger than the payload) waiting for it, or every such message would close its receivers.
+  if (options.maxBuffered < 2 * options.maxPayload) {
+    throw new ConfigError('maxBuffered', `must be at least twice maxPayload (${2 * options.maxPayload} bytes), or no member could receive a message of the largest size; raise --max-buffered or lower --max-payload`);
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');

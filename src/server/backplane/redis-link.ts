@@ -223,9 +223,10 @@ export class RedisLink {
       retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
       lazyConnect: true,
     };
-    const command = new Redis(this.options.url, common) as ScriptClient;
+    // Named, so an operator can tell the nodes' connections apart in CLIENT LIST.
+    const command = new Redis(this.options.url, { ...common, connectionName: `plaza-${this.options.nodeId}-command` }) as ScriptClient;
     // Subscriptions are restored by hand on 'ready' (they may have been asked for while offline).
-    const subscriber = new Redis(this.options.url, { ...common, autoResubscribe: false });
+    const subscriber = new Redis(this.options.url, { ...common, autoResubscribe: false, connectionName: `plaza-${this.options.nodeId}-subscriber` });
     this.command = command;
     this.subscriber = subscriber;
     command.defineCommand('plazaPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
