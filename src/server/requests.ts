@@ -4,6 +4,7 @@
  * JSON can never reach an object's prototype or the server's state.
  */
 import { ErrorCode, type ClientMessage, type Position } from '../shared/protocol.js';
+import { DisplayNameError, normalizeDisplayName } from './display-name.js';
 
 export interface RequestLimits {
   maxRoomName: number;
@@ -17,7 +18,6 @@ export type ParseResult =
 /** Room names: letters, digits and a few separators, so they are safe in URLs, logs and keys. */
 const ROOM_NAME = /^[\p{L}\p{N}_\-.:@#/+=~]+$/u;
 const MAX_ID_LENGTH = 64;
-const MAX_NAME_LENGTH = 64;
 const MAX_EPOCH_LENGTH = 32;
 
 class Invalid {
@@ -77,10 +77,12 @@ function readPosition(value: unknown): Position | undefined {
 function readName(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') fail('"name" must be a string');
-  // Control characters would let one name forge lines in other people's logs and pages.
-  const name = value.replace(/[\p{Cc}\p{Cf}]/gu, '').trim();
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) fail(`"name" must have 1 to ${MAX_NAME_LENGTH} visible characters`);
-  return name;
+  try {
+    return normalizeDisplayName(value);
+  } catch (error) {
+    if (error instanceof DisplayNameError) fail(error.message);
+    throw error;
+  }
 }
 
 export function parseRequest(text: string, limits: RequestLimits): ParseResult {
