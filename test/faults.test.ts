@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
@@ -132,13 +133,27 @@ describe('faults', () => {
     }
   });
 
-  it('closes with 1011 when handling a message throws, and stays up', async () => {
+  it('answers JSON nested deeper than 100 levels with bad_request before parsing it; the connection stays', async () => {
     const client = await V1Client.open(wsUrl(plaza));
     await client.request({ type: 'join', room: 'deep' });
-    // Parsing is iterative but encoding recurses: this nesting overflows the stack on encode.
-    const deep = `${'['.repeat(30_000)}${']'.repeat(30_000)}`;
-    client.send(`{"type":"publish","room":"deep","data":${deep}}`);
-    assert.equal(await client.client.closed, 1011);
+    const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+    const publish = (data: string, id: string) => client.send(`{"type":"publish","id":"${id}","room":"deep","data":${data}}`);
+    // Once deep enough to overflow the stack when re-encoded (this closed the socket with 1011).
+    const seen = client.client.received.length;
+    publish(nested(30_000), 'deep');
+    const refused = await client.waitFor((e) => e.type === 'error', 5000, seen);
+    assert.equal(refused.code, 'bad_request');
+    assert.match(refused.message, /nests deeper than 100 levels/);
+    assert.equal((await client.request({ type: 'publish', room: 'deep', data: JSON.parse(nested(MAX_JSON_DEPTH)) })).type, 'ack', '100 levels, as over the HTTP API');
+    const objects = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const before = client.client.received.length;
+    publish(objects(MAX_JSON_DEPTH + 1), 'objects');
+    assert.equal((await client.waitFor((e) => e.type === 'error', 5000, before)).code, 'bad_request', '101 levels of objects');
+    // Brackets inside strings are text, not nesting.
+    const text = '['.repeat(30_000);
+    assert.equal((await client.request({ type: 'publish', room: 'deep', data: text })).type, 'ack');
+    assert.equal(client.client.closeCode, undefined, 'still open');
+    await client.close();
     await assertHealthy(plaza);
   });
 

@@ -5,6 +5,7 @@
  */
 import { ErrorCode, type ClientMessage, type Position } from '../shared/protocol.js';
 import { DisplayNameError, normalizeDisplayName } from './display-name.js';
+import { MAX_JSON_DEPTH, textNestsWithin } from './json-depth.js';
 
 export interface RequestLimits {
   maxRoomName: number;
@@ -86,6 +87,11 @@ function readName(value: unknown): string | undefined {
 }
 
 export function parseRequest(text: string, limits: RequestLimits): ParseResult {
+  // Counted on the text, before anything is built from it. The envelope is one level, so
+  // `data` may nest as deep as the HTTP API allows.
+  if (!textNestsWithin(text, MAX_JSON_DEPTH + 1)) {
+    return { ok: false, id: undefined, code: ErrorCode.BadRequest, message: `the JSON nests deeper than ${MAX_JSON_DEPTH} levels inside the envelope; flatten "data"` };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
