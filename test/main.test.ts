@@ -110,6 +110,23 @@ describe('dist/server.js', () => {
     }
   });
 
+  it('exits 2 saying "not writable" for a --data-dir where nothing can be created', () => {
+    // Tests run as root, which chmod cannot stop; procfs refuses new entries to root too, with
+    // ENOENT although the parent exists (as recursive mkdir reports on a read-only filesystem).
+    const cases: Array<[string, RegExp]> = [
+      [`/proc/plaza-${process.pid}/history`, /^plaza: cannot start: --data-dir \/proc\/plaza-\d+\/history is not writable \(ENOENT\)/],
+      ['/proc/self/fdinfo', /^plaza: cannot start: --data-dir \/proc\/self\/fdinfo is not writable \(ENOENT\)/],
+      ['/sys/kernel', /^plaza: cannot start: --data-dir \/sys\/kernel is not writable \(EACCES\)/],
+    ];
+    for (const [dir, expected] of cases) {
+      // A timeout, because Node's recursive mkdir used to spin forever under /proc.
+      const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--data-dir', dir], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+      assert.equal(result.status, 2, `${dir}: exit ${result.status} ${result.signal ?? ''} ${result.stderr}`);
+      assert.match(result.stderr, expected);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    }
+  });
+
   it('prints every option with its default on --help', () => {
     const result = spawnSync(process.execPath, [serverJs, '--help'], { encoding: 'utf8' });
     assert.equal(result.status, 0);
