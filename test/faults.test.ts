@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
+import { CLOSE_GRACE_MS } from '../src/server/ws-server.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
@@ -42,6 +43,15 @@ describe('faults', () => {
     });
   }
 
+  /** Publishes 16 KiB messages into lobby, paced by acks, until `done` or 80 batches. */
+  async function flood(publisher: V1Client, done: () => boolean = () => false): Promise<void> {
+    const payload = 'x'.repeat(16 * 1024);
+    for (let batch = 0; batch < 80 && !done(); batch++) {
+      for (let i = 0; i < 9; i++) publisher.send({ type: 'publish', room: 'lobby', data: payload });
+      await publisher.request({ type: 'publish', room: 'lobby', data: payload });
+    }
+  }
+
   it('drops a stalled reader with 1013 while others keep full speed, memory bounded', async () => {
     const small = await startPlaza({ maxBuffered: 256 * 1024, rateLimit: 0 });
     try {
@@ -50,22 +60,42 @@ describe('faults', () => {
       const publisher = await V1Client.open(wsUrl(small));
       await publisher.request({ type: 'join', room: 'lobby', presence: true });
       const reader = await connect(wsUrl(small));
-      const payload = 'x'.repeat(16 * 1024);
+      // Dropped from the room while still connected: presence says it left. It reads again at
+      // once, so the close frame behind its backlog reaches it within the close grace.
+      const dropped = publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 30_000).then(() => stalled.socket.resume());
       // Paced by acks, so a reader that keeps reading never has much waiting; the stalled one
       // piles up past what the kernel buffers hold and then past maxBuffered.
-      for (let batch = 0; batch < 80; batch++) {
-        for (let i = 0; i < 9; i++) publisher.send({ type: 'publish', room: 'lobby', data: payload });
-        await publisher.request({ type: 'publish', room: 'lobby', data: payload });
-      }
+      await flood(publisher);
       const got = await reader.waitFor(800, 20_000);
       assert.equal(got.length, 800);
-      // Dropped from the room while still connected: presence says it left.
-      await publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 5000);
-      stalled.socket.resume();
+      await dropped;
+      // The peer never answers the close frame; the server cuts it after CLOSE_GRACE_MS, not 30 s.
       assert.equal(await stalled.closed, 1013);
       assert.ok(stalled.frames.length < 800, `the stalled reader got ${stalled.frames.length} frames, not everything`);
       await publisher.close();
       await reader.close();
+      await assertHealthy(small);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('cuts the TCP connection of a dropped slow consumer that never reads again within the close grace', async () => {
+    const small = await startPlaza({ maxBuffered: 256 * 1024, rateLimit: 0 });
+    try {
+      const stalled = await openRaw(small.port);
+      stalled.socket.pause();
+      const publisher = await V1Client.open(wsUrl(small));
+      await publisher.request({ type: 'join', room: 'lobby', presence: true });
+      let droppedAt = 0;
+      void publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 30_000).then(() => (droppedAt = Date.now()));
+      await flood(publisher, () => droppedAt > 0);
+      await eventually(() => droppedAt > 0, 10_000, 'the stalled reader to be dropped');
+      // Its close frame can never be delivered; ws alone would hold the socket for 30 s.
+      await eventually(() => small.connectionCount === 1, CLOSE_GRACE_MS + 3000, 'the stalled connection to be cut');
+      assert.ok(Date.now() - droppedAt < CLOSE_GRACE_MS + 3000);
+      stalled.socket.destroy();
+      await publisher.close();
       await assertHealthy(small);
     } finally {
       await small.close();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -124,6 +124,36 @@ describe('dist/server.js', () => {
       assert.equal(result.status, 2, `${dir}: exit ${result.status} ${result.signal ?? ''} ${result.stderr}`);
       assert.match(result.stderr, expected);
       assert.equal(result.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  it('exits 2 naming the option and the file for a TLS certificate or key that is not one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plaza-tls-cli-'));
+    try {
+      const pair = (name: string) => {
+        const files = { cert: join(dir, `${name}-cert.pem`), key: join(dir, `${name}-key.pem`) };
+        spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', `/CN=${name}`]);
+        return files;
+      };
+      const good = pair('good');
+      const other = pair('other');
+      const garbage = join(dir, 'garbage.pem');
+      await writeFile(garbage, 'not a pem file\n');
+      const cases: Array<[string, string, RegExp]> = [
+        [garbage, good.key, /^plaza: --tls-cert: \S+garbage\.pem is not a PEM certificate \(no start line\)/],
+        [good.cert, garbage, /^plaza: --tls-key: \S+garbage\.pem is not an unencrypted PEM private key/],
+        [good.key, good.cert, /^plaza: --tls-cert: \S+good-key\.pem is not a PEM certificate/],
+        [good.cert, other.key, /^plaza: --tls-key: \S+other-key\.pem is not the key of the certificate in \S+good-cert\.pem/],
+        [join(dir, 'missing.pem'), good.key, /^plaza: --tls-cert: cannot read \S+missing\.pem \(ENOENT\)/],
+      ];
+      for (const [cert, key, expected] of cases) {
+        const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--tls-cert', cert, '--tls-key', key], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+        assert.equal(result.status, 2, `${cert} ${key}: ${result.stderr}`);
+        assert.match(result.stderr, expected);
+        assert.equal(result.stderr.trim().split('\n').length, 1);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

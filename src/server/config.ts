@@ -74,7 +74,7 @@ export interface PlazaOptions {
   tlsCert: string;
   /** PEM private key file for tlsCert. @default '' */
   tlsKey: string;
-  /** Time a client gets to send a request's headers (ms), against slowloris; the whole request gets 3×. @default 10000 */
+  /** Time a client gets to finish the TLS handshake, and then to send a request's headers (ms), against slowloris; the whole request gets 3×. @default 10000 */
   headersTimeout: number;
   /** Fragments one message may arrive in before the sender is closed with 1008. @default 1024 */
   maxFragments: number;
@@ -164,7 +164,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, help: 'HMAC secret (32+ chars) that requires signed tokens' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', help: 'PEM certificate file: serve https/wss' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
-  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, help: 'ms a client gets to send request headers' },
+  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, help: 'ms a client gets to finish the TLS handshake and to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
   { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, help: 'redis://host:port that joins a cluster of Plaza servers' },
   { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, help: 'ms before a dead node\'s members leave cluster presence' },

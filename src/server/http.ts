@@ -13,6 +13,7 @@ import { createApi } from './api.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
 import type { Connection } from './connection.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
@@ -241,6 +242,9 @@ export function createRequestHandler(context: HttpContext) {
       res.destroy();
     };
     try {
+      if (hasTooManyHeaders(req)) {
+        throw new HttpError(431, 'too_many_headers', `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`, { Connection: 'close' });
+      }
       if (format === 'json') return void api(req, res, path!).catch(fail);
       switch (path) {
         case '/healthz':

@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +13,7 @@ import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
 import { createRequestHandler, type Readiness } from './http.js';
+import { createHttpServer } from './http-server.js';
 import { Hub } from './hub.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -23,6 +22,8 @@ import { loadStaticFiles, type StaticFiles } from './static.js';
 import { ConnectionLimits, createUpgradeHandler, type Admission } from './upgrade.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createStatusFeed } from './status-feed.js';
+import { loadTlsFiles } from './tls-files.js';
+import { createWebSocketServer } from './ws-server.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -54,20 +55,6 @@ const MAX_WRITE_BYTES = 256 * 1024;
 
 /** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
 const CLOSE_BATCH = 500;
-
-/** ws keeps at most this many TCP chunks of one unfinished message (its default is 256 Ki). */
-const MAX_BUFFERED_CHUNKS = 16 * 1024;
-
-async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const read = async (file: string, flag: string) => {
-    try {
-      return await readFile(file);
-    } catch (error) {
-      throw new Error(`cannot read ${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; check the path and permissions`);
-    }
-  };
-  return { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') };
-}
 
 /** Resolves once `done()` holds or `ms` have passed; shutdown is rare, so polling is fine. */
 async function until(done: () => boolean, ms: number): Promise<void> {
@@ -139,9 +126,10 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   }
 
   async function listen(): Promise<void> {
+    // TLS files first: a wrong one is a bad option, reported before anything else is touched.
+    const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
     if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
     if (config.dataDir) openJournal();
-    const tls = config.tlsCert ? await readTls(config.tlsCert, config.tlsKey) : undefined;
     sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
     sweepTimer.unref();
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
@@ -152,35 +140,18 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       }, Math.max(250, Math.floor(config.presenceTtl / 3)));
       presenceTimer.unref();
     }
-    wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: config.maxPayload,
-      // Broadcast frames are written pre-framed to the raw socket; compression would make
-      // ws queue its own writes and the two streams could interleave mid-frame.
-      perMessageDeflate: false,
-      clientTracking: false,
-      // Explicit bounds against fragment floods (CVE-2026-48779): ws's defaults allow far more.
-      maxFragments: config.maxFragments,
-      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
-      // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
-      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    });
-    // Slowloris: a client gets headersTimeout for its headers and three times that for a whole
-    // request; Node checks every second instead of its default 30 s so the bound really holds.
-    const serverOptions = {
-      headersTimeout: config.headersTimeout,
-      requestTimeout: config.headersTimeout * 3,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000,
-    };
+    wss = createWebSocketServer(config);
     const handler = createRequestHandler({
       staticFiles, options: config, broker, connections, metrics, logger, readiness, statusFeed,
       flushHistory: flushJournal,
     });
-    const httpServer = tls ? createHttpsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
+    const httpServer = createHttpServer(config, tls, handler);
     httpServer.on(
       'upgrade',
-      createUpgradeHandler({ wss, options: config, logger, metrics, limits, isAccepting: () => state === 'listening', onConnection }),
+      createUpgradeHandler({
+        wss, options: config, logger, metrics, limits,
+        isAccepting: () => state === 'listening', onConnection,
+      }),
     );
     server = httpServer;
     await new Promise<void>((resolve, reject) => {

@@ -5,6 +5,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { TokenError, verifyToken, type Grant } from './auth.js';
 import type { PlazaOptions } from './config.js';
 import { isNodeLocal } from './broker.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { SUBPROTOCOL } from '../shared/protocol.js';
@@ -117,6 +118,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
+    if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     const target = parseTarget(request.url);
     if (!target || !UPGRADE_PATHS.has(target.pathname)) return refuse(socket, 404, 'no WebSocket endpoint here; connect to /');
