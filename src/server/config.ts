@@ -4,6 +4,7 @@
  * same function, so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
  */
 
+import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './client-address.js';
 import { validateRoomName } from './requests.js';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
@@ -68,6 +69,10 @@ export interface PlazaOptions {
   maxConnectionsPerIp: number;
   /** Browser origins allowed to connect (exact match, e.g. https://example.com); empty allows all. @default [] */
   allowedOrigins: string[];
+  /** Reverse proxies (addresses or CIDR blocks, IPv4 or IPv6) whose forwarded-for header names the client for limits and logs. @default [] (trust none: the TCP peer is the client) */
+  trustProxy: string[];
+  /** The header those proxies append the client to: `x-forwarded-for` or `forwarded` (RFC 7239). @default 'x-forwarded-for' */
+  trustProxyHeader: ForwardedHeader;
   /** HMAC secret that turns on signed tokens (JWT HS256) for every WebSocket; at least 32 characters. @default '' (no auth) */
   authSecret: string;
   /** PEM certificate file: serve https and wss. Needs tlsKey. @default '' */
@@ -98,6 +103,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   maxConnections: 100_000,
   maxConnectionsPerIp: 0,
   allowedOrigins: [],
+  trustProxy: [],
+  trustProxyHeader: 'x-forwarded-for',
   authSecret: '',
   tlsCert: '',
   tlsKey: '',
@@ -161,6 +168,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxConnections', flag: '--max-connections', env: 'MAX_CONNECTIONS', kind: 'integer', min: 1, max: 10_000_000, help: 'open connections in all (past it: 503)' },
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'integer', min: 0, max: 10_000_000, help: 'open connections per IP (past it: 429; 0: no limit)' },
   { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', help: 'comma list of browser origins allowed to connect (default: all)' },
+  { key: 'trustProxy', flag: '--trust-proxy', env: 'TRUST_PROXY', kind: 'list', help: 'comma list of proxy addresses/CIDRs whose forwarded-for header names the client (default: none)' },
+  { key: 'trustProxyHeader', flag: '--trust-proxy-header', env: 'TRUST_PROXY_HEADER', kind: 'choice', choices: FORWARDED_HEADERS, help: 'header those proxies append the client to' },
   { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, help: 'HMAC secret (32+ chars) that requires signed tokens' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', help: 'PEM certificate file: serve https/wss' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', help: 'PEM private key file for --tls-cert' },
@@ -283,6 +292,11 @@ function checkCombinations(options: PlazaOptions): void {
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');
+  }
+  try {
+    parseTrustedProxies(options.trustProxy);
+  } catch (error) {
+    throw new ConfigError('trustProxy', (error as Error).message);
   }
   for (const origin of options.allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {

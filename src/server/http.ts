@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
+import type { AuthFailureLimiter } from './auth-failures.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
 import type { Connection } from './connection.js';
@@ -37,6 +38,10 @@ export interface HttpContext {
   readonly logger: Logger;
   /** Listening, not shutting down, persistence (and later the backplane) healthy. */
   readiness(): Readiness;
+  /** The one limiter for wrong keys and tokens, shared with the WebSocket upgrade. */
+  readonly authFailures: AuthFailureLimiter;
+  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
+  clientAddress(req: IncomingMessage): string;
   /** The status page's feed; /metrics reads its event-loop delay. */
   readonly statusFeed: StatusFeed;
   /**
@@ -111,48 +116,6 @@ function queryKey(url: string | undefined): string | undefined {
   return new URLSearchParams(url.slice(query + 1)).get('key') ?? undefined;
 }
 
-/** Failed key checks a remote address may make in a burst... */
-const AUTH_FAILURE_BURST = 10;
-/** ...refilled at this many per second (10 a minute): a typo'd scraper never reaches the limit. */
-const AUTH_FAILURE_REFILL = 1 / 6;
-/** Remote addresses tracked; past it the one tracked longest is forgotten. */
-const AUTH_FAILURE_REMOTES = 10_000;
-
-/**
- * Slows down key guessing: each remote address has a bucket of failed attempts, and while it is
- * empty every key check from that address is refused with 429 before the key is even compared.
- * Behind a reverse proxy all clients share its address; the proxy should limit instead.
- */
-class AuthFailureLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-
-  /** Seconds until `remote` may try again; 0 when it may now. */
-  retryAfter(remote: string, now = Date.now()): number {
-    const bucket = this.refill(remote, now);
-    return bucket === undefined || bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / AUTH_FAILURE_REFILL);
-  }
-
-  fail(remote: string, now = Date.now()): void {
-    const bucket = this.refill(remote, now) ?? { tokens: AUTH_FAILURE_BURST, at: now };
-    bucket.tokens = Math.max(0, bucket.tokens - 1);
-    this.buckets.delete(remote);
-    if (this.buckets.size >= AUTH_FAILURE_REMOTES) this.buckets.delete(this.buckets.keys().next().value!);
-    this.buckets.set(remote, bucket);
-  }
-
-  private refill(remote: string, now: number): { tokens: number; at: number } | undefined {
-    const bucket = this.buckets.get(remote);
-    if (!bucket) return undefined;
-    bucket.tokens = Math.min(AUTH_FAILURE_BURST, bucket.tokens + ((now - bucket.at) / 1000) * AUTH_FAILURE_REFILL);
-    bucket.at = now;
-    if (bucket.tokens >= AUTH_FAILURE_BURST) {
-      this.buckets.delete(remote);
-      return undefined;
-    }
-    return bucket;
-  }
-}
-
 /** The decoded path of a request target, as static.ts reads it; undefined when undecodable. */
 function pathOf(url: string | undefined): string | undefined {
   let target = url ?? '/';
@@ -174,15 +137,15 @@ export type Authorizer = (req: IncomingMessage, surface: Surface) => void;
 
 export function createRequestHandler(context: HttpContext) {
   const apiKey = context.options.apiKey;
-  const limiter = new AuthFailureLimiter();
+  const limiter = context.authFailures;
 
   /** Throws 429 or 401 unless the request carries the operator key. */
   const authorize: Authorizer = (req, surface) => {
     const allowQueryKey = surface === 'status';
-    const remote = req.socket.remoteAddress ?? 'unknown';
+    const remote = context.clientAddress(req);
     const wait = limiter.retryAfter(remote);
     if (wait > 0) {
-      throw new HttpError(429, 'rate_limited', `too many attempts with a wrong key; retry in ${wait} s`, { 'Retry-After': String(wait) });
+      throw new HttpError(429, 'rate_limited', `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });
     }
     const presented = bearerToken(req) ?? (allowQueryKey ? queryKey(req.url) : undefined);
     // Constant time, and hashed first so that not even the key's length shows.

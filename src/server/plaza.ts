@@ -6,8 +6,10 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
 import { randomBytes } from 'node:crypto';
+import { AuthFailureLimiter } from './auth-failures.js';
 import { RedisLink, redactUrl } from './backplane/redis.js';
 import { Broker } from './broker.js';
+import { createClientAddress } from './client-address.js';
 import { Cluster } from './cluster.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
@@ -90,6 +92,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   let presenceTimer: NodeJS.Timeout | undefined;
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
+  const authFailures = new AuthFailureLimiter();
+  const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
@@ -143,13 +147,13 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     wss = createWebSocketServer(config);
     const handler = createRequestHandler({
       staticFiles, options: config, broker, connections, metrics, logger, readiness, statusFeed,
-      flushHistory: flushJournal,
+      flushHistory: flushJournal, authFailures, clientAddress,
     });
     const httpServer = createHttpServer(config, tls, handler);
     httpServer.on(
       'upgrade',
       createUpgradeHandler({
-        wss, options: config, logger, metrics, limits,
+        wss, options: config, logger, metrics, limits, authFailures, clientAddress,
         isAccepting: () => state === 'listening', onConnection,
       }),
     );

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { AuthFailureLimiter } from './auth-failures.js';
 import { TokenError, verifyToken, type Grant } from './auth.js';
 import type { PlazaOptions } from './config.js';
 import { isNodeLocal } from './broker.js';
@@ -28,6 +29,10 @@ export interface UpgradeContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits: ConnectionLimits;
+  /** The one limiter for wrong keys and tokens, shared with the HTTP side. */
+  readonly authFailures: AuthFailureLimiter;
+  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
+  clientAddress(request: IncomingMessage): string;
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
@@ -115,6 +120,14 @@ export function createUpgradeHandler(context: UpgradeContext) {
     rejectUpgrade(socket, status, message, headers);
   }
 
+  /** A wrong or missing key or token: counted against the address, then 401. */
+  function refuseCredential(socket: Duplex, ip: string, message: string): void {
+    context.authFailures.fail(ip);
+    metrics.authFailures++;
+    context.logger.warn('refused an upgrade without a valid key or token', { remote: ip });
+    refuse(socket, 401, message);
+  }
+
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
@@ -128,13 +141,22 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       return refuse(socket, 403, 'this origin may not connect; ask the operator to add it to --allowed-origins');
     }
-    const ip = request.socket.remoteAddress ?? 'unknown';
+    const ip = context.clientAddress(request);
     const limited = context.limits.refusal(ip);
     if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
     if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
 
-    const key = target.searchParams.get('key');
-    const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
+    // Every secret on the URL is checked under the same limiter as the HTTP API's key, and an
+    // address past it is refused before any comparison: no guess is ever answered for free.
+    const key = options.apiKey === '' ? null : target.searchParams.get('key');
+    if (key !== null || options.authSecret) {
+      const wait = context.authFailures.retryAfter(ip);
+      if (wait > 0) {
+        return refuse(socket, 429, `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });
+      }
+    }
+    if (key !== null && !sameSecret(key, options.apiKey)) return refuseCredential(socket, ip, 'wrong API key in ?key=; leave it out or use the right one');
+    const isOperator = key !== null;
     let grant: Grant | undefined;
     if (options.authSecret) {
       const token = target.searchParams.get('token');
@@ -142,15 +164,13 @@ export function createUpgradeHandler(context: UpgradeContext) {
         // The status page carries the API key, not a token: it may watch, never talk.
         grant = OPERATOR_GRANT;
       } else if (!token) {
-        metrics.authFailures++;
-        return refuse(socket, 401, 'a token is required: connect to /?token=<signed token>');
+        return refuseCredential(socket, ip, 'a token is required: connect to /?token=<signed token>');
       } else {
         try {
           grant = verifyToken(token, options.authSecret);
         } catch (error) {
           if (!(error instanceof TokenError)) throw error;
-          metrics.authFailures++;
-          return refuse(socket, 401, error.message);
+          return refuseCredential(socket, ip, error.message);
         }
       }
     }
