@@ -47,12 +47,12 @@ describe('health endpoints', () => {
         // Break the disk: directories squat on the names of the segments the journal will create.
         for (const name of squatted) mkdirSync(join(dir, name));
         await publish('first');
-        const broken = await get(plaza, '/readyz');
+        const broken = await get(plaza, '/readyz', { authorization: `Bearer ${KEY}` });
         assert.equal(broken.status, 503);
         const body = JSON.parse(broken.text);
         assert.equal(body.status, 'not ready');
-        assert.equal(body.reasons.length, 1);
-        assert.match(body.reasons[0], /^history files in .* cannot be written: EEXIST/);
+        assert.deepEqual(body.reasons, ['data_dir_unwritable']);
+        assert.match(body.details[0], /^history files in .* cannot be written: EEXIST/);
         assert.equal((await get(plaza, '/healthz')).status, 200, 'liveness is not readiness');
         assert.match((await get(plaza, '/metrics', { authorization: `Bearer ${KEY}` })).text, /^plaza_ready 0$/m);
         await publish('second');

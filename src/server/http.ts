@@ -3,7 +3,7 @@
  *
  * | path              | who                                                  |
  * | ----------------- | ---------------------------------------------------- |
- * | /healthz, /readyz | anyone (load balancers, orchestrators)               |
+ * | /healthz, /readyz | anyone (load balancers); /readyz details with the key  |
  * | /metrics          | anyone, or only with the API key once one is set     |
  * | /status           | anyone with --status, else only with the API key     |
  * | /api/…            | only with the API key; 404 when no key is configured |
@@ -18,15 +18,10 @@ import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
+import type { Readiness } from './readiness.js';
 import type { StaticFiles } from './static.js';
 import type { StatusFeed } from './status-feed.js';
 import { sameSecret } from './upgrade.js';
-
-/** Why the server is or is not ready; each failing part adds a reason. */
-export interface Readiness {
-  ready: boolean;
-  reasons: string[];
-}
 
 export interface HttpContext {
   /** Built chat page and client; absent when the server runs as a bare hub. */
@@ -36,7 +31,7 @@ export interface HttpContext {
   readonly connections: ReadonlySet<Connection>;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** Listening, not shutting down, persistence (and later the backplane) healthy. */
+  /** Listening, not shutting down, persistence and the backplane healthy. */
   readiness(): Readiness;
   /** The one limiter for wrong keys and tokens, shared with the WebSocket upgrade. */
   readonly authFailures: AuthFailureLimiter;
@@ -131,7 +126,7 @@ function pathOf(url: string | undefined): string | undefined {
 }
 
 /** What asks for the key; the status page alone also takes it from `?key=`. */
-export type Surface = 'api' | 'metrics' | 'status';
+export type Surface = 'api' | 'metrics' | 'status' | 'readyz';
 
 export type Authorizer = (req: IncomingMessage, surface: Surface) => void;
 
@@ -180,6 +175,20 @@ export function createRequestHandler(context: HttpContext) {
     res.end(text);
   }
 
+  /**
+   * Anyone gets the status and reason codes (a load balancer needs no more); the details name
+   * folders and hosts, so they need the key, presented as a Bearer token like for /metrics.
+   */
+  function readyz(req: IncomingMessage, res: ServerResponse): void {
+    allowMethods(req, ['GET']);
+    const withDetails = apiKey !== '' && req.headers.authorization !== undefined;
+    if (withDetails) authorize(req, 'readyz');
+    const { ready, reasons } = context.readiness();
+    if (ready) return sendJson(res, 200, { status: 'ready' });
+    const codes = reasons.map((reason) => reason.code);
+    sendJson(res, 503, withDetails ? { status: 'not ready', reasons: codes, details: reasons.map((reason) => reason.detail) } : { status: 'not ready', reasons: codes });
+  }
+
   function statusPage(req: IncomingMessage, res: ServerResponse): void {
     if (!context.options.status && apiKey === '') throw new HttpError(404, 'not_found', 'the status page is off: start the server with --status or --api-key');
     if (!context.staticFiles) throw new HttpError(404, 'not_found', 'the status page is not built: serve dist/public with --public-dir');
@@ -213,11 +222,8 @@ export function createRequestHandler(context: HttpContext) {
         case '/healthz':
           allowMethods(req, ['GET']);
           return sendJson(res, 200, { status: 'ok' });
-        case '/readyz': {
-          allowMethods(req, ['GET']);
-          const { ready, reasons } = context.readiness();
-          return ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reasons });
-        }
+        case '/readyz':
+          return readyz(req, res);
         case '/metrics':
           return metrics(req, res);
         case '/status':

@@ -14,12 +14,13 @@ import { Cluster } from './cluster.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
-import { createRequestHandler, type Readiness } from './http.js';
+import { createRequestHandler } from './http.js';
 import { createHttpServer } from './http-server.js';
 import { Hub } from './hub.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox.js';
+import { ReadinessLog, type NotReady, type Readiness } from './readiness.js';
 import { loadStaticFiles, type StaticFiles } from './static.js';
 import { ConnectionLimits, createUpgradeHandler, type Admission } from './upgrade.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -94,6 +95,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const limits = new ConnectionLimits(config);
   const authFailures = new AuthFailureLimiter();
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
+  const readinessLog = new ReadinessLog(logger);
   const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
@@ -134,7 +136,11 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
     if (config.publicDir) staticFiles = await loadStaticFiles({ root: resolve(config.publicDir) });
     if (config.dataDir) openJournal();
-    sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
+    sweepTimer = setInterval(() => {
+      history.sweep(Date.now());
+      // Looked at on the sweep too, so a failing disk reaches the log even if nobody probes.
+      readiness();
+    }, SWEEP_INTERVAL);
     sweepTimer.unref();
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
     if (cluster) {
@@ -191,13 +197,19 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   }
 
   function readiness(): Readiness {
-    const reasons: string[] = [];
-    if (cluster && !cluster.online) {
-      reasons.push(`Redis at ${redactUrl(config.redis)} is unreachable (${cluster.link.lastError ?? 'connecting'}); serving local members only`);
+    const reasons: NotReady[] = [];
+    if (state === 'new' || state === 'starting') reasons.push({ code: 'starting', detail: `server is ${state}` });
+    if (state === 'closing' || state === 'closed') reasons.push({ code: 'shutting_down', detail: `server is ${state}` });
+    if (journal && !journal.healthy) {
+      reasons.push({ code: 'data_dir_unwritable', detail: `history files in ${config.dataDir} cannot be written: ${journal.lastError}` });
     }
-    if (state !== 'listening') reasons.push(`server is ${state}`);
-    if (journal && !journal.healthy) reasons.push(`history files in ${config.dataDir} cannot be written: ${journal.lastError}`);
-    return { ready: reasons.length === 0, reasons };
+    if (cluster && !cluster.online) {
+      const detail = `Redis at ${redactUrl(config.redis)} is unreachable (${cluster.link.lastError ?? 'connecting'}); serving local members only`;
+      reasons.push({ code: 'backplane_down', detail });
+    }
+    const result = { ready: reasons.length === 0, reasons };
+    readinessLog.observe(result);
+    return result;
   }
 
   function openJournal(): void {
