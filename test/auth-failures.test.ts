@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AUTH_FAILURE_BURST, AUTH_FAILURE_REMOTES, AuthFailureLimiter } from '../src/server/auth-failures.js';
 import { signToken, type TokenClaims } from '../src/server/auth.js';
-import { assertHealthy, withPlaza } from './helpers/plaza.js';
+import { assertHealthy, PUBLIC_DIR, withPlaza } from './helpers/plaza.js';
 import { sendRaw, type RawResponse } from './helpers/raw-http.js';
 import { V1Client } from './helpers/v1.js';
 
@@ -33,8 +33,8 @@ function upgrade(port: number, target: string, localAddress?: string): Promise<R
 }
 
 describe('auth failure limiter', () => {
-  it('answers the next ?key= guess with 429 and Retry-After once an address has failed 10 times, and so does the HTTP API', async () => {
-    await withPlaza({ apiKey: KEY }, async (plaza) => {
+  it('answers the next ?key= guess with 429 and Retry-After once an address has failed 10 times, and so does every HTTP surface', async () => {
+    await withPlaza({ apiKey: KEY, publicDir: PUBLIC_DIR }, async (plaza) => {
       for (let i = 0; i < AUTH_FAILURE_BURST; i++) {
         assert.equal((await upgrade(plaza.port, `/?key=guess${i}`)).status, 401, `guess ${i}`);
       }
@@ -44,6 +44,10 @@ describe('auth failure limiter', () => {
       const api = await fetch(`${plaza.url}/api/rooms`, { headers: { authorization: `Bearer ${KEY}` } });
       assert.equal(api.status, 429, 'one limiter: the HTTP API refuses that address too');
       assert.ok(Number(api.headers.get('retry-after')) > 0);
+      for (const path of ['/metrics', '/readyz']) {
+        assert.equal((await fetch(`${plaza.url}${path}`, { headers: { authorization: `Bearer ${KEY}` } })).status, 429, path);
+      }
+      assert.equal((await fetch(`${plaza.url}/status?key=${KEY}`)).status, 429, '/status');
       // Another address has its own allowance.
       const other = await upgrade(plaza.port, '/?key=guess', '127.0.0.2');
       assert.equal(other.status, 401);
