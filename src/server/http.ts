@@ -3,7 +3,7 @@
  *
  * | path              | who                                                  |
  * | ----------------- | ---------------------------------------------------- |
- * | /healthz, /readyz | anyone (load balancers); /readyz details with the key  |
+ * | /healthz, /readyz | anyone; /readyz details only with the API key        |
  * | /metrics          | anyone, or only with the API key once one is set     |
  * | /status           | anyone with --status, else only with the API key     |
  * | /api/…            | only with the API key; 404 when no key is configured |
