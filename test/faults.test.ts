@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
+import { CLOSE_GRACE_MS } from '../src/server/ws-server.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
@@ -41,6 +43,15 @@ describe('faults', () => {
     });
   }
 
+  /** Publishes 16 KiB messages into lobby, paced by acks, until `done` or 80 batches. */
+  async function flood(publisher: V1Client, done: () => boolean = () => false): Promise<void> {
+    const payload = 'x'.repeat(16 * 1024);
+    for (let batch = 0; batch < 80 && !done(); batch++) {
+      for (let i = 0; i < 9; i++) publisher.send({ type: 'publish', room: 'lobby', data: payload });
+      await publisher.request({ type: 'publish', room: 'lobby', data: payload });
+    }
+  }
+
   it('drops a stalled reader with 1013 while others keep full speed, memory bounded', async () => {
     const small = await startPlaza({ maxBuffered: 256 * 1024, rateLimit: 0 });
     try {
@@ -49,22 +60,42 @@ describe('faults', () => {
       const publisher = await V1Client.open(wsUrl(small));
       await publisher.request({ type: 'join', room: 'lobby', presence: true });
       const reader = await connect(wsUrl(small));
-      const payload = 'x'.repeat(16 * 1024);
+      // Dropped from the room while still connected: presence says it left. It reads again at
+      // once, so the close frame behind its backlog reaches it within the close grace.
+      const dropped = publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 30_000).then(() => stalled.socket.resume());
       // Paced by acks, so a reader that keeps reading never has much waiting; the stalled one
       // piles up past what the kernel buffers hold and then past maxBuffered.
-      for (let batch = 0; batch < 80; batch++) {
-        for (let i = 0; i < 9; i++) publisher.send({ type: 'publish', room: 'lobby', data: payload });
-        await publisher.request({ type: 'publish', room: 'lobby', data: payload });
-      }
+      await flood(publisher);
       const got = await reader.waitFor(800, 20_000);
       assert.equal(got.length, 800);
-      // Dropped from the room while still connected: presence says it left.
-      await publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 5000);
-      stalled.socket.resume();
+      await dropped;
+      // The peer never answers the close frame; the server cuts it after CLOSE_GRACE_MS, not 30 s.
       assert.equal(await stalled.closed, 1013);
       assert.ok(stalled.frames.length < 800, `the stalled reader got ${stalled.frames.length} frames, not everything`);
       await publisher.close();
       await reader.close();
+      await assertHealthy(small);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('cuts the TCP connection of a dropped slow consumer that never reads again within the close grace', async () => {
+    const small = await startPlaza({ maxBuffered: 256 * 1024, rateLimit: 0 });
+    try {
+      const stalled = await openRaw(small.port);
+      stalled.socket.pause();
+      const publisher = await V1Client.open(wsUrl(small));
+      await publisher.request({ type: 'join', room: 'lobby', presence: true });
+      let droppedAt = 0;
+      void publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 30_000).then(() => (droppedAt = Date.now()));
+      await flood(publisher, () => droppedAt > 0);
+      await eventually(() => droppedAt > 0, 10_000, 'the stalled reader to be dropped');
+      // Its close frame can never be delivered; ws alone would hold the socket for 30 s.
+      await eventually(() => small.connectionCount === 1, CLOSE_GRACE_MS + 3000, 'the stalled connection to be cut');
+      assert.ok(Date.now() - droppedAt < CLOSE_GRACE_MS + 3000);
+      stalled.socket.destroy();
+      await publisher.close();
       await assertHealthy(small);
     } finally {
       await small.close();
@@ -132,13 +163,27 @@ describe('faults', () => {
     }
   });
 
-  it('closes with 1011 when handling a message throws, and stays up', async () => {
+  it('answers JSON nested deeper than 100 levels with bad_request before parsing it; the connection stays', async () => {
     const client = await V1Client.open(wsUrl(plaza));
     await client.request({ type: 'join', room: 'deep' });
-    // Parsing is iterative but encoding recurses: this nesting overflows the stack on encode.
-    const deep = `${'['.repeat(30_000)}${']'.repeat(30_000)}`;
-    client.send(`{"type":"publish","room":"deep","data":${deep}}`);
-    assert.equal(await client.client.closed, 1011);
+    const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+    const publish = (data: string, id: string) => client.send(`{"type":"publish","id":"${id}","room":"deep","data":${data}}`);
+    // Once deep enough to overflow the stack when re-encoded (this closed the socket with 1011).
+    const seen = client.client.received.length;
+    publish(nested(30_000), 'deep');
+    const refused = await client.waitFor((e) => e.type === 'error', 5000, seen);
+    assert.equal(refused.code, 'bad_request');
+    assert.match(refused.message, /nests deeper than 100 levels/);
+    assert.equal((await client.request({ type: 'publish', room: 'deep', data: JSON.parse(nested(MAX_JSON_DEPTH)) })).type, 'ack', '100 levels, as over the HTTP API');
+    const objects = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const before = client.client.received.length;
+    publish(objects(MAX_JSON_DEPTH + 1), 'objects');
+    assert.equal((await client.waitFor((e) => e.type === 'error', 5000, before)).code, 'bad_request', '101 levels of objects');
+    // Brackets inside strings are text, not nesting.
+    const text = '['.repeat(30_000);
+    assert.equal((await client.request({ type: 'publish', room: 'deep', data: text })).type, 'ack');
+    assert.equal(client.client.closeCode, undefined, 'still open');
+    await client.close();
     await assertHealthy(plaza);
   });
 

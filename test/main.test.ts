@@ -112,6 +112,53 @@ describe('dist/server.js', () => {
     }
   });
 
+  it('exits 2 saying "not writable" for a --data-dir where nothing can be created', () => {
+    // Tests run as root, which chmod cannot stop; procfs refuses new entries to root too, with
+    // ENOENT although the parent exists (as recursive mkdir reports on a read-only filesystem).
+    const cases: Array<[string, RegExp]> = [
+      [`/proc/plaza-${process.pid}/history`, /^plaza: cannot start: --data-dir \/proc\/plaza-\d+\/history is not writable \(ENOENT\)/],
+      ['/proc/self/fdinfo', /^plaza: cannot start: --data-dir \/proc\/self\/fdinfo is not writable \(ENOENT\)/],
+      ['/sys/kernel', /^plaza: cannot start: --data-dir \/sys\/kernel is not writable \(EACCES\)/],
+    ];
+    for (const [dir, expected] of cases) {
+      // A timeout, because Node's recursive mkdir used to spin forever under /proc.
+      const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--data-dir', dir], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+      assert.equal(result.status, 2, `${dir}: exit ${result.status} ${result.signal ?? ''} ${result.stderr}`);
+      assert.match(result.stderr, expected);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  it('exits 2 naming the option and the file for a TLS certificate or key that is not one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plaza-tls-cli-'));
+    try {
+      const pair = (name: string) => {
+        const files = { cert: join(dir, `${name}-cert.pem`), key: join(dir, `${name}-key.pem`) };
+        spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', `/CN=${name}`]);
+        return files;
+      };
+      const good = pair('good');
+      const other = pair('other');
+      const garbage = join(dir, 'garbage.pem');
+      await writeFile(garbage, 'not a pem file\n');
+      const cases: Array<[string, string, RegExp]> = [
+        [garbage, good.key, /^plaza: --tls-cert: \S+garbage\.pem is not a PEM certificate \(no start line\)/],
+        [good.cert, garbage, /^plaza: --tls-key: \S+garbage\.pem is not an unencrypted PEM private key/],
+        [good.key, good.cert, /^plaza: --tls-cert: \S+good-key\.pem is not a PEM certificate/],
+        [good.cert, other.key, /^plaza: --tls-key: \S+other-key\.pem is not the key of the certificate in \S+good-cert\.pem/],
+        [join(dir, 'missing.pem'), good.key, /^plaza: --tls-cert: cannot read \S+missing\.pem \(ENOENT\)/],
+      ];
+      for (const [cert, key, expected] of cases) {
+        const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--tls-cert', cert, '--tls-key', key], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+        assert.equal(result.status, 2, `${cert} ${key}: ${result.stderr}`);
+        assert.match(result.stderr, expected);
+        assert.equal(result.stderr.trim().split('\n').length, 1);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints every option with its default on --help', () => {
     const result = spawnSync(process.execPath, [serverJs, '--help'], { encoding: 'utf8' });
     assert.equal(result.status, 0);

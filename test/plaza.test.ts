@@ -3,7 +3,8 @@ import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect as connectClient } from '../src/client/index.js';
-import { createPlaza, selectProtocol } from '../src/server/plaza.js';
+import { createPlaza } from '../src/server/plaza.js';
+import { selectProtocol } from '../src/server/ws-server.js';
 import { connect, connectMany, eventually, startPlaza, wsUrl, withPlaza } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
 

@@ -4,14 +4,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, beforeEach, afterEach } from 'node:test';
 import { WebSocket } from 'ws';
 import { signToken, verifyToken, type TokenClaims } from '../src/server/auth.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { REFUSED_GRACE_MS } from '../src/server/upgrade.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
-import { sendRaw } from './helpers/raw-http.js';
+import { MAX_REQUEST_HEADERS } from '../src/server/http-server.js';
+import { rawGet, sendRaw } from './helpers/raw-http.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
 
@@ -91,14 +92,16 @@ describe('security', () => {
   describe('auth tokens', () => {
     let plaza: Awaited<ReturnType<typeof startPlaza>>;
     const lines: string[] = [];
-    before(async () => {
+    // A fresh server per test: every refused token counts against 127.0.0.1 in the one failure
+    // limiter (10, then 429), and one test's refusals must not spend the next one's allowance.
+    beforeEach(async () => {
       plaza = createPlaza(
         { port: 0, host: '127.0.0.1', authSecret: SECRET, defaultRoom: 'lobby' },
         { logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) },
       );
       await plaza.start();
     });
-    after(() => plaza.close());
+    afterEach(() => plaza.close());
     const url = (t?: string) => `${wsUrl(plaza)}${t === undefined ? '' : `?token=${encodeURIComponent(t)}`}`;
 
     it('refuses an upgrade without a token with 401', async () => {
@@ -262,6 +265,19 @@ describe('security', () => {
       const headers = Array.from({ length: 3000 }, (_, i) => `X-H${i}: ${i}`);
       assert.equal((await sendRaw(plaza.port, upgradeRequest([GOOD_KEY, ...headers]))).status, 431);
     });
+    it('answers more than MAX_REQUEST_HEADERS headers with 431 even when they fit in 16 KiB', async () => {
+      // 3,000 tiny headers are 15 KB: under Node's byte limit, over its 2,000-header count,
+      // which Node answers by silently dropping the rest.
+      const tiny = Array.from({ length: 3000 }, () => 'a:1');
+      const upgrade = upgradeRequest([GOOD_KEY, ...tiny]);
+      assert.ok(Buffer.byteLength(upgrade) < 16 * 1024);
+      assert.equal((await sendRaw(plaza.port, upgrade)).status, 431);
+      assert.equal((await sendRaw(plaza.port, rawGet('/healthz', Object.fromEntries(tiny.slice(0, MAX_REQUEST_HEADERS).map((_, i) => [`a${i}`, '1']))))).status, 431);
+      // Exactly at the limit is fine: Host and Connection plus the rest.
+      const atLimit = Object.fromEntries(Array.from({ length: MAX_REQUEST_HEADERS - 2 }, (_, i) => [`a${i}`, '1']));
+      assert.equal((await sendRaw(plaza.port, rawGet('/healthz', atLimit))).status, 200);
+      await assertHealthy(plaza);
+    });
     it('answers garbage instead of HTTP with 400', async () => {
       assert.equal((await sendRaw(plaza.port, '\x16\x03\x01 not http at all\r\n\r\n')).status, 400);
     });
@@ -310,29 +326,71 @@ describe('security', () => {
   });
 
   describe('TLS', () => {
-    it('serves https and wss with --tls-cert/--tls-key', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'plaza-tls-'));
+    let dir: string;
+    let cert: string;
+    let key: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'plaza-tls-'));
+      cert = join(dir, 'cert.pem');
+      key = join(dir, 'key.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** A wss client sends a message and gets it back: the TLS server serves. */
+    async function echoOverTls(port: number): Promise<string> {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { rejectUnauthorized: false });
       try {
-        const cert = join(dir, 'cert.pem');
-        const key = join(dir, 'key.pem');
-        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-        const plaza = await startPlaza({ tlsCert: cert, tlsKey: key });
-        try {
-          assert.match(plaza.url, /^https:/);
-          const ws = new WebSocket(`wss://127.0.0.1:${plaza.port}/`, { rejectUnauthorized: false });
-          const echoed = await new Promise<string>((resolve, reject) => {
-            ws.on('open', () => ws.send('over tls'));
-            ws.on('message', (data) => resolve(String(data)));
-            ws.on('error', reject);
-          });
-          assert.equal(echoed, 'over tls');
-          ws.close();
-        } finally {
-          await plaza.close();
-        }
-        await assert.rejects(startPlaza({ tlsCert: join(dir, 'missing.pem'), tlsKey: key }), /cannot read --tls-cert .*missing\.pem: ENOENT/);
+        return await new Promise<string>((resolve, reject) => {
+          ws.on('open', () => ws.send('over tls'));
+          ws.on('message', (data) => resolve(String(data)));
+          ws.on('error', reject);
+        });
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        ws.close();
+      }
+    }
+
+    it('serves https and wss with --tls-cert/--tls-key', async () => {
+      const plaza = await startPlaza({ tlsCert: cert, tlsKey: key });
+      try {
+        assert.match(plaza.url, /^https:/);
+        assert.equal(await echoOverTls(plaza.port), 'over tls');
+      } finally {
+        await plaza.close();
+      }
+      await assert.rejects(startPlaza({ tlsCert: join(dir, 'missing.pem'), tlsKey: key }), {
+        code: 'PLAZA_ERR_CONFIG',
+        message: /^tlsCert: cannot read .*missing\.pem \(ENOENT\)/,
+      });
+    });
+
+    it('cuts off TCP peers that never finish the TLS handshake within --headers-timeout', async () => {
+      const headersTimeout = 500;
+      const plaza = await startPlaza({ tlsCert: cert, tlsKey: key, headersTimeout });
+      const { connect: netConnect } = await import('node:net');
+      // A TLS record header announcing 512 bytes of ClientHello, then only its first bytes.
+      const halfClientHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+      const sockets = Array.from({ length: 40 }, (_, i) => {
+        const socket = netConnect(plaza.port, '127.0.0.1');
+        socket.on('error', () => {});
+        if (i % 2 === 1) socket.write(halfClientHello);
+        return socket;
+      });
+      try {
+        const started = Date.now();
+        const bound = headersTimeout * 6;
+        // Node's default handshake timeout is 120 s: waiting for that would be the bug.
+        const open = () => sockets.filter((socket) => !socket.destroyed && socket.readyState !== 'closed').length;
+        await Promise.race([
+          Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve)))),
+          new Promise((resolve) => setTimeout(resolve, bound)),
+        ]);
+        assert.equal(open(), 0, `${open()} of ${sockets.length} half-open TLS sockets still open after ${Date.now() - started} ms`);
+        assert.equal(await echoOverTls(plaza.port), 'over tls', 'real clients are served meanwhile');
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await plaza.close();
       }
     });
   });

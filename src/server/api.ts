@@ -12,6 +12,7 @@ import { ErrorCode } from '../shared/protocol.js';
 import { BackplaneError } from './backplane/types.js';
 import type { Publisher } from './broker.js';
 import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './http.js';
+import { MAX_JSON_DEPTH, nestsWithin } from './json-depth.js';
 import { validateRoomName } from './requests.js';
 import { STATUS_ROOM } from './status-feed.js';
 
@@ -103,24 +104,6 @@ async function readObject(req: IncomingMessage, limit: number): Promise<Record<s
   return body;
 }
 
-/** Deepest nesting of arrays and objects accepted in `data`. */
-const MAX_DATA_DEPTH = 100;
-
-/**
- * Whether `value` nests at most `max` levels, checked without recursion: JSON.parse takes any
- * depth, but JSON.stringify recurses and throws past a few thousand levels (10 KB of brackets).
- */
-function nestsWithin(value: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth >= max) return false;
-    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return true;
-}
-
 /** A query parameter that must be an integer ≥ 0 when present. */
 function integerParam(params: URLSearchParams, name: string): number | undefined {
   const text = params.get(name);
@@ -137,7 +120,7 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
   function publishable(body: Record<string, unknown>): unknown {
     const data = own(body, 'data');
     if (data === undefined) throw badRequest('"data" is required (any JSON value)');
-    if (!nestsWithin(data, MAX_DATA_DEPTH)) throw badRequest(`"data" nests deeper than ${MAX_DATA_DEPTH} levels`);
+    if (!nestsWithin(data, MAX_JSON_DEPTH)) throw badRequest(`"data" nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (Buffer.byteLength(JSON.stringify(data)) > options.maxPayload) {
       throw new HttpError(413, ErrorCode.TooLarge, `"data" is larger than ${options.maxPayload} bytes (--max-payload)`);
     }
@@ -266,7 +249,7 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     res.once('finish', () => {
       context.metrics.countIn(context.metrics.apiRequests, res.statusCode);
       // Method, route and status only: never the key, the body or a room name.
-      const fields = { method: req.method, route: route?.name ?? 'unknown', status: res.statusCode, ms: Date.now() - startedAt, remote: req.socket.remoteAddress };
+      const fields = { method: req.method, route: route?.name ?? 'unknown', status: res.statusCode, ms: Date.now() - startedAt, remote: context.clientAddress(req) };
       context.logger.debug('api request', fields);
     });
     if (!options.apiKey) throw new HttpError(404, 'not_found', 'the HTTP API is off: start the server with --api-key');

@@ -16,6 +16,7 @@
  * a backend whose clock runs a little ahead works at once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { DisplayNameError, normalizeDisplayName } from './display-name.js';
 
 export interface Grant {
   userId: string;
@@ -109,18 +110,27 @@ export function verifyToken(token: string, secret: string, now = Date.now()): Gr
   if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 256) {
     throw new TokenError('token "sub" must be the user id');
   }
-  if (claims.name !== undefined && (typeof claims.name !== 'string' || claims.name.length > 64)) {
-    throw new TokenError('token "name" must be a string of at most 64 characters');
-  }
   const rooms = patterns(claims.rooms, 'rooms');
   const publish = claims.publish === undefined ? rooms : patterns(claims.publish, 'publish');
   return {
     userId: claims.sub,
-    name: (claims.name as string | undefined) ?? claims.sub,
+    name: tokenName(claims.name) ?? claims.sub,
     mayJoin: matcher(rooms),
     mayPublish: matcher(publish),
     expiresAt: claims.exp * 1000,
   };
+}
+
+/** The `name` claim under the same rules as a name sent in `hello`: it is shown to others the same way. */
+function tokenName(claim: unknown): string | undefined {
+  if (claim === undefined) return undefined;
+  if (typeof claim !== 'string') throw new TokenError('token "name" must be a string');
+  try {
+    return normalizeDisplayName(claim);
+  } catch (error) {
+    if (error instanceof DisplayNameError) throw new TokenError(`token ${error.message}`);
+    throw error;
+  }
 }
 
 /** Parses `1h`, `30m`, `45s`, `2d` or plain seconds. */

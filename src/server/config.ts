@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './client-address.js';
 import { validateRoomName } from './requests.js';
 import { DEFAULT_CONTENT_SECURITY_POLICY } from './static.js';
 
@@ -91,13 +92,17 @@ export interface PlazaOptions {
   maxConnectionsPerIp: number;
   /** Browser origins allowed to connect (exact match, e.g. https://example.com); empty allows all. @default [] */
   allowedOrigins: string[];
+  /** Reverse proxies (addresses or CIDR blocks, IPv4 or IPv6) whose forwarded-for header names the client for limits and logs. @default [] (trust none: the TCP peer is the client) */
+  trustProxy: string[];
+  /** The header those proxies append the client to: `x-forwarded-for` or `forwarded` (RFC 7239). @default 'x-forwarded-for' */
+  trustProxyHeader: ForwardedHeader;
   /** HMAC secret that turns on signed tokens (JWT HS256) for every WebSocket; at least 32 characters. @default '' (no auth) */
   authSecret: string;
   /** PEM certificate file: serve https and wss. Needs tlsKey. @default '' */
   tlsCert: string;
   /** PEM private key file for tlsCert. @default '' */
   tlsKey: string;
-  /** Time a client gets to send a request's headers (ms), against slowloris; the whole request gets 3×. @default 10000 */
+  /** Time a client gets to finish the TLS handshake, and then to send a request's headers (ms), against slowloris; the whole request gets 3×. @default 10000 */
   headersTimeout: number;
   /** Fragments one message may arrive in before the sender is closed with 1008. @default 1024 */
   maxFragments: number;
@@ -123,6 +128,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   maxConnections: 100_000,
   maxConnectionsPerIp: 0,
   allowedOrigins: [],
+  trustProxy: [],
+  trustProxyHeader: 'x-forwarded-for',
   authSecret: '',
   tlsCert: '',
   tlsKey: '',
@@ -196,10 +203,12 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxConnections', flag: '--max-connections', env: 'MAX_CONNECTIONS', kind: 'integer', min: 1, max: 10_000_000, help: 'open connections in all (past it: 503)' },
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'integer', min: 0, max: 10_000_000, help: 'open connections per IP (past it: 429; 0: no limit)' },
   { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', value: '<origin,…>', help: 'comma list of browser origins allowed to connect (default: all)' },
+  { key: 'trustProxy', flag: '--trust-proxy', env: 'TRUST_PROXY', kind: 'list', value: '<address,…>', help: 'comma list of proxy addresses/CIDRs whose forwarded-for header names the client (default: none)' },
+  { key: 'trustProxyHeader', flag: '--trust-proxy-header', env: 'TRUST_PROXY_HEADER', kind: 'choice', choices: FORWARDED_HEADERS, help: 'header those proxies append the client to' },
   { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, value: '<secret>', help: 'HMAC secret (32+ chars) that requires signed tokens' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', value: '<file>', help: 'PEM certificate file: serve https/wss' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', value: '<file>', help: 'PEM private key file for --tls-cert' },
-  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a client gets to send request headers' },
+  { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a client gets to finish the TLS handshake and to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
   { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, value: '<url>', help: 'redis://host:port that joins a cluster of Plaza servers' },
   { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, value: '<ms>', help: 'ms before a dead node\'s members leave cluster presence' },
@@ -347,6 +356,11 @@ function checkCombinations(options: PlazaOptions): void {
   }
   if (/[\r\n]/.test(options.contentSecurityPolicy)) {
     throw new ConfigError('contentSecurityPolicy', 'must be one line: a header value cannot hold a line break');
+  }
+  try {
+    parseTrustedProxies(options.trustProxy);
+  } catch (error) {
+    throw new ConfigError('trustProxy', (error as Error).message);
   }
   for (const origin of options.allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {

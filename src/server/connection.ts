@@ -234,8 +234,9 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
     this.context.metrics.slowConsumerDrops++;
     this.context.logger.warn('slow consumer dropped', { id: this.id, remote: this.remoteAddress });
     // Out of every room at once, so no more frames are even selected for it. The close frame
-    // waits behind what is already buffered; ws destroys the socket if the peer never drains it,
-    // so what this connection holds stays bounded by maxBuffered.
+    // waits behind what is already buffered; ws destroys the socket CLOSE_GRACE_MS later if the
+    // peer never answers it (ws-server.ts), so what this connection holds is bounded by
+    // maxBuffered, and for two seconds.
     this.context.broker.leaveAll(this);
     this.close(CloseCode.TryAgainLater, 'too slow: messages were piling up');
   }

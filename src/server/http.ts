@@ -3,28 +3,25 @@
  *
  * | path              | who                                                  |
  * | ----------------- | ---------------------------------------------------- |
- * | /healthz, /readyz | anyone (load balancers, orchestrators)               |
+ * | /healthz, /readyz | anyone; /readyz details only with the API key        |
  * | /metrics          | anyone, or only with the API key once one is set     |
  * | /status           | anyone with --status, else only with the API key     |
  * | /api/…            | only with the API key; 404 when no key is configured |
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
+import type { AuthFailureLimiter } from './auth-failures.js';
 import type { Broker } from './broker.js';
 import type { PlazaOptions } from './config.js';
 import type { Connection } from './connection.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
+import type { Readiness } from './readiness.js';
 import type { StaticFiles } from './static.js';
 import type { StatusFeed } from './status-feed.js';
 import { sameSecret } from './upgrade.js';
-
-/** Why the server is or is not ready; each failing part adds a reason. */
-export interface Readiness {
-  ready: boolean;
-  reasons: string[];
-}
 
 export interface HttpContext {
   /** Built chat page and client; absent when the server runs as a bare hub. */
@@ -34,8 +31,12 @@ export interface HttpContext {
   readonly connections: ReadonlySet<Connection>;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** Listening, not shutting down, persistence (and later the backplane) healthy. */
+  /** Listening, not shutting down, persistence and the backplane healthy. */
   readiness(): Readiness;
+  /** The one limiter for wrong keys and tokens, shared with the WebSocket upgrade. */
+  readonly authFailures: AuthFailureLimiter;
+  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
+  clientAddress(req: IncomingMessage): string;
   /** The status page's feed; /metrics reads its event-loop delay. */
   readonly statusFeed: StatusFeed;
   /**
@@ -110,48 +111,6 @@ function queryKey(url: string | undefined): string | undefined {
   return new URLSearchParams(url.slice(query + 1)).get('key') ?? undefined;
 }
 
-/** Failed key checks a remote address may make in a burst... */
-const AUTH_FAILURE_BURST = 10;
-/** ...refilled at this many per second (10 a minute): a typo'd scraper never reaches the limit. */
-const AUTH_FAILURE_REFILL = 1 / 6;
-/** Remote addresses tracked; past it the one tracked longest is forgotten. */
-const AUTH_FAILURE_REMOTES = 10_000;
-
-/**
- * Slows down key guessing: each remote address has a bucket of failed attempts, and while it is
- * empty every key check from that address is refused with 429 before the key is even compared.
- * Behind a reverse proxy all clients share its address; the proxy should limit instead.
- */
-class AuthFailureLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-
-  /** Seconds until `remote` may try again; 0 when it may now. */
-  retryAfter(remote: string, now = Date.now()): number {
-    const bucket = this.refill(remote, now);
-    return bucket === undefined || bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / AUTH_FAILURE_REFILL);
-  }
-
-  fail(remote: string, now = Date.now()): void {
-    const bucket = this.refill(remote, now) ?? { tokens: AUTH_FAILURE_BURST, at: now };
-    bucket.tokens = Math.max(0, bucket.tokens - 1);
-    this.buckets.delete(remote);
-    if (this.buckets.size >= AUTH_FAILURE_REMOTES) this.buckets.delete(this.buckets.keys().next().value!);
-    this.buckets.set(remote, bucket);
-  }
-
-  private refill(remote: string, now: number): { tokens: number; at: number } | undefined {
-    const bucket = this.buckets.get(remote);
-    if (!bucket) return undefined;
-    bucket.tokens = Math.min(AUTH_FAILURE_BURST, bucket.tokens + ((now - bucket.at) / 1000) * AUTH_FAILURE_REFILL);
-    bucket.at = now;
-    if (bucket.tokens >= AUTH_FAILURE_BURST) {
-      this.buckets.delete(remote);
-      return undefined;
-    }
-    return bucket;
-  }
-}
-
 /** The decoded path of a request target, as static.ts reads it; undefined when undecodable. */
 function pathOf(url: string | undefined): string | undefined {
   let target = url ?? '/';
@@ -167,21 +126,21 @@ function pathOf(url: string | undefined): string | undefined {
 }
 
 /** What asks for the key; the status page alone also takes it from `?key=`. */
-export type Surface = 'api' | 'metrics' | 'status';
+export type Surface = 'api' | 'metrics' | 'status' | 'readyz';
 
 export type Authorizer = (req: IncomingMessage, surface: Surface) => void;
 
 export function createRequestHandler(context: HttpContext) {
   const apiKey = context.options.apiKey;
-  const limiter = new AuthFailureLimiter();
+  const limiter = context.authFailures;
 
   /** Throws 429 or 401 unless the request carries the operator key. */
   const authorize: Authorizer = (req, surface) => {
     const allowQueryKey = surface === 'status';
-    const remote = req.socket.remoteAddress ?? 'unknown';
+    const remote = context.clientAddress(req);
     const wait = limiter.retryAfter(remote);
     if (wait > 0) {
-      throw new HttpError(429, 'rate_limited', `too many attempts with a wrong key; retry in ${wait} s`, { 'Retry-After': String(wait) });
+      throw new HttpError(429, 'rate_limited', `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });
     }
     const presented = bearerToken(req) ?? (allowQueryKey ? queryKey(req.url) : undefined);
     // Constant time, and hashed first so that not even the key's length shows.
@@ -217,6 +176,20 @@ export function createRequestHandler(context: HttpContext) {
     res.end(text);
   }
 
+  /**
+   * Anyone gets the status and reason codes (a load balancer needs no more); the details name
+   * folders and hosts, so they need the key, presented as a Bearer token like for /metrics.
+   */
+  function readyz(req: IncomingMessage, res: ServerResponse): void {
+    allowMethods(req, ['GET']);
+    const withDetails = apiKey !== '' && req.headers.authorization !== undefined;
+    if (withDetails) authorize(req, 'readyz');
+    const { ready, reasons } = context.readiness();
+    if (ready) return sendJson(res, 200, { status: 'ready' });
+    const codes = reasons.map((reason) => reason.code);
+    sendJson(res, 503, withDetails ? { status: 'not ready', reasons: codes, details: reasons.map((reason) => reason.detail) } : { status: 'not ready', reasons: codes });
+  }
+
   function statusPage(req: IncomingMessage, res: ServerResponse): void {
     if (!context.options.status && apiKey === '') throw new HttpError(404, 'not_found', 'the status page is off: start the server with --status or --api-key');
     if (!context.staticFiles) throw new HttpError(404, 'not_found', 'the status page is not built: serve dist/public with --public-dir');
@@ -242,16 +215,16 @@ export function createRequestHandler(context: HttpContext) {
       res.destroy();
     };
     try {
+      if (hasTooManyHeaders(req)) {
+        throw new HttpError(431, 'too_many_headers', `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`, { Connection: 'close' });
+      }
       if (format === 'json') return void api(req, res, path!).catch(fail);
       switch (path) {
         case '/healthz':
           allowMethods(req, ['GET']);
           return sendJson(res, 200, { status: 'ok' });
-        case '/readyz': {
-          allowMethods(req, ['GET']);
-          const { ready, reasons } = context.readiness();
-          return ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reasons });
-        }
+        case '/readyz':
+          return readyz(req, res);
         case '/metrics':
           return metrics(req, res);
         case '/status':

@@ -18,8 +18,8 @@
  * second server on the same host (same pid namespace), not one on another host or container
  * sharing the folder.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface JournalRecord {
   /** Any string, '__proto__' included: records are never used as object keys. */
@@ -102,10 +102,10 @@ export class Journal {
     const resolved = resolveOptions(options);
     const { dir } = resolved;
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (error) {
-      throw dataDirError(dir, error);
+      throw error instanceof JournalError ? error : dataDirError(dir, error);
     }
     const lockPath = join(dir, 'LOCK');
     acquireLock(dir, lockPath);
@@ -346,7 +346,8 @@ function acquireLock(dir: string, lockPath: string): void {
       writeFileSync(lockPath, mine, { flag: 'wx' });
       return;
     } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw dataDirError(dir, error);
+      // The folder exists, so ENOENT here means it refuses new files (procfs does that).
+      if (errorCode(error) !== 'EEXIST') throw dataDirError(dir, error, true);
     }
     const holder = readLock(lockPath);
     if (holder && isRunning(holder)) {
@@ -386,11 +387,34 @@ function releaseLock(lockPath: string): void {
   if (holder?.pid === process.pid && holder.started === STARTED) ignoreErrors(() => rmSync(lockPath, { force: true }));
 }
 
-function dataDirError(dir: string, error: unknown): JournalError {
+/**
+ * `mkdir -p`, one level at a time below the deepest folder that exists. Node's recursive mkdir
+ * reports ENOENT on a read-only filesystem, and on /proc, where mkdir answers ENOENT although
+ * the parent exists, it retries the parent forever. Here the parent of each level is known to
+ * exist, so any refusal to create it means the place is not writable.
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let path = dir; !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.push(path);
+  for (const level of missing.reverse()) {
+    try {
+      mkdirSync(level);
+    } catch (error) {
+      // Created meanwhile by someone else is as good; anything else is reported for the whole folder.
+      if (errorCode(error) !== 'EEXIST') throw dataDirError(dir, error, true);
+    }
+  }
+}
+
+/** `creating`: the error came from creating something inside a folder that exists. */
+function dataDirError(dir: string, error: unknown, creating = false): JournalError {
   const code = errorCode(error);
   if (code === 'ENOTDIR' || code === 'EEXIST') return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not a directory: choose a folder path`);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} is not writable: check permissions or choose another folder`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || (creating && code === 'ENOENT')) {
+    return new JournalError(
+      'PLAZA_ERR_DATA_DIR',
+      `--data-dir ${dir} is not writable (${code}): check its permissions and that its filesystem is not read-only, or choose another folder`,
+    );
   }
   const reason = error instanceof Error ? error.message : String(error);
   return new JournalError('PLAZA_ERR_DATA_DIR', `--data-dir ${dir} could not be used (${reason}): check the folder or choose another`);

@@ -1,9 +1,10 @@
 /**
  * `node dist/server.js`: flags and environment → options → a running Plaza.
- * Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for a bad option.
+ * Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for a bad option
+ * (including a TLS file or --data-dir that cannot be used).
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError, helpText, parseCommandLine } from './config.js';
+import { ConfigError, helpText, OPTION_SPECS, parseCommandLine } from './config.js';
 import { createLogger } from './logger.js';
 import { createPlaza } from './plaza.js';
 import { mintToken } from './token-command.js';
@@ -62,8 +63,16 @@ async function main(argv: string[]): Promise<void> {
   try {
     await plaza.start();
   } catch (error) {
+    // A file an option names that cannot be used (TLS files, --data-dir) is a bad option: exit 2,
+    // naming the flag. Anything else (port taken, folder locked) is a failure to start: exit 1.
+    if (error instanceof ConfigError) {
+      const spec = OPTION_SPECS.find((s) => s.key === error.option);
+      process.stderr.write(`plaza: ${spec ? `${spec.flag}: ${error.message.slice(error.option.length + 2)}` : error.message}\n`);
+      process.exit(2);
+    }
+    const code = (error as { code?: unknown } | null)?.code;
     process.stderr.write(`plaza: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+    process.exit(code === 'PLAZA_ERR_DATA_DIR' ? 2 : 1);
   }
 }
 

@@ -1,31 +1,35 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
 import { resolveOptions, type PlazaOptions } from './config.js';
+import { AuthFailureLimiter } from './auth-failures.js';
 import { LocalBackplane } from './backplane/local.js';
 import { RedisBackplane } from './backplane/redis.js';
 import type { Backplane } from './backplane/types.js';
 import { Broker } from './broker.js';
+import { createClientAddress } from './client-address.js';
 import { createLocalNode } from './local-node.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { HistoryStore } from './history.js';
 import { Journal } from './journal.js';
-import { createRequestHandler, type Readiness } from './http.js';
+import { createRequestHandler } from './http.js';
+import { createHttpServer } from './http-server.js';
 import { Hub } from './hub.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Outbox } from './outbox.js';
+import { ReadinessLog, type NotReady, type Readiness } from './readiness.js';
 import { loadStaticFiles, type StaticFiles } from './static.js';
 import { ConnectionLimits, createUpgradeHandler, type Admission } from './upgrade.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createStatusFeed } from './status-feed.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { encodeTextFrame } from './frame.js';
+import { loadTlsFiles } from './tls-files.js';
+import { createWebSocketServer } from './ws-server.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -36,19 +40,6 @@ export interface PlazaDependencies {
    * `publicDir` is served.
    */
   builtinPublicDir?: string;
-}
-
-/**
- * The subprotocol to answer with (RFC 6455 §4.2.2: one of those offered, or none). plaza.v1
- * when offered; otherwise the first offered one that is not a `plaza.*` name, as ws does by
- * default, because browsers and ws fail a handshake that offered protocols and got none back.
- * The connection is then plain whatever the name says. An unknown `plaza.*` (a newer client) is
- * never picked, so that client fails loudly instead of speaking plain by mistake.
- */
-export function selectProtocol(offered: ReadonlySet<string>): string | false {
-  if (offered.has(SUBPROTOCOL)) return SUBPROTOCOL;
-  for (const protocol of offered) if (!protocol.startsWith('plaza.')) return protocol;
-  return false;
 }
 
 export type PlazaState = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -76,20 +67,6 @@ const MAX_WRITE_BYTES = 256 * 1024;
 
 /** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
 const CLOSE_BATCH = 500;
-
-/** ws keeps at most this many TCP chunks of one unfinished message (its default is 256 Ki). */
-const MAX_BUFFERED_CHUNKS = 16 * 1024;
-
-async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const read = async (file: string, flag: string) => {
-    try {
-      return await readFile(file);
-    } catch (error) {
-      throw new Error(`cannot read ${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; check the path and permissions`);
-    }
-  };
-  return { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') };
-}
 
 /** Resolves once `done()` holds or `ms` have passed; shutdown is rare, so polling is fine. */
 async function until(done: () => boolean, ms: number): Promise<void> {
@@ -148,6 +125,9 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const welcomeFrames = config.welcome
     ? { plain: encodeTextFrame(config.welcome), v1: encodeTextFrame(JSON.stringify({ type: 'notice', text: config.welcome })) }
     : undefined;
+  const authFailures = new AuthFailureLimiter();
+  const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
+  const readinessLog = new ReadinessLog(logger);
   const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
@@ -186,43 +166,31 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   }
 
   async function listen(): Promise<void> {
+    // TLS files first: a wrong one is a bad option, reported before anything else is touched.
+    const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
     const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
     if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
     if (config.dataDir) openJournal();
-    const tls = config.tlsCert ? await readTls(config.tlsCert, config.tlsKey) : undefined;
-    sweepTimer = setInterval(() => history.sweep(Date.now()), SWEEP_INTERVAL);
+    sweepTimer = setInterval(() => {
+      history.sweep(Date.now());
+      // Looked at on the sweep too, so a failing disk reaches the log even if nobody probes.
+      readiness();
+    }, SWEEP_INTERVAL);
     sweepTimer.unref();
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
     await backplane.start();
-    wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: config.maxPayload,
-      // Broadcast frames are written pre-framed to the raw socket; compression would make
-      // ws queue its own writes and the two streams could interleave mid-frame.
-      perMessageDeflate: false,
-      clientTracking: false,
-      // Explicit bounds against fragment floods (CVE-2026-48779): ws's defaults allow far more.
-      maxFragments: config.maxFragments,
-      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
-      // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
-      handleProtocols: selectProtocol,
-    });
-    // Slowloris: a client gets headersTimeout for its headers and three times that for a whole
-    // request; Node checks every second instead of its default 30 s so the bound really holds.
-    const serverOptions = {
-      headersTimeout: config.headersTimeout,
-      requestTimeout: config.headersTimeout * 3,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000,
-    };
+    wss = createWebSocketServer(config);
     const handler = createRequestHandler({
       staticFiles, options: config, broker, connections, metrics, logger, readiness, statusFeed,
-      flushHistory: flushJournal,
+      flushHistory: flushJournal, authFailures, clientAddress,
     });
-    const httpServer = tls ? createHttpsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
+    const httpServer = createHttpServer(config, tls, handler);
     httpServer.on(
       'upgrade',
-      createUpgradeHandler({ wss, options: config, logger, metrics, limits, isAccepting: () => state === 'listening', onConnection }),
+      createUpgradeHandler({
+        wss, options: config, logger, metrics, limits, authFailures, clientAddress,
+        isAccepting: () => state === 'listening', onConnection,
+      }),
     );
     server = httpServer;
     await new Promise<void>((resolve, reject) => {
@@ -243,12 +211,17 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   }
 
   function readiness(): Readiness {
-    const reasons: string[] = [];
+    const reasons: NotReady[] = [];
+    if (state === 'new' || state === 'starting') reasons.push({ code: 'starting', detail: `server is ${state}` });
+    if (state === 'closing' || state === 'closed') reasons.push({ code: 'shutting_down', detail: `server is ${state}` });
+    if (journal && !journal.healthy) {
+      reasons.push({ code: 'data_dir_unwritable', detail: `history files in ${config.dataDir} cannot be written: ${journal.lastError}` });
+    }
     const status = backplane.status;
-    if (!status.up) reasons.push(status.reason ?? 'the cluster backplane is down');
-    if (state !== 'listening') reasons.push(`server is ${state}`);
-    if (journal && !journal.healthy) reasons.push(`history files in ${config.dataDir} cannot be written: ${journal.lastError}`);
-    return { ready: reasons.length === 0, reasons };
+    if (!status.up) reasons.push({ code: 'backplane_down', detail: status.reason ?? 'the cluster backplane is down' });
+    const result = { ready: reasons.length === 0, reasons };
+    readinessLog.observe(result);
+    return result;
   }
 
   function openJournal(): void {

@@ -4,6 +4,8 @@
  * JSON can never reach an object's prototype or the server's state.
  */
 import { ErrorCode, type ClientMessage, type Position } from '../shared/protocol.js';
+import { DisplayNameError, normalizeDisplayName } from './display-name.js';
+import { MAX_JSON_DEPTH, textNestsWithin } from './json-depth.js';
 
 export interface RequestLimits {
   maxRoomName: number;
@@ -17,7 +19,6 @@ export type ParseResult =
 /** Room names: letters, digits and a few separators, so they are safe in URLs, logs and keys. */
 const ROOM_NAME = /^[\p{L}\p{N}_\-.:@#/+=~]+$/u;
 const MAX_ID_LENGTH = 64;
-const MAX_NAME_LENGTH = 64;
 const MAX_EPOCH_LENGTH = 32;
 
 class Invalid {
@@ -77,10 +78,12 @@ function readPosition(value: unknown): Position | undefined {
 function readName(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') fail('"name" must be a string');
-  // Control characters would let one name forge lines in other people's logs and pages.
-  const name = value.replace(/[\p{Cc}\p{Cf}]/gu, '').trim();
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) fail(`"name" must have 1 to ${MAX_NAME_LENGTH} visible characters`);
-  return name;
+  try {
+    return normalizeDisplayName(value);
+  } catch (error) {
+    if (error instanceof DisplayNameError) fail(error.message);
+    throw error;
+  }
 }
 
 /** The `id` of a request frame that will not be handled (over the rate), if it has a valid one. */
@@ -94,6 +97,11 @@ export function requestIdOf(text: string): number | string | undefined {
 }
 
 export function parseRequest(text: string, limits: RequestLimits): ParseResult {
+  // Counted on the text, before anything is built from it. The envelope is one level, so
+  // `data` may nest as deep as the HTTP API allows.
+  if (!textNestsWithin(text, MAX_JSON_DEPTH + 1)) {
+    return { ok: false, id: undefined, code: ErrorCode.BadRequest, message: `the JSON nests deeper than ${MAX_JSON_DEPTH} levels inside the envelope; flatten "data"` };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

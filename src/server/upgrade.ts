@@ -2,9 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { AuthFailureLimiter } from './auth-failures.js';
 import { TokenError, verifyToken, type Grant } from './auth.js';
 import type { PlazaOptions } from './config.js';
 import { isNodeLocal } from './backplane/local.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
@@ -36,6 +38,10 @@ export interface UpgradeContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits: ConnectionLimits;
+  /** The one limiter for wrong keys and tokens, shared with the HTTP side. */
+  readonly authFailures: AuthFailureLimiter;
+  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
+  clientAddress(request: IncomingMessage): string;
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
@@ -124,14 +130,17 @@ export function createUpgradeHandler(context: UpgradeContext) {
   }
 
   /**
-   * No valid token. A plain upgrade gets HTTP 401. A plaza.v1 upgrade comes from Plaza's client,
-   * often in a browser, which cannot read the status of a refused WebSocket (it only sees 1006
-   * and would retry for ever): it is accepted and closed at once with 4003 and the reason. That
-   * socket never becomes a Connection (no rooms, nothing read), counts against the connection
-   * caps while it exists, and is cut off if it does not answer the close within REFUSED_GRACE_MS.
+   * A wrong or missing key or token: counted against the address (the one limiter every secret
+   * check shares), then refused. A plain upgrade gets HTTP 401. A plaza.v1 upgrade comes from
+   * Plaza's client, often in a browser, which cannot read the status of a refused WebSocket (it
+   * only sees 1006 and would retry for ever): it is accepted and closed at once with 4003 and the
+   * reason. That socket never becomes a Connection (no rooms, nothing read), counts against the
+   * connection caps while it exists, and is cut off if it does not answer within REFUSED_GRACE_MS.
    */
-  function unauthorized(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, offersV1: boolean, message: string): void {
+  function refuseCredential(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, offersV1: boolean, message: string): void {
+    context.authFailures.fail(ip);
     metrics.authFailures++;
+    context.logger.warn('refused an upgrade without a valid key or token', { remote: ip });
     if (!offersV1) return refuse(socket, 401, message);
     context.wss.handleUpgrade(request, socket, head, (ws) => {
       context.limits.add(ip);
@@ -149,6 +158,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
+    if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     const target = parseTarget(request.url);
     if (!target || !UPGRADE_PATHS.has(target.pathname)) return refuse(socket, 404, 'no WebSocket endpoint here; connect to /');
@@ -158,14 +168,25 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       return refuse(socket, 403, 'this origin may not connect; ask the operator to add it to --allowed-origins');
     }
-    const ip = request.socket.remoteAddress ?? 'unknown';
+    const ip = context.clientAddress(request);
     const limited = context.limits.refusal(ip);
     if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
     if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
 
-    const key = target.searchParams.get('key');
-    const isOperator = options.apiKey !== '' && key !== null && sameSecret(key, options.apiKey);
     const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
+    // Every secret on the URL is checked under the same limiter as the HTTP API's key, and an
+    // address past it is refused before any comparison: no guess is ever answered for free.
+    const key = options.apiKey === '' ? null : target.searchParams.get('key');
+    if (key !== null || options.authSecret) {
+      const wait = context.authFailures.retryAfter(ip);
+      if (wait > 0) {
+        return refuse(socket, 429, `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });
+      }
+    }
+    if (key !== null && !sameSecret(key, options.apiKey)) {
+      return refuseCredential(request, socket, head, ip, offersV1, 'wrong API key in ?key=; leave it out or use the right one');
+    }
+    const isOperator = key !== null;
     let grant: Grant | undefined;
     if (options.authSecret) {
       const token = target.searchParams.get('token');
@@ -173,13 +194,13 @@ export function createUpgradeHandler(context: UpgradeContext) {
         // The status page carries the API key, not a token: it may watch, never talk.
         grant = OPERATOR_GRANT;
       } else if (!token) {
-        return unauthorized(request, socket, head, ip, offersV1, 'a token is required: connect to /?token=<signed token>');
+        return refuseCredential(request, socket, head, ip, offersV1, 'a token is required: connect to /?token=<signed token>');
       } else {
         try {
           grant = verifyToken(token, options.authSecret);
         } catch (error) {
           if (!(error instanceof TokenError)) throw error;
-          return unauthorized(request, socket, head, ip, offersV1, error.message);
+          return refuseCredential(request, socket, head, ip, offersV1, error.message);
         }
       }
     }

@@ -16,12 +16,13 @@ export interface RawResponse {
 
 /**
  * Writes `request` (send `Connection: close` so the server ends the socket) and resolves with
- * the response once the server closes the connection.
+ * the response once the server closes the connection. `localAddress` (another loopback address
+ * such as 127.0.0.2) lets one test be two clients.
  */
-export function sendRaw(port: number, request: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
+export function sendRaw(port: number, request: string | Buffer, timeoutMs = 5000, localAddress?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect({ port, host: '127.0.0.1' }, () => socket.end(request));
+    const socket = connect({ port, host: '127.0.0.1', localAddress }, () => socket.end(request));
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no response within ${timeoutMs} ms`)));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);

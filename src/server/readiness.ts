@@ -1,0 +1,43 @@
+/**
+ * Why the server is or is not ready. Anyone may ask /readyz, so the answer to anonymous callers
+ * is a list of stable codes; the details (folder paths, the Redis host, the I/O error) go to
+ * callers with the API key and to the log.
+ */
+import type { Logger } from './logger.js';
+
+/** Stable reason codes, listed in docs/operations.md. */
+export type NotReadyCode = 'starting' | 'shutting_down' | 'data_dir_unwritable' | 'backplane_down';
+
+export interface NotReady {
+  code: NotReadyCode;
+  /** For operators only: may name paths and hosts. */
+  detail: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  reasons: NotReady[];
+}
+
+/**
+ * Logs readiness when it changes, with the details, so they are in the log even if nobody with
+ * the key asks; a probe asking every few seconds adds no lines.
+ */
+export class ReadinessLog {
+  private last = '';
+
+  constructor(private readonly logger: Logger) {}
+
+  observe(readiness: Readiness): void {
+    // Keyed by codes: a Redis error whose text changes with every reconnect attempt is one outage.
+    const key = readiness.reasons.map((reason) => reason.code).join(',');
+    if (key === this.last) return;
+    const wasReady = this.last === '';
+    this.last = key;
+    if (!readiness.ready) {
+      this.logger.warn('not ready', { reasons: key, details: readiness.reasons.map((r) => r.detail).join('; ') });
+    } else if (!wasReady) {
+      this.logger.info('ready again');
+    }
+  }
+}
