@@ -468,15 +468,32 @@ describe('HTTP API', () => {
   });
 
   describe('when every room slot is taken', () => {
-    it('answers 503 server_full for publish, and per room for broadcast', async () => {
+    it('answers 503 server_full for publish, and per room for broadcast, once every room has members', async () => {
       await withPlaza({ apiKey: KEY, maxRooms: 2 }, async (plaza) => {
-        for (const room of ['one', 'two']) assert.equal((await call(plaza, 'POST', '/api/publish', { body: { room, data: 1 } })).status, 200);
-        assertError(await call(plaza, 'POST', '/api/publish', { body: { room: 'three', data: 1 } }), 503, 'server_full');
-        const answer = await call(plaza, 'POST', '/api/broadcast', { body: { rooms: ['one', 'three'], data: 2 } });
-        assert.equal(answer.status, 200);
-        assert.deepEqual(answer.body.results[0], { room: 'one', offset: 2, epoch: answer.body.results[0].epoch, delivered: 0 });
-        assert.equal(answer.body.results[1].room, 'three');
-        assert.equal(answer.body.results[1].error.code, 'server_full');
+        const members = await Promise.all(['one', 'two'].map(async (room) => {
+          const member = await V1Client.open(wsUrl(plaza));
+          await member.request({ type: 'join', room });
+          return member;
+        }));
+        try {
+          assertError(await call(plaza, 'POST', '/api/publish', { body: { room: 'three', data: 1 } }), 503, 'server_full');
+          const answer = await call(plaza, 'POST', '/api/broadcast', { body: { rooms: ['one', 'three'], data: 2 } });
+          assert.equal(answer.status, 200);
+          assert.deepEqual(answer.body.results[0], { room: 'one', offset: 1, epoch: answer.body.results[0].epoch, delivered: 1 });
+          assert.equal(answer.body.results[1].room, 'three');
+          assert.equal(answer.body.results[1].error.code, 'server_full');
+        } finally {
+          await Promise.all(members.map((member) => member.close()));
+        }
+      });
+    });
+
+    it('lets rooms nobody is in give way, least recently used first', async () => {
+      await withPlaza({ apiKey: KEY, maxRooms: 2 }, async (plaza) => {
+        for (const room of ['one', 'two', 'one', 'three']) assert.equal((await call(plaza, 'POST', '/api/publish', { body: { room, data: 1 } })).status, 200);
+        const history = await call(plaza, 'GET', '/api/rooms/two/history');
+        assertError(history, 404, 'not_found');
+        assert.equal((await call(plaza, 'GET', '/api/rooms/one/history')).body.messages.length, 2);
       });
     });
   });

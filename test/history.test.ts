@@ -186,3 +186,33 @@ describe('HistoryStore bounds', () => {
     assert.deepEqual(records, []);
   });
 });
+
+describe('HistoryStore at --max-rooms', () => {
+  it('forgets the least recently used room nobody is in, never one with members', () => {
+    const store = new HistoryStore({ ...OPTIONS, maxRooms: 3 });
+    const a = store.open('a')!;
+    const b = store.open('b')!;
+    const c = store.open('c')!;
+    append(store, b, 2);
+    a.holds = 1;
+    store.open('b'); // b used again: c is now the least recently used without members
+    assert.ok(store.open('d'));
+    assert.equal(store.log('c'), undefined, 'c gave way');
+    assert.ok(store.log('a') && store.log('b'));
+    assert.equal(store.evicted, 1);
+    b.holds = 1;
+    store.log('d')!.holds = 1;
+    assert.equal(store.open('e'), undefined, 'every room has members: server_full');
+    void c;
+  });
+
+  it('restores a journal with more rooms than maxRooms by keeping the ones used last', () => {
+    const store = new HistoryStore({ ...OPTIONS, maxRooms: 2 });
+    const now = Date.now();
+    for (const [room, offset] of [['x', 1], ['y', 1], ['x', 2], ['z', 1]] as const) {
+      store.restore({ room, epoch: 'e', offset, time: now, data: `${room}${offset}` }, now);
+    }
+    assert.equal(store.roomCount, 2);
+    assert.deepEqual([...store.rooms()].map((log) => log.room).sort(), ['x', 'z']);
+  });
+});

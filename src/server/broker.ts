@@ -54,6 +54,10 @@ export class Broker {
     if (existing?.members.has(member)) return this.rejoin(member, existing, watch);
     // Refused before anything is attached, so a refused join leaves no state anywhere.
     if (member.rooms.size >= this.options.maxRoomsPerConnection) return this.tooManyRooms();
+    // Rooms are a resource of the server: each connection creates them at a bounded rate.
+    if (!this.history.log(name) && member.mayCreateRoom && !member.mayCreateRoom()) {
+      return { ok: false, code: ErrorCode.RateLimited, message: 'creating new rooms too fast (--room-creation-rate); join existing rooms or wait a moment' };
+    }
     let log: RoomLog;
     try {
       log = await this.backplane.attach(name);

@@ -86,6 +86,10 @@ export interface PlazaOptions {
   rateLimit: number;
   /** Messages one connection may send in a burst above the rate. @default 200 */
   rateBurst: number;
+  /** New rooms one connection may create per second (a join of a room this server does not track yet); 0: no limit. @default 10 */
+  roomCreationRate: number;
+  /** New rooms one connection may create in a burst above that rate. @default 100 */
+  roomCreationBurst: number;
   /** Open WebSocket connections in all; upgrades past it get 503. @default 100000 */
   maxConnections: number;
   /** Open WebSocket connections from one IP address; upgrades past it get 429. 0: no limit. @default 0 */
@@ -125,6 +129,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   maxBuffered: 1024 * 1024,
   rateLimit: 100,
   rateBurst: 200,
+  roomCreationRate: 10,
+  roomCreationBurst: 100,
   maxConnections: 100_000,
   maxConnectionsPerIp: 0,
   allowedOrigins: [],
@@ -200,6 +206,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013' },
   { key: 'rateLimit', flag: '--rate-limit', env: 'RATE_LIMIT', kind: 'integer', min: 0, max: 1_000_000, help: 'messages/s per connection (0: no limit)' },
   { key: 'rateBurst', flag: '--rate-burst', env: 'RATE_BURST', kind: 'integer', min: 1, max: 1_000_000, help: 'messages per connection in a burst above the rate' },
+  { key: 'roomCreationRate', flag: '--room-creation-rate', env: 'ROOM_CREATION_RATE', kind: 'integer', min: 0, max: 1_000_000, help: 'new rooms one connection may create per second (0: no limit)' },
+  { key: 'roomCreationBurst', flag: '--room-creation-burst', env: 'ROOM_CREATION_BURST', kind: 'integer', min: 1, max: 1_000_000, help: 'new rooms one connection may create in a burst' },
   { key: 'maxConnections', flag: '--max-connections', env: 'MAX_CONNECTIONS', kind: 'integer', min: 1, max: 10_000_000, help: 'open connections in all (past it: 503)' },
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'integer', min: 0, max: 10_000_000, help: 'open connections per IP (past it: 429; 0: no limit)' },
   { key: 'allowedOrigins', flag: '--allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', value: '<origin,…>', help: 'comma list of browser origins allowed to connect (default: all)' },

@@ -103,6 +103,8 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   private sentCode: number | undefined;
   /** Created on the first bad request: well-behaved connections never need one. */
   private errorBudget: TokenBucket | undefined;
+  /** Created on the first new room: most connections join rooms that exist. */
+  private roomCreations: TokenBucket | undefined;
   private readonly rate: TokenBucket | undefined;
   /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
   private waiting: Waiting[] | undefined;
@@ -174,6 +176,12 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
 
   isWritable(): boolean {
     return this.ws.readyState === WebSocket.OPEN && !this.closeSent;
+  }
+
+  mayCreateRoom(): boolean {
+    const { roomCreationRate, roomCreationBurst } = this.context.options;
+    if (roomCreationRate === 0) return true;
+    return (this.roomCreations ??= new TokenBucket(roomCreationRate, roomCreationBurst)).take();
   }
 
   isOpen(): boolean {

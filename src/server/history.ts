@@ -215,6 +215,8 @@ export class HistoryStore {
   private deadInQueue = 0;
   private liveEntries = 0;
   private bytes = 0;
+  /** Rooms forgotten at maxRooms to make way for another (for /metrics). */
+  evicted = 0;
 
   constructor(
     private readonly options: HistoryOptions,
@@ -248,21 +250,48 @@ export class HistoryStore {
     return this.logs.values();
   }
 
-  /** Whether `open(room)` could succeed now, without creating anything. */
+  /**
+   * Whether `open(room)` could succeed now. At maxRooms the least recently used room nobody is
+   * in gives way, history and all (its epoch with it: a later resume there is told
+   * epoch_changed), so rooms with members are never refused because of rooms without.
+   */
   canOpen(room: string): boolean {
     if (this.logs.has(room) || this.logs.size < this.options.maxRooms) return true;
-    this.evictIdle(Date.now());
-    return this.logs.size < this.options.maxRooms;
+    return this.evictLeastRecent();
   }
 
-  /** The room's log, created with a new epoch if needed; undefined when maxRooms are in use. */
+  /**
+   * The room's log, created with a new epoch if needed; undefined when maxRooms rooms all have
+   * members. Opening a room marks it as the most recently used.
+   */
   open(room: string): RoomLog | undefined {
     let log = this.logs.get(room);
-    if (log) return log;
+    if (log) {
+      this.touch(log);
+      return log;
+    }
     if (!this.canOpen(room)) return undefined;
     log = new RoomLog(room, newEpoch(), this.options.size);
     this.logs.set(room, log);
     return log;
+  }
+
+  /** Rooms are kept in use order (a Map keeps insertion order): the oldest first. */
+  private touch(log: RoomLog): void {
+    this.logs.delete(log.room);
+    this.logs.set(log.room, log);
+  }
+
+  /** Forgets the least recently used room without holds; false when every room is held. */
+  private evictLeastRecent(): boolean {
+    for (const log of this.logs.values()) {
+      if (log.holds > 0) continue;
+      for (const entry of log.clear()) this.drop(entry);
+      this.logs.delete(log.room);
+      this.evicted++;
+      return true;
+    }
+    return false;
   }
 
   /** Forgets a room and its history at once (a cluster room no local member follows any more). */
@@ -334,12 +363,17 @@ export class HistoryStore {
   restore(record: HistoryRecord, now: number): void {
     let log = this.logs.get(record.room);
     if (!log) {
+      // The journal may hold more rooms than maxRooms: the ones used longest ago give way.
+      if (this.logs.size >= this.options.maxRooms) this.evictLeastRecent();
       log = new RoomLog(record.room, record.epoch, this.options.size);
       this.logs.set(record.room, log);
-    } else if (log.epoch !== record.epoch || record.offset !== log.lastOffset + 1) {
-      // A different run of offsets: what came before no longer connects to what follows.
-      for (const entry of log.clear()) this.drop(entry);
-      log.epoch = record.epoch;
+    } else {
+      this.touch(log);
+      if (log.epoch !== record.epoch || record.offset !== log.lastOffset + 1) {
+        // A different run of offsets: what came before no longer connects to what follows.
+        for (const entry of log.clear()) this.drop(entry);
+        log.epoch = record.epoch;
+      }
     }
     log.lastOffset = record.offset;
     if (now - record.time <= this.options.ttl) this.keep(log, record.offset, record.time, record.data);

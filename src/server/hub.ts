@@ -21,6 +21,8 @@ export interface Member {
   deliver(frame: Buffer): void;
   /** False once the member's connection is closing or closed: it must not join anything. */
   isOpen(): boolean;
+  /** Takes one room creation from the member's allowance; false when it is spent. Absent: unlimited. */
+  mayCreateRoom?(): boolean;
 }
 
 export class Room {

@@ -84,7 +84,7 @@ export interface MetricsSource {
   readonly connections: Iterable<{ readonly protocol: WireProtocol }>;
   /** Rooms with members on this server. */
   readonly rooms: number;
-  readonly history: { readonly roomCount: number; readonly totalEntries: number; readonly totalBytes: number };
+  readonly history: { readonly roomCount: number; readonly totalEntries: number; readonly totalBytes: number; readonly evicted: number };
   readonly ready: boolean;
   readonly eventLoopDelay: EventLoopDelay;
   /** Present in a cluster (--redis). */
@@ -127,6 +127,7 @@ export function renderMetrics(source: MetricsSource): string {
     .gauge('plaza_history_rooms', 'Rooms tracked by history (with members or kept messages).', source.history.roomCount)
     .gauge('plaza_history_entries', 'Messages kept in history across rooms.', source.history.totalEntries)
     .gauge('plaza_history_bytes', 'Bytes of message envelopes kept in history across rooms.', source.history.totalBytes)
+    .counter('plaza_history_rooms_evicted_total', 'Rooms without members forgotten (history and epoch) to make way at --max-rooms.', source.history.evicted)
     .gauge('plaza_ready', '1 when /readyz answers 200, else 0.', source.ready ? 1 : 0)
     .counter('plaza_plain_messages_dropped_total', 'Plain clients\' messages dropped because the backplane refused them.', m.plainDropped)
     .gauge('plaza_members_without_connection', 'Room members whose connection is closing or closed (a leak if it stays above 0).', source.orphans)

@@ -178,9 +178,8 @@ export class Workload {
   }
 }
 
-/** Resolves on the room's first `joined` (rejects on a refused join). */
+/** Resolves on the room's next `joined` (call it right after join()); rejects on a refused join. */
 export function firstJoin(room: Client.Room): Promise<void> {
-  if (room.position) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const off = room.on('joined', () => {
       off();
