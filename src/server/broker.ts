@@ -136,6 +136,11 @@ export class Broker {
     return this.history.last(log, count);
   }
 
+  /** Room names held encoded; at most the rooms tracked × 2 + 1024. */
+  get encodedRoomCount(): number {
+    return this.roomJson.size;
+  }
+
   private encodedRoom(name: string): string {
     let json = this.roomJson.get(name);
     if (json === undefined) {

@@ -70,6 +70,11 @@ export class ConnectionLimits {
     return 0;
   }
 
+  /** Addresses with at least one open connection: the map never holds any other. */
+  get trackedAddresses(): number {
+    return this.perIp.size;
+  }
+
   add(ip: string): void {
     this.total++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);

@@ -56,6 +56,8 @@ export interface RedisBackplaneOptions {
   maxInflight: number;
   /** Bytes of those publishes, at most. */
   maxInflightBytes: number;
+  /** Channel messages held for one room while it is re-read; past it the room is read again. @default 10000 */
+  maxSyncBuffer?: number;
 }
 
 /** One publish of this node between its script call and its delivery here. */
@@ -124,6 +126,8 @@ export class RedisBackplane implements Backplane {
   private rejected = 0;
   private resyncs = 0;
   private resets = 0;
+  /** Resyncs whose buffer overflowed and had to read the room again. */
+  syncOverflows = 0;
   private readonly controls = new Map<string, { expected: number; replies: number; count: number; done: () => void }>();
   private presenceTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
@@ -313,8 +317,9 @@ export class RedisBackplane implements Backplane {
     if (!mirror) return;
     if (!mirror.synced) {
       const bytes = message.kind === 'message' ? message.dataJson.length + message.fromJson.length : message.json.length;
-      if (mirror.buffer.length >= MAX_SYNC_BUFFER || mirror.bufferBytes + bytes > MAX_SYNC_BUFFER_BYTES) {
+      if (mirror.buffer.length >= (this.options.maxSyncBuffer ?? MAX_SYNC_BUFFER) || mirror.bufferBytes + bytes > MAX_SYNC_BUFFER_BYTES) {
         // Everything dropped here is in the stream: the room is simply read once more.
+        if (!mirror.overflowed) this.syncOverflows++;
         mirror.overflowed = true;
         mirror.buffer = [];
         mirror.bufferBytes = 0;

@@ -1,0 +1,133 @@
+/**
+ * Tables and queues that grow per message, per connection or per room, each held to its bound
+ * (issue: "every relayed message stays in the heap"; the same pattern looked for elsewhere).
+ * History (history.test.ts), the journal (journal.test.ts), the failure limiter
+ * (auth-failures.test.ts), the token expiry queue (expiry-queue.test.ts), replays
+ * (replay.test.ts), in-flight publishes (cluster-promise.test.ts) and rooms
+ * (room-limits.test.ts) have their own; here are the rest.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { LocalBackplane } from '../src/server/backplane/local.js';
+import { RedisBackplane } from '../src/server/backplane/redis.js';
+import { Broker } from '../src/server/broker.js';
+import { HistoryStore } from '../src/server/history.js';
+import { Hub, type Member, type Room } from '../src/server/hub.js';
+import { createLocalNode } from '../src/server/local-node.js';
+import { createLogger } from '../src/server/logger.js';
+import { Metrics } from '../src/server/metrics.js';
+import { ConnectionLimits } from '../src/server/upgrade.js';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady } from './helpers/cluster.js';
+import { eventually } from './helpers/plaza.js';
+import { V1Client } from './helpers/v1.js';
+
+/** A member that keeps the frames it is handed (no socket). */
+class Collector implements Member {
+  readonly rooms = new Set<Room>();
+  readonly frames: Buffer[] = [];
+  readonly protocol = 'v1' as const;
+  readonly name = 'collector';
+  constructor(readonly id: string) {}
+  isOpen(): boolean {
+    return true;
+  }
+  deliver(frame: Buffer): void {
+    this.frames.push(frame);
+  }
+  offsets(): number[] {
+    return this.frames.map((frame) => JSON.parse(frame.subarray(frame[1]! === 126 ? 4 : 2).toString()) as { offset?: number }).flatMap((e) => (e.offset ? [e.offset] : []));
+  }
+}
+
+describe('bounds', () => {
+  it('the broker keeps encoded room names for at most the rooms tracked, twice over, plus 1024', async () => {
+    const metrics = new Metrics();
+    const hub = new Hub();
+    const history = new HistoryStore({ size: 1, ttl: 60_000, maxBytes: 1 << 20, maxRooms: 100 });
+    const broker = new Broker(hub, history, new LocalBackplane(createLocalNode(hub, metrics, []), history), { maxRoomsPerConnection: 10, maxPresence: 10 }, metrics);
+    let peak = 0;
+    for (let i = 0; i < 20_000; i++) {
+      await broker.publish(`room-${i}`, { kind: 'json', data: i }, { fromJson: '{"session":"s","name":"n"}' });
+      peak = Math.max(peak, broker.encodedRoomCount);
+    }
+    assert.ok(history.roomCount <= 100);
+    assert.ok(peak <= 100 * 2 + 1024 + 1, `peaked at ${peak}`);
+  });
+
+  it('the per-address connection count forgets an address when its last connection closes', () => {
+    const limits = new ConnectionLimits({ maxConnections: 10, maxConnectionsPerIp: 2 });
+    for (let i = 0; i < 1000; i++) limits.add(`10.0.${i >> 8}.${i & 255}`);
+    assert.equal(limits.trackedAddresses, 1000);
+    for (let i = 0; i < 1000; i++) limits.remove(`10.0.${i >> 8}.${i & 255}`);
+    assert.equal(limits.trackedAddresses, 0);
+  });
+
+  describe('with Redis', { skip: skipWithoutRedis() }, () => {
+    it('closes a plaza.v1 connection with 1008 once more than 1000 requests wait behind a join stuck on Redis', async () => {
+      const redis = await PrivateRedis.start();
+      const node = await startNode(redis.url);
+      try {
+        await waitForReady(node, 200);
+        const flooder = await V1Client.open(node.ws);
+        redis.pause();
+        flooder.send({ type: 'join', id: 'j', room: 'stuck' });
+        for (let i = 0; i < 1001; i++) flooder.send({ type: 'publish', room: 'stuck', data: i });
+        assert.equal(await flooder.client.closed, 1008);
+        assert.match(flooder.client.closeReason, /too many requests waiting/);
+      } finally {
+        redis.resume();
+        await stopNode(node);
+        await redis.destroy();
+      }
+    });
+
+    it('holds at most maxSyncBuffer channel messages while a room is re-read, then reads it again, losing nothing', async () => {
+      const logger = createLogger({ level: 'silent', format: 'json' });
+      const make = (maxSyncBuffer: number) => {
+        const hub = new Hub();
+        const history = new HistoryStore({ size: 5000, ttl: 60_000, maxBytes: 1 << 26, maxRooms: 100 });
+        const backplane = new RedisBackplane(
+          { url: REDIS_URL, historySize: 5000, historyTtl: 60_000, presenceTtl: 15_000, maxInflight: 10_000, maxInflightBytes: 1 << 26, maxSyncBuffer },
+          createLocalNode(hub, new Metrics(), []),
+          history,
+          logger,
+        );
+        return { hub, history, backplane };
+      };
+      const reader = make(5);
+      const writer = make(10_000);
+      await Promise.all([reader.backplane.start(), writer.backplane.start()]);
+      const admin = new Redis(REDIS_URL);
+      try {
+        await eventually(() => reader.backplane.status.up && writer.backplane.status.up, 5000, 'both links up');
+        // A burst from one node while the other joins: messages arrive while it reads the room.
+        // The overlap is a matter of timing, so a few rooms are tried until one overflows.
+        for (let attempt = 0; attempt < 10 && reader.backplane.syncOverflows === 0; attempt++) {
+          const room = `overflow-${Date.now()}-${attempt}`;
+          const sent = Array.from({ length: 2000 }, (_, i) =>
+            writer.backplane.publish({ room, roomJson: JSON.stringify(room), fromJson: '{"session":"w","name":"w"}', dataJson: String(i), payload: { kind: 'json', data: i }, time: Date.now(), except: undefined }),
+          );
+          const member = new Collector(`m${attempt}`);
+          const joined = reader.backplane.attach(room).then((log) => {
+            reader.hub.join(member, room);
+            return log;
+          });
+          await Promise.all(sent);
+          const log = await joined;
+          await eventually(() => log.lastOffset === 2000, 10_000, 'the reader to reach the last offset');
+          // Whatever it got live is gap-free and ends at the last message.
+          const offsets = member.offsets();
+          for (let i = 1; i < offsets.length; i++) assert.equal(offsets[i], offsets[i - 1]! + 1, 'gap-free');
+          if (offsets.length > 0) assert.equal(offsets.at(-1), 2000);
+          reader.backplane.detach(room);
+          await admin.del(`plaza:{${room}}:epoch`, `plaza:{${room}}:offset`, `plaza:{${room}}:stream`);
+        }
+        assert.ok(reader.backplane.syncOverflows > 0, 'a read overflowed its buffer (and was read again)');
+      } finally {
+        admin.disconnect();
+        await Promise.all([reader.backplane.close(), writer.backplane.close()]);
+      }
+    });
+  });
+});
