@@ -20,6 +20,7 @@ import { Metrics } from '../src/server/metrics.js';
 import { ConnectionLimits } from '../src/server/upgrade.js';
 import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady } from './helpers/cluster.js';
 import { eventually } from './helpers/plaza.js';
+import { encodeClientFrame, openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
 
 /** A member that keeps the frames it is handed (no socket). */
@@ -64,17 +65,43 @@ describe('bounds', () => {
   });
 
   describe('with Redis', { skip: skipWithoutRedis() }, () => {
-    it('closes a plaza.v1 connection with 1008 once more than 1000 requests wait behind a join stuck on Redis', async () => {
+    it('stops reading a plaza.v1 connection whose requests pile up behind a join stuck on Redis, then answers them all', async () => {
       const redis = await PrivateRedis.start();
       const node = await startNode(redis.url);
       try {
         await waitForReady(node, 200);
-        const flooder = await V1Client.open(node.ws);
+        const patient = await V1Client.open(node.ws);
         redis.pause();
-        flooder.send({ type: 'join', id: 'j', room: 'stuck' });
-        for (let i = 0; i < 1001; i++) flooder.send({ type: 'publish', room: 'stuck', data: i });
-        assert.equal(await flooder.client.closed, 1008);
-        assert.match(flooder.client.closeReason, /too many requests waiting/);
+        patient.send({ type: 'join', id: 'j', room: 'stuck' });
+        // More than the soft bound (100 requests), sent one by one: the server stops reading
+        // the socket instead of queueing them all, and never closes the connection for it.
+        for (let i = 0; i < 300; i++) patient.send({ type: 'publish', id: i, room: 'stuck', data: i });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal(patient.client.closeCode, undefined, 'still open');
+        redis.resume();
+        await patient.waitFor((e) => e.id === 299, 10_000);
+        const acks = patient.envelopes.filter((e) => e.type === 'ack').map((e) => e.id);
+        assert.deepEqual(acks, Array.from({ length: 300 }, (_, i) => i), 'every publish answered, in order');
+        await patient.close();
+      } finally {
+        redis.resume();
+        await stopNode(node);
+        await redis.destroy();
+      }
+    });
+
+    it('closes with 1008 a peer that has more than 1000 requests waiting at once (already read, so not stopped by backpressure)', async () => {
+      const redis = await PrivateRedis.start();
+      const node = await startNode(redis.url);
+      try {
+        await waitForReady(node, 200);
+        const flooder = await openRaw(Number(new URL(node.http).port), { headers: { 'Sec-WebSocket-Protocol': 'plaza.v1' } });
+        redis.pause();
+        // One write: the server reads it as one chunk and parses every frame in it.
+        const frames = [encodeClientFrame({ opcode: 1, payload: Buffer.from('{"type":"join","room":"stuck"}') })];
+        for (let i = 0; i < 1100; i++) frames.push(encodeClientFrame({ opcode: 1, payload: Buffer.from('{"type":"hello"}') }));
+        flooder.socket.write(Buffer.concat(frames));
+        assert.equal(await flooder.closed, 1008);
       } finally {
         redis.resume();
         await stopNode(node);
@@ -119,6 +146,8 @@ describe('bounds', () => {
           // Whatever it got live is gap-free and ends at the last message.
           const offsets = member.offsets();
           for (let i = 1; i < offsets.length; i++) assert.equal(offsets[i], offsets[i - 1]! + 1, 'gap-free');
+          // Reading the room again never made it look as if Redis had lost something.
+          assert.equal(member.frames.some((frame) => frame.includes('"recovered":false')), false, 'no reset');
           if (offsets.length > 0) assert.equal(offsets.at(-1), 2000);
           reader.backplane.detach(room);
           await admin.del(`plaza:{${room}}:epoch`, `plaza:{${room}}:offset`, `plaza:{${room}}:stream`);

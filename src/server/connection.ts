@@ -44,7 +44,12 @@ const ABNORMAL_CLOSURE = 1006;
 /** Who ended a connection: sent the first close frame, or neither (the TCP link ended). */
 export type ClosedBy = 'server' | 'client' | 'network';
 
-/** Requests that may queue behind one waiting on the backplane before the connection is closed (bytes: --max-buffered). */
+/**
+ * Frames queued behind a request waiting on the backplane: past PAUSE_WAITING (or --max-buffered
+ * bytes) the socket is no longer read; past MAX_WAITING (or 4 × --max-buffered bytes), which only a
+ * peer ignoring TCP backpressure reaches, the connection is closed with 1008.
+ */
+const PAUSE_WAITING = 100;
 const MAX_WAITING = 1000;
 
 /** A v1 frame as it waits its turn: its bytes, or what it earned on arrival (over the rate, binary). */
@@ -324,11 +329,15 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   private onV1Message(frame: Waiting): void {
     if (this.waiting) {
       const bytes = typeof frame === 'string' ? 0 : Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
-      if (this.waiting.length >= MAX_WAITING || this.waitingBytes + bytes > this.context.options.maxBuffered) {
+      // Past the hard bound only a peer that ignores TCP backpressure is left: it is closed.
+      if (this.waiting.length >= MAX_WAITING || this.waitingBytes + bytes > 4 * this.context.options.maxBuffered) {
         return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
       }
       this.waiting.push(frame);
       this.waitingBytes += bytes;
+      // Past the soft bound the socket is not read until the queue drains: a client flushing its
+      // offline queue right behind a rejoin waits, instead of being cut off.
+      if (this.waiting.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered) this.ws.pause();
       return;
     }
     if (frame === 'binary') return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
@@ -360,9 +369,13 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
         // Another request went async: what is left keeps its place in front of newer ones.
         again.unshift(...waiting);
         for (const frame of waiting) if (typeof frame !== 'string') this.waitingBytes += Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
-        return;
+        break;
       }
     }
+    // Reading goes on once what waits is back under the soft bound.
+    const queued = this.waiting as Waiting[] | undefined;
+    const full = queued !== undefined && (queued.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered);
+    if (!full && this.ws.isPaused) this.ws.resume();
   }
 
   fail(error: unknown): void {

@@ -392,6 +392,9 @@ export class RedisBackplane implements Backplane {
 
   private async readRoom(mirror: Mirror): Promise<void> {
     this.resyncs++;
+    // Every read, the repeated ones too: what arrives on the channel meanwhile is held back, so
+    // the log cannot move while the stream is read (and never looks ahead of Redis).
+    mirror.synced = false;
     mirror.buffer = [];
     mirror.bufferBytes = 0;
     mirror.overflowed = false;
