@@ -6,7 +6,7 @@
  * Everything reaches the DOM through textContent and SVG attributes; nothing is parsed as HTML.
  */
 import { connect, type Status } from '../src/client/index.js';
-import type { StatusSnapshot } from '../src/server/status-feed.js';
+import type { StatusSnapshot } from '../src/server/http/status-feed.js';
 
 const ROOM = 'plaza:status';
 /** The snapshots' sender; anything else said in the room is ignored. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Plaza } from '../src/server/plaza.js';
-import { signToken } from '../src/server/auth.js';
+import { signToken } from '../src/server/access/tokens.js';
 import { connect, eventually, startPlaza, withPlaza, wsUrl } from './helpers/plaza.js';
 import { sendRaw } from './helpers/raw-http.js';
 import { V1Client } from './helpers/v1.js';

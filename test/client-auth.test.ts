@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
-import { signToken, type TokenClaims } from '../src/server/auth.js';
+import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
 import type { Plaza } from '../src/server/plaza.js';
 import { eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 

@@ -24,7 +24,7 @@ import {
 } from '../src/client/index.js';
 import { createRoom, type RoomHost } from '../src/client/room.js';
 import type { Joined, RoomMessage } from '../src/shared/protocol.js';
-import { signToken } from '../src/server/auth.js';
+import { signToken } from '../src/server/access/tokens.js';
 import type { Plaza } from '../src/server/plaza.js';
 import { eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signToken, type TokenClaims } from '../src/server/auth.js';
-import { MAX_NAME_BYTES, MAX_NAME_CHARACTERS } from '../src/server/display-name.js';
+import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
+import { MAX_NAME_BYTES, MAX_NAME_CHARACTERS } from '../src/server/access/display-name.js';
 import type { Plaza } from '../src/server/plaza.js';
 import { startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';

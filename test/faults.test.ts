@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
-import { CLOSE_GRACE_MS } from '../src/server/ws-server.js';
+import { MAX_JSON_DEPTH } from '../src/shared/json.js';
+import { CLOSE_GRACE_MS } from '../src/server/connections/ws-server.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { signToken } from '../src/server/auth.js';
+import { signToken } from '../src/server/access/tokens.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { connect, eventually, wsUrl } from './helpers/plaza.js';

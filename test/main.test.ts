@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { verifyToken } from '../src/server/auth.js';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/static.js';
+import { verifyToken } from '../src/server/access/tokens.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/http/static.js';
 import { connect, ROOT } from './helpers/plaza.js';
 
 const DIST = join(ROOT, 'dist');

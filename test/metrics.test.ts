@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Plaza } from '../src/server/plaza.js';
-import { escapeLabelValue, Exposition, formatValue } from '../src/server/prometheus.js';
+import { escapeLabelValue, Exposition, formatValue } from '../src/server/http/prometheus.js';
 import { connect, eventually, startPlaza, wsUrl, type TestClient } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
 

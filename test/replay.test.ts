@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { Replay, type ReplayTarget } from '../src/server/replay.js';
-import { encodeTextFrame } from '../src/server/frame.js';
+import { Replay, type ReplayTarget } from '../src/server/engine/replay.js';
+import { encodeTextFrame } from '../src/server/engine/frame.js';
 
 const MAX_BUFFERED = 64 * 1024;
 

@@ -5,9 +5,9 @@
  */
 
 import { parseArgs } from 'node:util';
-import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './client-address.js';
-import { validateRoomName } from './requests.js';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from './static.js';
+import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
+import { validateRoomName } from './connections/requests.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from './http/static.js';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'pretty';

@@ -3,7 +3,7 @@
  * trying auth out. Real deployments sign tokens in their own backend with the same secret.
  * Flags follow the server's own rules (readFlags in config.ts).
  */
-import { parseDuration, signToken, type TokenClaims } from './auth.js';
+import { parseDuration, signToken, type TokenClaims } from './access/tokens.js';
 import { ConfigError, readFlags } from './config.js';
 
 const USAGE = `Usage: node dist/server.js token --sub <user id> [--name <display name>] [--rooms <list>] [--publish <list>] [--ttl 1h] [--auth-secret <secret> | env AUTH_SECRET]

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { signToken } from '../../src/server/auth.js';
+import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { PUBLIC_DIR, startPlaza } from '../helpers/plaza.js';

@@ -2,8 +2,8 @@
  * The ws server Plaza hands upgraded sockets to, with every bound ws has set explicitly.
  */
 import { WebSocketServer, type ServerOptions } from 'ws';
-import { SUBPROTOCOL } from '../shared/protocol.js';
-import type { PlazaOptions } from './config.js';
+import { SUBPROTOCOL } from '../../shared/protocol.js';
+import type { PlazaOptions } from '../config.js';
 
 /**
  * After Plaza (or ws, for a protocol error) sends a close frame, the peer has this long to

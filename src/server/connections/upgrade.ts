@@ -2,14 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { AuthFailureLimiter } from './auth-failures.js';
-import { TokenError, verifyToken, type Grant } from './auth.js';
-import type { PlazaOptions } from './config.js';
-import { isNodeLocal } from './backplane/local.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
-import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
+import type { AuthFailureLimiter } from '../access/failure-limiter.js';
+import { TokenError, verifyToken, type Grant } from '../access/tokens.js';
+import type { PlazaOptions } from '../config.js';
+import { isNodeLocal } from '../rooms/backplane/local.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../http/http-server.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../engine/metrics.js';
+import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
 
 /** The paths that accept WebSocket upgrades. Tutorial pages connect to the bare origin. */
 const UPGRADE_PATHS = new Set(['/']);

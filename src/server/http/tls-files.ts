@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../config.js';
 
 export interface TlsFiles {
   cert: Buffer;

@@ -2,11 +2,11 @@
  * This server's side of every room: the fan-out to its members. Both backplanes deliver through
  * it, so metrics and the choice of recipients have one place.
  */
-import { CloseCode } from '../shared/protocol.js';
+import { CloseCode } from '../../shared/protocol.js';
 import type { DisconnectSelector, LocalNode } from './backplane/types.js';
-import { encodeTextFrame } from './frame.js';
-import type { Hub, Member, Outgoing, Room } from './hub.js';
-import type { Metrics } from './metrics.js';
+import { encodeTextFrame } from '../engine/frame.js';
+import type { Hub, Member, Outgoing, Room } from '../engine/hub.js';
+import type { Metrics } from '../engine/metrics.js';
 
 /** What this node needs of a connection to disconnect it on an operator's request. */
 export interface Disconnectable {

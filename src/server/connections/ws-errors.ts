@@ -5,7 +5,7 @@
  * `WS_ERR_*` codes are ws's documented error codes; every one not listed here is a protocol
  * violation, which ws answers with 1002.
  */
-import { CloseCode } from '../shared/protocol.js';
+import { CloseCode } from '../../shared/protocol.js';
 
 export function closeCodeOfWsError(error: { code?: string }): number | undefined {
   switch (error.code) {

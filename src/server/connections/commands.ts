@@ -2,11 +2,11 @@
  * What a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { ErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../shared/protocol.js';
-import { BackplaneError } from './backplane/types.js';
-import type { JoinResult } from './broker.js';
+import { ErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { BackplaneError } from '../rooms/backplane/types.js';
+import type { JoinResult } from '../rooms/broker.js';
 import type { Connection } from './connection.js';
-import { encodeEnvelope } from './envelope.js';
+import { encodeEnvelope } from '../engine/envelope.js';
 
 /** Handles one request; returns a promise while the answer waits on the cluster. */
 export function handleRequest(connection: Connection, request: ClientMessage): void | Promise<void> {

@@ -8,12 +8,12 @@
  * another origin can make a browser send cookies, never an Authorization header.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode } from '../shared/protocol.js';
-import { BackplaneError } from './backplane/types.js';
-import type { Publisher } from './broker.js';
-import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './http.js';
-import { MAX_JSON_DEPTH, nestsWithin } from './json-depth.js';
-import { validateRoomName } from './requests.js';
+import { ErrorCode } from '../../shared/protocol.js';
+import { BackplaneError } from '../rooms/backplane/types.js';
+import type { Publisher } from '../rooms/broker.js';
+import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './router.js';
+import { MAX_JSON_DEPTH, nestsWithin } from '../../shared/json.js';
+import { validateRoomName } from '../connections/requests.js';
 import { STATUS_ROOM } from './status-feed.js';
 
 /** Rooms one POST /api/broadcast may name. */

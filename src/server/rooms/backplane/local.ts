@@ -4,10 +4,10 @@
  * It is the reference implementation of the Backplane contract (types.ts); the Redis backplane
  * also uses it for node-local rooms and for island publishes while Redis is away.
  */
-import { presenceEnvelope, messageEnvelope } from '../envelope.js';
+import { presenceEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
-import type { Member, Room } from '../hub.js';
-import { Publication } from '../publication.js';
+import type { Member, Room } from '../../engine/hub.js';
+import { Publication } from '../../engine/publication.js';
 import {
   BackplaneError,
   type Backplane,

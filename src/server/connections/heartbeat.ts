@@ -4,7 +4,7 @@
  * get a tiny `{"type":"beat"}`, because browsers answer pings without telling the page, so a
  * page can only notice a dead server by the beats stopping.
  */
-import { encodeTextFrame } from './frame.js';
+import { encodeTextFrame } from '../engine/frame.js';
 
 export interface Beating {
   readonly protocol: 'plain' | 'v1';

@@ -3,7 +3,7 @@
  * is a list of stable codes; the details (folder paths, the Redis host, the I/O error) go to
  * callers with the API key and to the log.
  */
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** Stable reason codes, listed in docs/operations.md. */
 export type NotReadyCode = 'starting' | 'shutting_down' | 'data_dir_unwritable' | 'backplane_down';

@@ -2,7 +2,7 @@
  * Builds plaza.v1 envelopes as JSON text. The hot one, `messageEnvelope`, is assembled from
  * pre-encoded parts so a publish costs one JSON.stringify of the data and nothing per recipient.
  */
-import type { ErrorCode, Joined, Member, Presence, ServerMessage } from '../shared/protocol.js';
+import type { ErrorCode, Joined, Member, Presence, ServerMessage } from '../../shared/protocol.js';
 
 export type RequestId = number | string | undefined;
 

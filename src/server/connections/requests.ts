@@ -3,9 +3,9 @@
  * Only known fields are read, one by one, so keys like `__proto__` or `constructor` in the
  * JSON can never reach an object's prototype or the server's state.
  */
-import { ErrorCode, type ClientMessage, type Position } from '../shared/protocol.js';
-import { DisplayNameError, normalizeDisplayName } from './display-name.js';
-import { MAX_JSON_DEPTH, textNestsWithin } from './json-depth.js';
+import { ErrorCode, type ClientMessage, type Position } from '../../shared/protocol.js';
+import { DisplayNameError, normalizeDisplayName } from '../access/display-name.js';
+import { MAX_JSON_DEPTH, textNestsWithin } from '../../shared/json.js';
 
 export interface RequestLimits {
   maxRoomName: number;

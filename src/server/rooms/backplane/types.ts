@@ -23,10 +23,10 @@
  *    `BackplaneError('unavailable')`, it never buffers without limit.
  * 5. One async shape: every operation that may wait returns a Promise, always.
  */
-import type { Member as PresenceMember, Position } from '../../shared/protocol.js';
+import type { Member as PresenceMember, Position } from '../../../shared/protocol.js';
 import type { HistoryEntry, RoomLog } from '../history.js';
-import type { Hub, Member, Outgoing, Room } from '../hub.js';
-import type { Payload } from '../publication.js';
+import type { Hub, Member, Outgoing, Room } from '../../engine/hub.js';
+import type { Payload } from '../../engine/publication.js';
 
 /** A room message before it has a place in the room's order. */
 export interface Draft {

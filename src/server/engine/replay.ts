@@ -10,7 +10,7 @@
  * it, in order and bounded by --max-buffered, so nothing live can come between (PROTOCOL.md).
  */
 import type { Duplex } from 'node:stream';
-import type { Joined } from '../shared/protocol.js';
+import type { Joined } from '../../shared/protocol.js';
 import { joinedEnvelope } from './envelope.js';
 import { encodeTextFrame } from './frame.js';
 

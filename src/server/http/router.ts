@@ -10,18 +10,18 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
-import type { AuthFailureLimiter } from './auth-failures.js';
-import type { Broker } from './broker.js';
-import type { PlazaOptions } from './config.js';
-import type { Connection } from './connection.js';
+import type { AuthFailureLimiter } from '../access/failure-limiter.js';
+import type { Broker } from '../rooms/broker.js';
+import type { PlazaOptions } from '../config.js';
+import type { Connection } from '../connections/connection.js';
 import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../engine/metrics.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import type { Readiness } from './readiness.js';
 import type { StaticFiles } from './static.js';
 import type { StatusFeed } from './status-feed.js';
-import { sameSecret } from './upgrade.js';
+import { sameSecret } from '../connections/upgrade.js';
 
 export interface HttpContext {
   /** Built chat page and client; absent when the server runs as a bare hub. */

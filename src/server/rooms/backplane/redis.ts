@@ -24,12 +24,12 @@
  * ever given to two different messages.
  */
 import { randomBytes } from 'node:crypto';
-import type { Member as PresenceMember } from '../../shared/protocol.js';
-import { joinedEnvelope, messageEnvelope, presenceEnvelope } from '../envelope.js';
+import type { Member as PresenceMember } from '../../../shared/protocol.js';
+import { joinedEnvelope, messageEnvelope, presenceEnvelope } from '../../engine/envelope.js';
 import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
-import type { Member, Room } from '../hub.js';
-import type { Logger } from '../logger.js';
-import { Publication, StoredPublication, plainKindOf, type Payload } from '../publication.js';
+import type { Member, Room } from '../../engine/hub.js';
+import type { Logger } from '../../logger.js';
+import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
 import { isNodeLocal, LocalBackplane, localMembers, serverFull } from './local.js';
 import { RedisLink, redactUrl, type ChannelMessage, type ControlRequest, type RoomState, type StreamEntry } from './redis-link.js';
 import {

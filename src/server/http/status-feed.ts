@@ -10,10 +10,10 @@
  * interval (10 ms) after a reset goes unseen: a small blind spot, accepted.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Broker, Publisher } from './broker.js';
-import type { PlazaOptions } from './config.js';
-import type { WireProtocol } from './hub.js';
-import type { Metrics } from './metrics.js';
+import type { Broker, Publisher } from '../rooms/broker.js';
+import type { PlazaOptions } from '../config.js';
+import type { WireProtocol } from '../engine/hub.js';
+import type { Metrics } from '../engine/metrics.js';
 import type { EventLoopDelay } from './prometheus.js';
 
 /** The reserved room the snapshots go to; joining it needs the API key unless --status is on. */

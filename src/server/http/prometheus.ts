@@ -8,9 +8,9 @@
  * single-file server, for features (histograms with buckets, push gateways) Plaza does not use.
  * Everything here runs only when someone scrapes.
  */
-import type { WireProtocol } from './hub.js';
-import type { Metrics } from './metrics.js';
-import type { BackplaneStats } from './backplane/types.js';
+import type { WireProtocol } from '../engine/hub.js';
+import type { Metrics } from '../engine/metrics.js';
+import type { BackplaneStats } from '../rooms/backplane/types.js';
 
 export type Labels = Readonly<Record<string, string | number>>;
 

@@ -14,7 +14,7 @@
  * ioredis is loaded on first use, so a server without --redis never evaluates it.
  */
 import type { Redis as RedisClient } from 'ioredis';
-import type { PlainKind } from '../publication.js';
+import type { PlainKind } from '../../engine/publication.js';
 
 export interface RedisLinkOptions {
   url: string;

@@ -4,12 +4,12 @@
  * backplane's business (backplane/types.ts), injected here at construction: the same broker runs
  * on one server and in a cluster.
  */
-import { ErrorCode, type Member as PresenceMember, type Position } from '../shared/protocol.js';
+import { ErrorCode, type Member as PresenceMember, type Position } from '../../shared/protocol.js';
 import { BackplaneError, type Backplane, type MemberList, type Published } from './backplane/types.js';
 import type { HistoryEntry, HistoryStore, Recovery, RoomLog } from './history.js';
-import type { Hub, Member, Room } from './hub.js';
-import type { Metrics } from './metrics.js';
-import { dataJsonOf, type Payload } from './publication.js';
+import type { Hub, Member, Room } from '../engine/hub.js';
+import type { Metrics } from '../engine/metrics.js';
+import { dataJsonOf, type Payload } from '../engine/publication.js';
 
 export type { Payload, Published };
 

@@ -14,7 +14,7 @@
  * entry at its head cannot pin everything appended after it.
  */
 import { randomBytes } from 'node:crypto';
-import type { Position, UnrecoveredReason } from '../shared/protocol.js';
+import type { Position, UnrecoveredReason } from '../../shared/protocol.js';
 
 export interface HistoryOptions {
   /** Messages kept per room. 0 turns history off (offsets still count). */
