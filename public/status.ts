@@ -1,12 +1,12 @@
 /**
  * The live status page. With Plaza's own client in rooms mode (plaza.v1 over the hub's own
  * WebSocket) it joins the reserved room `plaza:status` and draws each snapshot the server
- * publishes there once a second (src/server/status-feed.ts). The API key, when the page was opened with `?key=`, goes
+ * publishes there once a second (src/server/http/status-feed.ts). The API key, when the page was opened with `?key=`, goes
  * on to the WebSocket URL: the server only lets operators into that room (unless --status).
  * Everything reaches the DOM through textContent and SVG attributes; nothing is parsed as HTML.
  */
 import { connect, type Status } from '../src/client/index.js';
-import type { StatusSnapshot } from '../src/server/http/status-feed.js';
+import type { StatusSnapshot } from '../src/shared/status-snapshot.js';
 
 const ROOM = 'plaza:status';
 /** The snapshots' sender; anything else said in the room is ignored. */

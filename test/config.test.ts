@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULTS, helpText, MAX_WELCOME, OPTION_SPECS, parseCommandLine, readFlags, resolveOptions } from '../src/server/config.js';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/http/static.js';
+import { ConfigError, DEFAULT_CONTENT_SECURITY_POLICY, DEFAULTS, helpText, MAX_WELCOME, OPTION_SPECS, parseCommandLine, readFlags, resolveOptions } from '../src/server/config.js';
 
 function serve(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCommandLine(argv, env);

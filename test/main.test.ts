@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { verifyToken } from '../src/server/access/tokens.js';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/http/static.js';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/server/config.js';
 import { connect, ROOT } from './helpers/plaza.js';
 
 const DIST = join(ROOT, 'dist');

@@ -3,16 +3,15 @@
  * mode frames pass through as they come; with `rooms: true` the plaza.v1 layer (v1.ts) sits
  * between the transport and the application and hands out Rooms.
  */
-import type { Welcome } from '../shared/protocol.js';
+import { SUBPROTOCOL, type Welcome } from '../shared/protocol.js';
 import { createEmitter } from './emitter.js';
 import { PlazaError, type ErrorCode } from './error.js';
 import { fail, resolveOptions, resolveUrl, type ClientOptions } from './options.js';
 import type { JoinOptions, Room } from './room.js';
-import { createTransport, type CloseInfo, type Data, type Status, type Transport } from './transport.js';
+import type { CloseInfo, Data } from './socket.js';
+import { createTransport, type Status, type Transport } from './transport.js';
 import { createV1 } from './v1.js';
 
-/** plaza.v1 subprotocol name (PROTOCOL.md). */
-const SUBPROTOCOL = 'plaza.v1';
 
 /** Close codes that end the client for want of a (fresh) token, and what to tell the application. */
 const REFUSALS: Record<number, [ErrorCode, string]> = {

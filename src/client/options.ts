@@ -1,5 +1,5 @@
 /** The client's options: documented once, defaulted once, validated once in connect(). */
-import type { WebSocketConstructor } from './transport.js';
+import type { WebSocketConstructor } from './socket.js';
 
 export interface ClientOptions {
   /**

@@ -8,7 +8,8 @@ import type { ServerMessage, Welcome } from '../shared/protocol.js';
 import { PlazaError, type ErrorCode } from './error.js';
 import { fail, type ResolvedOptions } from './options.js';
 import { createRoom, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
-import type { CloseInfo, Transport } from './transport.js';
+import type { CloseInfo } from './socket.js';
+import type { Transport } from './transport.js';
 
 /** A publish from publish() to its ack; `frame` is encoded once, when publish() is called. */
 interface Publish {

@@ -6,8 +6,15 @@
 
 import { parseArgs } from 'node:util';
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
-import { validateRoomName } from './connections/requests.js';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from './http/static.js';
+import { roomNameProblem } from '../shared/room-name.js';
+
+/**
+ * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
+ * (the chat page may talk to another Plaza), no plugins, no framing, no <base>, forms to self.
+ */
+export const DEFAULT_CONTENT_SECURITY_POLICY =
+  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; " +
+  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'pretty';
@@ -336,9 +343,7 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
     }
   }
   checkCombinations(resolved);
-  try {
-    validateRoomName(resolved.defaultRoom, resolved.maxRoomName);
-  } catch {
+  if (roomNameProblem(resolved.defaultRoom, resolved.maxRoomName) !== undefined) {
     throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
   }
   return resolved;

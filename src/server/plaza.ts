@@ -12,23 +12,25 @@ import type { Backplane } from './rooms/backplane/types.js';
 import { Broker } from './rooms/broker.js';
 import { createClientAddress } from './access/client-address.js';
 import { createLocalNode } from './rooms/local-node.js';
-import { Connection, type ConnectionContext } from './connections/connection.js';
+import { Connection } from './connections/connection.js';
+import type { Admission, ConnectionContext } from './connections/context.js';
 import { HistoryStore } from './rooms/history.js';
 import { Journal } from './rooms/journal.js';
 import { createRequestHandler } from './http/router.js';
-import { createHttpServer } from './http/http-server.js';
+import { createHttpServer } from './access/http-server.js';
 import { Hub } from './engine/hub.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './engine/metrics.js';
 import { Outbox } from './engine/outbox.js';
 import { ReadinessLog, type NotReady, type Readiness } from './http/readiness.js';
 import { loadStaticFiles, type StaticFiles } from './http/static.js';
-import { ConnectionLimits, createUpgradeHandler, type Admission } from './connections/upgrade.js';
+import { ConnectionLimits } from './connections/connection-limits.js';
+import { createUpgradeHandler } from './connections/upgrade.js';
 import { startHeartbeat } from './connections/heartbeat.js';
 import { createStatusFeed } from './http/status-feed.js';
 import { ExpiryQueue } from './connections/expiry-queue.js';
 import { encodeTextFrame } from './engine/frame.js';
-import { loadTlsFiles } from './http/tls-files.js';
+import { loadTlsFiles } from './access/tls-files.js';
 import { createWebSocketServer } from './connections/ws-server.js';
 
 export interface PlazaDependencies {
@@ -128,7 +130,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const authFailures = new AuthFailureLimiter();
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
-  const context: ConnectionContext = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
+  const context: ConnectionContext<Connection> = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
 

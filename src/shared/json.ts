@@ -49,3 +49,13 @@ export function textNestsWithin(text: string, max: number): boolean {
   }
   return true;
 }
+
+/** A JSON object (not an array, not null). */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own properties only: `__proto__` or `constructor` in untrusted JSON never reach a prototype. */
+export function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+}

@@ -20,7 +20,7 @@ export type ForwardedHeader = 'x-forwarded-for' | 'forwarded';
 export const FORWARDED_HEADERS: readonly ForwardedHeader[] = ['x-forwarded-for', 'forwarded'];
 
 /** `::ffff:192.0.2.1` (an IPv4 peer of a dual-stack socket) is 192.0.2.1; IPv6 in lower case. */
-export function normalizeAddress(address: string): string {
+function normalizeAddress(address: string): string {
   const lower = address.toLowerCase();
   if (lower.startsWith('::ffff:') && isIPv4(lower.slice(7))) return lower.slice(7);
   return lower;

@@ -10,7 +10,7 @@
 /** Failed checks one address may make in a burst... */
 export const AUTH_FAILURE_BURST = 10;
 /** ...refilled at this many per second (10 a minute): a typo'd scraper never reaches the limit. */
-export const AUTH_FAILURE_REFILL = 1 / 6;
+const AUTH_FAILURE_REFILL = 1 / 6;
 /** Addresses tracked at once; past it the one that failed longest ago is forgotten. */
 export const AUTH_FAILURE_REMOTES = 10_000;
 

@@ -1,4 +1,9 @@
 /**
+ * access/ — checks at the door that the HTTP surface and the WebSocket upgrade share: signed
+ * tokens (this file), comparing keys, the one failure limiter for wrong keys and tokens, the
+ * client's address behind a trusted proxy, display-name rules, and the HTTP server with its
+ * bounds (TLS handshake, headers). It may import src/shared, config and logger only.
+ *
  * Signed tokens: JWT with HS256 (RFC 7519, RFC 7515), checked with node:crypto only.
  * A browser cannot set headers on a WebSocket, so the token travels as `?token=` on the URL;
  * it is never logged.

@@ -4,12 +4,28 @@
  */
 import { ErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
-import type { JoinResult } from '../rooms/broker.js';
-import type { Connection } from './connection.js';
+import type { JoinResult, Publisher } from '../rooms/broker.js';
+import type { RequestId } from '../engine/envelope.js';
+import type { Member } from '../engine/hub.js';
+import type { Joined } from '../../shared/protocol.js';
+import type { Admission, ConnectionContext } from './context.js';
+
+/** What a request handler needs of the connection it answers (connection.ts implements it). */
+export interface Requester extends Member, Publisher {
+  readonly context: Pick<ConnectionContext, 'broker' | 'options' | 'logger' | 'statusFeed'>;
+  readonly admission: Admission;
+  readonly isOperator: boolean;
+  setName(name: string): void;
+  reply(json: string): void;
+  replyError(id: RequestId, code: ErrorCode, message: string): void;
+  replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void;
+  /** A bug while answering: closes this connection (1011), never the process. */
+  fail(error: unknown): void;
+}
 import { encodeEnvelope } from '../engine/envelope.js';
 
 /** Handles one request; returns a promise while the answer waits on the cluster. */
-export function handleRequest(connection: Connection, request: ClientMessage): void | Promise<void> {
+export function handleRequest(connection: Requester, request: ClientMessage): void | Promise<void> {
   switch (request.type) {
     case 'hello':
       return hello(connection, request);
@@ -22,7 +38,7 @@ export function handleRequest(connection: Connection, request: ClientMessage): v
   }
 }
 
-function hello(connection: Connection, request: HelloRequest): void {
+function hello(connection: Requester, request: HelloRequest): void {
   if (request.name !== undefined) connection.setName(request.name);
   const options = connection.context.options;
   const welcome: Welcome = {
@@ -42,7 +58,7 @@ function hello(connection: Connection, request: HelloRequest): void {
   connection.reply(encodeEnvelope(welcome));
 }
 
-async function join(connection: Connection, request: JoinRequest): Promise<void> {
+async function join(connection: Requester, request: JoinRequest): Promise<void> {
   const grant = connection.admission.grant;
   if (grant && !grant.mayJoin(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow joining ${JSON.stringify(request.room)}`);
@@ -56,7 +72,7 @@ async function join(connection: Connection, request: JoinRequest): Promise<void>
 }
 
 /** Builds the reply in one synchronous step after the join, so nothing live can come between. */
-function answerJoin(connection: Connection, request: JoinRequest, result: JoinResult): void {
+function answerJoin(connection: Requester, request: JoinRequest, result: JoinResult): void {
   const broker = connection.context.broker;
   if (!result.ok) return connection.replyError(request.id, result.code, result.message);
   const { room, log, members } = result;
@@ -81,7 +97,7 @@ function answerJoin(connection: Connection, request: JoinRequest, result: JoinRe
   connection.replyJoined(reply, entries.map((entry) => entry.json));
 }
 
-function leave(connection: Connection, request: LeaveRequest): void {
+function leave(connection: Requester, request: LeaveRequest): void {
   const room = connection.context.broker.hub.room(request.room);
   if (!room || !room.members.has(connection)) return connection.replyError(request.id, ErrorCode.NotJoined, `not in room ${JSON.stringify(request.room)}`);
   connection.context.broker.leave(connection, room);
@@ -93,7 +109,7 @@ function leave(connection: Connection, request: LeaveRequest): void {
  * here. In a cluster the publishes of one connection travel to Redis in order on one pipelined
  * link, so their offsets, deliveries and acks keep that order without a round trip each.
  */
-function publish(connection: Connection, request: PublishRequest): void {
+function publish(connection: Requester, request: PublishRequest): void {
   const broker = connection.context.broker;
   const room = broker.hub.room(request.room);
   if (!room || !room.members.has(connection)) {

@@ -1,42 +1,29 @@
+/**
+ * connections/ — one WebSocket client from the door to its close: the upgrade checks (path,
+ * origin, caps, token), the ws server, the connection (parse, validate, rate-limit, answer),
+ * plaza.v1 requests and commands, heartbeats and token deadlines. It may import rooms/, the
+ * engine, access/, src/shared, config and logger; never http/.
+ *
+ * This file: one client, reading its messages, handing them to the broker, owning its
+ * outgoing queue.
+ */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
-import type { Broker } from '../rooms/broker.js';
-import type { PlazaOptions } from '../config.js';
 import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from '../engine/envelope.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../engine/metrics.js';
-import type { Outbox, OutboxEntry } from '../engine/outbox.js';
-import { handleRequest } from './commands.js';
+import type { OutboxEntry } from '../engine/outbox.js';
+import { handleRequest, type Requester } from './commands.js';
+import type { Admission, ConnectionContext } from './context.js';
 import { parseRequest, requestIdOf } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
-import type { Admission, ConnectionLimits } from './upgrade.js';
-import type { StatusFeed } from '../http/status-feed.js';
 import { Replay, type ReplayTarget } from '../engine/replay.js';
 import type { Joined } from '../../shared/protocol.js';
-import type { ExpiryQueue } from './expiry-queue.js';
 import { closeCodeOfWsError } from './ws-errors.js';
-
-/** What every connection shares: the server's broker, outbox, options and log. */
-export interface ConnectionContext {
-  readonly broker: Broker;
-  readonly outbox: Outbox;
-  readonly logger: Logger;
-  readonly options: PlazaOptions;
-  readonly metrics: Metrics;
-  readonly limits: ConnectionLimits;
-  /** Decides who may watch the reserved status room. */
-  readonly statusFeed: Pick<StatusFeed, 'mayJoin'>;
-  /** The server's live connections; a connection removes itself when it closes. */
-  readonly connections: Set<Connection>;
-  /** Connections whose token expires (closed with 4004 then); a connection removes itself when it closes. */
-  readonly expiries?: ExpiryQueue<Connection>;
-}
 
 /** What ws reports when no close frame came back: the TCP connection just ended (RFC 6455 §7.1.5). */
 const ABNORMAL_CLOSURE = 1006;
@@ -85,7 +72,7 @@ function onWsError(this: WebSocket, error: Error & { code?: string }): void {
 }
 
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
-export class Connection implements Member, OutboxEntry, ReplayTarget {
+export class Connection implements Member, OutboxEntry, ReplayTarget, Requester {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
   name = 'anonymous';
@@ -117,7 +104,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget {
   readonly remoteAddress: string;
 
   constructor(
-    readonly context: ConnectionContext,
+    readonly context: ConnectionContext<Connection>,
     readonly ws: WebSocket,
     /** The raw socket under `ws`: broadcast frames are written here directly, already framed. */
     readonly socket: Duplex,

@@ -5,7 +5,8 @@
  */
 import { ErrorCode, type ClientMessage, type Position } from '../../shared/protocol.js';
 import { DisplayNameError, normalizeDisplayName } from '../access/display-name.js';
-import { MAX_JSON_DEPTH, textNestsWithin } from '../../shared/json.js';
+import { isObject, MAX_JSON_DEPTH, own, textNestsWithin } from '../../shared/json.js';
+import { roomNameProblem } from '../../shared/room-name.js';
 
 export interface RequestLimits {
   maxRoomName: number;
@@ -16,8 +17,6 @@ export type ParseResult =
   | { ok: true; request: ClientMessage }
   | { ok: false; id: number | string | undefined; code: ErrorCode; message: string };
 
-/** Room names: letters, digits and a few separators, so they are safe in URLs, logs and keys. */
-const ROOM_NAME = /^[\p{L}\p{N}_\-.:@#/+=~]+$/u;
 const MAX_ID_LENGTH = 64;
 const MAX_EPOCH_LENGTH = 32;
 
@@ -32,21 +31,12 @@ function fail(message: string, code: ErrorCode = ErrorCode.BadRequest): never {
   throw new Invalid(code, message);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-function own(object: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
-}
 
-export function validateRoomName(room: unknown, maxLength: number): string {
-  if (typeof room !== 'string' || room.length === 0) fail('"room" must be a non-empty string', ErrorCode.BadRoom);
-  if (room.length > maxLength) fail(`"room" is longer than ${maxLength} characters`, ErrorCode.BadRoom);
-  if (!ROOM_NAME.test(room)) {
-    fail('"room" may contain only letters, digits and _ - . : @ # / + = ~', ErrorCode.BadRoom);
-  }
-  return room;
+function validateRoomName(room: unknown, maxLength: number): string {
+  const problem = roomNameProblem(room, maxLength);
+  if (problem !== undefined) fail(problem, ErrorCode.BadRoom);
+  return room as string;
 }
 
 function optionalBoolean(object: Record<string, unknown>, key: string): boolean | undefined {

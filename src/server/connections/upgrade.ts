@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../access/secret.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -6,9 +6,11 @@ import type { AuthFailureLimiter } from '../access/failure-limiter.js';
 import { TokenError, verifyToken, type Grant } from '../access/tokens.js';
 import type { PlazaOptions } from '../config.js';
 import { isNodeLocal } from '../rooms/backplane/local.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../http/http-server.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../engine/metrics.js';
+import type { Admission } from './context.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
 
 /** The paths that accept WebSocket upgrades. Tutorial pages connect to the bare origin. */
@@ -22,15 +24,6 @@ export const REFUSED_GRACE_MS = 1000;
 
 /** A close reason must fit a control frame: 125 bytes minus the 2-byte code (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
-
-/** What the checks at the door learned about a new connection. */
-export interface Admission {
-  ip: string;
-  /** Present when auth is on: who the token names and what it allows. */
-  grant: Grant | undefined;
-  /** The upgrade URL carried the API key (`?key=`): may watch the status feed. */
-  isOperator: boolean;
-}
 
 export interface UpgradeContext {
   readonly wss: WebSocketServer;
@@ -55,45 +48,12 @@ const OPERATOR_GRANT: Grant = {
   mayPublish: () => false,
 };
 
-/** Counts open connections in all and per IP; the upgrade checks it before ws does any work. */
-export class ConnectionLimits {
-  private total = 0;
-  private readonly perIp = new Map<string, number>();
-
-  constructor(private readonly options: Pick<PlazaOptions, 'maxConnections' | 'maxConnectionsPerIp'>) {}
-
-  /** The HTTP status that refuses one more connection from `ip`, or 0 when it may come in. */
-  refusal(ip: string): number {
-    if (this.total >= this.options.maxConnections) return 503;
-    const max = this.options.maxConnectionsPerIp;
-    if (max > 0 && (this.perIp.get(ip) ?? 0) >= max) return 429;
-    return 0;
-  }
-
-  /** Addresses with at least one open connection: the map never holds any other. */
-  get trackedAddresses(): number {
-    return this.perIp.size;
-  }
-
-  add(ip: string): void {
-    this.total++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-  }
-
-  remove(ip: string): void {
-    this.total--;
-    const count = (this.perIp.get(ip) ?? 1) - 1;
-    // Deleting at zero keeps the map bounded by the IPs connected right now.
-    if (count <= 0) this.perIp.delete(ip);
-    else this.perIp.set(ip, count);
-  }
-}
 
 /**
  * Answers a refused upgrade with a real HTTP response so that clients see why
  * (a WebSocket never exists for it), then closes the socket.
  */
-export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -110,11 +70,6 @@ export function rejectUpgrade(socket: Duplex, status: number, message: string, h
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
-/** Constant-time equality that does not leak the length of the secret either. */
-export function sameSecret(given: string, secret: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(given), digest(secret));
-}
 
 function parseTarget(url: string | undefined): URL | undefined {
   try {

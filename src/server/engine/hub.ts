@@ -1,4 +1,10 @@
 /**
+ * engine/ — the fan-out: a message encoded and framed once (envelope, frame, publication),
+ * the one place that picks recipients (hub), one write per socket per event-loop turn with the
+ * slow-consumer bound (outbox), large replies in pieces (replay), and the counters the hot paths
+ * bump (metrics). It knows nothing of HTTP, Redis, tokens or options: it may import only
+ * src/shared. Everything else may import it.
+ *
  * The registry of rooms and the one place that chooses who receives a message.
  * Rooms are Map<name, Room> with a reverse index on each member (member.rooms), as in
  * socket.io's in-memory adapter. It knows nothing about sockets: members are anything that

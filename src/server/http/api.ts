@@ -11,13 +11,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { Publisher } from '../rooms/broker.js';
-import { allowMethods, HttpError, sendJson, sendJsonText, type Authorizer, type HttpContext } from './router.js';
-import { MAX_JSON_DEPTH, nestsWithin } from '../../shared/json.js';
-import { validateRoomName } from '../connections/requests.js';
+import type { Authorizer, HttpContext } from './context.js';
+import { allowMethods, HttpError, sendJson, sendJsonText } from './respond.js';
+import { isObject, MAX_JSON_DEPTH, nestsWithin, own } from '../../shared/json.js';
+import { roomNameProblem } from '../../shared/room-name.js';
 import { STATUS_ROOM } from './status-feed.js';
 
 /** Rooms one POST /api/broadcast may name. */
-export const MAX_BROADCAST_ROOMS = 100;
+const MAX_BROADCAST_ROOMS = 100;
 
 /** The sender of messages published through the API, as v1 clients see it in `from`. */
 const API_PUBLISHER: Publisher = { fromJson: '{"session":"api","name":"api"}' };
@@ -36,25 +37,14 @@ interface Route {
   readonly handler: Handler;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Own properties only: `__proto__` or `constructor` in the JSON never reach a prototype. */
-function own(object: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
-}
-
-function badRequest(message: string, code: string = ErrorCode.BadRequest): HttpError {
+function badRequest(message: string, code: ErrorCode = ErrorCode.BadRequest): HttpError {
   return new HttpError(400, code, message);
 }
 
 function roomName(value: unknown, maxRoomName: number): string {
-  try {
-    return validateRoomName(value, maxRoomName);
-  } catch (error) {
-    throw badRequest(error instanceof Error ? error.message : 'bad room name', ErrorCode.BadRoom);
-  }
+  const problem = roomNameProblem(value, maxRoomName);
+  if (problem !== undefined) throw badRequest(problem, ErrorCode.BadRoom);
+  return value as string;
 }
 
 /**

@@ -1,4 +1,8 @@
 /**
+ * http/ — the plain HTTP surface: this router, static files mapped at start-up, the HTTP API,
+ * the Prometheus exposition, readiness and the status feed. It may import rooms/, the engine,
+ * access/, src/shared, config and logger; never connections/.
+ *
  * Routes plain HTTP requests: health, metrics, the status page, the HTTP API, then static files.
  *
  * | path              | who                                                  |
@@ -8,95 +12,13 @@
  * | /status           | anyone with --status, else only with the API key     |
  * | /api/…            | only with the API key; 404 when no key is configured |
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
-import type { AuthFailureLimiter } from '../access/failure-limiter.js';
-import type { Broker } from '../rooms/broker.js';
-import type { PlazaOptions } from '../config.js';
-import type { Connection } from '../connections/connection.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from './http-server.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../engine/metrics.js';
+import type { Authorizer, HttpContext } from './context.js';
+import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
-import type { Readiness } from './readiness.js';
-import type { StaticFiles } from './static.js';
-import type { StatusFeed } from './status-feed.js';
-import { sameSecret } from '../connections/upgrade.js';
-
-export interface HttpContext {
-  /** Built chat page and client; absent when the server runs as a bare hub. */
-  readonly staticFiles: StaticFiles | undefined;
-  readonly options: Readonly<PlazaOptions>;
-  readonly broker: Broker;
-  readonly connections: ReadonlySet<Connection>;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  /** Listening, not shutting down, persistence and the backplane healthy. */
-  readiness(): Readiness;
-  /** The one limiter for wrong keys and tokens, shared with the WebSocket upgrade. */
-  readonly authFailures: AuthFailureLimiter;
-  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
-  clientAddress(req: IncomingMessage): string;
-  /** The status page's feed; /metrics reads its event-loop delay. */
-  readonly statusFeed: StatusFeed;
-  /**
-   * Writes history appended so far to disk. The API calls it before a reply reveals an offset,
-   * the same write-ahead rule as for frames (the outbox's beforeFlush).
-   */
-  flushHistory(): void;
-}
-
-/** An error answer: JSON `{error: {code, message}}` for the API, plain text elsewhere. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: OutgoingHttpHeaders = {},
-  ) {
-    super(message);
-  }
-}
-
-const NO_STORE = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
-  sendJsonText(res, status, JSON.stringify(body), headers);
-}
-
-/** For bodies already encoded (history splices stored envelopes in without parsing them). */
-export function sendJsonText(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    ...NO_STORE,
-  });
-  res.end(text);
-}
-
-function sendText(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    ...NO_STORE,
-  });
-  res.end(text);
-}
-
-export function sendError(res: ServerResponse, error: HttpError, format: 'json' | 'text'): void {
-  if (format === 'json') sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
-  else sendText(res, error.status, `${error.message}\n`, error.headers);
-}
-
-/** GET and HEAD only (Node leaves out the body of a HEAD answer by itself). */
-export function allowMethods(req: IncomingMessage, allowed: readonly string[]): void {
-  const method = req.method ?? '';
-  if (allowed.includes(method) || (method === 'HEAD' && allowed.includes('GET'))) return;
-  const allow = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;
-  throw new HttpError(405, 'method_not_allowed', `use ${allowed.join(' or ')} here`, { Allow: allow.join(', ') });
-}
+import { allowMethods, HttpError, NO_STORE, requestPath, sendError, sendJson, sendText } from './respond.js';
+import { sameSecret } from '../access/secret.js';
 
 /** The token of `Authorization: Bearer <token>` (RFC 6750 §2.1), if present. */
 function bearerToken(req: IncomingMessage): string | undefined {
@@ -110,25 +32,6 @@ function queryKey(url: string | undefined): string | undefined {
   if (url === undefined || query === -1) return undefined;
   return new URLSearchParams(url.slice(query + 1)).get('key') ?? undefined;
 }
-
-/** The decoded path of a request target, as static.ts reads it; undefined when undecodable. */
-function pathOf(url: string | undefined): string | undefined {
-  let target = url ?? '/';
-  // Absolute form from a proxy (RFC 9112 §3.2.2): only the path matters.
-  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
-  if (origin) target = target.slice(origin[0].length) || '/';
-  const query = target.indexOf('?');
-  try {
-    return decodeURIComponent(query === -1 ? target : target.slice(0, query));
-  } catch {
-    return undefined;
-  }
-}
-
-/** What asks for the key; the status page alone also takes it from `?key=`. */
-export type Surface = 'api' | 'metrics' | 'status' | 'readyz';
-
-export type Authorizer = (req: IncomingMessage, surface: Surface) => void;
 
 export function createRequestHandler(context: HttpContext) {
   const apiKey = context.options.apiKey;
@@ -202,7 +105,7 @@ export function createRequestHandler(context: HttpContext) {
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const path = pathOf(req.url);
+    const path = requestPath(req.url);
     const format = path?.startsWith('/api/') || path === '/api' ? 'json' : 'text';
     const fail = (error: unknown) => {
       if (error instanceof HttpError) {

@@ -14,6 +14,8 @@ import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../config.js';
+import { originFormOf } from './respond.js';
 
 export interface StaticOptions {
   /**
@@ -49,14 +51,6 @@ export class StaticFilesError extends Error {
     super(message);
   }
 }
-
-/**
- * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
- * (the chat page may talk to another Plaza), no plugins, no framing, no <base>, forms to self.
- */
-export const DEFAULT_CONTENT_SECURITY_POLICY =
-  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; " +
-  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 const DEFAULTS = {
   contentSecurityPolicy: DEFAULT_CONTENT_SECURITY_POLICY,
@@ -334,16 +328,6 @@ function decodeTarget(url: string): string | 400 | 414 {
     return 400;
   }
   return path.includes('\0') || path.includes('\\') ? 400 : path;
-}
-
-// Proxies may send the absolute form (`GET http://host/x`, RFC 9112 §3.2.2); only its path and
-// query matter here. Authority form and `*` make no sense for a file.
-function originFormOf(url: string): string | undefined {
-  if (url.startsWith('/')) return url;
-  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
-  if (origin === null) return undefined;
-  const rest = url.slice(origin[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 // Server preference br > gzip among the codings the client accepts at all (q > 0, RFC 9110 §12.5.3).

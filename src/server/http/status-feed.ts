@@ -15,12 +15,15 @@ import type { PlazaOptions } from '../config.js';
 import type { WireProtocol } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { EventLoopDelay } from './prometheus.js';
+import type { StatusSnapshot } from '../../shared/status-snapshot.js';
+
+export type { StatusSnapshot };
 
 /** The reserved room the snapshots go to; joining it needs the API key unless --status is on. */
 export const STATUS_ROOM = 'plaza:status';
 
 /** The sender of every snapshot, so the page can ignore anything else said in the room. */
-export const STATUS_SENDER = { session: 'plaza', name: 'status' } as const;
+const STATUS_SENDER = { session: 'plaza', name: 'status' } as const;
 
 export interface StatusFeedOptions {
   readonly broker: Broker;
@@ -33,25 +36,6 @@ export interface StatusFeedOptions {
   readonly busiestRooms?: number;
 }
 
-/** One snapshot, as the page receives it in `data`. Rates are per second over the last interval. */
-export interface StatusSnapshot {
-  /** Shape version, bumped on an incompatible change. */
-  v: 1;
-  /** Server time, ms since the Unix epoch. */
-  time: number;
-  uptime: number;
-  connections: { total: number; plain: number; v1: number };
-  rooms: number;
-  /** Per second; the snapshots themselves are not counted. */
-  rates: { published: number; deliveries: number; messagesIn: number; bytesIn: number };
-  /** Rooms with the most members, most first; `plaza:status` itself is left out. */
-  busiest: Array<{ room: string; members: number }>;
-  /** Event-loop delay over the last interval, in ms. */
-  eventLoop: { p50: number; p99: number; max: number };
-  memory: { rss: number; heapUsed: number };
-  history: { rooms: number; entries: number; bytes: number };
-  totals: { published: number; deliveries: number; slowConsumerDrops: number };
-}
 
 export interface StatusFeed {
   /** Starts the one-second timer and the event-loop monitor. */

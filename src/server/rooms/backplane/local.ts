@@ -125,7 +125,7 @@ export function localMembers(room: Room | undefined, limit: number): MemberList 
 }
 
 /** Up to `limit` messages after offset `since` from a log. */
-export function pageOf(log: RoomLog, since: number, limit: number): HistoryPage {
+function pageOf(log: RoomLog, since: number, limit: number): HistoryPage {
   const first = log.firstOffset;
   const start = Math.max(0, since + 1 - first);
   const messages = log.from(start).slice(0, limit).map((entry) => entry.json);

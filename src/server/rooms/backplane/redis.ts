@@ -24,14 +24,14 @@
  * ever given to two different messages.
  */
 import { randomBytes } from 'node:crypto';
-import type { Member as PresenceMember } from '../../../shared/protocol.js';
-import { joinedEnvelope, messageEnvelope, presenceEnvelope } from '../../engine/envelope.js';
+import { joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
 import { isNodeLocal, LocalBackplane, localMembers, serverFull } from './local.js';
-import { RedisLink, redactUrl, type ChannelMessage, type ControlRequest, type RoomState, type StreamEntry } from './redis-link.js';
+import { ClusterDirectory } from './redis-directory.js';
+import { RedisLink, redactUrl, type ChannelMessage, type RoomState, type StreamEntry } from './redis-link.js';
 import {
   BackplaneError,
   type Backplane,
@@ -105,10 +105,6 @@ const LOST_AFTER_MS = 1000;
 const STALLED_AFTER_MS = 5000;
 /** How often the watchdog looks for rooms to re-read. */
 const WATCHDOG_MS = 250;
-/** How long POST /api/disconnect waits for the other nodes' counts. */
-const CONTROL_TIMEOUT_MS = 2000;
-/** Disconnect requests waiting for replies at once. */
-const MAX_CONTROL_WAITING = 64;
 
 function unavailable(why: string): BackplaneError {
   return new BackplaneError('unavailable', `the cluster backplane ${why}; retry shortly`);
@@ -128,7 +124,7 @@ export class RedisBackplane implements Backplane {
   private resets = 0;
   /** Resyncs whose buffer overflowed and had to read the room again. */
   syncOverflows = 0;
-  private readonly controls = new Map<string, { expected: number; replies: number; count: number; done: () => void }>();
+  private readonly directory: ClusterDirectory;
   private presenceTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -146,16 +142,17 @@ export class RedisBackplane implements Backplane {
         onReady: () => this.onReady(),
         onDown: (reason) => this.onDown(reason),
         onChannel: (message) => this.onChannel(message),
-        onControl: (request) => this.onControl(request),
-        onReply: (id, count) => this.onReply(id, count),
+        onControl: (request) => this.directory.onControl(request),
+        onReply: (id, count) => this.directory.onReply(id, count),
       },
     );
+    this.directory = new ClusterDirectory(this.link, node, this.nodeId, options.presenceTtl, logger);
   }
 
   async start(): Promise<void> {
     await this.link.connect();
     this.presenceTimer = setInterval(() => {
-      this.refreshPresence().catch((error: Error) => this.logger.debug('presence refresh failed', { error: error.message }));
+      this.directory.refresh(this.mirrors.keys()).catch((error: Error) => this.logger.debug('presence refresh failed', { error: error.message }));
     }, Math.max(250, Math.floor(this.options.presenceTtl / 3)));
     this.presenceTimer.unref();
     this.watchdogTimer = setInterval(() => this.watchdog(), WATCHDOG_MS);
@@ -168,7 +165,7 @@ export class RedisBackplane implements Backplane {
     clearInterval(this.presenceTimer);
     clearInterval(this.watchdogTimer);
     for (const pending of this.pendings.values()) this.fail(pending, unavailable('is shutting down'));
-    for (const control of this.controls.values()) control.done();
+    this.directory.close();
     await this.link.close();
   }
 
@@ -476,140 +473,35 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  // ---- presence ----------------------------------------------------------------------------
+  // ---- presence and the HTTP API's cluster-wide views (redis-directory.ts) ------------
 
   announce(room: Room, change: 'joined' | 'left', member: Member): void {
     if (isNodeLocal(room.name) || !this.link.ready) return this.local.announce(room, change, member);
-    const subject: PresenceMember = { session: member.id, name: member.name };
-    const delta = (count: number) => presenceEnvelope(room.name, change, subject, count);
-    const done =
-      change === 'joined'
-        ? this.link.presenceJoin(room.name, member.id, this.stored(member, Date.now()), room.members.size, this.options.presenceTtl, delta)
-        : this.link.presenceLeave(room.name, member.id, room.members.size, delta);
-    done.catch((error: Error) => this.logger.debug('presence update failed', { room: room.name, error: error.message }));
+    this.directory.announce(room, change, member);
   }
 
-  private stored(member: Member, seen: number): string {
-    return JSON.stringify({ session: member.id, name: member.name, ...(member.userId !== undefined && { user: member.userId }), node: this.nodeId, seen });
-  }
-
-  /**
-   * This node's heartbeat: refreshes its members and room summary, and removes the members of
-   * nodes that stopped refreshing (a node that died), announcing them as left.
-   */
-  private async refreshPresence(): Promise<void> {
-    if (!this.link.ready) return;
-    const now = Date.now();
-    const rooms = [];
-    for (const name of this.mirrors.keys()) {
-      const members = [...(this.node.hub.room(name)?.members ?? [])].map((member) => ({ session: member.id, stored: this.stored(member, now) }));
-      rooms.push({ room: name, members });
-    }
-    await this.link.refresh(rooms, this.options.presenceTtl, now);
-    const names = [...this.mirrors.keys()];
-    const stored = await this.link.presences(names);
-    for (let i = 0; i < names.length; i++) {
-      const room = names[i]!;
-      for (const [session, value] of Object.entries(stored[i] ?? {})) {
-        const { seen, name } = parseStored(value);
-        if (now - seen > this.options.presenceTtl) {
-          await this.link.presenceLeave(room, session, undefined, (count) => presenceEnvelope(room, 'left', { session, name }, count));
-        }
-      }
-    }
-  }
-
-  async members(room: string, limit: number): Promise<MemberList> {
+  members(room: string, limit: number): Promise<MemberList> {
     const here = this.node.hub.room(room);
-    if (isNodeLocal(room) || !this.link.ready) return localMembers(here, limit);
-    let stored: Record<string, string>;
-    try {
-      stored = await this.link.presence(room);
-    } catch {
-      return localMembers(here, limit);
-    }
-    const members: PresenceMember[] = [];
-    const sessions = new Set<string>();
-    for (const value of Object.values(stored)) {
-      const { session, name, user } = parseStored(value);
-      if (!session || sessions.has(session)) continue;
-      sessions.add(session);
-      if (members.length < limit) members.push(user === undefined ? { session, name } : { session, name, user } as PresenceMember);
-    }
-    // Members here whose own record may still be on its way to Redis.
-    for (const member of here?.members ?? []) {
-      if (sessions.has(member.id)) continue;
-      sessions.add(member.id);
-      if (members.length < limit) members.push({ session: member.id, name: member.name });
-    }
-    return { members, count: sessions.size, sessions };
+    if (isNodeLocal(room) || !this.link.ready) return Promise.resolve(localMembers(here, limit));
+    return this.directory.members(room, here, limit);
   }
-
-  // ---- the HTTP API's cluster-wide views ---------------------------------------------------
 
   async rooms(): Promise<RoomSummary[]> {
     const here = await this.local.rooms();
     // While Redis is away this node can only speak for itself.
     if (!this.link.ready) return here;
-    const nodeLocal = here.filter((summary) => isNodeLocal(summary.room));
-    const counts = await this.link.roomCounts(this.options.presenceTtl, Date.now());
-    // Rooms with members here whose summary is not written yet still count.
-    for (const room of this.node.hub.rooms()) {
-      if (!isNodeLocal(room.name) && !counts.has(room.name)) counts.set(room.name, room.members.size);
-    }
-    const names = [...counts.keys()].filter((name) => (counts.get(name) ?? 0) > 0);
-    const positions = await this.link.positions(names);
-    return [...names.map((room, i) => ({ room, members: counts.get(room)!, ...positions[i]! })), ...nodeLocal];
+    return [...(await this.directory.rooms()), ...here.filter((summary) => isNodeLocal(summary.room))];
   }
 
-  async history(room: string, since: number, limit: number): Promise<HistoryPage | undefined> {
+  history(room: string, since: number, limit: number): Promise<HistoryPage | undefined> {
     if (isNodeLocal(room)) return this.local.history(room, since, limit);
-    if (!this.link.ready) throw unavailable('is unreachable');
-    const page = await this.link.page(room, since, limit);
-    if (!page) return undefined;
-    const roomJson = JSON.stringify(room);
-    return {
-      epoch: page.epoch,
-      lastOffset: page.lastOffset,
-      complete: since <= page.lastOffset && since + 1 >= page.first,
-      messages: page.entries.map((entry) =>
-        messageEnvelope({ roomJson, offset: entry.offset, epoch: page.epoch, time: entry.time, fromJson: entry.fromJson, dataJson: entry.dataJson, base64: entry.plain === 'b' }),
-      ),
-    };
+    if (!this.link.ready) return Promise.reject(unavailable('is unreachable'));
+    return this.directory.history(room, since, limit);
   }
 
-  async disconnect(selector: DisconnectSelector): Promise<number> {
-    if (!this.link.ready) return this.node.disconnect(selector);
-    if (this.controls.size >= MAX_CONTROL_WAITING) throw unavailable('has too many disconnect requests waiting');
-    const id = randomBytes(8).toString('base64url');
-    const control = { expected: Number.POSITIVE_INFINITY, replies: 0, count: 0, done: () => undefined as void };
-    const finished = new Promise<void>((resolve) => {
-      control.done = resolve;
-    });
-    this.controls.set(id, control);
-    const timer = setTimeout(() => control.done(), CONTROL_TIMEOUT_MS);
-    try {
-      control.expected = await this.link.control({ id, from: this.nodeId, op: 'disconnect', ...selector });
-      if (control.replies >= control.expected) control.done();
-      await finished;
-      return control.count;
-    } finally {
-      clearTimeout(timer);
-      this.controls.delete(id);
-    }
-  }
-
-  private onControl(request: ControlRequest): void {
-    if (request.op !== 'disconnect' || typeof request.id !== 'string' || typeof request.from !== 'string') return;
-    const count = this.node.disconnect({ session: request.session, user: request.user, reason: String(request.reason ?? '') });
-    this.link.reply(request.from, request.id, count).catch((error: Error) => this.logger.debug('control reply failed', { error: error.message }));
-  }
-
-  private onReply(id: string, count: number): void {
-    const control = this.controls.get(id);
-    if (!control) return;
-    control.count += count;
-    if (++control.replies >= control.expected) control.done();
+  disconnect(selector: DisconnectSelector): Promise<number> {
+    if (!this.link.ready) return Promise.resolve(this.node.disconnect(selector));
+    return this.directory.disconnect(selector);
   }
 }
 
@@ -617,19 +509,4 @@ function memberWithId(room: Room, session: string): Member | undefined {
   if (!session) return undefined;
   for (const member of room.members) if (member.id === session) return member;
   return undefined;
-}
-
-function parseStored(value: string): { session: string; name: string; user?: string; seen: number } {
-  try {
-    const parsed = JSON.parse(value) as { session?: unknown; name?: unknown; user?: unknown; seen?: unknown };
-    return {
-      session: typeof parsed.session === 'string' ? parsed.session : '',
-      name: typeof parsed.name === 'string' ? parsed.name : '',
-      ...(typeof parsed.user === 'string' && { user: parsed.user }),
-      seen: typeof parsed.seen === 'number' ? parsed.seen : 0,
-    };
-  } catch {
-    // Unreadable entries are stale by definition.
-    return { session: '', name: '', seen: 0 };
-  }
 }

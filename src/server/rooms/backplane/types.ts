@@ -1,4 +1,8 @@
 /**
+ * rooms/backplane/ — where messages get their order: this contract, the local (one-server)
+ * implementation, and the Redis one (redis.ts, its wire redis-link.ts and the cluster's
+ * directory of presence and summaries redis-directory.ts). It may import what rooms/ may.
+ *
  * The Backplane: where a room message gets its place in the room's order and from where it
  * reaches this node's members. Two implementations keep the same contract:
  *
