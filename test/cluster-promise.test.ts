@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
 import { eventually } from './helpers/plaza.js';
-import { connectBuilt, type Client } from './helpers/plaza-client.js';
+import { clientPool, type Client } from './helpers/plaza-client.js';
 import { firstJoin, sleep } from './helpers/workload.js';
 
 const uniqueRoom = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
@@ -54,15 +54,9 @@ function watch(room: Client.Room): View {
 }
 
 describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, () => {
-  const clients: Client.PlazaClient[] = [];
-  async function client(url: string, options: Client.ClientOptions = {}): Promise<Client.PlazaClient> {
-    const c = await connectBuilt(url, { minDelay: 20, maxDelay: 200, ...options });
-    clients.push(c);
-    return c;
-  }
-  after(() => {
-    for (const c of clients) c.close();
-  });
+  const pool = clientPool();
+  const client = pool.connect;
+  after(pool.closeAll);
 
   describe('two nodes on one Redis', () => {
     let nodes: Node[] = [];

@@ -12,18 +12,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort, spawnPlaza, stopNode } from './helpers/cluster.js';
 import { eventually, startPlaza } from './helpers/plaza.js';
-import { connectBuilt, type Client } from './helpers/plaza-client.js';
+import { clientPool, type Client } from './helpers/plaza-client.js';
 import { firstJoin } from './helpers/workload.js';
 
-const clients: Client.PlazaClient[] = [];
-async function client(url: string, options: Client.ClientOptions = {}): Promise<Client.PlazaClient> {
-  const c = await connectBuilt(url, { minDelay: 20, maxDelay: 200, ...options });
-  clients.push(c);
-  return c;
-}
-after(() => {
-  for (const c of clients) c.close();
-});
+const pool = clientPool();
+const client = pool.connect;
+after(pool.closeAll);
 
 /** 25 messages of 60 KB: 1.5 MB, more than the default --max-buffered of 1 MiB. */
 async function fill(url: string, room: string): Promise<void> {
