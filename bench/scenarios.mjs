@@ -34,6 +34,7 @@
  * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
+import { soak } from './soak.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -262,7 +263,8 @@ export function rooms(count, members, messages) {
 
 /**
  * The whole plan, in order: the big population first so idle RSS is read on a fresh server; the
- * scenarios needing another process (the peers' rooms servers, a cluster) last.
+ * scenarios needing another process (the peers' rooms servers, a cluster) last, and the soaks
+ * (soak.mjs), each on fresh processes, at the very end.
  */
 export function plan(cfg) {
   return [
@@ -275,5 +277,6 @@ export function plan(cfg) {
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
+    soak(),
   ];
 }
