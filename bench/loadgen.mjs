@@ -6,6 +6,7 @@
  *     mostly the time spent reading 1,000 other sockets first.
  * Every command is bounded in count and time and replies exactly once.
  */
+import { churn } from './churn.mjs';
 import { Publisher } from './publisher.mjs';
 import { makePayload, nowMs, Sink, Subscriber } from './subscriber.mjs';
 
@@ -148,6 +149,11 @@ const commands = {
     sink.onTarget = null;
     sink.target = Infinity;
     return { closed: closing.length };
+  },
+
+  /** The cluster soak's connection churn (churn.mjs); its clients are its own, closed when it ends. */
+  churn(options) {
+    return churn(options);
   },
 
   exit() {

@@ -3,7 +3,7 @@
  * issue's targets, and a hand-written SVG chart (no chart library).
  */
 
-import { isSeriesKey, soakSection } from './soak-report.mjs';
+import { clusterSoakSection, isSeriesKey, soakSection } from './soak-report.mjs';
 
 const SIZE_LABEL = { 64: '64 B', 1024: '1 KiB' };
 const sizeLabel = (size) => SIZE_LABEL[size] ?? `${size} B`;
@@ -151,7 +151,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   }
   lines.push('');
   lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []));
-  lines.push(...soakSection(cfg, runs));
+  lines.push(...soakSection(cfg, runs), ...clusterSoakSection(cfg, runs));
   const generator = rows
     .filter((r) => r.key.endsWith('.cpu'))
     .map((r) => r.key.replace(/\.cpu$/, ''))

@@ -34,7 +34,7 @@
  * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
-import { soak } from './soak.mjs';
+import { clusterSoak, soak } from './soak.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -278,5 +278,6 @@ export function plan(cfg) {
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
     soak(),
+    clusterSoak(),
   ];
 }

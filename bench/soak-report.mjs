@@ -1,7 +1,8 @@
 /**
- * The soak scenario's part of the report (soak.mjs): time series side by side and a summary with
- * the issue's target. A soak runs once per bench, so these read the one run that has its keys.
+ * The soak scenarios' part of the report (soak.mjs): time series side by side and a summary with
+ * the issues' targets. A soak runs once per bench, so these read the one run that has its keys.
  */
+import { CLUSTER_GAUGES, FD_SLACK, PHASES } from './soak.mjs';
 
 /** Plaza's heap growth over the soak may exceed bare ws's by at most this (issue 17: "a few MB"). */
 export const SOAK_HEAP_MARGIN_MIB = 5;
@@ -11,7 +12,7 @@ const int = (value) => (Number.isFinite(value) ? Math.round(value).toLocaleStrin
 const signed = (value) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}` : '–');
 
 /** Keys that only the soak sections show (the "Every run" table leaves them out). */
-export const isSeriesKey = (key) => key.startsWith('soak.at.');
+export const isSeriesKey = (key) => key.startsWith('soak.at.') || key.startsWith('clusterSoak.at.');
 
 const soakRun = (runs, id, key) => (runs[id] ?? []).find((run) => Number.isFinite(run[key]));
 
@@ -65,5 +66,93 @@ export function soakSection(cfg, runs) {
   }
   const secs = (run) => (Number.isFinite(run?.['soak.trafficSeconds']) ? `${run['soak.trafficSeconds'].toFixed(1)} s` : '–');
   lines.push('', `Traffic took ${secs(p)} (Plaza) and ${secs(w)} (bare ws).${incomplete.length ? ` Incomplete: ${incomplete.join(', ')}.` : ''}`, '');
+  return lines;
+}
+
+const NODE_COLUMNS = [
+  ['connections', 'connections', int],
+  ['rooms', 'backplane rooms', int],
+  ['channels', 'backplane channels', int],
+  ['orphans', 'members without connection', int],
+  ['heapMiB', 'heap MiB', mib],
+  ['heapReadMiB', '(as read)', mib],
+  ['rssMiB', 'RSS MiB', mib],
+  ['fds', 'open fds', int],
+];
+
+/** The cluster soak's verdict per gauge: { label, cells: [per node text], ok }. */
+export function clusterSoakVerdicts(run) {
+  const samples = run['clusterSoak.samples'];
+  const last = samples - 1;
+  const get = (k, node, key) => run[`clusterSoak.at.${k}.n${node}.${key}`];
+  const nodes = [0, 1].filter((i) => Number.isFinite(get(0, i, 'fds')));
+  const verdicts = [];
+  for (const [key] of CLUSTER_GAUGES) {
+    const label = NODE_COLUMNS.find(([k]) => k === key)[1];
+    const ok = nodes.every((i) => get(last, i, key) === 0 && get(0, i, key) === 0);
+    verdicts.push({ label: `${label}: baseline → end`, target: '0 → 0', cells: nodes.map((i) => `${int(get(0, i, key))} → ${int(get(last, i, key))} (peak ${int(peak(run, i, key))})`), ok });
+  }
+  verdicts.push({
+    label: 'open fds: baseline → end',
+    target: `end ≤ baseline + ${FD_SLACK}`,
+    cells: nodes.map((i) => `${int(get(0, i, 'fds'))} → ${int(get(last, i, 'fds'))} (peak ${int(peak(run, i, 'fds'))})`),
+    ok: nodes.every((i) => get(last, i, 'fds') <= get(0, i, 'fds') + FD_SLACK),
+  });
+  for (const [key, label] of [['heapMiB', 'heap after GC'], ['rssMiB', 'RSS']]) {
+    verdicts.push({ label: `${label}: baseline → end`, target: '', cells: nodes.map((i) => `${mib(get(0, i, key))} → ${mib(get(last, i, key))} MiB (peak ${mib(peak(run, i, key))})`), ok: null });
+  }
+  const keys = (k) => run[`clusterSoak.at.${k}.presenceKeys`];
+  let keyPeak = 0;
+  for (let k = 0; k < samples; k++) keyPeak = Math.max(keyPeak, keys(k));
+  verdicts.push({ label: 'presence keys in Redis (all nodes)', target: '0 at the end', cells: [`${int(keys(0))} → ${int(keys(last))} (peak ${int(keyPeak)})`], ok: keys(last) === 0 });
+  return verdicts;
+}
+
+function peak(run, node, key) {
+  let max = -Infinity;
+  for (let k = 0; k < run['clusterSoak.samples']; k++) max = Math.max(max, run[`clusterSoak.at.${k}.n${node}.${key}`]);
+  return max;
+}
+
+/** Issue 18: two nodes under churn, then idle; every gauge back to its baseline. */
+export function clusterSoakSection(cfg, runs) {
+  const run = soakRun(runs, 'plaza', 'clusterSoak.samples');
+  if (!run) return [];
+  const c = cfg.clusterSoak;
+  const kinds = {};
+  for (const [key, n] of Object.entries(run)) {
+    const m = /^clusterSoak\.kinds\.([^.]+)\.(.+)$/.exec(key);
+    if (m) (kinds[m[1]] ??= []).push(`${int(n)} ${m[2]}`);
+  }
+  const lines = [
+    `**Cluster soak** (issue 18): two Plaza nodes and a private Redis (\`--presence-ttl 2000\`, so presence keys expire 4 s after their last ` +
+      `refresh; \`--max-rooms-per-connection 3\`; \`--api-key\`; \`--rate-limit 0\`). For ${run['clusterSoak.churnSeconds']} s, ${c.lanes} lanes ` +
+      `open ${int(run['clusterSoak.clients'])} short-lived clients one after another, alternating nodes, over ${c.rooms} rooms (bench/churn.mjs), ` +
+      `while ${run['clusterSoak.members']} plaza.v1 members stay joined with presence; then ${run['clusterSoak.idleSeconds']} s with no client. ` +
+      `Clients by kind and outcome: ${Object.entries(kinds).map(([kind, list]) => `${kind} ${list.join(', ')}`).join('; ')}. ` +
+      `Gauges from each node's /metrics, fds from /proc/<pid>/fd, heap after a full garbage collection (as read just before it in brackets), ` +
+      `presence keys counted with SCAN \`${'plaza:{*}:presence'}\`.`,
+    '',
+  ];
+  const samples = run['clusterSoak.samples'];
+  for (const node of [0, 1]) {
+    if (!Number.isFinite(run[`clusterSoak.at.0.n${node}.fds`])) continue;
+    lines.push(`Node ${node + 1}:`, '');
+    lines.push(`| t (s) | phase | ${NODE_COLUMNS.map(([, label]) => label).join(' | ')} | presence keys (all nodes) |`);
+    lines.push(`|---:|---|${NODE_COLUMNS.map(() => '---:').join('|')}|---:|`);
+    for (let k = 0; k < samples; k++) {
+      const at = `clusterSoak.at.${k}`;
+      lines.push(
+        `| ${run[`${at}.t`].toFixed(0)} | ${PHASES[run[`${at}.phase`]]} | ${NODE_COLUMNS.map(([key, , fmt]) => fmt(run[`${at}.n${node}.${key}`])).join(' | ')} | ${int(run[`${at}.presenceKeys`])} |`,
+      );
+    }
+    lines.push('');
+  }
+  lines.push('| After the idle phase | node 1 | node 2 | Target | Result |', '|---|---|---|---|---|');
+  for (const v of clusterSoakVerdicts(run)) {
+    const cells = v.cells.length === 1 ? [v.cells[0], '(cluster-wide)'] : v.cells;
+    lines.push(`| ${v.label} | ${cells.join(' | ')} | ${v.target} | ${v.ok === null ? '' : v.ok ? 'PASS' : 'MISS'} |`);
+  }
+  lines.push('');
   return lines;
 }
