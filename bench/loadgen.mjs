@@ -6,6 +6,7 @@
  *     mostly the time spent reading 1,000 other sockets first.
  * Every command is bounded in count and time and replies exactly once.
  */
+import { churn } from './churn.mjs';
 import { Publisher } from './publisher.mjs';
 import { makePayload, nowMs, Sink, Subscriber } from './subscriber.mjs';
 
@@ -17,6 +18,13 @@ const sink = new Sink();
 let subscribers = [];
 /** One per room: the probe generator holds them (the bulk generator none). */
 let publishers = [];
+
+/** The clients of `list` in one of `rooms` (names), or all of them when `rooms` is undefined. */
+function inRooms(list, rooms) {
+  if (rooms === undefined) return list;
+  const wanted = new Set(rooms);
+  return list.filter((client) => wanted.has(client.room));
+}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -66,10 +74,13 @@ const commands = {
     return { ms: nowMs() - start, open: subscribers.length };
   },
 
-  /** Resets the counters for a measurement of `messages` broadcasts. */
-  arm({ messages }) {
+  /**
+   * Resets the counters for a measurement of `messages` broadcasts into every room, or only into
+   * `rooms` (names) when given.
+   */
+  arm({ messages, rooms }) {
     // Every room gets `messages`, and every publisher is a member of its room.
-    const recipients = subscribers.length + publishers.length;
+    const recipients = inRooms(subscribers, rooms).length + inRooms(publishers, rooms).length;
     sink.arm(recipients * messages);
     return { expected: sink.target };
   },
@@ -93,13 +104,17 @@ const commands = {
     };
   },
 
-  /** Sends `messages` messages back to back from every publisher, interleaved across rooms. */
-  burst({ messages, size }) {
-    if (publishers.length === 0) throw new Error('no publisher in this generator');
+  /**
+   * Sends `messages` messages back to back from every publisher (or those of `rooms`), interleaved
+   * across rooms.
+   */
+  burst({ messages, size, rooms }) {
+    const senders = inRooms(publishers, rooms);
+    if (senders.length === 0) throw new Error('no publisher in this generator');
     const t0 = nowMs();
     for (let seq = 0; seq < messages; seq++) {
       const payload = makePayload(seq, size);
-      for (const publisher of publishers) publisher.send(payload);
+      for (const publisher of senders) publisher.send(payload);
     }
     return { t0 };
   },
@@ -134,6 +149,11 @@ const commands = {
     sink.onTarget = null;
     sink.target = Infinity;
     return { closed: closing.length };
+  },
+
+  /** The cluster soak's connection churn (churn.mjs); its clients are its own, closed when it ends. */
+  churn(options) {
+    return churn(options);
   },
 
   exit() {

@@ -102,3 +102,8 @@ export function listeningPort(pid) {
   }
   return undefined;
 }
+
+/** Open file descriptors of `pid`: sockets, pipes, files, epoll and eventfds (entries of /proc/<pid>/fd). */
+export function fdCount(pid) {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}

@@ -3,6 +3,8 @@
  * issue's targets, and a hand-written SVG chart (no chart library).
  */
 
+import { clusterSoakSection, isSeriesKey, soakSection } from './soak-report.mjs';
+
 const SIZE_LABEL = { 64: '64 B', 1024: '1 KiB' };
 const sizeLabel = (size) => SIZE_LABEL[size] ?? `${size} B`;
 const count = (n) => n.toLocaleString('en-US');
@@ -112,7 +114,9 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `
 /** Markdown: environment, the main table, targets, and the raw per-run numbers. */
 export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   const med = medians(runs, cfg);
-  const rows = metricRows(cfg);
+  // A partial run (`--scenarios soak`) has nothing for most rows: leave those out.
+  const hasData = (key) => Object.values(med).some((m) => Number.isFinite(m[key]) || m[key.replace(/\.[a-zA-Z]+$/, '.incomplete')]);
+  const rows = metricRows(cfg).filter((row) => hasData(row.key));
   const p = med.plaza ?? {};
   const w = med.ws ?? {};
   const s = med.socketio ?? {};
@@ -128,8 +132,10 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
       `Ratios are Plaza ÷ bare ws from the same run set.${cfg.quick ? ' **Quick mode: smaller counts, not comparable to a full run.**' : ''}`,
     '',
   );
-  lines.push('| Metric | Plaza | bare ws | socket.io | Plaza ÷ ws | Target | Result |');
-  lines.push('|---|---:|---:|---:|---:|---|---|');
+  if (rows.length) {
+    lines.push('| Metric | Plaza | bare ws | socket.io | Plaza ÷ ws | Target | Result |');
+    lines.push('|---|---:|---:|---:|---:|---|---|');
+  }
   for (const row of rows) {
     const unit = row.unit;
     let result = '';
@@ -145,18 +151,21 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   }
   lines.push('');
   lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []));
+  lines.push(...soakSection(cfg, runs), ...clusterSoakSection(cfg, runs));
   const generator = rows
     .filter((r) => r.key.endsWith('.cpu'))
     .map((r) => r.key.replace(/\.cpu$/, ''))
     .map((k) => `${k.replace('burst.', '')}: ${serverIds.map((id) => `${id} ${format((med[id]?.[`${k}.genBusy`] ?? NaN) * 100, '')}%`).join(', ')}`);
-  lines.push(
-    '<details><summary>Load generator busy time during bursts (bulk generator CPU ÷ wall time; near 100% means the wall time is the generator\'s, not the server\'s)</summary>',
-    '',
-    ...generator.map((g) => `- ${g}`),
-    '',
-    '</details>',
-    '',
-  );
+  if (generator.length) {
+    lines.push(
+      '<details><summary>Load generator busy time during bursts (bulk generator CPU ÷ wall time; near 100% means the wall time is the generator\'s, not the server\'s)</summary>',
+      '',
+      ...generator.map((g) => `- ${g}`),
+      '',
+      '</details>',
+      '',
+    );
+  }
   const foreign = serverIds.flatMap((id) => (runs[id] ?? []).map((r) => r['load.foreignMax'])).filter(Number.isFinite);
   if (foreign.length) {
     lines.push(
@@ -168,7 +177,8 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   }
   lines.push('<details><summary>Every run</summary>', '');
   runs = Object.fromEntries(Object.entries(runs).map(([id, list]) => [id, list.map((r) => derive(r, cfg))]));
-  const keys = [...new Set(Object.values(runs).flatMap((list) => list.flatMap((r) => Object.keys(r))))].sort();
+  // The soaks' time series are in their own sections above.
+  const keys = [...new Set(Object.values(runs).flatMap((list) => list.flatMap((r) => Object.keys(r))))].filter((key) => !isSeriesKey(key)).sort();
   lines.push(`| Metric | ${serverIds.map((id) => `${id} (runs)`).join(' | ')} |`);
   lines.push(`|---|${serverIds.map(() => '---').join('|')}|`);
   for (const key of keys) {

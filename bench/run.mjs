@@ -4,8 +4,9 @@
  *   --quick             fewer runs and smaller counts, for iterating (results are printed, not saved)
  *   --runs N            runs per server (default 3; quick 1)
  *   --only a,b          servers to run: plaza, ws, socketio (partial runs are not saved)
- *   --scenarios a,b     scenario id prefixes: idle, burst, steady, v1, rooms, cluster (partial
- *                       runs are not saved)
+ *   --scenarios a,b     scenario id prefixes: idle, burst, steady, v1, rooms, cluster, soak,
+ *                       cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
+ *                       Partial runs are not saved
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
  *   --verbose           print each measurement (CPU, wall time, delivery timeline) as it happens
@@ -15,7 +16,8 @@
  *
  * See bench/README.md for the method. Each server is a child process on 127.0.0.1 (the cluster
  * scenario: two Plaza nodes and a private redis-server); two load-generator processes (bulk
- * subscribers; publishers + probes) are forked once and reused.
+ * subscribers; publishers + probes) are forked once and reused. The soaks (soak.mjs: memory
+ * under traffic, a cluster under connection churn) run once, in the first run, on fresh processes.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -97,6 +99,10 @@ function config(args) {
     steadyShort: { rate: 100, seconds: 5 },
     rooms: { count: 100, members: 100, messages: 100 },
     settleMs: 1000,
+    /** soak.mjs: 300,000 messages of 1 KiB through 20 rooms of 4 subscribers and a publisher. */
+    soak: { rooms: 20, slowRooms: 3, members: 4, messages: 300_000, step: 25, size: 1024, samples: 10, idleMs: 15_000 },
+    /** soak.mjs and churn.mjs: 60 s of churn from 16 lanes over 40 rooms, 10 members staying; 15 s idle. */
+    clusterSoak: { seconds: 60, idleMs: 15_000, sampleMs: 5000, lanes: 16, pauseMs: 20, rooms: 40, members: 10 },
   };
   const quick = {
     ...full,
@@ -109,6 +115,8 @@ function config(args) {
     steadyShort: { rate: 100, seconds: 2 },
     rooms: { count: 20, members: 50, messages: 50 },
     settleMs: 500,
+    soak: { ...full.soak, messages: 60_000, samples: 5, idleMs: 6000 },
+    clusterSoak: { ...full.clusterSoak, seconds: 15, idleMs: 8000, sampleMs: 2000 },
   };
   const cfg = args.quick ? quick : full;
   return { ...cfg, runs: args.runs ?? cfg.runs };
@@ -188,7 +196,7 @@ function readCpuAll(pids) {
  * on one fresh server process; a scenario whose mode needs another process (the peers' rooms
  * servers, a Plaza cluster) stops the current one and starts that.
  */
-async function session({ server, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart }) {
+async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart }) {
   const { bulk, probe } = generators;
   /** The running processes: { spec, pids, ports, aux } (servers.mjs startTarget). */
   let target = null;
@@ -248,13 +256,13 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
     const { flavour } = server.modes[mode];
     const publisherFlavour = publisher ?? flavour;
     const key = n === 0 ? '' : `${n}/${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}`;
-    if (key === current) return { ms: null, connections: n + rooms };
+    const names = rooms === 1 ? ['lobby'] : Array.from({ length: rooms }, (_, k) => `room-${k}`);
+    if (key === current) return { ms: null, connections: n + rooms, rooms: names };
     if (current !== '') await closePopulation();
-    if (n === 0) return { ms: 0, connections: 0 };
+    if (n === 0) return { ms: 0, connections: 0, rooms: [] };
     const probes = Math.min(cfg.probes, n);
     const bulkCount = n - probes;
     const start = nowMs();
-    const names = rooms === 1 ? ['lobby'] : Array.from({ length: rooms }, (_, k) => `room-${k}`);
     const common = { ports: target.ports, flavour, publisherFlavour, rooms: names };
     await probe.call('connect', { ...common, count: 0, publishers: true });
     // Probes are spread evenly through the connection order, so that they sit at every
@@ -270,7 +278,22 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
     }
     if (n > connected) await bulk.call('connect', { ...common, first: connected, count: n - connected });
     current = key;
-    return { ms: nowMs() - start, connections: n + rooms };
+    return { ms: nowMs() - start, connections: n + rooms, rooms: names };
+  }
+
+  /**
+   * Traffic that is not a measurement (the soak's): `messages` from the publisher of each of
+   * `rooms` (names; default every room), then waits (bounded) for every delivery. No CPU
+   * readings, no minimum duration, so thousands of these can run in a row.
+   */
+  async function relay({ messages, size, rooms, timeoutMs = 60_000 }) {
+    const [a, b] = await Promise.all([bulk.call('arm', { messages, rooms }), probe.call('arm', { messages, rooms })]);
+    const waits = Promise.all([bulk.call('wait', { timeoutMs }), probe.call('wait', { timeoutMs })]);
+    await probe.call('burst', { messages, size, rooms });
+    const [rb, rp] = await waits;
+    const complete = rb.complete && rp.complete;
+    if (!complete) await closePopulation();
+    return { expected: a.expected + b.expected, delivered: rb.delivered + rp.delivered, complete };
   }
 
   async function broadcast({ mode: kind, messages, size, rate, seconds, warmup = false }) {
@@ -343,13 +366,31 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
     };
   }
 
-  const ctx = { server, pid: 0, cfg, population, broadcast, quiesce };
+  const ctx = {
+    server,
+    pid: 0,
+    cfg,
+    population,
+    broadcast,
+    quiesce,
+    relay,
+    /** The running processes (servers.mjs startTarget): nodes, ports, redisPort. */
+    get target() {
+      return target;
+    },
+    /** The load generators, for scenarios with traffic of their own (the cluster soak's churn). */
+    generators,
+    /** Progress lines for the person watching (stderr). */
+    log: (line) => process.stderr.write(`  ${server.label}: ${scenarioId}: ${line}\n`),
+  };
   const metrics = {};
   const foreignLoad = [];
   try {
     for (const scenario of scenarios) {
       const scenarioMode = scenario.mode ?? 'broadcast';
       if (!server.modes[scenarioMode] || (scenario.only && !scenario.only.includes(server.id))) continue;
+      // Soaks report a time series, not a median: they run in the first run only.
+      if (scenario.once && run > 0) continue;
       const started = nowMs();
       scenarioId = scenario.id;
       mode = scenarioMode;
@@ -376,7 +417,8 @@ async function session({ server, cfg, scenarios, generators, nodeArgs, phases, v
         if (load <= DISTURBED_CORES || !scenario.retryable || attempt >= MAX_RETRIES || !budgetLeft) break;
         process.stderr.write(`  ${server.label}: ${scenario.id}: repeating the disturbed measurement\n`);
       }
-      foreignLoad.push(best.load);
+      // A soak measures memory, not CPU: it takes no reading of other processes' load.
+      if (!scenario.once) foreignLoad.push(best.load);
       Object.assign(metrics, best.result);
       process.stderr.write(`  ${server.label.padEnd(9)} ${scenario.id.padEnd(16)} ${((nowMs() - started) / 1000).toFixed(1)} s\n`);
     }
@@ -427,7 +469,7 @@ async function main() {
       for (const server of order) {
         process.stderr.write(`run ${run + 1}/${cfg.runs}: ${server.label}\n`);
         const nodeArgs = args.cpuProf && server.id === 'plaza' ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--cpu-prof-interval=250'] : [];
-        runs[server.id].push(await session({ server, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started }));
+        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started }));
       }
     }
   } finally {

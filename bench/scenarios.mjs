@@ -19,13 +19,22 @@
  *   ctx.quiesce()       waits (bounded) until the server's CPU is idle.
  *
  *   ctx.population(n, { rooms })   the same with n subscribers spread round-robin over `rooms`
- *                       rooms (and over a cluster's nodes), one publisher per room.
+ *                       rooms (and over a cluster's nodes), one publisher per room; also
+ *                       resolves `rooms`, the room names.
+ *   ctx.relay(opts)     traffic that is not a measurement: { messages, size, rooms? } sent by the
+ *                       publishers of `rooms` (names; default all), every delivery awaited
+ *                       (bounded); resolves { expected, delivered, complete }.
+ *   ctx.target          the running processes (servers.mjs startTarget: nodes, ports, redisPort).
+ *   ctx.generators      the load generators ({ bulk, probe }, each `.call(cmd, args)`).
+ *   ctx.log(line)       a progress line on stderr.
  *
- * A scenario may name a `mode` (default 'broadcast'): 'v1', 'rooms' or 'cluster'. It runs only
- * on servers that offer that mode (servers.mjs), on the process that mode needs, with clients
- * speaking that mode's flavour. `only: [server ids]` keeps a scenario to those servers.
+ * A scenario may name a `mode` (default 'broadcast'): 'v1', 'rooms', 'cluster', 'soak' or
+ * 'cluster-soak'. It runs only on servers that offer that mode (servers.mjs), on the process that
+ * mode needs, with clients speaking that mode's flavour. `only: [server ids]` keeps a scenario to
+ * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
+import { clusterSoak, soak } from './soak.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -254,7 +263,8 @@ export function rooms(count, members, messages) {
 
 /**
  * The whole plan, in order: the big population first so idle RSS is read on a fresh server; the
- * scenarios needing another process (the peers' rooms servers, a cluster) last.
+ * scenarios needing another process (the peers' rooms servers, a cluster) last, and the soaks
+ * (soak.mjs), each on fresh processes, at the very end.
  */
 export function plan(cfg) {
   return [
@@ -267,5 +277,7 @@ export function plan(cfg) {
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
+    soak(),
+    clusterSoak(),
   ];
 }

@@ -8,6 +8,11 @@
  * in one room), `v1` (the same over plaza.v1), `rooms` and `cluster`. A mode names the process
  * it needs and the wire flavour its clients speak (subscriber.mjs). The peers need a second
  * process for rooms, so that their broadcast process stays the exact README example.
+ *
+ * The soak scenarios (soak.mjs) get processes of their own, so that they start from a fresh heap:
+ * Plaza with the bench's usual flags and the bare-ws rooms peer, both with a preload that collects
+ * garbage and reports memory on request (peers/memory-report.mjs), and a cluster whose nodes
+ * expire presence quickly.
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -27,6 +32,28 @@ const PLAZA = { key: 'plaza', label: 'Plaza', script: `${root}dist/server.js`, a
 const PLAZA_CLUSTER = { ...PLAZA, key: 'plaza-cluster', label: 'Plaza ×2 + Redis', nodes: 2, redis: true };
 const WS = { key: 'ws', label: 'bare ws', script: `${here}peers/bare-ws.mjs`, args: ['--port', '0'] };
 const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
+/**
+ * The soak's processes: the same programs with the same flags, started fresh, with a preload that
+ * collects garbage and reports memory on SIGUSR2 (peers/memory-report.mjs, see soak.mjs).
+ */
+const MEMORY_REPORT = ['--import', new URL('peers/memory-report.mjs', import.meta.url).href];
+const PLAZA_SOAK = { ...PLAZA, key: 'plaza-soak', nodeArgs: MEMORY_REPORT };
+const WS_ROOMS_SOAK = { ...WS_ROOMS, key: 'ws-rooms-soak', nodeArgs: MEMORY_REPORT };
+/** The API key of the cluster soak's nodes (loopback only, a throwaway process). */
+export const SOAK_API_KEY = 'bench-soak-key-0123456789';
+/**
+ * The cluster soak: presence refreshed every 2000/3 ms and expiring after 2 × 2000 ms, so its idle
+ * phase can show presence keys gone; three rooms per connection, so clients that ask for more
+ * get `too_many_rooms` (a refused join must leave no cluster state); the HTTP API on; the memory
+ * preload, as for the soak.
+ */
+const PLAZA_CLUSTER_SOAK = {
+  ...PLAZA_CLUSTER,
+  key: 'plaza-cluster-soak',
+  label: 'Plaza ×2 + Redis (soak)',
+  nodeArgs: MEMORY_REPORT,
+  args: [...PLAZA_ARGS, '--presence-ttl', '2000', '--max-rooms-per-connection', '3', '--api-key', SOAK_API_KEY],
+};
 const SIO = { key: 'socketio', label: 'socket.io', script: `${here}peers/socketio.mjs`, args: ['--port', '0'] };
 const SIO_ROOMS = { key: 'socketio-rooms', label: 'socket.io (rooms)', script: `${here}peers/socketio-rooms.mjs`, args: ['--port', '0'] };
 
@@ -39,12 +66,18 @@ export const SERVERS = [
       v1: { process: PLAZA, flavour: 'v1' },
       rooms: { process: PLAZA, flavour: 'v1' },
       cluster: { process: PLAZA_CLUSTER, flavour: 'v1' },
+      soak: { process: PLAZA_SOAK, flavour: 'v1' },
+      'cluster-soak': { process: PLAZA_CLUSTER_SOAK, flavour: 'v1' },
     },
   },
   {
     id: 'ws',
     label: 'bare ws',
-    modes: { broadcast: { process: WS, flavour: 'plain' }, rooms: { process: WS_ROOMS, flavour: 'v1' } },
+    modes: {
+      broadcast: { process: WS, flavour: 'plain' },
+      rooms: { process: WS_ROOMS, flavour: 'v1' },
+      soak: { process: WS_ROOMS_SOAK, flavour: 'v1' },
+    },
   },
   {
     id: 'socketio',
@@ -85,7 +118,8 @@ function spawnTracked(command, args) {
 }
 
 /**
- * Starts one process and resolves with { child, pid, port } once it accepts connections.
+ * Starts one process and resolves with { child, pid, port } once it accepts connections. Every
+ * JSON line the child prints, then and later, is also emitted as a 'json' event on `child`.
  * @param {string[]} nodeArgs extra flags for node itself (e.g. --cpu-prof)
  */
 export function startProcess({ label, script, args, command = process.execPath, nodeArgs = [], timeoutMs = 15_000 }) {
@@ -118,15 +152,18 @@ export function startProcess({ label, script, args, command = process.execPath, 
       while ((newline = stdout.indexOf('\n')) !== -1) {
         const line = stdout.slice(0, newline);
         stdout = stdout.slice(newline + 1);
+        let entry;
         try {
-          const entry = JSON.parse(line);
-          if (typeof entry.msg === 'string' && entry.msg.endsWith('is serving') && entry.url) {
-            const url = new URL(entry.url);
-            if (url.hostname !== '127.0.0.1') finish(new Error(`${label} serves on ${url.hostname}, not 127.0.0.1`));
-            else finish(null, Number(url.port));
-          }
+          entry = JSON.parse(line);
         } catch {
-          // not a JSON line: ignore
+          continue; // not a JSON line
+        }
+        if (entry === null || typeof entry !== 'object') continue;
+        child.emit('json', entry);
+        if (typeof entry.msg === 'string' && entry.msg.endsWith('is serving') && typeof entry.url === 'string') {
+          const url = URL.canParse(entry.url) ? new URL(entry.url) : null;
+          if (url?.hostname !== '127.0.0.1') finish(new Error(`${label} serves on ${url?.hostname ?? entry.url}, not 127.0.0.1`));
+          else finish(null, Number(url.port));
         }
       }
     });
@@ -176,13 +213,15 @@ async function untilReady(port, timeoutMs = 15_000) {
 }
 
 /**
- * Starts what `spec` describes. Resolves with { spec, children, pids, ports, aux } where `pids`
- * and `ports` are the serving processes (one, or one per cluster node) and `aux` the helpers
- * whose CPU is reported apart ({ redis: pid }).
+ * Starts what `spec` describes. Resolves with { spec, children, nodes, pids, ports, aux, redisPort }
+ * where `nodes` ({ child, pid, port }), `pids` and `ports` are the serving processes (one, or one
+ * per cluster node), `aux` the helpers whose CPU is reported apart ({ redis: pid }) and
+ * `redisPort` the private Redis's port (a cluster only).
  */
 export async function startTarget(spec, { nodeArgs = [] } = {}) {
   const children = [];
   const aux = {};
+  let redisPort;
   try {
     let args = spec.args;
     if (spec.redis) {
@@ -195,20 +234,43 @@ export async function startTarget(spec, { nodeArgs = [] } = {}) {
       });
       children.push(redis);
       aux.redis = redis.pid;
+      redisPort = redis.port;
       args = [...args, '--redis', `redis://127.0.0.1:${redis.port}`];
     }
     const nodes = [];
     for (let i = 0; i < (spec.nodes ?? 1); i++) {
-      const node = await startProcess({ label: spec.label, script: spec.script, args, nodeArgs });
+      const node = await startProcess({ label: spec.label, script: spec.script, args, nodeArgs: [...(spec.nodeArgs ?? []), ...nodeArgs] });
       children.push(node);
       nodes.push(node);
     }
     if (spec.redis) await Promise.all(nodes.map((node) => untilReady(node.port)));
-    return { spec, children, pids: nodes.map((n) => n.pid), ports: nodes.map((n) => n.port), aux };
+    return { spec, children, nodes, pids: nodes.map((n) => n.pid), ports: nodes.map((n) => n.port), aux, redisPort };
   } catch (error) {
     await stopTarget({ children });
     throw error;
   }
+}
+
+/**
+ * Makes a process started with peers/memory-report.mjs preloaded collect its garbage (SIGUSR2) and
+ * resolves with what it printed, in bytes: { heapUsed, rss } before the collection and
+ * { liveHeapUsed, liveRss } after it. Rejects after `timeoutMs`.
+ */
+export function collectGarbage(child, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const onJson = (entry) => {
+      if (entry.msg !== 'memory') return;
+      clearTimeout(timer);
+      child.off('json', onJson);
+      resolve({ heapUsed: entry.heapUsed, rss: entry.rss, liveHeapUsed: entry.liveHeapUsed, liveRss: entry.liveRss });
+    };
+    const timer = setTimeout(() => {
+      child.off('json', onJson);
+      reject(new Error(`pid ${child.pid} did not report its memory within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('json', onJson);
+    child.kill('SIGUSR2');
+  });
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
