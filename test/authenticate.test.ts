@@ -38,13 +38,13 @@ function withCookie(cookie: string): typeof WebSocket {
 }
 
 /** What a raw upgrade gets: the HTTP status and body of a refusal, or 101. */
-function upgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<{ status: number; body: string; close?: { code: number; reason: string } }> {
+function upgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<{ status: number; body: string; retryAfter?: string | undefined; close?: { code: number; reason: string } }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { headers });
     ws.on('unexpected-response', (_request, response) => {
       let body = '';
       response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, retryAfter: response.headers['retry-after'] }));
     });
     ws.on('open', () => ws.once('close', (code, reason) => resolve({ status: 101, body: '', close: { code, reason: reason.toString() } })));
     ws.on('error', (error) => {
@@ -80,8 +80,9 @@ describe('authenticate', () => {
     }
   });
 
-  it('grants limit the rooms like a token does: forbidden outside them', async () => {
-    const plaza = track(await listening({ authenticate: (request) => USERS.get(sessionOf(request) ?? '') }));
+  it('grants limit the rooms like a token does: forbidden outside them, before onJoin is asked', async () => {
+    const asked: string[] = [];
+    const plaza = track(await listening({ authenticate: (request) => USERS.get(sessionOf(request) ?? ''), onJoin: ({ room }) => void asked.push(room) }));
     const bob = track(roomsClient(wsUrl(plaza), { WebSocket: withCookie('session=s-bob') }));
     await assert.rejects(joined(bob.join('general')), (error: PlazaError) => error.code === 'forbidden');
     const a = bob.join('team-a');
@@ -89,6 +90,26 @@ describe('authenticate', () => {
     await Promise.all([joined(a), joined(b)]);
     assert.equal((await a.publish('ok')).offset, 1);
     assert.equal(await rejection(b.publish('no')), 'forbidden');
+    assert.deepEqual(asked.sort(), ['team-a', 'team-b']);
+    const plain = await upgrade(wsUrl(plaza), [], { cookie: 'session=s-bob' });
+    assert.equal(plain.status, 403, 'a plain client whose grants leave out the default room');
+  });
+
+  it('runs only for upgrades that passed the path, origin and connection checks', async () => {
+    let calls = 0;
+    const plaza = track(await listening({ allowedOrigins: ['https://app.example'], authenticate: () => void calls++ }));
+    assert.equal((await upgrade(wsUrl(plaza, '/elsewhere'))).status, 404);
+    assert.equal((await upgrade(wsUrl(plaza), [], { origin: 'https://evil.example' })).status, 403);
+    assert.equal(calls, 0);
+    assert.equal((await upgrade(wsUrl(plaza), [], { origin: 'https://app.example' })).status, 101);
+    assert.equal(calls, 1);
+  });
+
+  it('refuse() without arguments is 401 "not allowed to connect"', async () => {
+    const plaza = track(await listening({ authenticate: () => refuse() }));
+    const answer = await upgrade(wsUrl(plaza));
+    assert.equal(answer.status, 401);
+    assert.match(answer.body, /not allowed to connect/);
   });
 
   it('refuse(401|403): a plain client gets the HTTP status and reason; Plaza\'s client is closed with 4003 and stops with `unauthorized`', async () => {
@@ -102,6 +123,7 @@ describe('authenticate', () => {
     assert.match(error.message, /members only/);
     assert.equal(refused.status, 'closed');
     assert.equal(await metric(plaza, 'plaza_hook_refusals_total{hook="authenticate"}'), 2);
+    assert.equal(await metric(plaza, 'plaza_auth_failures_total'), 2);
   });
 
   it('refuse() with another status is that HTTP answer for every client', async () => {
@@ -143,13 +165,15 @@ describe('authenticate', () => {
         if (mode === 'throw') throw new Error('session store down');
         if (mode === 'hang') return new Promise<undefined>(() => {});
         if (mode === 'nonsense') return { id: '' };
+        if (mode === 'badname') return { id: 'u1', name: '\u200b' };
         return undefined;
       },
     }));
-    for (const [mode, code] of [['throw', 'hook_failed'], ['hang', 'hook_timeout'], ['nonsense', 'hook_failed']] as const) {
+    for (const [mode, code] of [['throw', 'hook_failed'], ['hang', 'hook_timeout'], ['nonsense', 'hook_failed'], ['badname', 'hook_failed']] as const) {
       for (const protocols of [[], ['plaza.v1']]) {
         const answer = await upgrade(wsUrl(plaza, `/?mode=${mode}`), protocols);
         assert.equal(answer.status, 503, mode);
+        assert.equal(answer.retryAfter, '5');
         assert.match(answer.body, new RegExp(`^${code}: `), mode);
         assert.doesNotMatch(answer.body, /session store/);
       }

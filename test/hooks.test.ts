@@ -10,6 +10,7 @@ import { allow, reject, replace, type ClientInfo, type JoinContext, type LeaveCo
 import type { Plaza } from '../src/server/plaza.js';
 import { createLogger } from '../src/server/logger.js';
 import { assertHealthy, connect, wsUrl } from './helpers/plaza.js';
+import { V1Client } from './helpers/v1.js';
 import { gate, joined, listening, messages, metric, rejection, roomsClient, until } from './helpers/library.js';
 
 const open: Array<{ close(): unknown }> = [];
@@ -131,7 +132,9 @@ describe('onPublish', () => {
   });
 
   it('a verdict it may not give answers hook_failed: an unknown shape, a bad code, replacement data that is too large', async () => {
-    const verdicts: unknown[] = [42, { verdict: 'maybe' }, reject('Not A Code', 'x'), replace('x'.repeat(2000)), replace(() => 1)];
+    let deep: unknown = 1;
+    for (let i = 0; i < 101; i++) deep = [deep];
+    const verdicts: unknown[] = [42, { verdict: 'maybe' }, reject('Not A Code', 'x'), replace('x'.repeat(2000)), replace(() => 1), replace(deep)];
     let next = 0;
     const plaza = track(await listening({ maxPayload: 1024, onPublish: () => verdicts[next++] as undefined }));
     const room = client(plaza).join('team');
@@ -182,6 +185,33 @@ describe('onPublish', () => {
     await until(() => got.length === 1, 3000, 'the message published before the leave');
   });
 
+  it('a call that timed out keeps its place in the bound until it settles: a hook that hangs ends in hook_busy, not in piled-up calls', async () => {
+    const plaza = track(await listening({ maxHookCalls: 1, hookTimeout: 50, onPublish: () => new Promise<undefined>(() => {}) }));
+    const room = client(plaza).join('team');
+    await joined(room);
+    assert.equal(await rejection(room.publish(1)), 'hook_timeout');
+    assert.equal(await rejection(room.publish(2)), 'hook_busy');
+    assert.equal(await metric(plaza, 'plaza_hook_calls_active'), 1);
+  });
+
+  it('does not screen what the application publishes itself: plaza.publish() and the HTTP API', async () => {
+    const key = 'hooks-test-api-key-0123456789';
+    const plaza = track(await listening({ apiKey: key, onPublish: () => reject('closed', 'nobody may talk') }));
+    const room = client(plaza).join('news');
+    await joined(room);
+    const got = messages(room);
+    assert.equal(await rejection(room.publish('from a client')), 'closed');
+    await plaza.publish('news', 'from plaza.publish');
+    const response = await fetch(`http://127.0.0.1:${plaza.port}/api/publish`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: 'news', data: 'from the API' }),
+    });
+    assert.equal(response.status, 200);
+    await until(() => got.length === 2, 3000, 'both server-side messages');
+    assert.deepEqual(got.map((m) => m.data), ['from plaza.publish', 'from the API']);
+  });
+
   it('holds at most maxHookCalls calls at once across the server; past it: hook_busy at once', async () => {
     const hold = gate();
     const plaza = track(await listening({ maxHookCalls: 2, onPublish: () => hold.promise }));
@@ -222,6 +252,15 @@ describe('onJoin', () => {
     await joined(ada.join('a'));
     await joined(ada.join('b'));
     assert.deepEqual(seen.map((c) => [c.room, c.client.name, c.client.session]), [['a', 'Ada', ada.session], ['b', 'Ada', ada.session]]);
+  });
+
+  it('is asked once per room: joining a room the connection is in answers again without asking', async () => {
+    const asked: string[] = [];
+    const plaza = track(await listening({ onJoin: ({ room }) => void asked.push(room) }));
+    const raw = track(await V1Client.open(wsUrl(plaza)));
+    assert.equal((await raw.request({ type: 'join', room: 'team' })).type, 'joined');
+    assert.equal((await raw.request({ type: 'join', room: 'team' })).type, 'joined');
+    assert.deepEqual(asked, ['team']);
   });
 
   it('reject(code, message): the join fails with that code and the client is not a member', async () => {
@@ -270,6 +309,17 @@ describe('onJoin', () => {
     await listener.expectNoMoreThan(0, 100);
   });
 
+  it('a plain client the hook could not decide about is closed with 1013 (try again later)', async () => {
+    const plaza = track(await listening({
+      onJoin: () => {
+        throw new Error('membership service down');
+      },
+    }));
+    const plain = track(await connect(wsUrl(plaza)));
+    assert.equal(await plain.closed, 1013);
+    assert.match(plain.closeReason, /^hook_failed/);
+  });
+
   it('is not asked about Plaza\'s own rooms (plaza:status)', async () => {
     const rooms: string[] = [];
     const plaza = track(await listening({ status: true, onJoin: ({ room }) => void rooms.push(room) }));
@@ -301,6 +351,23 @@ describe('onLeave', () => {
     assert.deepEqual(left.map((c) => c.room).sort(), ['a', 'b', 'c']);
     assert.equal(await metric(plaza, 'plaza_hook_failures_total{hook="onLeave",code="hook_failed"}'), 3);
     await assertHealthy(plaza);
+  });
+});
+
+describe('onLeave past maxHookCalls', () => {
+  it('is not called and is counted as hook_busy; the leave event is told regardless', async () => {
+    const plaza = track(await listening({ maxHookCalls: 1, onLeave: () => new Promise(() => {}) }));
+    const leaves: string[] = [];
+    plaza.on('leave', ({ room }) => leaves.push(room));
+    const ada = client(plaza);
+    const a = ada.join('a');
+    const b = ada.join('b');
+    await Promise.all([joined(a), joined(b)]);
+    a.leave();
+    b.leave();
+    await until(() => leaves.length === 2, 3000, 'both leave events');
+    assert.equal(await metric(plaza, 'plaza_hook_failures_total{hook="onLeave",code="hook_busy"}'), 1);
+    assert.equal(await metric(plaza, 'plaza_hook_calls_active'), 1);
   });
 });
 

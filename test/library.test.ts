@@ -11,9 +11,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ConfigError } from '../src/server/config.js';
+import { ConfigError, OPTION_SPECS } from '../src/server/config.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
 import { PublishError } from '../src/server/rooms/publish-check.js';
 import { connect } from './helpers/plaza.js';
@@ -55,6 +56,43 @@ describe('the library', () => {
     for (const name of ['createPlaza', 'allow', 'reject', 'replace', 'refuse', 'verifyWebhook', 'signWebhook', 'signToken', 'PublishError', 'ConfigError', 'ErrorCode', 'CloseCode']) {
       assert.ok(exported.includes(name), `dist/index.js exports ${name}`);
     }
+  });
+
+  it('runs the README\'s "Use it as a library" snippet as written, around an app of its own', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Use it as a library'), readme.indexOf('\n## ', readme.indexOf('## Use it as a library') + 5));
+    const snippet = /```js\n([\s\S]*?)```/.exec(section)![1]!.replace("from 'plaza-realtime'", `from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/index.js')).href)}`);
+    const program = `
+import { createServer } from 'node:http';
+import { WebSocket } from 'ws';
+const { connect } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/public/plaza.mjs')).href)});
+const server = createServer((_req, res) => res.end('the app'));
+const userOf = (request) => (request.headers['x-user'] ? { id: String(request.headers['x-user']), name: 'Ada' } : undefined);
+const archived = [];
+const archive = (room) => archived.push(room);
+${snippet}
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const url = \`ws://127.0.0.1:\${server.address().port}/live\`;
+class AsAda extends WebSocket { constructor(u, p) { super(u, p, { headers: { 'x-user': 'u1' } }); } }
+const ada = connect(url, { WebSocket: AsAda, rooms: true });
+const room = ada.join('talk');
+await new Promise((resolve) => room.on('joined', resolve));
+const ack = await room.publish('hi');
+const refused = await room.publish({ not: 'text' }).catch((error) => error.code);
+const stranger = connect(url, { WebSocket, rooms: true });
+const strangerError = await new Promise((resolve) => stranger.on('error', (error) => resolve(error.code)));
+room.leave();
+while (archived.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+ada.close();
+await plaza.close();
+server.close();
+console.log(JSON.stringify({ ack: ack.offset, refused, strangerError, archived }));
+`;
+    const file = join(ROOT, 'build', `readme-library-${process.pid}.mjs`);
+    writeFileSync(file, program);
+    cleanup.push(() => rmSync(file, { force: true }));
+    const output = execFileSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    assert.deepEqual(JSON.parse(output.trim().split('\n').at(-1)!), { ack: 1, refused: 'not_text', strangerError: 'unauthorized', archived: ['talk'] });
   });
 
   it('keeps dist/server.js the self-contained CLI: it imports no package', () => {
@@ -177,6 +215,9 @@ describe('handleRequest', () => {
   });
 
   it('without next, answers 404 itself for what is not Plaza\'s', async () => {
+    const early = quiet();
+    const { url: earlyUrl } = await appServer((req, res) => early.handleRequest(req, res));
+    assert.equal((await fetch(`${earlyUrl}/healthz`)).status, 503, 'not serving yet, and no next()');
     const plaza = await listening();
     cleanup.push(() => plaza.close());
     const { url } = await appServer((req, res) => plaza.handleRequest(req, res));
@@ -222,9 +263,25 @@ describe('publish(room, data)', () => {
     await plaza.close();
     await assert.rejects(plaza.publish('a', 1), (error: PublishError) => error.code === 'unavailable');
   });
+
+  it('answers server_full when every room slot is taken by rooms with members', async () => {
+    const plaza = await listening({ maxRooms: 1 });
+    cleanup.push(() => plaza.close());
+    const ada = roomsClient(`ws://127.0.0.1:${plaza.port}/`);
+    cleanup.push(() => ada.close());
+    await joined(ada.join('only'));
+    await assert.rejects(plaza.publish('another', 1), (error: PublishError) => error.code === 'server_full');
+    assert.equal((await plaza.publish('only', 1)).offset, 1);
+  });
 });
 
 describe('createPlaza(config)', () => {
+  it('takes every command-line option by the camelCase of its flag (--max-payload is maxPayload)', () => {
+    for (const spec of OPTION_SPECS) {
+      assert.equal(spec.flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase()), spec.key);
+    }
+  });
+
   it('checks hooks and their bounds once, naming what to fix', () => {
     assert.throws(() => createPlaza({ onPublish: 'yes' as never }), (error: ConfigError) => error.option === 'onPublish' && /function/.test(error.message));
     assert.throws(() => createPlaza({ hookTimeout: 0 }), (error: ConfigError) => error.option === 'hookTimeout');

@@ -44,6 +44,8 @@ class Receiver {
   readonly accepted: WebhookEvent[] = [];
   /** Every POST that reached it, answered or not. */
   posts = 0;
+  /** When each POST arrived (ms). */
+  readonly arrivals: number[] = [];
   badSignatures = 0;
   private modes: Mode[] = [];
   private readonly stalled: ServerResponse[] = [];
@@ -83,6 +85,7 @@ class Receiver {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       this.posts++;
+      this.arrivals.push(Date.now());
       const body = Buffer.concat(chunks);
       // The recipe from docs/server.md, written out with node:crypto.
       const header = String(req.headers['plaza-signature'] ?? '');
@@ -177,6 +180,9 @@ describe('webhooks', () => {
     await until(() => receiver.events('team').length === 2, 10_000, 'delivery after two failures');
     assert.deepEqual(kinds(receiver.events('team')), ['room_occupied', 'member_joined Ada']);
     assert.equal(receiver.posts, 3);
+    // Backoff: the first retry waits at least half of 500 ms, the second at least half of 1 s.
+    assert.ok(receiver.arrivals[1]! - receiver.arrivals[0]! >= 250, `first retry after ${receiver.arrivals[1]! - receiver.arrivals[0]!} ms`);
+    assert.ok(receiver.arrivals[2]! - receiver.arrivals[1]! >= 500, `second retry after ${receiver.arrivals[2]! - receiver.arrivals[1]!} ms`);
     assert.equal(await metric(plaza, 'plaza_webhook_requests_failed_total'), 2);
     assert.equal(await metric(plaza, 'plaza_webhook_events_dropped_total{reason="failed"}'), 0);
   });
@@ -228,6 +234,19 @@ describe('webhooks', () => {
     assert.deepEqual(kinds(receiver.events('lobby')), ['room_occupied', 'member_joined anonymous', 'member_left anonymous', 'room_vacated']);
   });
 
+  it('close() gives up on a receiver that never answers: bounded by shutdownTimeout', async () => {
+    const receiver = await Receiver.start();
+    receiver.answer(...Array<Mode>(20).fill('stall'));
+    const plaza = createPlaza({ port: 0, host: '127.0.0.1', logLevel: 'silent', webhookUrl: receiver.url, webhookSecret: SECRET, webhookTimeout: 60_000, shutdownTimeout: 300 });
+    await plaza.listen();
+    const ada = await connect(wsUrl(plaza));
+    await until(() => receiver.posts === 1, 5000, 'the first POST, which stalls');
+    await plaza.close();
+    await ada.closed;
+    assert.equal(plaza.state, 'closed');
+    assert.equal(receiver.accepted.length, 0);
+  });
+
   it('is refused at start without a secret of 32+ characters, with a URL that is not http(s), or an unknown event', () => {
     assert.throws(() => createPlaza({ webhookUrl: 'http://127.0.0.1:9/x' }), (error: ConfigError) => error.option === 'webhookSecret');
     assert.throws(() => createPlaza({ webhookUrl: 'ftp://x', webhookSecret: SECRET }), (error: ConfigError) => error.option === 'webhookUrl');
@@ -272,12 +291,17 @@ describe('webhooks in a cluster', { skip: skipWithoutRedis() }, () => {
     const bobRoom = bob.join(room);
     await Promise.all([joined(adaRoom), joined(bobRoom)]);
     const bobGot = messages(bobRoom);
+    const adaGot = messages(adaRoom);
     await adaRoom.publish('across');
     await until(() => bobGot.length === 1, 5000, 'the message on the other node');
-    await until(() => receiver.events(room).length === 5, 5000, 'five events');
+    // plaza.publish() on one node reaches the members of every node, like the HTTP API.
+    await nodes[1]!.publish(room, 'from the app');
+    await until(() => adaGot.length === 2, 5000, 'the server\'s message on the other node');
+    assert.deepEqual(adaGot.map((m) => m.data), ['across', 'from the app']);
+    await until(() => receiver.events(room).length === 6, 5000, 'six events');
     const byNode = new Map<string, string[]>();
     for (const event of receiver.events(room)) byNode.set(event.node, [...(byNode.get(event.node) ?? []), `${event.type}${event.member ? ` ${event.member.name}` : ''}`]);
     const lists = [...byNode.values()].sort((a, b) => b.length - a.length);
-    assert.deepEqual(lists, [['room_occupied', 'member_joined Ada', 'message_published'], ['room_occupied', 'member_joined Bob']]);
+    assert.deepEqual(lists, [['room_occupied', 'member_joined Ada', 'message_published'], ['room_occupied', 'member_joined Bob', 'message_published']]);
   });
 });
