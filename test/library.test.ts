@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { Server as SocketIoServer } from 'socket.io';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ConfigError, OPTION_SPECS } from '../src/server/config.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
@@ -126,6 +127,34 @@ describe('attach(server)', () => {
     await joined(room);
     assert.equal((await room.publish('hello')).offset, 1);
     app.close();
+  });
+
+  it('shares a server with socket.io, which ends upgrades not answered within a second unless destroyUpgrade is false', async () => {
+    const plainUpgrade = (url: string) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(url);
+        ws.on('open', () => (ws.close(), resolve('open')));
+        ws.on('error', () => resolve('failed'));
+      });
+    for (const destroyUpgrade of [true, false]) {
+      const { server, url } = await appServer();
+      const io = new SocketIoServer(server, { destroyUpgrade });
+      cleanup.push(() => io.close());
+      const plaza = quiet({
+        path: '/plaza',
+        // An authenticate hook that takes longer than socket.io's one second for the slow ones.
+        authenticate: async (request) => {
+          if (request.url?.includes('slow')) await new Promise((resolve) => setTimeout(resolve, 1500));
+          return undefined;
+        },
+      });
+      await plaza.attach(server);
+      const polling = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+      assert.equal(polling.status, 200, 'socket.io answers its own requests');
+      assert.match(await polling.text(), /"sid"/);
+      assert.equal(await plainUpgrade(`${url.replace('http', 'ws')}/plaza`), 'open');
+      assert.equal(await plainUpgrade(`${url.replace('http', 'ws')}/plaza?slow`), destroyUpgrade ? 'failed' : 'open', `destroyUpgrade: ${destroyUpgrade}`);
+    }
   });
 
   it('answers 404 off its path when it is the only one listening for upgrades (nobody else would answer)', async () => {
