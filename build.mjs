@@ -1,14 +1,21 @@
 // Builds everything Plaza ships, with esbuild:
-//   dist/server.js        the server, one self-contained ESM file (ws bundled in)
+//   dist/server.js        the CLI, one self-contained ESM file (ws bundled in)
+//   dist/index.js         the library (`import { createPlaza } from 'plaza-realtime'`); ws and
+//                         ioredis stay imports, resolved from the package's dependencies
 //   dist/public/          the chat page and the embeddable client (plaza.js global, plaza.mjs module)
+// `node build.mjs --types` writes the .d.ts of the library and the client into dist/types/ with
+// tsc (the package needs them; `npm test` and `npm pack` build them).
 // `node build.mjs --tests` also bundles test/**/*.test.ts into build/test/ for `node --test`,
 // because Node 20 (our floor) cannot run TypeScript by itself.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 
 const root = new URL('.', import.meta.url).pathname;
 const withTests = process.argv.includes('--tests');
+const withTypes = process.argv.includes('--types');
 
 // ws is CommonJS and calls require('events') etc.; inside an ESM bundle `require` does not
 // exist, so give the bundle a real one.
@@ -31,6 +38,30 @@ async function buildServer() {
     legalComments: 'none',
     logLevel: 'warning',
   });
+}
+
+async function buildLibrary() {
+  await build({
+    entryPoints: [join(root, 'src/server/index.ts')],
+    outfile: join(root, 'dist/index.js'),
+    bundle: true,
+    // The package's dependencies (ws, ioredis) are installed beside it: imported, not copied in,
+    // so an app that uses ws itself gets one copy, and ioredis stays a lazy import().
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
+/** Declarations from the sources, one .d.ts per module under dist/types/ (server/, client/, shared/). */
+async function buildTypes() {
+  await rm(join(root, 'dist/types'), { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.types.json')], { stdio: 'inherit' });
 }
 
 async function buildPublic() {
@@ -81,6 +112,8 @@ async function buildTests() {
 
 if (withTests) {
   await buildTests();
+} else if (withTypes) {
+  await buildTypes();
 } else {
-  await Promise.all([buildServer(), buildPublic()]);
+  await Promise.all([buildServer(), buildLibrary(), buildPublic()]);
 }

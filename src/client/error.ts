@@ -1,5 +1,5 @@
 /** The error every rejected request carries: a stable `code` to branch on, a message for people. */
-import type { ErrorCode as ServerErrorCode } from '../shared/protocol.js';
+import type { AppErrorCode, ErrorCode as ServerErrorCode } from '../shared/protocol.js';
 
 /**
  * The server's error codes (PROTOCOL.md) and the client's own:
@@ -12,8 +12,9 @@ import type { ErrorCode as ServerErrorCode } from '../shared/protocol.js';
  * - `unauthorized`: the server refused the token (close code 4003) and the client has no token
  *   function to get another, so it stopped ('error' event on the client);
  * - `token_expired`: the token expired while connected (4004), likewise.
+ * A server application's hooks may refuse with codes of their own (`AppErrorCode`).
  */
-export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired';
+export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired' | AppErrorCode;
 
 export class PlazaError extends Error {
   override name = 'PlazaError';

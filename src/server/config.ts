@@ -119,7 +119,25 @@ export interface PlazaOptions {
   maxFragments: number;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
+  /** The path that takes WebSocket upgrades; the built-in chat and status pages connect to `/`. @default '/' */
+  path: string;
+  /** URL that receives signed POSTs about rooms and members (docs/server.md, "Webhooks"). @default '' (no webhooks) */
+  webhookUrl: string;
+  /** HMAC-SHA256 secret the webhooks are signed with; at least 32 characters; needed with webhookUrl. @default '' */
+  webhookSecret: string;
+  /** Which events are sent: room_occupied, room_vacated, member_joined, member_left, message_published. @default ['room_occupied', 'room_vacated', 'member_joined', 'member_left'] */
+  webhookEvents: WebhookEventType[];
+  /** Bytes of webhook events waiting to be delivered; past it new events are dropped and counted. @default 16777216 (16 MiB) */
+  webhookMaxQueue: number;
+  /** How long one webhook POST may take (ms) before it counts as failed and is retried. @default 5000 */
+  webhookTimeout: number;
+  /** Retries of a failed webhook POST, with growing backoff, before its events are dropped and counted. @default 5 */
+  webhookRetries: number;
 }
+
+/** The webhook events, in the order --help lists them. */
+export const WEBHOOK_EVENTS = ['room_occupied', 'room_vacated', 'member_joined', 'member_left', 'message_published'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   port: 8080,
@@ -165,6 +183,13 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   maxPresence: 100,
   dataDir: '',
   dataMaxBytes: 256 * 1024 * 1024,
+  path: '/',
+  webhookUrl: '',
+  webhookSecret: '',
+  webhookEvents: ['room_occupied', 'room_vacated', 'member_joined', 'member_left'] as WebhookEventType[],
+  webhookMaxQueue: 16 * 1024 * 1024,
+  webhookTimeout: 5000,
+  webhookRetries: 5,
 });
 
 type Kind = 'integer' | 'bytes' | 'boolean' | 'string' | 'choice' | 'list';
@@ -235,6 +260,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'publicDir', flag: '--public-dir', env: 'PUBLIC_DIR', kind: 'string', value: '<dir>', help: 'folder of static files laid over the built-in page and client (same name wins)' },
   { key: 'contentSecurityPolicy', flag: '--content-security-policy', env: 'CONTENT_SECURITY_POLICY', kind: 'string', value: '<policy>', defaultText: 'strict: only this server\'s own scripts, styles and sockets', help: 'Content-Security-Policy of HTML pages (\'\': none)' },
   { key: 'welcome', flag: '--welcome', env: 'WELCOME', kind: 'string', max: MAX_WELCOME, value: '<text>', help: 'text sent to every client on connect (plaza.v1: a notice envelope)' },
+  { key: 'path', flag: '--path', env: 'PLAZA_PATH', kind: 'string', max: 256, value: '<path>', help: 'path that takes WebSocket upgrades (the built-in pages need /)' },
+  { key: 'webhookUrl', flag: '--webhook-url', env: 'WEBHOOK_URL', kind: 'string', max: 2048, value: '<url>', help: 'receives signed POSTs about rooms and members' },
+  { key: 'webhookSecret', flag: '--webhook-secret', env: 'WEBHOOK_SECRET', kind: 'string', secret: true, value: '<secret>', help: 'HMAC secret (32+ chars) the webhooks are signed with' },
+  { key: 'webhookEvents', flag: '--webhook-events', env: 'WEBHOOK_EVENTS', kind: 'list', choices: WEBHOOK_EVENTS, value: '<event,…>', help: `comma list of webhook events: ${WEBHOOK_EVENTS.join(', ')}` },
+  { key: 'webhookMaxQueue', flag: '--webhook-max-queue', env: 'WEBHOOK_MAX_QUEUE', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes of webhook events waiting; past it new ones are dropped' },
+  { key: 'webhookTimeout', flag: '--webhook-timeout', env: 'WEBHOOK_TIMEOUT', kind: 'integer', min: 100, max: 120_000, value: '<ms>', help: 'ms one webhook POST may take' },
+  { key: 'webhookRetries', flag: '--webhook-retries', env: 'WEBHOOK_RETRIES', kind: 'integer', min: 0, max: 20, help: 'retries of a failed webhook POST before its events are dropped' },
 ];
 
 /** A bad option value. `option` is the flag (CLI) or property name (API) to fix. */
@@ -277,7 +309,7 @@ function describeAllowed(spec: OptionSpec): string {
     case 'string':
       return spec.max === undefined ? 'a string' : `a string of at most ${spec.max} characters`;
     case 'list':
-      return 'a comma-separated list';
+      return spec.choices ? `a comma-separated list of ${spec.choices.join(', ')}` : 'a comma-separated list';
   }
 }
 
@@ -315,7 +347,7 @@ function checkValue(spec: OptionSpec, value: unknown): boolean {
     case 'string':
       return typeof value === 'string' && (spec.max === undefined || value.length <= spec.max);
     case 'list':
-      return Array.isArray(value) && value.every((item) => typeof item === 'string');
+      return Array.isArray(value) && value.every((item) => typeof item === 'string' && (!spec.choices || spec.choices.includes(item)));
   }
 }
 
@@ -374,6 +406,17 @@ function checkCombinations(options: PlazaOptions): void {
     parseTrustedProxies(options.trustProxy);
   } catch (error) {
     throw new ConfigError('trustProxy', (error as Error).message);
+  }
+  if (!/^\/[^\s?#]*$/.test(options.path)) {
+    throw new ConfigError('path', `must start with / and hold no spaces, ? or #, e.g. /plaza; got ${JSON.stringify(options.path)}`);
+  }
+  if (options.webhookUrl) {
+    if (!/^https?:\/\/[^\s]+$/.test(options.webhookUrl) || !URL.canParse(options.webhookUrl)) {
+      throw new ConfigError('webhookUrl', 'expected an http:// or https:// URL, e.g. https://app.example.com/plaza-events');
+    }
+    if (options.webhookSecret.length < 32) {
+      throw new ConfigError('webhookSecret', `webhooks need a signing secret of at least 32 characters (got ${options.webhookSecret.length}); use a long random string, e.g. from \`openssl rand -hex 32\``);
+    }
   }
   for (const origin of options.allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {

@@ -1,10 +1,27 @@
-import type { Server } from 'node:http';
+/**
+ * `createPlaza()`: composes every part into one server, and is the library's entry point
+ * (src/server/index.ts re-exports it; docs/server.md is its reference). Nothing runs until
+ * `listen()` binds a port of its own or `attach(server)` joins an application's http(s) server.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { CloseCode, SUBPROTOCOL } from '../shared/protocol.js';
-import { resolveOptions, type PlazaOptions } from './config.js';
+import { CloseCode, ErrorCode, SUBPROTOCOL } from '../shared/protocol.js';
+import { ConfigError, resolveOptions, type PlazaOptions } from './config.js';
+import { createAppEvents } from './app-events.js';
+import { createAuthenticator } from './hooks/authenticate.js';
+import type { Listener, PlazaEventName } from './hooks/events.js';
+import { RoomHooks } from './hooks/room-hooks.js';
+import { HookRunner, resolveHookBounds } from './hooks/runner.js';
+import type { PlazaHooks } from './hooks/types.js';
+import { BackplaneError } from './rooms/backplane/types.js';
+import type { Publisher } from './rooms/broker.js';
+import { publishProblem, PublishError } from './rooms/publish-check.js';
+import { WebhookSender } from './webhooks/sender.js';
 import { AuthFailureLimiter } from './access/failure-limiter.js';
 import { LocalBackplane } from './rooms/backplane/local.js';
 import { RedisBackplane } from './rooms/backplane/redis.js';
@@ -44,22 +61,80 @@ export interface PlazaDependencies {
   builtinPublicDir?: string;
 }
 
+/** `listening`: serving, on a port of its own or attached to an application's server. */
 export type PlazaState = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
 
+/** Options and hooks in one object: `createPlaza({ port: 0, onPublish, … })`. */
+export interface PlazaConfig extends Partial<PlazaOptions>, PlazaHooks {}
+
+/** What `plaza.publish()` resolves with. */
+export interface PublishResult {
+  room: string;
+  offset: number;
+  epoch: string;
+  /** Members of this server that were handed the message. */
+  delivered: number;
+}
+
+/** Connect-style: Express, polka and plain node:http callers alike. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+
 export interface Plaza {
-  /** Binds the port and serves. Rejects with a clear message if the port is taken. */
+  /** Binds `port` on `host` with a server of its own and serves. Rejects with a clear message if the port is taken. */
+  listen(): Promise<void>;
+  /** The same as listen(). */
   start(): Promise<void>;
-  /** Stops accepting, closes every client with 1001, waits up to shutdownTimeout. Idempotent. */
+  /**
+   * Joins an existing node:http or node:https server: takes WebSocket upgrades on `path` and
+   * leaves every other request and upgrade to the application. Resolves once Plaza serves.
+   */
+  attach(server: Server | HttpsServer): Promise<void>;
+  /**
+   * Plaza's HTTP routes (/healthz, /readyz, /metrics, /status, /api/…, static files) as a
+   * middleware to mount where you like; anything else goes to `next` (404 without one).
+   */
+  readonly handleRequest: RequestHandler;
+  /** Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError. */
+  publish(room: string, data: unknown): Promise<PublishResult>;
+  /** Listens to an event; returns its own unsubscribe. */
+  on<E extends PlazaEventName>(event: E, listener: Listener<E>): () => void;
+  /**
+   * Stops accepting, closes every client with 1001, waits up to shutdownTimeout for them and
+   * again for queued webhooks. An attached Plaza leaves the application's server open. Idempotent.
+   */
   close(): Promise<void>;
   readonly state: PlazaState;
   /** The bound port (useful with port 0). */
   readonly port: number;
-  /** http://host:port of the running server. */
+  /** http(s)://host:port of the running server. */
   readonly url: string;
   /** Open WebSocket connections. */
   readonly connectionCount: number;
   readonly options: Readonly<PlazaOptions>;
 }
+
+/** The keys of a PlazaConfig that are hooks (or their bounds), not options. */
+const HOOK_KEYS = ['authenticate', 'onJoin', 'onLeave', 'onPublish', 'hookTimeout', 'maxHookCalls'] as const;
+const HOOK_FUNCTIONS = new Set<string>(['authenticate', 'onJoin', 'onLeave', 'onPublish']);
+
+/** Separates the hooks from the options, and checks that each hook is a function. */
+function splitConfig(config: PlazaConfig): { options: Partial<PlazaOptions>; hooks: PlazaHooks } {
+  if (config === null || typeof config !== 'object') throw new ConfigError('options', 'expected an object of Plaza options and hooks');
+  const options: Record<string, unknown> = { ...config };
+  const hooks: Record<string, unknown> = {};
+  for (const key of HOOK_KEYS) {
+    if (!(key in options)) continue;
+    const value = options[key];
+    delete options[key];
+    if (value === undefined) continue;
+    if (HOOK_FUNCTIONS.has(key) && typeof value !== 'function') throw new ConfigError(key, `expected a function, got ${typeof value}`);
+    hooks[key] = value;
+  }
+  return { options: options as Partial<PlazaOptions>, hooks: hooks as PlazaHooks };
+}
+
+/** The sender of messages the application publishes with plaza.publish(), as v1 clients see it in `from`. */
+const SERVER_PUBLISHER: Publisher = { fromJson: '{"session":"server","name":"server"}' };
 
 /** How often expired history is dropped and idle rooms forgotten: one timer per server. */
 const SWEEP_INTERVAL = 5_000;
@@ -76,9 +151,31 @@ async function until(done: () => boolean, ms: number): Promise<void> {
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: PlazaDependencies = {}): Plaza {
+export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
+  const { options, hooks } = splitConfig(configuration);
   const config = resolveOptions(options);
+  const hookBounds = resolveHookBounds(hooks);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const runner = new HookRunner(hookBounds, logger);
+  const roomHooks = hooks.onJoin || hooks.onLeave || hooks.onPublish ? new RoomHooks(hooks, runner, config.maxPayload) : undefined;
+  const authenticate = createAuthenticator(hooks, runner);
+  /** This server among a cluster's nodes, in its webhooks. */
+  const nodeId = randomBytes(6).toString('base64url');
+  const webhooks = config.webhookUrl
+    ? new WebhookSender(
+        {
+          url: config.webhookUrl,
+          secret: config.webhookSecret,
+          events: config.webhookEvents,
+          maxQueueBytes: config.webhookMaxQueue,
+          timeout: config.webhookTimeout,
+          retries: config.webhookRetries,
+          node: nodeId,
+        },
+        logger,
+      )
+    : undefined;
+  const app = createAppEvents(logger, webhooks);
   const connections = new Set<Connection>();
   const metrics = new Metrics();
   let journal: Journal | undefined;
@@ -106,7 +203,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const broker = new Broker(hub, history, backplane, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
-  }, metrics);
+  }, metrics, { hooks: roomHooks, observer: app.observer });
   /** Writes the turn's history records; runs before any frame carrying them leaves. */
   function flushJournal(): void {
     if (journal && journal.pendingRecords > 0) journal.flush();
@@ -130,14 +227,21 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const authFailures = new AuthFailureLimiter();
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
-  const context: ConnectionContext<Connection> = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
+  const context: ConnectionContext<Connection> = {
+    broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries,
+    onClosed: (connection, code) => app.disconnected(connection, code),
+  };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
 
   let state: PlazaState = 'new';
   let server: Server | undefined;
+  /** The server is the application's (attach): close() leaves it open. */
+  let attached = false;
+  let upgradeListener: ((request: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
   let wss: WebSocketServer | undefined;
   let staticFiles: StaticFiles | undefined;
+  let router: RequestHandler | undefined;
   let closing: Promise<void> | undefined;
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
@@ -145,31 +249,62 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     const expiresAt = admission.grant?.expiresAt;
     if (expiresAt !== undefined) expiries.add(connection, expiresAt);
     if (welcomeFrames) connection.deliver(welcomeFrames[connection.protocol]);
+    app.connected(connection);
   }
 
-  async function start(): Promise<void> {
-    if (state !== 'new') throw new Error(`start() called on a Plaza that is ${state}; create a new one instead`);
+  /** Runs `open` from `new` to `listening`; a failure leaves nothing running: no timers, no open files, no socket. */
+  async function begin(method: string, open: () => Promise<void>): Promise<void> {
+    if (state !== 'new') throw new Error(`${method} called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
     try {
-      await listen();
+      await open();
     } catch (error) {
-      // A failed start leaves nothing running: no timers, no open files, no socket.
       clearInterval(sweepTimer);
       void backplane.close();
+      void webhooks?.close(0);
       heartbeat?.stop();
       journal?.close();
-      server?.close();
+      if (attached && upgradeListener) server?.off('upgrade', upgradeListener);
+      else server?.close();
       state = 'closed';
       throw error;
     }
     state = 'listening';
     statusFeed.start();
+  }
+
+  async function listen(method = 'listen()'): Promise<void> {
+    await begin(method, async () => {
+      // TLS files first: a wrong one is a bad option, reported before anything else is touched.
+      const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
+      const handler = await prepare();
+      const httpServer = createHttpServer(config, tls, (req, res) => handler(req, res));
+      server = httpServer;
+      upgradeListener = upgradeHandler(() => false);
+      httpServer.on('upgrade', upgradeListener);
+      await bind(httpServer);
+    });
     logger.always('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
   }
 
-  async function listen(): Promise<void> {
-    // TLS files first: a wrong one is a bad option, reported before anything else is touched.
-    const tls = config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
+  async function attach(target: Server | HttpsServer): Promise<void> {
+    await begin('attach()', async () => {
+      if (!target || typeof target.on !== 'function' || typeof target.listenerCount !== 'function' || typeof target.address !== 'function') {
+        throw new TypeError('attach() takes a node:http or node:https server, e.g. the one app.listen() returns');
+      }
+      if (config.tlsCert) throw new ConfigError('tlsCert', 'an attached Plaza speaks TLS when the server it is attached to does (node:https); leave tlsCert and tlsKey out');
+      attached = true;
+      server = target;
+      await prepare();
+      // Only when someone else also listens are upgrades off Plaza's path left to them.
+      upgradeListener = upgradeHandler(() => target.listenerCount('upgrade') > 1);
+      target.on('upgrade', upgradeListener);
+    });
+    logger.always('Plaza is attached', { url: plaza.url, path: config.path });
+  }
+
+  /** Everything listen() and attach() share: static files, history, timers, the backplane, the router. */
+  async function prepare(): Promise<RequestHandler> {
     const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
     if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
     if (config.dataDir) openJournal();
@@ -182,20 +317,23 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     heartbeat = startHeartbeat(connections, config.heartbeatMs);
     await backplane.start();
     wss = createWebSocketServer(config);
-    const handler = createRequestHandler({
+    router = createRequestHandler({
       staticFiles, options: config, broker, connections, metrics, logger, readiness, statusFeed,
-      flushHistory: flushJournal, authFailures, clientAddress,
+      flushHistory: flushJournal, authFailures, clientAddress, hooks: runner, webhooks,
     });
-    const httpServer = createHttpServer(config, tls, handler);
-    httpServer.on(
-      'upgrade',
-      createUpgradeHandler({
-        wss, options: config, logger, metrics, limits, authFailures, clientAddress,
-        isAccepting: () => state === 'listening', onConnection,
-      }),
-    );
-    server = httpServer;
-    await new Promise<void>((resolve, reject) => {
+    return router;
+  }
+
+  function upgradeHandler(othersListen: () => boolean) {
+    return createUpgradeHandler({
+      wss: wss!, options: config, logger, metrics, limits, authFailures, clientAddress,
+      isAccepting: () => state === 'listening', onConnection, othersListen,
+      ...(authenticate && { authenticate }),
+    });
+  }
+
+  function bind(httpServer: Server): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(
           error.code === 'EADDRINUSE'
@@ -244,13 +382,16 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     statusFeed.stop();
     if (previous === 'new' || !server) {
       journal?.close();
+      await webhooks?.close(0);
       await backplane.close();
       state = 'closed';
       return;
     }
     const httpServer = server;
-    const serverClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-    httpServer.closeIdleConnections();
+    // The application's server stays open: only Plaza's own clients go. Upgrades on Plaza's path
+    // meanwhile get 503 from its listener, removed last.
+    const serverClosed = attached ? Promise.resolve() : new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    if (!attached) httpServer.closeIdleConnections();
     let batch = 0;
     for (const connection of [...connections]) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
@@ -260,16 +401,46 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
     for (const connection of connections) connection.ws.terminate();
     await until(() => connections.size === 0, 1000);
-    httpServer.closeAllConnections();
+    if (attached) httpServer.off('upgrade', upgradeListener!);
+    else httpServer.closeAllConnections();
     await serverClosed;
     journal?.close();
+    // The leaves of the clients just closed are news too: a bounded wait for them to go out.
+    await webhooks?.close(config.shutdownTimeout);
     await backplane.close();
     state = 'closed';
     logger.info('closed');
   }
 
+  async function publish(room: string, data: unknown): Promise<PublishResult> {
+    if (state !== 'listening') throw new PublishError(ErrorCode.Unavailable, `this Plaza is ${state}: publish() works after listen() or attach() and before close()`);
+    const problem = publishProblem(room, data, config);
+    if (problem) throw problem;
+    try {
+      const published = await broker.publish(room, { kind: 'json', data }, SERVER_PUBLISHER);
+      // Written ahead: the offset this reveals is on disk first (--data-dir), as for every reply.
+      flushJournal();
+      return { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered };
+    } catch (error) {
+      if (error instanceof BackplaneError) throw new PublishError(error.code, error.message);
+      throw error;
+    }
+  }
+
+  const handleRequest: RequestHandler = (req, res, next) => {
+    if (router && (state === 'listening' || state === 'closing')) return router(req, res, next);
+    if (next) return next();
+    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5' });
+    res.end(`Plaza is ${state}: its routes answer once listen() or attach() has resolved\n`);
+  };
+
   const plaza: Plaza = {
-    start,
+    listen: () => listen(),
+    start: () => listen('start()'),
+    attach,
+    handleRequest,
+    publish,
+    on: (event, listener) => app.events.on(event, listener),
     close: () => (closing ??= shutdown()),
     get state() {
       return state;
@@ -279,8 +450,10 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
       return address?.port ?? 0;
     },
     get url() {
-      const host = !config.host || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return `${config.tlsCert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${plaza.port}`;
+      const bound = attached ? ((server?.address() as AddressInfo | null | undefined)?.address ?? '') : config.host;
+      const host = !bound || bound === '0.0.0.0' || bound === '::' ? 'localhost' : bound;
+      const tls = attached ? server !== undefined && 'setSecureContext' in server : Boolean(config.tlsCert);
+      return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${plaza.port}`;
     },
     get connectionCount() {
       return connections.size;

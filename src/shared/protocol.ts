@@ -66,8 +66,22 @@ export const ErrorCode = {
   Timeout: 'timeout',
   /** The server failed unexpectedly; the error is in its log. */
   Internal: 'internal',
+  /** The server application's hook threw or returned something it may not; the error is in its log. Try again later. */
+  HookFailed: 'hook_failed',
+  /** The server application's hook did not answer within its timeout; try again. */
+  HookTimeout: 'hook_timeout',
+  /** Too many of the server application's hook calls are running; try again shortly. */
+  HookBusy: 'hook_busy',
+  /** The server application refused the request without naming a code of its own. */
+  Rejected: 'rejected',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * An error code chosen by the server application's hook (`reject(code, message)`): lower-case
+ * letters, digits and `_`. Error replies carry one of Plaza's codes or one of these.
+ */
+export type AppErrorCode = string & { readonly appErrorCode?: never };
 
 /** Why a resume could not be served gap-free. */
 export type UnrecoveredReason =
@@ -194,7 +208,7 @@ export interface Ack {
 export interface ErrorReply {
   type: 'error';
   id?: number | string;
-  code: ErrorCode;
+  code: ErrorCode | AppErrorCode;
   message: string;
 }
 export interface Presence {

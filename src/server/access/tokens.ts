@@ -83,8 +83,11 @@ function patterns(claim: unknown, what: string): string[] {
   return list.map((p) => p.trim()).filter(Boolean);
 }
 
-/** `team-*` matches any room starting with `team-`; `*` matches every room; others match exactly. */
-function matcher(list: string[]): (room: string) => boolean {
+/**
+ * `team-*` matches any room starting with `team-`; `*` matches every room; others match exactly.
+ * Also how an authenticate hook's grants are read (hooks/authenticate.ts).
+ */
+export function roomMatcher(list: readonly string[]): (room: string) => boolean {
   const exact = new Set(list.filter((p) => !p.endsWith('*')));
   const prefixes = list.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
   return (room) => exact.has(room) || prefixes.some((prefix) => room.startsWith(prefix));
@@ -120,8 +123,8 @@ export function verifyToken(token: string, secret: string, now = Date.now()): Gr
   return {
     userId: claims.sub,
     name: tokenName(claims.name) ?? claims.sub,
-    mayJoin: matcher(rooms),
-    mayPublish: matcher(publish),
+    mayJoin: roomMatcher(rooms),
+    mayPublish: roomMatcher(publish),
     expiresAt: claims.exp * 1000,
   };
 }

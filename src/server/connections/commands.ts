@@ -2,11 +2,12 @@
  * What a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { ErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { JoinResult, Publisher } from '../rooms/broker.js';
 import type { RequestId } from '../engine/envelope.js';
 import type { Member } from '../engine/hub.js';
+import type { Payload } from '../engine/publication.js';
 import type { Joined } from '../../shared/protocol.js';
 import type { Admission, ConnectionContext } from './context.js';
 
@@ -18,6 +19,8 @@ export interface Requester extends Member, Publisher {
   setName(name: string): void;
   reply(json: string): void;
   replyError(id: RequestId, code: ErrorCode, message: string): void;
+  /** Answers with the application's refusal (a hook's code): never held against the client. */
+  replyRefusal(id: RequestId, code: ErrorCode | AppErrorCode, message: string): void;
   replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void;
   /** A bug while answering: closes this connection (1011), never the process. */
   fail(error: unknown): void;
@@ -74,6 +77,7 @@ async function join(connection: Requester, request: JoinRequest): Promise<void> 
 /** Builds the reply in one synchronous step after the join, so nothing live can come between. */
 function answerJoin(connection: Requester, request: JoinRequest, result: JoinResult): void {
   const broker = connection.context.broker;
+  if (!result.ok && result.byHook) return connection.replyRefusal(request.id, result.code, result.message);
   if (!result.ok) return connection.replyError(request.id, result.code, result.message);
   const { room, log, members } = result;
   let entries: readonly { json: string }[] = [];
@@ -105,21 +109,41 @@ function leave(connection: Requester, request: LeaveRequest): void {
 }
 
 /**
- * Never makes the connection wait: the ack is sent when the backplane has delivered the message
- * here. In a cluster the publishes of one connection travel to Redis in order on one pipelined
- * link, so their offsets, deliveries and acks keep that order without a round trip each.
+ * Without an onPublish hook, never makes the connection wait: the ack is sent when the backplane
+ * has delivered the message here. In a cluster the publishes of one connection travel to Redis
+ * in order on one pipelined link, so their offsets, deliveries and acks keep that order without
+ * a round trip each. With the hook, the connection's next request waits until the hook decided
+ * and this message was handed to the backplane, so no publish overtakes an earlier one.
  */
-function publish(connection: Requester, request: PublishRequest): void {
+function publish(connection: Requester, request: PublishRequest): void | Promise<void> {
   const broker = connection.context.broker;
-  const room = broker.hub.room(request.room);
-  if (!room || !room.members.has(connection)) {
-    return connection.replyError(request.id, ErrorCode.NotJoined, `join room ${JSON.stringify(request.room)} before publishing to it`);
-  }
+  if (!isMember(connection, request.room)) return notJoined(connection, request);
   const grant = connection.admission.grant;
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
-  broker.publish(request.room, { kind: 'json', data: request.data }, connection, request.excludeSelf ? connection : undefined).then(
+  const payload: Payload = { kind: 'json', data: request.data };
+  if (!broker.screensPublishes) return send(connection, request, payload);
+  return broker.screen(request.room, payload, connection).then((screened) => {
+    if (!screened.ok) return connection.replyRefusal(request.id, screened.code, screened.message);
+    // An operator's disconnect or a slow-consumer drop may have taken it out of the room meanwhile.
+    if (!isMember(connection, request.room)) return notJoined(connection, request);
+    send(connection, request, screened.payload);
+  });
+}
+
+function isMember(connection: Requester, name: string): boolean {
+  return connection.context.broker.hub.room(name)?.members.has(connection) === true;
+}
+
+function notJoined(connection: Requester, request: PublishRequest): void {
+  connection.replyError(request.id, ErrorCode.NotJoined, `join room ${JSON.stringify(request.room)} before publishing to it`);
+}
+
+/** Hands the message to the broker; the ack (or the backplane's refusal) follows when it resolves. */
+function send(connection: Requester, request: PublishRequest, payload: Payload): void {
+  const broker = connection.context.broker;
+  broker.publish(request.room, payload, connection, request.excludeSelf ? connection : undefined).then(
     (done) => {
       if (request.id !== undefined) {
         connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch }));

@@ -11,12 +11,13 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { CloseCode, ErrorCode } from '../../shared/protocol.js';
+import { CloseCode, ErrorCode, type AppErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from '../engine/envelope.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
 import type { OutboxEntry } from '../engine/outbox.js';
+import type { Payload } from '../engine/publication.js';
 import { handleRequest, type Requester } from './commands.js';
 import type { Admission, ConnectionContext } from './context.js';
 import { parseRequest, requestIdOf } from './requests.js';
@@ -39,8 +40,26 @@ export type ClosedBy = 'server' | 'client' | 'network';
 const PAUSE_WAITING = 100;
 const MAX_WAITING = 1000;
 
-/** A v1 frame as it waits its turn: its bytes, or what it earned on arrival (over the rate, binary). */
-type Waiting = Buffer | { limited: Buffer } | 'binary';
+/**
+ * A frame as it waits its turn. plaza.v1: its bytes, or what it earned on arrival (over the
+ * rate, binary). Plain: its bytes and kind (plain frames wait only behind an application hook).
+ */
+type Waiting = Buffer | { limited: Buffer } | 'binary' | { plain: Buffer; binary: boolean };
+
+function sizeOf(frame: Waiting): number {
+  if (typeof frame === 'string') return 0;
+  if (Buffer.isBuffer(frame)) return frame.length;
+  return 'limited' in frame ? frame.limited.length : frame.plain.length;
+}
+
+/** Plaza's own error codes: the only ones counted by code in /metrics (an app's codes are its own). */
+const PLAZA_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** Close codes for a plain client the onJoin hook kept out of the default room (it cannot read errors). */
+const HOOK_FAILURES: ReadonlySet<string> = new Set([ErrorCode.HookFailed, ErrorCode.HookTimeout, ErrorCode.HookBusy]);
+
+/** A close reason must fit in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
 
 /** Protocol errors a connection may make in a burst before it is closed with 1008. */
 const ERROR_BURST = 20;
@@ -127,21 +146,31 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
   }
 
-  /** Plain clients live in the default room; a server with no room slot left turns them away. */
+  /**
+   * Plain clients live in the default room; a server with no room slot left turns them away, and
+   * so does the application's onJoin hook (1008 with its message; 1013 when the hook failed).
+   * With that hook, the client's messages wait until it is in: none is published before.
+   */
   private joinDefaultRoom(): void {
-    this.context.broker.join(this, this.context.options.defaultRoom, false).then(
-      (result) => {
-        if (!result || result.ok) return;
-        this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
-        this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
-      },
-      (error: unknown) => this.fail(error),
-    );
+    const joining = this.context.broker.join(this, this.context.options.defaultRoom, false).then((result) => {
+      if (!result || result.ok) return;
+      this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
+      if (!result.byHook) return this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
+      if (HOOK_FAILURES.has(result.code)) return this.close(CloseCode.TryAgainLater, `${result.code}: try again later`);
+      this.close(CloseCode.PolicyViolation, Buffer.from(`${result.code}: ${result.message}`).subarray(0, MAX_REASON_BYTES).toString());
+    });
+    if (this.context.broker.screensJoins) this.waitFor(joining);
+    else joining.catch((error: unknown) => this.fail(error));
   }
 
-  /** The authenticated user (token `sub`), when auth is on. */
+  /** The authenticated user (token `sub`, or the id an authenticate hook gave), when there is one. */
   get userId(): string | undefined {
     return this.admission.grant?.userId;
+  }
+
+  /** What the application's authenticate hook attached to this connection. */
+  get data(): unknown {
+    return this.admission.data;
   }
 
   /** Presented the API key when connecting: may watch the status feed. */
@@ -220,6 +249,15 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     }
   }
 
+  /**
+   * Answers with the application's refusal or a hook failure: never spends the error allowance
+   * (the client did nothing wrong by Plaza's rules). An app's own codes are not counted by code.
+   */
+  replyRefusal(id: RequestId, code: ErrorCode | AppErrorCode, message: string): void {
+    if (PLAZA_CODES.has(code)) this.context.metrics.countIn(this.context.metrics.protocolErrors, code);
+    this.reply(errorEnvelope(id, code, message));
+  }
+
   writeAhead(): void {
     this.context.outbox.writeAhead();
   }
@@ -269,6 +307,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     try {
       if (this.protocol === 'v1') this.onV1Message(limited ? { limited: bytes } : isBinary ? 'binary' : bytes);
       else if (limited) this.onRateLimited();
+      else if (this.waiting) this.hold({ plain: bytes, binary: isBinary });
       else this.onPlainMessage(bytes, isBinary);
     } catch (error) {
       this.fail(error);
@@ -296,9 +335,21 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
       if (!this.spendError()) this.close(CloseCode.PolicyViolation, 'this token may not publish here');
       return;
     }
-    const payload = isBinary
-      ? ({ kind: 'binary', bytes } as const)
-      : ({ kind: 'text', text: bytes.toString('utf8'), bytes } as const);
+    const payload: Payload = isBinary ? { kind: 'binary', bytes } : { kind: 'text', text: bytes.toString('utf8'), bytes };
+    const broker = this.context.broker;
+    if (!broker.screensPublishes) return this.publishPlain(payload);
+    // Later messages wait behind this one until the hook decided, so they keep their order.
+    this.waitFor(
+      broker.screen(this.context.options.defaultRoom, payload, this).then((screened) => {
+        if (screened.ok) return this.publishPlain(screened.payload);
+        // Plain clients cannot be told: the message is dropped, counted and logged.
+        this.context.metrics.plainDropped++;
+        this.context.logger.debug('plain message refused by the onPublish hook', { id: this.id, code: screened.code });
+      }),
+    );
+  }
+
+  private publishPlain(payload: Payload): void {
     const except = this.context.options.excludeSender ? this : undefined;
     this.context.broker.publish(this.context.options.defaultRoom, payload, this, except).catch((error: unknown) => {
       if (!(error instanceof BackplaneError)) return this.fail(error);
@@ -314,30 +365,36 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
    * they earned, so a publish right after a join finds the connection in the room.
    */
   private onV1Message(frame: Waiting): void {
-    if (this.waiting) {
-      const bytes = typeof frame === 'string' ? 0 : Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
-      // Past the hard bound only a peer that ignores TCP backpressure is left: it is closed.
-      if (this.waiting.length >= MAX_WAITING || this.waitingBytes + bytes > 4 * this.context.options.maxBuffered) {
-        return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
-      }
-      this.waiting.push(frame);
-      this.waitingBytes += bytes;
-      // Past the soft bound the socket is not read until the queue drains: a client flushing its
-      // offline queue right behind a rejoin waits, instead of being cut off.
-      if (this.waiting.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered) this.ws.pause();
-      return;
-    }
+    if (this.waiting) return this.hold(frame);
     if (frame === 'binary') return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
-    if (!Buffer.isBuffer(frame)) return this.onRateLimited(frame.limited);
+    if (!Buffer.isBuffer(frame)) return 'limited' in frame ? this.onRateLimited(frame.limited) : this.fail(new Error('a plain frame in the plaza.v1 path'));
     const bytes = frame;
     const options = this.context.options;
     const parsed = parseRequest(bytes.toString('utf8'), { maxRoomName: options.maxRoomName, historySize: options.historySize });
     if (!parsed.ok) return this.replyError(parsed.id, parsed.code, parsed.message);
     const pending = handleRequest(this, parsed.request);
-    if (pending) {
-      this.waiting = [];
-      pending.catch((error: unknown) => this.fail(error)).finally(() => this.drainWaiting());
+    if (pending) this.waitFor(pending);
+  }
+
+  /** Queues a frame behind the request that waits. */
+  private hold(frame: Waiting): void {
+    const waiting = this.waiting!;
+    const bytes = sizeOf(frame);
+    // Past the hard bound only a peer that ignores TCP backpressure is left: it is closed.
+    if (waiting.length >= MAX_WAITING || this.waitingBytes + bytes > 4 * this.context.options.maxBuffered) {
+      return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
     }
+    waiting.push(frame);
+    this.waitingBytes += bytes;
+    // Past the soft bound the socket is not read until the queue drains: a client flushing its
+    // offline queue right behind a rejoin waits, instead of being cut off.
+    if (waiting.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered) this.ws.pause();
+  }
+
+  /** Frames arriving from now on wait until `pending` settles, then go on in their order. */
+  private waitFor(pending: Promise<void>): void {
+    this.waiting = [];
+    pending.catch((error: unknown) => this.fail(error)).finally(() => this.drainWaiting());
   }
 
   private drainWaiting(): void {
@@ -346,16 +403,18 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     this.waitingBytes = 0;
     while (waiting.length > 0 && !this.closeSent) {
       try {
-        this.onV1Message(waiting.shift()!);
+        const frame = waiting.shift()!;
+        if (typeof frame === 'object' && 'plain' in frame) this.onPlainMessage(frame.plain, frame.binary);
+        else this.onV1Message(frame);
       } catch (error) {
         return this.fail(error);
       }
-      // onV1Message may have set it again (TypeScript cannot see that through the call).
+      // Handling it may have set it again (TypeScript cannot see that through the call).
       const again = this.waiting as Waiting[] | undefined;
       if (again) {
         // Another request went async: what is left keeps its place in front of newer ones.
         again.unshift(...waiting);
-        for (const frame of waiting) if (typeof frame !== 'string') this.waitingBytes += Buffer.isBuffer(frame) ? frame.length : frame.limited.length;
+        for (const frame of waiting) this.waitingBytes += sizeOf(frame);
         break;
       }
     }
@@ -399,5 +458,6 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
       // Everything written to the socket: the 101 response, frames, pings and the close frame.
       bytesOut: (this.socket as Partial<Socket>).bytesWritten ?? 0,
     });
+    this.context.onClosed?.(this, code);
   }
 }

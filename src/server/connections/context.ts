@@ -19,6 +19,8 @@ export interface Admission {
   grant: Grant | undefined;
   /** The upgrade URL carried the API key (`?key=`): may watch the status feed. */
   isOperator: boolean;
+  /** What the application's authenticate hook attached (`client.data` in hooks and events). */
+  data?: unknown;
 }
 
 /** Who may join the reserved rooms (the status feed decides for `plaza:status`). */
@@ -40,4 +42,6 @@ export interface ConnectionContext<C = unknown> {
   readonly connections: Set<C>;
   /** Connections whose token expires (closed with 4004 then); a connection removes itself when it closes. */
   readonly expiries?: ExpiryQueue<C>;
+  /** Told once when a connection has closed (for the application's `disconnect` event). */
+  readonly onClosed?: (connection: C, code: number) => void;
 }

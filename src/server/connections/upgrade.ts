@@ -12,9 +12,7 @@ import type { Metrics } from '../engine/metrics.js';
 import type { Admission } from './context.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
-
-/** The paths that accept WebSocket upgrades. Tutorial pages connect to the bare origin. */
-const UPGRADE_PATHS = new Set(['/']);
+import type { Authentication, Authenticator } from '../hooks/authenticate.js';
 
 /**
  * How long a socket accepted only to be closed with 4003 may take to answer the close frame
@@ -38,6 +36,13 @@ export interface UpgradeContext {
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
+  /** The application's authenticate hook, when it set one. */
+  readonly authenticate?: Authenticator;
+  /**
+   * True when something else also listens for upgrades on this server (Plaza attached to an
+   * app's server): an upgrade off Plaza's path is then left untouched for it, not answered 404.
+   */
+  othersListen?(): boolean;
 }
 
 /** What the API key allows on a WebSocket when tokens are required: watching node rooms only. */
@@ -102,6 +107,16 @@ export function createUpgradeHandler(context: UpgradeContext) {
     metrics.authFailures++;
     context.logger.warn('refused an upgrade without a valid key or token', { remote: ip });
     if (!offersV1) return refuse(socket, 401, message);
+    closeUnauthorized(request, socket, head, ip, message);
+  }
+
+  /**
+   * Closes a plaza.v1 socket at once with 4003 and `message`: a browser cannot read the status
+   * of a refused upgrade, and would only see 1006. The socket never becomes a Connection (no
+   * rooms, nothing read), counts against the connection caps while it exists, and is cut off if
+   * it does not answer within REFUSED_GRACE_MS.
+   */
+  function closeUnauthorized(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, message: string): void {
     context.wss.handleUpgrade(request, socket, head, (ws) => {
       context.limits.add(ip);
       const cutOff = setTimeout(() => ws.terminate(), REFUSED_GRACE_MS);
@@ -115,13 +130,64 @@ export function createUpgradeHandler(context: UpgradeContext) {
     });
   }
 
+  /** Whom the application's authenticate hook said this is, and what follows from it. */
+  function afterAuthenticate(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, result: Authentication): void {
+    // The client may have given up, or the server begun to close, while the hook ran.
+    if (socket.destroyed) return;
+    if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
+    switch (result.kind) {
+      case 'identity':
+        return admit(request, socket, head, door, result.grant, result.data);
+      case 'pass':
+        return checkToken(request, socket, head, door);
+      case 'failed':
+        return refuse(socket, 503, `${result.code}: ${result.message}`, { 'Retry-After': '5' });
+      case 'refused':
+        context.logger.info('the authenticate hook refused an upgrade', { remote: door.ip, status: result.status });
+        if (result.status !== 401 && result.status !== 403) return refuse(socket, result.status, result.reason);
+        metrics.authFailures++;
+        if (door.offersV1) return closeUnauthorized(request, socket, head, door.ip, result.reason);
+        return refuse(socket, result.status, result.reason);
+    }
+  }
+
+  /** --auth-secret's rule: a valid token is required (the status page may come with the API key instead). */
+  function checkToken(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door): void {
+    if (!options.authSecret) return admit(request, socket, head, door, undefined, undefined);
+    const token = door.target.searchParams.get('token');
+    // The status page carries the API key, not a token: it may watch, never talk.
+    if (!token && door.isOperator) return admit(request, socket, head, door, OPERATOR_GRANT, undefined);
+    if (!token) return refuseCredential(request, socket, head, door.ip, door.offersV1, 'a token is required: connect to /?token=<signed token>');
+    let grant: Grant;
+    try {
+      grant = verifyToken(token, options.authSecret);
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      return refuseCredential(request, socket, head, door.ip, door.offersV1, error.message);
+    }
+    admit(request, socket, head, door, grant, undefined);
+  }
+
+  function admit(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, grant: Grant | undefined, data: unknown): void {
+    if (grant && !door.offersV1 && !grant.mayJoin(options.defaultRoom)) {
+      return refuse(socket, 403, `you may not use the room plain clients use (${options.defaultRoom})`);
+    }
+    // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
+    context.wss.handleUpgrade(request, socket, head, (ws) =>
+      context.onConnection(ws, socket, data === undefined ? { ip: door.ip, grant, isOperator: door.isOperator } : { ip: door.ip, grant, isOperator: door.isOperator, data }),
+    );
+  }
+
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const target = parseTarget(request.url);
+    const ours = target !== undefined && target.pathname === options.path;
+    // Attached to an app's server: its own upgrades are its business, untouched.
+    if (!ours && context.othersListen?.()) return;
     // A reset during the handshake must not become an uncaught error.
     socket.on('error', () => socket.destroy());
     if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
-    const target = parseTarget(request.url);
-    if (!target || !UPGRADE_PATHS.has(target.pathname)) return refuse(socket, 404, 'no WebSocket endpoint here; connect to /');
+    if (!target || !ours) return refuse(socket, 404, `no WebSocket endpoint here; connect to ${options.path}`);
     // Browsers always send Origin; other clients may omit it and could forge it anyway, so the
     // allow-list is about stopping other web pages from using a visitor's browser.
     const origin = request.headers.origin;
@@ -146,28 +212,24 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (key !== null && !sameSecret(key, options.apiKey)) {
       return refuseCredential(request, socket, head, ip, offersV1, 'wrong API key in ?key=; leave it out or use the right one');
     }
-    const isOperator = key !== null;
-    let grant: Grant | undefined;
-    if (options.authSecret) {
-      const token = target.searchParams.get('token');
-      if (!token && isOperator) {
-        // The status page carries the API key, not a token: it may watch, never talk.
-        grant = OPERATOR_GRANT;
-      } else if (!token) {
-        return refuseCredential(request, socket, head, ip, offersV1, 'a token is required: connect to /?token=<signed token>');
-      } else {
-        try {
-          grant = verifyToken(token, options.authSecret);
-        } catch (error) {
-          if (!(error instanceof TokenError)) throw error;
-          return refuseCredential(request, socket, head, ip, offersV1, error.message);
-        }
-      }
-    }
-    if (grant && !offersV1 && !grant.mayJoin(options.defaultRoom)) {
-      return refuse(socket, 403, `this token does not allow the room plain clients use (${options.defaultRoom})`);
-    }
-    // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
-    context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, { ip, grant, isOperator }));
+    const door: Door = { ip, offersV1, isOperator: key !== null, target };
+    const authenticate = context.authenticate;
+    if (!authenticate) return checkToken(request, socket, head, door);
+    authenticate(request).then(
+      (result) => afterAuthenticate(request, socket, head, door, result),
+      (error: unknown) => {
+        context.logger.error('upgrade failed after the authenticate hook', { error: error instanceof Error ? error.stack : String(error) });
+        socket.destroy();
+      },
+    );
   };
+}
+
+/** What the checks at the door learned before the credentials. */
+interface Door {
+  ip: string;
+  offersV1: boolean;
+  /** The URL carried the right API key. */
+  isOperator: boolean;
+  target: URL;
 }

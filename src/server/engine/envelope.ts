@@ -2,7 +2,7 @@
  * Builds plaza.v1 envelopes as JSON text. The hot one, `messageEnvelope`, is assembled from
  * pre-encoded parts so a publish costs one JSON.stringify of the data and nothing per recipient.
  */
-import type { ErrorCode, Joined, Member, Presence, ServerMessage } from '../../shared/protocol.js';
+import type { AppErrorCode, ErrorCode, Joined, Member, Presence, ServerMessage } from '../../shared/protocol.js';
 
 export type RequestId = number | string | undefined;
 
@@ -41,7 +41,7 @@ export function joinedEnvelope(reply: Omit<Joined, 'messages'>, messages: readon
   return `${head.slice(0, -1)},"messages":[${messages.join(',')}]}`;
 }
 
-export function errorEnvelope(id: RequestId, code: ErrorCode, message: string): string {
+export function errorEnvelope(id: RequestId, code: ErrorCode | AppErrorCode, message: string): string {
   return JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
 }
 

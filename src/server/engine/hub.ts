@@ -20,6 +20,10 @@ export interface Member {
   readonly name: string;
   /** The authenticated user (token `sub`), when auth is on. */
   readonly userId?: string | undefined;
+  /** The client's address, for the application's hooks and events (the engine never reads it). */
+  readonly remoteAddress?: string;
+  /** What the application attached when it authenticated the member; opaque here. */
+  readonly data?: unknown;
   readonly protocol: WireProtocol;
   /** Reverse index: the rooms this member is in, kept by the hub. */
   readonly rooms: Set<Room>;

@@ -8,7 +8,9 @@ import type { PlazaOptions } from '../config.js';
 import type { WireProtocol } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { Logger } from '../logger.js';
+import type { HookStats } from '../hooks/runner.js';
 import type { Broker } from '../rooms/broker.js';
+import type { WebhookStats } from '../webhooks/sender.js';
 import type { Readiness } from './readiness.js';
 import type { StaticFiles } from './static.js';
 import type { StatusFeed } from './status-feed.js';
@@ -35,6 +37,10 @@ export interface HttpContext {
    * the same write-ahead rule as for frames (the outbox's beforeFlush).
    */
   flushHistory(): void;
+  /** The application's hook calls, for /metrics; absent when no hook is set. */
+  readonly hooks?: HookStats;
+  /** Webhook deliveries, for /metrics; absent without --webhook-url. */
+  readonly webhooks?: WebhookStats | undefined;
 }
 
 /** What asks for the key; the status page alone also takes it from `?key=`. */

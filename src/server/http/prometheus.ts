@@ -10,7 +10,9 @@
  */
 import type { WireProtocol } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
+import type { HookStats } from '../hooks/runner.js';
 import type { BackplaneStats } from '../rooms/backplane/types.js';
+import type { WebhookStats } from '../webhooks/sender.js';
 
 export type Labels = Readonly<Record<string, string | number>>;
 
@@ -91,6 +93,10 @@ export interface MetricsSource {
   readonly backplane?: { readonly up: boolean } & BackplaneStats;
   /** Members of a room whose connection is already closing or closed (should stay 0). */
   readonly orphans: number;
+  /** The application's hooks (library use); absent or all zero without them. */
+  readonly hooks?: HookStats | undefined;
+  /** Present with --webhook-url. */
+  readonly webhooks?: WebhookStats | undefined;
 }
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -106,6 +112,13 @@ export function renderMetrics(source: MetricsSource): string {
   const cpu = process.cpuUsage();
   const backplane = source.backplane;
   const cluster = (value: (b: NonNullable<typeof backplane>) => number): Sample[] => (backplane ? [{ value: value(backplane) }] : []);
+  const hooks = source.hooks;
+  const hookFailures: Sample[] = [...(hooks?.failures ?? [])].map(([key, value]) => {
+    const [hook, code] = key.split(' ') as [string, string];
+    return { labels: { hook, code }, value };
+  });
+  const webhooks = source.webhooks;
+  const webhook = (value: (w: NonNullable<typeof webhooks>) => number): Sample[] => (webhooks ? [{ value: value(webhooks) }] : []);
 
   return new Exposition()
     .gauge('plaza_connections', 'Open WebSocket connections by wire protocol.', byProtocol(open))
@@ -140,6 +153,15 @@ export function renderMetrics(source: MetricsSource): string {
     .counter('plaza_backplane_rejected_total', 'Publishes refused at once because too many were on their way through Redis.', cluster((b) => b.rejected))
     .counter('plaza_backplane_resyncs_total', 'Rooms re-read from Redis (after joining, a gap, an outage or a lost message).', cluster((b) => b.resyncs))
     .counter('plaza_backplane_resets_total', 'Rooms whose members were told their view had a gap (recovered: false).', cluster((b) => b.resets))
+    .counter('plaza_hook_calls_total', 'Calls of the application\'s hooks, by hook.', Exposition.fromMap('hook', hooks?.calls ?? new Map()))
+    .counter('plaza_hook_failures_total', 'Hook calls that ended without a verdict (hook_failed, hook_timeout, hook_busy), by hook and code.', hookFailures)
+    .counter('plaza_hook_refusals_total', 'Hook verdicts that said no (refuse, reject), by hook.', Exposition.fromMap('hook', hooks?.refusals ?? new Map()))
+    .gauge('plaza_hook_calls_active', 'Hook calls running now (timed-out ones until they settle).', hooks?.active ?? 0)
+    .counter('plaza_webhook_events_delivered_total', 'Webhook events the receiver acknowledged with a 2xx (with --webhook-url).', webhook((w) => w.delivered))
+    .counter('plaza_webhook_events_dropped_total', 'Webhook events given up on, by reason: queue_full, failed (retries spent), shutdown.', webhooks ? Exposition.fromMap('reason', webhooks.dropped) : [])
+    .counter('plaza_webhook_requests_failed_total', 'Webhook POSTs that got no 2xx in time (each retry counts).', webhook((w) => w.failedRequests))
+    .gauge('plaza_webhook_queue_events', 'Webhook events waiting to be delivered.', webhook((w) => w.queuedEvents))
+    .gauge('plaza_webhook_queue_bytes', 'Bytes of webhook events waiting to be delivered (bounded by --webhook-max-queue).', webhook((w) => w.queuedBytes))
     // prom-client's names, so Node.js dashboards find them; unlike prom-client the 10 ms sampling
     // interval is taken off, so an idle loop reads 0 rather than 0.01.
     .gauge('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', source.eventLoopDelay.p50)

@@ -11,6 +11,9 @@
  * | /metrics          | anyone, or only with the API key once one is set     |
  * | /status           | anyone with --status, else only with the API key     |
  * | /api/…            | only with the API key; 404 when no key is configured |
+ *
+ * Mounted in an application as middleware (`plaza.handleRequest`), a path that is none of these
+ * and no static file goes on to the application's `next`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
@@ -74,6 +77,8 @@ export function createRequestHandler(context: HttpContext) {
         ? { up: context.broker.backplane.status.up, ...context.broker.backplane.stats }
         : undefined,
       orphans: context.broker.hub.orphans(),
+      hooks: context.hooks,
+      webhooks: context.webhooks,
     });
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), ...NO_STORE });
     res.end(text);
@@ -104,7 +109,7 @@ export function createRequestHandler(context: HttpContext) {
     context.staticFiles.handle(req, res);
   }
 
-  return (req: IncomingMessage, res: ServerResponse): void => {
+  return (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void => {
     const path = requestPath(req.url);
     const format = path?.startsWith('/api/') || path === '/api' ? 'json' : 'text';
     const fail = (error: unknown) => {
@@ -134,6 +139,7 @@ export function createRequestHandler(context: HttpContext) {
         case '/status.html':
           return statusPage(req, res);
       }
+      if (next && !context.staticFiles?.has(req.url)) return next();
       if (context.staticFiles) return context.staticFiles.handle(req, res);
       sendText(res, 404, 'Not found: this Plaza serves no static files\n');
     } catch (error) {

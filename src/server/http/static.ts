@@ -35,6 +35,8 @@ export interface StaticOptions {
 export interface StaticFiles {
   /** Answers the request completely (200/304/404/405/400 …). */
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Whether `url` names a mapped file (so handle() would not answer 404 or 400). */
+  has(url: string | undefined): boolean;
   /** Number of files mapped (for logs). */
   readonly size: number;
 }
@@ -134,6 +136,10 @@ export async function loadStaticFiles(options: StaticOptions): Promise<StaticFil
   return {
     size: files.size,
     handle: (req, res) => handle(files, req, res),
+    has: (url) => {
+      const path = decodeTarget(url ?? '');
+      return typeof path === 'string' && files.has(path.endsWith('/') ? `${path}index.html` : path);
+    },
   };
 }
 

@@ -9,12 +9,14 @@
  * backplane's business (backplane/types.ts), injected here at construction: the same broker runs
  * on one server and in a cluster.
  */
-import { ErrorCode, type Member as PresenceMember, type Position } from '../../shared/protocol.js';
-import { BackplaneError, type Backplane, type MemberList, type Published } from './backplane/types.js';
+import { ErrorCode, type AppErrorCode, type Member as PresenceMember, type Position } from '../../shared/protocol.js';
+import { isNodeLocal } from './backplane/local.js';
+import { BackplaneError, type Backplane, type Draft, type MemberList, type Published } from './backplane/types.js';
 import type { HistoryEntry, HistoryStore, Recovery, RoomLog } from './history.js';
 import type { Hub, Member, Room } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 import { dataJsonOf, type Payload } from '../engine/publication.js';
+import type { RoomHooks, Screened } from '../hooks/room-hooks.js';
 
 export type { Payload, Published };
 
@@ -31,7 +33,30 @@ export type JoinResult =
       /** With `watch`: the members across every node, this one included. */
       members?: MemberList;
     }
-  | { ok: false; code: ErrorCode; message: string };
+  | { ok: false; code: ErrorCode; message: string; byHook?: undefined }
+  /** The application's onJoin hook refused it (or could not decide): not the client's mistake. */
+  | { ok: false; code: ErrorCode | AppErrorCode; message: string; byHook: true };
+
+/**
+ * What the application hears of rooms on this server; plaza.ts turns it into events and
+ * webhooks. Never told about node-local rooms (`plaza:…`), which are Plaza's own.
+ */
+export interface RoomObserver {
+  /** `member` is now in `room` (room.members.size === 1: it is the first here). */
+  joined(room: Room, member: Member): void;
+  /** `member` left `room` (room.members.size === 0: it was the last here). */
+  left(room: Room, member: Member): void;
+  /** Read on every publish; while false, published() is never called. */
+  readonly watchesPublishes: boolean;
+  /** A message published through this server got its offset and reached its members here. */
+  published(draft: Draft, published: Published, from: Publisher): void;
+}
+
+/** The application's part in rooms: its hooks and what it listens to. Both optional. */
+export interface BrokerApp {
+  hooks?: RoomHooks;
+  observer?: RoomObserver;
+}
 
 export interface BrokerOptions {
   maxRoomsPerConnection: number;
@@ -48,7 +73,29 @@ export class Broker {
     readonly backplane: Backplane,
     private readonly options: BrokerOptions,
     readonly metrics: Metrics,
+    private readonly app: BrokerApp = {},
   ) {}
+
+  /** An onJoin hook is set: joins wait for it, and a plain client's messages wait for its join. */
+  get screensJoins(): boolean {
+    return this.app.hooks?.screensJoins === true;
+  }
+
+  /** An onPublish hook is set: client publishes go through screen() first, one at a time per connection. */
+  get screensPublishes(): boolean {
+    return this.app.hooks?.screensPublishes === true;
+  }
+
+  /**
+   * Runs the onPublish hook on a client's message before it has an offset. Resolves with the
+   * payload to publish (the client's, or the hook's replacement) or with the code to answer.
+   * Node-local rooms are Plaza's own and skip it.
+   */
+  screen(name: string, payload: Payload, member: Member): Promise<Screened> {
+    const hooks = this.app.hooks;
+    if (!hooks || isNodeLocal(name)) return Promise.resolve({ ok: true, payload });
+    return hooks.screenPublish(name, payload, member);
+  }
 
   /**
    * Adds `member` to `name` once the backplane has the room ready. Resolves undefined when the
@@ -62,6 +109,12 @@ export class Broker {
     // Rooms are a resource of the server: each connection creates them at a bounded rate.
     if (!this.history.log(name) && member.mayCreateRoom && !member.mayCreateRoom()) {
       return { ok: false, code: ErrorCode.RateLimited, message: 'creating new rooms too fast (--room-creation-rate); join existing rooms or wait a moment' };
+    }
+    const hooks = this.app.hooks;
+    if (hooks?.screensJoins && !isNodeLocal(name)) {
+      const admitted = await hooks.screenJoin(name, member);
+      if (!admitted.ok) return { ok: false, code: admitted.code, message: admitted.message, byHook: true };
+      if (!member.isOpen()) return undefined;
     }
     let log: RoomLog;
     try {
@@ -80,6 +133,7 @@ export class Broker {
     }
     const room = this.hub.join(member, name, watch);
     this.backplane.announce(room, 'joined', member);
+    if (this.app.observer && !isNodeLocal(name)) this.app.observer.joined(room, member);
     return { ok: true, room, log, ...(listed && { members: withLocal(listed, room, this.options.maxPresence) }) };
   }
 
@@ -109,6 +163,9 @@ export class Broker {
     this.hub.leave(member, room);
     this.backplane.announce(room, 'left', member);
     this.backplane.detach(room.name);
+    if (isNodeLocal(room.name)) return;
+    this.app.observer?.left(room, member);
+    this.app.hooks?.left(room.name, member);
   }
 
   leaveAll(member: Member): void {
@@ -120,7 +177,7 @@ export class Broker {
    * have been handed the message; rejects with a BackplaneError (`server_full`, `unavailable`).
    */
   async publish(name: string, payload: Payload, from: Publisher, except?: Member): Promise<Published> {
-    const published = await this.backplane.publish({
+    const draft: Draft = {
       room: name,
       roomJson: this.encodedRoom(name),
       fromJson: from.fromJson,
@@ -128,8 +185,11 @@ export class Broker {
       payload,
       time: Date.now(),
       except,
-    });
+    };
+    const published = await this.backplane.publish(draft);
     this.metrics.published++;
+    const observer = this.app.observer;
+    if (observer?.watchesPublishes && !isNodeLocal(name)) observer.published(draft, published, from);
     return published;
   }
 
