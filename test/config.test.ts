@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_CONTENT_SECURITY_POLICY, DEFAULTS, helpText, MAX_WELCOME, OPTION_SPECS, parseCommandLine, readFlags, resolveOptions } from '../src/server/config.js';
+import { helpText, parseCommandLine, readFlags } from '../src/server/command-line.js';
+import { ConfigError, DEFAULT_CONTENT_SECURITY_POLICY, DEFAULTS, MAX_WELCOME, OPTION_SPECS, resolveOptions } from '../src/server/config.js';
 
 function serve(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCommandLine(argv, env);

@@ -4,7 +4,8 @@
  * (including a TLS file or --data-dir that cannot be used).
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError, helpText, OPTION_SPECS, parseCommandLine } from './config.js';
+import { helpText, parseCommandLine } from './command-line.js';
+import { ConfigError, OPTION_SPECS } from './config.js';
 import { createLogger } from './logger.js';
 import { createPlaza } from './plaza.js';
 import { mintToken } from './token-command.js';

@@ -4,7 +4,8 @@
  * Flags follow the server's own rules (readFlags in config.ts).
  */
 import { parseDuration, signToken, type TokenClaims } from './access/tokens.js';
-import { ConfigError, readFlags } from './config.js';
+import { readFlags } from './command-line.js';
+import { ConfigError } from './config.js';
 
 const USAGE = `Usage: node dist/server.js token --sub <user id> [--name <display name>] [--rooms <list>] [--publish <list>] [--ttl 1h] [--auth-secret <secret> | env AUTH_SECRET]
   --rooms and --publish are comma lists of room names, prefix-* patterns or * (default --rooms: *).

@@ -1,0 +1,130 @@
+/**
+ * The command line: the rules the server and the `token` subcommand share (on node:util
+ * parseArgs), flags and environment variables read into options (validated by config.ts, the
+ * same pass `createPlaza` uses), and `--help`.
+ */
+import { parseArgs } from 'node:util';
+import { checkValue, ConfigError, DEFAULTS, describeAllowed, fromText, OPTION_SPECS, resolveOptions, type OptionSpec, type PlazaOptions } from './config.js';
+
+export type CommandLine = { command: 'help' } | { command: 'serve'; options: PlazaOptions };
+
+/** A flag `readFlags` knows: booleans take no separate value, others need one. */
+export interface FlagRule {
+  flag: string;
+  boolean?: boolean;
+  /** What a missing value should have been, for the error. */
+  expected?: string;
+}
+
+/**
+ * The command-line rules the server and the `token` subcommand share, on node:util parseArgs:
+ * `--flag value` and `--flag=value`; a boolean flag alone means true and takes a value only as
+ * `--flag=false`; `--help`/`-h` anywhere asks for help. Anything else (an unknown flag, a stray
+ * word, a missing value) is a ConfigError naming what to fix. Values by flag, the last one wins.
+ */
+export function readFlags(argv: readonly string[], rules: readonly FlagRule[]): { help: boolean; values: Map<string, string> } {
+  type ParseOption = { type: 'string' | 'boolean'; short?: string };
+  const options: Record<string, ParseOption> = { help: { type: 'boolean', short: 'h' } };
+  for (const rule of rules) options[rule.flag.slice(2)] = { type: rule.boolean ? 'boolean' : 'string' };
+  // strict: false, so that every problem gets Plaza's own one-line error instead of parseArgs'.
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const values = new Map<string, string>();
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      throw new ConfigError(JSON.stringify(token.value), 'unexpected argument: a value goes right after its flag (--flag value or --flag=value)');
+    }
+    if (token.name === 'help') return { help: true, values };
+    const rule = token.rawName.startsWith('--') ? rules.find((r) => r.flag === token.rawName) : undefined;
+    if (!rule) throw new ConfigError(token.rawName, 'unknown option; run with --help to see every option');
+    if (rule.boolean) {
+      values.set(rule.flag, token.value ?? 'true');
+      continue;
+    }
+    // parseArgs would take the next flag as the value: `--port --host x` is a missing port.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) {
+      throw new ConfigError(rule.flag, `needs a value${rule.expected ? `: ${rule.expected}` : ''}`);
+    }
+    values.set(rule.flag, token.value);
+  }
+  return { help: false, values };
+}
+
+/**
+ * Reads options from the environment, then from flags (flags win); see readFlags for the rules.
+ * @throws ConfigError naming the flag or variable and what is allowed.
+ */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  const raw: Partial<Record<keyof PlazaOptions, unknown>> = {};
+  for (const spec of OPTION_SPECS) {
+    const text = env[spec.env];
+    if (text === undefined || text === '') continue;
+    raw[spec.key] = parseText(spec, text, spec.env);
+  }
+  const flags = readFlags(
+    argv,
+    OPTION_SPECS.map((spec) => ({ flag: spec.flag, boolean: spec.kind === 'boolean', expected: describeAllowed(spec) })),
+  );
+  if (flags.help) return { command: 'help' };
+  for (const spec of OPTION_SPECS) {
+    const text = flags.values.get(spec.flag);
+    if (text !== undefined) raw[spec.key] = parseText(spec, text, spec.flag);
+  }
+  try {
+    return { command: 'serve', options: resolveOptions(raw as Partial<PlazaOptions>) };
+  } catch (error) {
+    // Name the flag the person typed, not the internal property.
+    if (error instanceof ConfigError) {
+      const spec = OPTION_SPECS.find((s) => s.key === error.option);
+      if (spec) throw new ConfigError(spec.flag, error.message.slice(error.option.length + 2));
+    }
+    throw error;
+  }
+}
+
+function parseText(spec: OptionSpec, text: string, source: string): unknown {
+  const value = fromText(spec, text);
+  if (value === undefined || !checkValue(spec, value)) {
+    throw new ConfigError(source, `expected ${describeAllowed(spec)}, got ${spec.secret ? 'something else' : JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** Where descriptions start in --help; a longer flag puts its description on the next line. */
+const HELP_COLUMN = 32;
+
+function placeholder(spec: OptionSpec): string {
+  if (spec.kind === 'boolean') return '';
+  if (spec.value) return ` ${spec.value}`;
+  if (spec.kind === 'choice') return ` <${spec.choices!.join('|')}>`;
+  return spec.kind === 'bytes' ? ' <size>' : ' <n>';
+}
+
+function shownDefault(spec: OptionSpec): string {
+  if (spec.defaultText) return ` [default: ${spec.defaultText}]`;
+  const fallback = DEFAULTS[spec.key];
+  return fallback === '' || (Array.isArray(fallback) && fallback.length === 0) ? '' : ` [default: ${fallback}]`;
+}
+
+export function helpText(): string {
+  const indent = ' '.repeat(HELP_COLUMN);
+  const rows = OPTION_SPECS.map((spec) => {
+    const left = `  ${spec.flag}${placeholder(spec)}`;
+    const head = left.length + 2 <= HELP_COLUMN ? left.padEnd(HELP_COLUMN) : `${left}\n${indent}`;
+    return `${head}${spec.help}${shownDefault(spec)}\n${indent}env ${spec.env}`;
+  });
+  return [
+    'Plaza: a real-time broadcast server for the web.',
+    '',
+    'Usage: node dist/server.js [options]',
+    '       node dist/server.js token --sub <user> [--rooms <list>] [--ttl 1h]   (mint a test token)',
+    '',
+    'Options (flags win over environment variables):',
+    ...rows,
+    `${'  --help, -h'.padEnd(HELP_COLUMN)}print this help and exit`,
+    '',
+    'Sizes take KiB/MiB/GiB (×1024) or KB/MB/GB (×1000): 64KiB is 65536 bytes, 1MB is 1000000.',
+    'Times are in milliseconds.',
+    '',
+  ].join('\n');
+}
