@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PlazaError } from '../../src/client/error.js';
 import { createRoom, type RoomHost } from '../../src/client/room.js';
 import type { Joined, RoomMessage } from '../../src/shared/protocol.js';
 import { watch } from '../helpers/rooms-client.js';
@@ -82,6 +83,93 @@ describe('client room', () => {
       assert.deepEqual(state.room.members, [grace]);
       assert.equal(state.room.memberCount, 1);
       assert.deepEqual(before, [ada, grace], 'a list handed out is never changed afterwards');
+    });
+
+    it('asks to join with only what it has: since from options.since at first, history and presence when set', () => {
+      assert.deepEqual(createRoom('r', {}, host).request(), { type: 'join', room: 'r' });
+      assert.deepEqual(createRoom('r', { history: 0, presence: false }, host).request(), { type: 'join', room: 'r' });
+      const saved = createRoom('r', { since: { epoch: 'E1', offset: 9 }, presence: true }, host);
+      assert.deepEqual(saved.request(), { type: 'join', room: 'r', since: { epoch: 'E1', offset: 9 }, presence: true });
+      assert.deepEqual(saved.room.position, { epoch: 'E1', offset: 9 });
+    });
+
+    it('hands the meta of each message to listeners, with encoding only for base64 data', () => {
+      const state = createRoom('r', {}, host);
+      const seen = watch(state.room);
+      state.joined(joined({}));
+      state.message(live(1));
+      state.message({ ...live(2), encoding: 'base64', data: 'AQI=' });
+      assert.deepEqual(seen.metas, [
+        { sender: { session: 'peer', name: 'Peer' }, offset: 1, epoch: 'E1', time: 1_700_000_000_001, id: 'E1:1' },
+        { sender: { session: 'peer', name: 'Peer' }, offset: 2, epoch: 'E1', time: 1_700_000_000_002, id: 'E1:2', encoding: 'base64' },
+      ]);
+      assert.equal('encoding' in seen.metas[0]!, false);
+    });
+
+    it('forgets the steps over its own messages when a reset starts a new epoch', () => {
+      const state = createRoom('r', {}, host);
+      const seen = watch(state.room);
+      state.joined(joined({ offset: 1 }));
+      state.skip({ epoch: 'E1', offset: 3 });
+      state.joined(joined({ epoch: 'E2', offset: 1, recovered: false, reason: 'window_passed', messages: [live(1, 'E2')] }));
+      assert.deepEqual(seen.resets, ['window_passed']);
+      state.message(live(2, 'E2'));
+      state.message(live(3, 'E2'));
+      assert.deepEqual(seen.data, ['m1', 'm2', 'm3'], 'offset 3 of the new epoch is not our old excluded message');
+      assert.deepEqual(state.room.position, { epoch: 'E2', offset: 3 });
+    });
+
+    it('remembers at most 1000 of its own excluded messages ahead of the position', () => {
+      const state = createRoom('r', {}, host);
+      state.joined(joined({ offset: 0 }));
+      // 1500 acks of excludeSelf publishes at offsets 2…1501 before message 1 arrives.
+      for (let offset = 2; offset <= 1501; offset++) state.skip({ epoch: 'E1', offset });
+      state.message(live(1));
+      assert.deepEqual(state.room.position, { epoch: 'E1', offset: 1001 }, 'stepped over the 1000 it kept, no further');
+    });
+
+    it('takes the member count from the snapshot, or its length when the server sent none', () => {
+      const state = createRoom('r', { presence: true }, host);
+      const counts: number[] = [];
+      state.room.on('presence', (_members, count) => counts.push(count));
+      state.joined(joined({ members: [{ session: 'a', name: 'A' }, { session: 'b', name: 'B' }] }));
+      state.joined(joined({ members: [{ session: 'a', name: 'A' }], memberCount: 250 }));
+      assert.deepEqual(counts, [2, 250]);
+      assert.equal(state.room.memberCount, 250);
+    });
+
+    it('passes publish and leave to its host, and stops listeners that unsubscribed', async () => {
+      const calls: string[] = [];
+      const recording: RoomHost = {
+        publish: (_state, data, options) => {
+          calls.push(`publish ${JSON.stringify(data)} ${JSON.stringify(options)}`);
+          return Promise.resolve({ room: 'r', offset: 1, epoch: 'E1' });
+        },
+        leave: () => calls.push('leave'),
+      };
+      const state = createRoom('r', {}, recording);
+      assert.deepEqual(await state.room.publish({ a: 1 }, { excludeSelf: true }), { room: 'r', offset: 1, epoch: 'E1' });
+      await state.room.publish('x');
+      state.room.leave();
+      assert.deepEqual(calls, ['publish {"a":1} {"excludeSelf":true}', 'publish "x" {}', 'leave']);
+      const got: unknown[] = [];
+      const off = state.room.on('message', (data) => got.push(data));
+      state.joined(joined({}));
+      state.message(live(1));
+      off();
+      off();
+      state.message(live(2));
+      assert.deepEqual(got, ['m1']);
+    });
+
+    it("fails: inactive, with the error given to 'error' listeners", () => {
+      const state = createRoom('r', {}, host);
+      const seen = watch(state.room);
+      assert.equal(state.room.active, true);
+      const refusal = new PlazaError('forbidden', 'no');
+      state.fail(refusal);
+      assert.equal(state.room.active, false);
+      assert.deepEqual(seen.errors, [refusal]);
     });
   });
 });
