@@ -1,9 +1,9 @@
 /**
  * Tables and queues that grow per message, per connection or per room, each held to its bound
  * (issue: "every relayed message stays in the heap"; the same pattern looked for elsewhere).
- * History (history.test.ts), the journal (journal.test.ts), the failure limiter
- * (auth-failures.test.ts), the token expiry queue (expiry-queue.test.ts), replays
- * (replay.test.ts), in-flight publishes (cluster-promise.test.ts) and rooms
+ * History (rooms/history.test.ts), the journal (rooms/journal.test.ts), the failure limiter
+ * (auth-failures.test.ts), the token expiry queue (connections/expiry-queue.test.ts), replays
+ * (engine/replay.test.ts), in-flight publishes (cluster-promise.test.ts) and rooms
  * (room-limits.test.ts) have their own; here are the rest.
  */
 import assert from 'node:assert/strict';

@@ -172,9 +172,16 @@ describe('/metrics', () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       const stalled = await scrape(plaza);
       assert.ok(value(stalled, 'nodejs_eventloop_lag_max_seconds') >= 0.06, `max ${stalled.get('nodejs_eventloop_lag_max_seconds')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const calm = await scrape(plaza);
-      assert.ok(value(calm, 'nodejs_eventloop_lag_max_seconds') < 0.06, 'the stall is forgotten after a scrape');
+      // Were the stall remembered, no later scrape could read under it. Scrapes follow until one
+      // reads calm: on a busy machine an interval may have a stall of its own, which is no fault.
+      const calmReadings: number[] = [];
+      for (let deadline = Date.now() + 5000; Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const calm = value(await scrape(plaza), 'nodejs_eventloop_lag_max_seconds');
+        calmReadings.push(calm);
+        if (calm < 0.06) break;
+      }
+      assert.ok(calmReadings.at(-1)! < 0.06, `the stall is forgotten after a scrape; read ${calmReadings.join(', ')} s`);
     });
 
     it('answers 405 to anything but GET and HEAD', async () => {

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
-import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
-import type { Plaza } from '../src/server/plaza.js';
-import { eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../../src/client/index.js';
+import { signToken, type TokenClaims } from '../../src/server/access/tokens.js';
+import type { Plaza } from '../../src/server/plaza.js';
+import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
 
 const SECRET = 'client-auth-test-secret-0123456789abcdef';
 const now = () => Math.floor(Date.now() / 1000);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Hub, type Member, type Room, type WireProtocol } from '../src/server/engine/hub.js';
+import { Hub, type Member, type Room, type WireProtocol } from '../../src/server/engine/hub.js';
 
 class FakeMember implements Member {
   readonly rooms = new Set<Room>();

@@ -4,10 +4,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Plaza } from '../src/server/plaza.js';
-import { PUBLIC_DIR, startPlaza, withPlaza, wsUrl } from './helpers/plaza.js';
-import { rawGet, sendRaw } from './helpers/raw-http.js';
-import { V1Client, type Envelope } from './helpers/v1.js';
+import type { Plaza } from '../../src/server/plaza.js';
+import { PUBLIC_DIR, startPlaza, withPlaza, wsUrl } from '../helpers/plaza.js';
+import { rawGet, sendRaw } from '../helpers/raw-http.js';
+import { V1Client, type Envelope } from '../helpers/v1.js';
 
 const KEY = 'status-key-0123456789abcdef';
 

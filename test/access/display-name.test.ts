@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
-import { MAX_NAME_BYTES, MAX_NAME_CHARACTERS } from '../src/server/access/display-name.js';
-import type { Plaza } from '../src/server/plaza.js';
-import { startPlaza, wsUrl } from './helpers/plaza.js';
-import { V1Client } from './helpers/v1.js';
+import { signToken, type TokenClaims } from '../../src/server/access/tokens.js';
+import { MAX_NAME_BYTES, MAX_NAME_CHARACTERS } from '../../src/server/access/display-name.js';
+import type { Plaza } from '../../src/server/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
+import { V1Client } from '../helpers/v1.js';
 
 const FAMILY = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'; // 👨‍👩‍👧: three emoji joined by ZWJ
 const ENGLAND = '\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}'; // black flag + tag characters

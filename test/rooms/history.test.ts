@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HistoryStore, type HistoryRecord as JournalRecord, type RoomLog } from '../src/server/rooms/history.js';
+import { HistoryStore, type HistoryRecord as JournalRecord, type RoomLog } from '../../src/server/rooms/history.js';
 
 const OPTIONS = { size: 5, ttl: 60_000, maxBytes: 1024 * 1024, maxRooms: 100 };
 

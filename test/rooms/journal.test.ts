@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Journal, JournalError, type JournalOptions, type JournalRecord } from '../src/server/rooms/journal.js';
+import { Journal, JournalError, type JournalOptions, type JournalRecord } from '../../src/server/rooms/journal.js';
 
 // The crash test re-runs this very file (bundled, it carries the journal) as a child process
 // with this variable set: the child journals, flushes and SIGKILLs itself, like a crashing server.

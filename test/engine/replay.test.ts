@@ -1,5 +1,5 @@
 /**
- * Large `joined` replies in pieces (src/server/replay.ts), on a real TCP socket pair: the reply
+ * Large `joined` replies in pieces (src/server/engine/replay.ts), on a real TCP socket pair: the reply
  * is split where PROTOCOL.md says, written only while the socket has room, resumed on drain,
  * and everything else for the connection waits behind it, in order, within --max-buffered.
  */
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { Replay, type ReplayTarget } from '../src/server/engine/replay.js';
-import { encodeTextFrame } from '../src/server/engine/frame.js';
+import { Replay, type ReplayTarget } from '../../src/server/engine/replay.js';
+import { encodeTextFrame } from '../../src/server/engine/frame.js';
 
 const MAX_BUFFERED = 64 * 1024;
 

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, type ClientEvents, type ClientOptions, type CloseInfo, type PlazaClient, type Status } from '../src/client/index.js';
-import { resolveOptions, resolveUrl } from '../src/client/options.js';
-import { backoffDelay, shouldReconnect } from '../src/client/retry.js';
-import type { Plaza } from '../src/server/plaza.js';
-import { connect as rawConnect, eventually, PUBLIC_DIR, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect, type ClientEvents, type ClientOptions, type CloseInfo, type PlazaClient, type Status } from '../../src/client/index.js';
+import { resolveOptions, resolveUrl } from '../../src/client/options.js';
+import { backoffDelay, shouldReconnect } from '../../src/client/retry.js';
+import type { Plaza } from '../../src/server/plaza.js';
+import { connect as rawConnect, eventually, PUBLIC_DIR, startPlaza, wsUrl } from '../helpers/plaza.js';
 
 /** A Plaza client with `ws`, fast backoff, and a record of everything it emitted. */
 interface Probe {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EventEmitter } from 'node:events';
 import * as wsModule from 'ws';
-import { encodeFrame, encodeTextFrame, Opcode } from '../src/server/engine/frame.js';
+import { encodeFrame, encodeTextFrame, Opcode } from '../../src/server/engine/frame.js';
 
 // ws exports its frame parser at runtime but @types/ws does not declare it.
 interface FrameReceiver extends EventEmitter {

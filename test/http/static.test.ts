@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { loadStaticFiles, type StaticFiles } from '../src/server/http/static.js';
-import { rawGet, sendRaw } from './helpers/raw-http.js';
+import { loadStaticFiles, type StaticFiles } from '../../src/server/http/static.js';
+import { rawGet, sendRaw } from '../helpers/raw-http.js';
 
 const SECRET = 'TOP-SECRET-outside-the-folder-7f3a';
 const DOTFILE_SECRET = 'DOTFILE-SECRET-c41b';

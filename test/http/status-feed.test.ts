@@ -1,13 +1,13 @@
 /** The status feed without sockets: a real broker, hub and history, fake members, a fast interval. */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { LocalBackplane } from '../src/server/rooms/backplane/local.js';
-import { Broker } from '../src/server/rooms/broker.js';
-import { createLocalNode } from '../src/server/rooms/local-node.js';
-import { HistoryStore } from '../src/server/rooms/history.js';
-import { Hub, type Member, type Room, type WireProtocol } from '../src/server/engine/hub.js';
-import { Metrics } from '../src/server/engine/metrics.js';
-import { createStatusFeed, STATUS_ROOM, type StatusFeed, type StatusSnapshot } from '../src/server/http/status-feed.js';
+import { LocalBackplane } from '../../src/server/rooms/backplane/local.js';
+import { Broker } from '../../src/server/rooms/broker.js';
+import { createLocalNode } from '../../src/server/rooms/local-node.js';
+import { HistoryStore } from '../../src/server/rooms/history.js';
+import { Hub, type Member, type Room, type WireProtocol } from '../../src/server/engine/hub.js';
+import { Metrics } from '../../src/server/engine/metrics.js';
+import { createStatusFeed, STATUS_ROOM, type StatusFeed, type StatusSnapshot } from '../../src/server/http/status-feed.js';
 
 class FakeMember implements Member {
   readonly rooms = new Set<Room>();

@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import type { Plaza } from '../src/server/plaza.js';
-import { signToken } from '../src/server/access/tokens.js';
-import { connect, eventually, startPlaza, withPlaza, wsUrl } from './helpers/plaza.js';
-import { sendRaw } from './helpers/raw-http.js';
-import { V1Client } from './helpers/v1.js';
+import type { Plaza } from '../../src/server/plaza.js';
+import { signToken } from '../../src/server/access/tokens.js';
+import { connect, eventually, startPlaza, withPlaza, wsUrl } from '../helpers/plaza.js';
+import { sendRaw } from '../helpers/raw-http.js';
+import { V1Client } from '../helpers/v1.js';
 
 const KEY = 'k3y-for-tests-0123456789abcdef';
 
