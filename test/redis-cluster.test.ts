@@ -118,6 +118,7 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
     const workload = new Workload({ seed, ports, members: 6, rooms, publishEvery: 20 });
     const log: string[] = [];
     let lost = 0;
+    let resetsBefore: number[] = [];
     const epochs = new Map<string, string>();
     const epochOf = async (room: string) => (await fetch(`${nodes[0]!.http}/api/rooms/${room}/history?limit=1`, { headers: auth }).then((r) => r.json()) as { epoch: string }).epoch;
     const churn = async (ms: number) => {
@@ -150,6 +151,7 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
         const master = await cluster.masterOf(roomSlot(third.room));
         const behind = await cluster.replicaOf(master);
         await cluster.cutReplication(behind);
+        resetsBefore = rooms.map((room) => workload.checker.resetsIn(room));
         await sleep(400);
         const offsetKey = `plaza:{${third.room}}:offset`;
         await cluster.admin(behind.port).call('READONLY'); // a replica answers reads only after this
@@ -167,6 +169,9 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
       assert.ok(lost > 0, `seed ${seed}: the frozen replica missed ${lost} writes (the test must lose some to prove anything)`);
       assert.notEqual(await epochOf(placed[2]!.room), epochs.get(placed[2]!.room), 'the room that lost writes lives on under a new epoch');
       assert.ok(workload.checker.resets > 0, 'members of rooms whose master changed were told');
+      const resetsAfter = rooms.map((room) => workload.checker.resetsIn(room));
+      assert.deepEqual(resetsAfter.slice(0, 2), resetsBefore.slice(0, 2), 'the killed master\'s failover reset no room of another shard');
+      assert.ok(resetsAfter[2]! > resetsBefore[2]!, 'it reset the room it served');
       assert.ok(workload.acked > 100, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
       t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets, ${lost} acknowledged writes lost by the failover`);
     } catch (error) {
