@@ -6,6 +6,7 @@
 
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
 import { roomNameProblem } from '../shared/room-name.js';
+import { parseRedisTarget } from './redis-target.js';
 
 /**
  * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
@@ -70,7 +71,13 @@ export interface PlazaOptions {
   dataDir: string;
   /** Bytes of history files kept on disk; the oldest segments are deleted past it. @default 268435456 (256 MiB) */
   dataMaxBytes: number;
-  /** Redis URL that joins this server to a cluster (history, offsets and presence live in Redis). @default '' (embedded, no Redis) */
+  /**
+   * Redis that joins this server to a cluster (history, offsets and presence live in Redis):
+   * `redis://host:port` (one Redis), `redis+sentinel://s1:26379,s2:26379/mymaster` (the master a
+   * Sentinel set names) or `redis+cluster://h1:7000,h2:7001` (a Redis Cluster, sharded pub/sub).
+   * See parseRedisTarget.
+   * @default '' (embedded, no Redis)
+   */
   redis: string;
   /** A cluster node's members vanish from presence this long (ms) after the node stops refreshing them. @default 15000 */
   presenceTtl: number;
@@ -249,7 +256,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', value: '<file>', help: 'PEM private key file for --tls-cert' },
   { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a client gets to finish the TLS handshake and to send request headers' },
   { key: 'maxFragments', flag: '--max-fragments', env: 'MAX_FRAGMENTS', kind: 'integer', min: 1, max: 1_000_000, help: 'fragments one message may arrive in' },
-  { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, value: '<url>', help: 'redis://host:port that joins a cluster of Plaza servers' },
+  { key: 'redis', flag: '--redis', env: 'REDIS_URL', kind: 'string', secret: true, value: '<url>', help: 'joins a cluster of Plaza servers: redis://host:port, redis+sentinel://s1,s2,s3/master or redis+cluster://h1:7000,h2:7001' },
   { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, value: '<ms>', help: 'ms before a dead node\'s members leave cluster presence' },
   { key: 'redisMaxInflight', flag: '--redis-max-inflight', env: 'REDIS_MAX_INFLIGHT', kind: 'integer', min: 1, max: 1_000_000, help: 'publishes on their way through Redis at once (past it: unavailable)' },
   { key: 'redisMaxInflightBytes', flag: '--redis-max-inflight-bytes', env: 'REDIS_MAX_INFLIGHT_BYTES', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes of publishes on their way through Redis at once' },
@@ -387,8 +394,12 @@ function checkCombinations(options: PlazaOptions): void {
   if (options.redis && options.dataDir) {
     throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either --data-dir (one server) or --redis (a cluster), not both');
   }
-  if (options.redis && !/^rediss?:\/\//.test(options.redis)) {
-    throw new ConfigError('redis', 'expected a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
+  if (options.redis) {
+    try {
+      parseRedisTarget(options.redis);
+    } catch (error) {
+      throw new ConfigError('redis', (error as Error).message);
+    }
   }
   // A member must be able to hold one message of the largest size (as a v1 envelope, which is
   // larger than the payload) waiting for it, or every such message would close its receivers.

@@ -68,6 +68,13 @@ export class DeliveryChecker {
     return n;
   }
 
+  /** Resets recorded for `room`, over every client. */
+  resetsIn(room: string): number {
+    let n = 0;
+    for (const [id, list] of this.events) if (id.endsWith(`\u0000${room}`)) for (const e of list) if (e.kind === 'reset') n++;
+    return n;
+  }
+
   get resets(): number {
     let n = 0;
     for (const list of this.events.values()) for (const e of list) if (e.kind === 'reset') n++;

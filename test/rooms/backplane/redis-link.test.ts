@@ -12,13 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import {
   parseChannelText,
-  redactUrl,
   RedisLink,
   roomKeys,
   type ChannelMessage,
   type ControlRequest,
   type RedisLinkEvents,
 } from '../../../src/server/rooms/backplane/redis-link.js';
+import { redactRedisUrl } from '../../../src/server/redis-target.js';
 import { REDIS_URL, skipWithoutRedis } from '../../helpers/cluster.js';
 import { eventually } from '../../helpers/plaza.js';
 
@@ -48,9 +48,14 @@ class Recorder implements RedisLinkEvents {
   onReply(id: string, count: number): void {
     this.replies.push({ id, count });
   }
+  onLapse(): void {
+    // Only a Redis Cluster's sharded channels lapse; this is one Redis.
+  }
 }
 
-const parts = (n: number, extra: Partial<Parameters<RedisLink['publish']>[1]> = {}) => ({
+type Parts = Parameters<RedisLink['publish']>[2][number] & { newEpoch: string };
+
+const parts = (n: number, extra: Partial<Parts> = {}): Parts => ({
   time: 1_700_000_000_000 + n,
   fromJson: '{"session":"s","name":"N"}',
   dataJson: JSON.stringify({ n }),
@@ -60,6 +65,11 @@ const parts = (n: number, extra: Partial<Parameters<RedisLink['publish']>[1]> = 
   newEpoch: 'EPOCH-A',
   ...extra,
 });
+
+/** One message through the publish script (which takes a room's messages in batches). */
+function publishOne(link: RedisLink, room: string, { newEpoch, ...message }: Parts) {
+  return link.publish(room, newEpoch, [message]);
+}
 
 describe('RedisLink', { skip: skipWithoutRedis() }, () => {
   const links: RedisLink[] = [];
@@ -104,9 +114,9 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('gives a room offsets 1, 2, 3 under the epoch its first publish brought, and stores each under <offset>-1', async () => {
       const { link } = await open();
       const name = room();
-      assert.deepEqual(await link.publish(name, parts(1)), { offset: 1, epoch: 'EPOCH-A' });
-      assert.deepEqual(await link.publish(name, parts(2, { newEpoch: 'EPOCH-B' })), { offset: 2, epoch: 'EPOCH-A' }, 'an epoch that exists stays');
-      assert.deepEqual(await link.publish(name, parts(3, { plain: 't', except: 'sess-x', token: 'node.1', dataJson: '"hi"' })), { offset: 3, epoch: 'EPOCH-A' });
+      assert.deepEqual(await publishOne(link, name, parts(1)), { offset: 1, epoch: 'EPOCH-A' });
+      assert.deepEqual(await publishOne(link, name, parts(2, { newEpoch: 'EPOCH-B' })), { offset: 2, epoch: 'EPOCH-A' }, 'an epoch that exists stays');
+      assert.deepEqual(await publishOne(link, name, parts(3, { plain: 't', except: 'sess-x', token: 'node.1', dataJson: '"hi"' })), { offset: 3, epoch: 'EPOCH-A' });
       const keys = roomKeys(name);
       const stream = await admin.xrange(keys.stream, '-', '+');
       assert.deepEqual(stream.map(([id]) => id), ['1-1', '2-1', '3-1']);
@@ -122,7 +132,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('keeps the stream at about historySize entries', async () => {
       const { link } = await open({ historySize: 10 });
       const name = room();
-      for (let n = 1; n <= 300; n++) await link.publish(name, parts(n));
+      for (let n = 1; n <= 300; n++) await publishOne(link, name, parts(n));
       const length = await admin.xlen(roomKeys(name).stream);
       assert.ok(length >= 10 && length < 300, `MAXLEN ~ 10 trimmed the stream to ${length}`);
     });
@@ -134,7 +144,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       await admin.set(keys.epoch, 'OLD');
       await admin.set(keys.offset, '7');
       await admin.xadd(keys.stream, '*', 'foreign', 'entry');
-      assert.deepEqual(await link.publish(name, parts(1, { newEpoch: 'FRESH' })), { offset: 1, epoch: 'FRESH' });
+      assert.deepEqual(await publishOne(link, name, parts(1, { newEpoch: 'FRESH' })), { offset: 1, epoch: 'FRESH' });
       assert.deepEqual((await admin.xrange(keys.stream, '-', '+')).map(([id]) => id), ['1-1']);
       assert.equal(await admin.get(keys.epoch), 'FRESH');
     });
@@ -145,7 +155,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const name = room();
       await reader.subscribe(name);
       assert.equal(reader.channelCount, 1);
-      for (let n = 1; n <= 5; n++) await writer.publish(name, parts(n, n === 5 ? { except: 'me', token: 'node-a.5', plain: 'b', dataJson: '"AAE="' } : {}));
+      for (let n = 1; n <= 5; n++) await publishOne(writer, name, parts(n, n === 5 ? { except: 'me', token: 'node-a.5', plain: 'b', dataJson: '"AAE="' } : {}));
       await eventually(() => events.channel.length === 5, 5000, 'five channel messages');
       assert.deepEqual(events.channel.map((m) => m.kind === 'message' && m.offset), [1, 2, 3, 4, 5]);
       assert.deepEqual(events.channel[4], {
@@ -162,8 +172,8 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       await reader.subscribe(left);
       await reader.subscribe(kept);
       await reader.unsubscribe(left);
-      await writer.publish(left, parts(1));
-      await writer.publish(kept, parts(1));
+      await publishOne(writer, left, parts(1));
+      await publishOne(writer, kept, parts(1));
       await eventually(() => events.channel.length >= 1, 5000, 'the kept room');
       assert.deepEqual(events.channel.map((m) => m.room), [kept]);
     });
@@ -182,7 +192,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('reads the newest historySize entries oldest first, leaving out entries Plaza did not write or has not given out', async () => {
       const { link } = await open({ historySize: 3 });
       const name = room();
-      for (let n = 1; n <= 4; n++) await link.publish(name, parts(n));
+      for (let n = 1; n <= 4; n++) await publishOne(link, name, parts(n));
       const stream = roomKeys(name).stream;
       // Not `<offset>-1`, and past the offsets given out: neither is history.
       await admin.xadd(stream, '4-2', 'd', '"stray"');
@@ -202,12 +212,12 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('replaces the epoch only if it is still the one given, emptying offsets and history', async () => {
       const { link } = await open();
       const name = room();
-      for (let n = 1; n <= 3; n++) await link.publish(name, parts(n));
+      for (let n = 1; n <= 3; n++) await publishOne(link, name, parts(n));
       await link.retireEpoch(name, 'NOT-CURRENT', 'NEXT');
       assert.deepEqual((await link.fetch(name, 'X')).lastOffset, 3, 'a stale compare changes nothing');
       await link.retireEpoch(name, 'EPOCH-A', 'NEXT');
       assert.deepEqual(await link.fetch(name, 'X'), { epoch: 'NEXT', lastOffset: 0, entries: [] });
-      assert.deepEqual(await link.publish(name, parts(4)), { offset: 1, epoch: 'NEXT' });
+      assert.deepEqual(await publishOne(link, name, parts(4)), { offset: 1, epoch: 'NEXT' });
     });
   });
 
@@ -216,7 +226,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link } = await open();
       const name = room();
       assert.equal(await link.page(name, 0, 10), undefined, 'a room Redis never saw');
-      for (let n = 1; n <= 5; n++) await link.publish(name, parts(n));
+      for (let n = 1; n <= 5; n++) await publishOne(link, name, parts(n));
       const page = await link.page(name, 2, 2);
       assert.deepEqual([page?.epoch, page?.lastOffset, page?.first], ['EPOCH-A', 5, 1]);
       assert.deepEqual(page?.entries.map((e) => [e.offset, e.dataJson]), [[3, '{"n":3}'], [4, '{"n":4}']]);
@@ -249,7 +259,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       assert.equal(await link.presenceLeave(name, 'sess-a', 0, (count) => `{"left":${count}}`), false, 'the second leave removes nothing');
       assert.equal(await admin.hget(nodeKey, name), null, 'no members here: the room leaves the node summary');
       // A marker after the second leave proves it published nothing (one connection keeps order).
-      await link.publish(name, parts(1));
+      await publishOne(link, name, parts(1));
       await eventually(() => events.channel.some((m) => m.kind === 'message'), 5000, 'the marker');
       assert.deepEqual(
         events.channel.map((m) => (m.kind === 'presence' ? [m.subject, m.json] : 'marker')),
@@ -286,7 +296,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link: asker, events: askerEvents, nodeId } = await open();
       const { link: answerer, events } = await open();
       const request: ControlRequest = { id: unique('req'), from: nodeId, op: 'disconnect', session: unique('nobody'), reason: 'test' };
-      assert.ok((await asker.control(request)) >= 2, 'both links are subscribed');
+      assert.ok((await asker.control(request, PRESENCE_TTL)) >= 2, 'both links are subscribed');
       await eventually(() => events.control.some((c) => c.id === request.id), 5000, 'the request');
       assert.deepEqual(events.control.find((c) => c.id === request.id), request);
       // What is not a Plaza reply on the reply channel is ignored.
@@ -323,7 +333,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       await link.connect();
       await eventually(() => events.readies === 1, 5000, 'ready');
       const { link: writer } = await open();
-      await writer.publish(name, parts(1));
+      await publishOne(writer, name, parts(1));
       await eventually(() => events.channel.length === 1, 5000, 'the message');
     });
   });
@@ -350,10 +360,10 @@ describe('parseChannelText', () => {
   });
 });
 
-describe('redactUrl', () => {
+describe('redactRedisUrl', () => {
   it('hides the password and keeps the rest; says something safe for what is no URL', () => {
-    assert.equal(redactUrl('redis://user:pa55@redis.internal:6380/2'), 'redis://user:***@redis.internal:6380/2');
-    assert.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
-    assert.equal(redactUrl('not a url with a secret'), 'the configured Redis URL');
+    assert.equal(redactRedisUrl('redis://user:pa55@redis.internal:6380/2'), 'redis://user:***@redis.internal:6380/2');
+    assert.equal(redactRedisUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+    assert.equal(redactRedisUrl('redis+sentinel://:pw@s1,s2/mymaster?sentinelPassword=s3'), 'redis+sentinel://:***@s1,s2/mymaster?sentinelPassword=***');
   });
 });

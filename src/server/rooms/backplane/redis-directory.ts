@@ -135,7 +135,7 @@ export class ClusterDirectory {
     this.controls.set(id, control);
     const timer = setTimeout(() => control.done(), CONTROL_TIMEOUT_MS);
     try {
-      control.expected = await this.link.control({ id, from: this.nodeId, op: 'disconnect', ...selector });
+      control.expected = await this.link.control({ id, from: this.nodeId, op: 'disconnect', ...selector }, this.presenceTtl);
       if (control.replies >= control.expected) control.done();
       await finished;
       return control.count;

@@ -1,20 +1,32 @@
 /**
- * The wire to Redis for a Plaza cluster: two connections (commands, and a subscriber for the
- * room channels), the Lua scripts that sequence room messages, and the commands for presence,
- * node summaries and control requests. It knows keys and formats, nothing of members or logs.
+ * The wire to Redis for a Plaza cluster: the connections, the Lua scripts that sequence room
+ * messages, and the commands for presence, node summaries and control requests. It knows keys
+ * and formats, nothing of members or logs.
  *
- * Sequencing: one script takes a room's next offset, appends the message to the room's stream
- * (under the stream ID `<offset>-1`, so history pages by offset) and publishes it on the room's
- * channel, atomically, so channel order is offset order. The script stores and sends the parts
- * of a message (time, sender, data); the envelope is built in TypeScript on each node.
+ * Three kinds of Redis (config.ts, parseRedisTarget):
+ * - one Redis (`redis://`): a command connection and a subscriber for every channel;
+ * - the master a Sentinel set names (`redis+sentinel://`): the same two connections, which
+ *   follow the master through a failover (ioredis asks the Sentinels, and drops both
+ *   connections when they announce a new master);
+ * - a Redis Cluster (`redis+cluster://`): an ioredis Cluster for commands and for the control
+ *   channels (classic pub/sub, which the cluster bus carries to every shard: rare requests), and
+ *   room channels on sharded pub/sub (redis-shards.ts), so a room's traffic touches one shard.
+ *
+ * Sequencing: one script (redis-scripts.ts) takes a room's next offsets, appends the messages
+ * to the room's stream and publishes them on the room's channel, atomically, so channel order
+ * is offset order. The envelope is built in TypeScript on each node.
  *
  * Keys share the room as a hash tag (`plaza:{room}:…`), so one room's keys and channel live in
- * one Redis Cluster slot; room names cannot contain braces.
+ * one Redis Cluster slot; room names cannot contain braces. The node summaries share the tag
+ * `{nodes}`, so one pipeline reads them all.
  *
  * ioredis is loaded on first use, so a server without --redis never evaluates it.
  */
-import type { Redis as RedisClient } from 'ioredis';
+import type { Cluster as ClusterClient, Redis as RedisClient, RedisOptions } from 'ioredis';
+import { parseRedisTarget, redactRedisUrl, type RedisTarget } from '../../redis-target.js';
 import type { PlainKind } from '../../engine/publication.js';
+import { FETCH_SCRIPT, PUBLISH_SCRIPT, RETIRE_SCRIPT } from './redis-scripts.js';
+import { ShardedChannels } from './redis-shards.js';
 
 export interface RedisLinkOptions {
   url: string;
@@ -51,6 +63,18 @@ export type ChannelMessage =
   | ({ kind: 'message'; room: string; epoch: string } & StreamEntry)
   | { kind: 'presence'; room: string; subject: string; json: string };
 
+/** One message for the publish script. */
+export interface PublishParts {
+  time: number;
+  fromJson: string;
+  dataJson: string;
+  plain: PlainKind;
+  /** The session that must not receive it, or ''. */
+  except: string;
+  /** The publishing node's token for it. */
+  token: string;
+}
+
 /** A request on the control channel, seen by every node. */
 export interface ControlRequest {
   id: string;
@@ -70,68 +94,23 @@ export interface RedisLinkEvents {
   onChannel(message: ChannelMessage): void;
   onControl(request: ControlRequest): void;
   onReply(id: string, count: number): void;
+  /** A Redis Cluster: the room's channel subscription ended (its master went away or its slot moved). */
+  onLapse(room: string): void;
 }
 
 const CONTROL_CHANNEL = 'plaza:control';
-const NODES_KEY = 'plaza:nodes';
-
-const PUBLISH_SCRIPT = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-  redis.call('DEL', KEYS[2], KEYS[3])
-end
-local offset = redis.call('INCR', KEYS[2])
-local function append()
-  return redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], offset .. '-1', 't', ARGV[2], 'f', ARGV[3], 'd', ARGV[4], 'k', ARGV[5], 'x', ARGV[6], 'n', ARGV[7])
-end
-local added = append()
-if type(added) == 'table' and added.err then
-  -- A stream this script did not write (an older Plaza's): the room starts a new epoch over it.
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-  redis.call('DEL', KEYS[2], KEYS[3])
-  offset = redis.call('INCR', KEYS[2])
-  added = append()
-  if type(added) == 'table' and added.err then return redis.error_reply(added.err) end
-end
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[9]) end
-redis.call('PUBLISH', ARGV[10], 'm ' .. offset .. ' ' .. epoch .. ' ' .. ARGV[2] .. ' ' .. ARGV[5] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
-return {offset, epoch}
-`;
-
-/** The room's epoch (created, with an empty history, when missing), last offset and newest entries. */
-const FETCH_SCRIPT = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch, 'PX', ARGV[2])
-  redis.call('DEL', KEYS[2], KEYS[3])
-end
-local offset = redis.call('GET', KEYS[2]) or '0'
-local entries = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', ARGV[3])
-return {epoch, offset, entries}
-`;
-
-/** Compare-and-set of a room's epoch; the new epoch starts with no offsets and no history. */
-const RETIRE_SCRIPT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[2], KEYS[3])
-return 1
-`;
+const NODES_KEY = 'plaza:{nodes}';
 
 export function roomKeys(room: string) {
   const tag = `plaza:{${room}}`;
-  return { epoch: `${tag}:epoch`, offset: `${tag}:offset`, stream: `${tag}:stream`, presence: `${tag}:presence`, channel: `${tag}:ch` };
+  return { epoch: `${tag}:epoch`, offset: `${tag}:offset`, stream: `${tag}:stream`, gen: `${tag}:gen`, presence: `${tag}:presence`, channel: `${tag}:ch` };
 }
 
 function roomOfChannel(channel: string): string | undefined {
   return channel.startsWith('plaza:{') && channel.endsWith('}:ch') ? channel.slice(7, -4) : undefined;
 }
 
-const nodeRoomsKey = (nodeId: string) => `plaza:node:${nodeId}:rooms`;
+const nodeRoomsKey = (nodeId: string) => `plaza:{nodes}:${nodeId}:rooms`;
 const replyChannel = (nodeId: string) => `plaza:reply:${nodeId}`;
 
 /** Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>` or `p <subject>\n<json>`. */
@@ -175,26 +154,26 @@ function parseStreamEntry(id: string, fields: string[]): StreamEntry {
   };
 }
 
-type ScriptClient = RedisClient & {
+/** The scripts, as defineCommand adds them to either kind of client. */
+interface Scripts {
   plazaRetire(...args: Array<string | number>): Promise<number>;
   plazaPublish(...args: Array<string | number>): Promise<[number, string]>;
   plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
-};
-
-/** The URL without its password, for logs and readiness reasons. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured Redis URL';
-  }
 }
+/** Commands go to one Redis or to a cluster; on a cluster a multi or pipeline holds keys of one slot (see `many`). */
+type Commands = (RedisClient | ClusterClient) & Scripts;
+
+/** Reconnect forever with a capped backoff: a Redis restart or failover must heal by itself. */
+const retryStrategy = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
 
 export class RedisLink {
-  private command: ScriptClient | undefined;
+  private readonly target: RedisTarget;
+  private command: Commands | undefined;
+  private cluster: ClusterClient | undefined;
+  /** One Redis or Sentinel: the subscriber for every channel. */
   private subscriber: RedisClient | undefined;
+  /** A Redis Cluster: room channels, sharded. */
+  private shards: ShardedChannels | undefined;
   /** Room channels wanted; restored after every reconnect. */
   private readonly subscribed = new Set<string>();
   private closed = false;
@@ -206,43 +185,111 @@ export class RedisLink {
   constructor(
     private readonly options: RedisLinkOptions,
     private readonly events: RedisLinkEvents,
-  ) {}
+  ) {
+    this.target = parseRedisTarget(options.url);
+  }
 
   /** Room channels wanted right now. */
   get channelCount(): number {
     return this.subscribed.size;
   }
 
+  /** Where room messages are published: sharded on a cluster. */
+  private get publishCommand(): 'PUBLISH' | 'SPUBLISH' {
+    return this.target.kind === 'cluster' ? 'SPUBLISH' : 'PUBLISH';
+  }
+
+  /** Only where a failover can hand a room to another master (redis-scripts.ts, Lineage); one Redis keeps its epochs across a restart. */
+  private get checkLineage(): '1' | '0' {
+    return this.target.kind === 'single' ? '0' : '1';
+  }
+
   async connect(): Promise<void> {
-    const { Redis } = await import('ioredis');
+    const ioredis = await import('ioredis');
+    const name = (role: string) => `plaza-${this.options.nodeId}-${role}`;
     const common = {
       // Commands fail at once while Redis is away instead of piling up in memory.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // Reconnect forever with a capped backoff: a Redis restart must heal by itself.
-      retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
+      // A command whose connection dropped fails at once and is never sent again: it may have
+      // run (a publish would then take two offsets). Its publish is answered `unavailable`.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       lazyConnect: true,
-    };
-    // Named, so an operator can tell the nodes' connections apart in CLIENT LIST.
-    const command = new Redis(this.options.url, { ...common, connectionName: `plaza-${this.options.nodeId}-command` }) as ScriptClient;
-    // Subscriptions are restored by hand on 'ready' (they may have been asked for while offline).
-    const subscriber = new Redis(this.options.url, { ...common, autoResubscribe: false, connectionName: `plaza-${this.options.nodeId}-subscriber` });
-    this.command = command;
-    this.subscriber = subscriber;
-    command.defineCommand('plazaPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
-    command.defineCommand('plazaFetch', { numberOfKeys: 3, lua: FETCH_SCRIPT });
-    command.defineCommand('plazaRetire', { numberOfKeys: 3, lua: RETIRE_SCRIPT });
-    for (const client of [command, subscriber]) {
-      client.on('error', (error: Error) => {
+    } satisfies RedisOptions;
+    const target = this.target;
+    if (target.kind === 'cluster') {
+      const credentials = { ...(target.username !== undefined && { username: target.username }), ...(target.password !== undefined && { password: target.password }) };
+      const cluster = new ioredis.Cluster(target.nodes, {
+        enableOfflineQueue: false,
+        // Batches the per-room commands of a refresh into one write per master.
+        enableAutoPipelining: true,
+        // A command lost with its connection is not retried (it may have run): as above.
+        retryDelayOnFailover: 0,
+        clusterRetryStrategy: retryStrategy,
+        // New masters are found this often even when no command is refused with MOVED.
+        slotsRefreshInterval: 2000,
+        lazyConnect: true,
+        redisOptions: { ...credentials, connectionName: name('command'), maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+      });
+      this.cluster = cluster;
+      this.command = cluster as ClusterClient & Scripts;
+      this.shards = new ShardedChannels(cluster, ioredis.Redis, { ...credentials, connectionName: name('shard') }, {
+        onMessage: (channel, text) => this.onMessage(channel, text),
+        onLapse: (channel) => {
+          const room = roomOfChannel(channel);
+          if (room !== undefined && this.subscribed.has(room)) this.events.onLapse(room);
+        },
+      });
+      cluster.on('error', (error: Error) => {
         this.lastError = error.message;
       });
-      client.on('ready', () => this.updateReady());
-      client.on('close', () => this.updateReady());
+      cluster.on('node error', (error: Error) => {
+        this.lastError = error.message;
+      });
+      for (const status of ['ready', 'close', 'end', 'reconnecting']) cluster.on(status, () => this.updateReady());
+      // Control requests and replies: classic pub/sub, on one connection to any node.
+      cluster.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+    } else {
+      const where: RedisOptions =
+        target.kind === 'sentinel'
+          ? {
+              sentinels: target.sentinels,
+              name: target.name,
+              db: target.db,
+              ...(target.username !== undefined && { username: target.username }),
+              ...(target.password !== undefined && { password: target.password }),
+              ...(target.sentinelPassword !== undefined && { sentinelPassword: target.sentinelPassword }),
+              // Drop both connections when the Sentinels announce a new master, even if the old
+              // one still answers (as a replica now).
+              failoverDetector: true,
+              sentinelRetryStrategy: retryStrategy,
+              // A master demoted under us refuses writes: reconnect (the Sentinels name the new one).
+              reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
+            }
+          : {};
+      const connect = (role: string, extra: RedisOptions) => {
+        const options = { ...common, ...where, ...extra, retryStrategy, connectionName: name(role) };
+        return target.kind === 'single' ? new ioredis.Redis(target.url, options) : new ioredis.Redis(options);
+      };
+      this.command = connect('command', {}) as Commands;
+      // Subscriptions are restored by hand on 'ready' (they may have been asked for while offline).
+      this.subscriber = connect('subscriber', { autoResubscribe: false });
+      for (const client of [this.command, this.subscriber]) {
+        client.on('error', (error: Error) => {
+          this.lastError = error.message;
+        });
+        client.on('ready', () => this.updateReady());
+        client.on('close', () => this.updateReady());
+      }
+      this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
     }
-    subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+    const command = this.command;
+    command.defineCommand('plazaPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    command.defineCommand('plazaFetch', { numberOfKeys: 4, lua: FETCH_SCRIPT });
+    command.defineCommand('plazaRetire', { numberOfKeys: 4, lua: RETIRE_SCRIPT });
     // Not awaited to completion: a server must start (and say "not ready") while Redis is away.
     command.connect().catch(() => undefined);
-    subscriber.connect().catch(() => undefined);
+    this.subscriber?.connect().catch(() => undefined);
   }
 
   private onMessage(channel: string, text: string): void {
@@ -264,7 +311,7 @@ export class RedisLink {
   }
 
   private updateReady(): void {
-    const ready = this.command?.status === 'ready' && this.subscriber?.status === 'ready';
+    const ready = this.cluster ? this.cluster.status === 'ready' : this.command?.status === 'ready' && this.subscriber?.status === 'ready';
     if (ready === this.ready || this.closed) return;
     this.ready = ready;
     if (!ready) {
@@ -272,8 +319,12 @@ export class RedisLink {
       return;
     }
     this.lastError = undefined;
-    const channels = [CONTROL_CHANNEL, replyChannel(this.options.nodeId), ...[...this.subscribed].map((room) => roomKeys(room).channel)];
-    this.subscriber!.subscribe(...channels).then(
+    const control = [CONTROL_CHANNEL, replyChannel(this.options.nodeId)];
+    // On a cluster the room channels are subscribed room by room as the backplane re-reads them.
+    const subscribed = this.cluster
+      ? this.cluster.subscribe(...control)
+      : this.subscriber!.subscribe(...control, ...[...this.subscribed].map((room) => roomKeys(room).channel));
+    subscribed.then(
       () => {
         if (this.ready) this.events.onReady();
       },
@@ -283,25 +334,44 @@ export class RedisLink {
     );
   }
 
-  private get redis(): ScriptClient {
-    if (!this.command || !this.ready) throw new Error(`Redis is not reachable at ${redactUrl(this.options.url)}: ${this.lastError ?? 'connecting'}`);
+  private get redis(): Commands {
+    if (!this.command || !this.ready) throw new Error(`Redis is not reachable at ${redactRedisUrl(this.options.url)}: ${this.lastError ?? 'connecting'}`);
     return this.command;
   }
 
+  /**
+   * Commands whose keys may lie in different slots: one pipeline on one Redis; on a cluster each
+   * goes to its slot's master (auto-pipelined, one write per master). Resolves with the replies.
+   */
+  private async many(commands: Array<[string, ...Array<string | number>]>): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    if (this.cluster) return Promise.all(commands.map(([name, ...args]) => this.cluster!.call(name, ...args)));
+    const replies = (await this.redis.pipeline(commands).exec()) ?? [];
+    return replies.map(([error, reply]) => {
+      if (error) throw error;
+      return reply;
+    });
+  }
+
+  /** Subscribes the room's channel; once this resolves, everything published to the room arrives. */
   async subscribe(room: string): Promise<void> {
     this.subscribed.add(room);
-    if (this.subscriber?.status === 'ready') await this.subscriber.subscribe(roomKeys(room).channel);
+    const channel = roomKeys(room).channel;
+    if (this.shards) await this.shards.subscribe(channel);
+    else if (this.subscriber?.status === 'ready') await this.subscriber.subscribe(channel);
   }
 
   async unsubscribe(room: string): Promise<void> {
     this.subscribed.delete(room);
-    if (this.subscriber?.status === 'ready') await this.subscriber.unsubscribe(roomKeys(room).channel);
+    const channel = roomKeys(room).channel;
+    if (this.shards) await this.shards.unsubscribe(channel);
+    else if (this.subscriber?.status === 'ready') await this.subscriber.unsubscribe(channel);
   }
 
-  /** The room's epoch (created when missing), last offset and kept history. */
+  /** The room's epoch (created when missing, or renewed when another master serves it), last offset and kept history. */
   async fetch(room: string, newEpoch: string): Promise<RoomState> {
     const k = roomKeys(room);
-    const [epoch, offset, entries] = await this.redis.plazaFetch(k.epoch, k.offset, k.stream, newEpoch, this.options.historyTtl, this.options.historySize);
+    const [epoch, offset, entries] = await this.redis.plazaFetch(k.epoch, k.offset, k.stream, k.gen, newEpoch, this.options.historyTtl, this.options.historySize, this.checkLineage);
     const lastOffset = Number(offset);
     // Only entries this format wrote (ID `<offset>-1`, within the offsets given out) are history.
     const parsed = entries
@@ -328,19 +398,36 @@ export class RedisLink {
     return { epoch, lastOffset, entries: entries.map(([id, fields]) => parseStreamEntry(id, fields)), first };
   }
 
-  async publish(
-    room: string,
-    parts: { time: number; fromJson: string; dataJson: string; plain: PlainKind; except: string; token: string; newEpoch: string },
-  ): Promise<{ offset: number; epoch: string }> {
+  /**
+   * Sequences `messages` (one room's, in the order given) in one script call; resolves with the
+   * first one's offset (the rest follow it) and the epoch. `newEpoch` starts the room if it has
+   * none (or another master's lineage).
+   */
+  async publish(room: string, newEpoch: string, messages: readonly PublishParts[]): Promise<{ offset: number; epoch: string }> {
     const k = roomKeys(room);
     const started = performance.now();
-    const [offset, epoch] = await this.redis.plazaPublish(
-      k.epoch, k.offset, k.stream,
-      parts.newEpoch, parts.time, parts.fromJson, parts.dataJson, parts.plain, parts.except || '-', parts.token || '-',
-      this.options.historySize, this.options.historyTtl, k.channel,
-    );
+    const args: Array<string | number> = [
+      k.epoch, k.offset, k.stream, k.gen, k.channel,
+      newEpoch, this.options.historySize, this.options.historyTtl, this.publishCommand, this.checkLineage,
+    ];
+    for (const m of messages) args.push(m.time, m.fromJson, m.dataJson, m.plain, m.except || '-', m.token || '-');
+    const [offset, epoch] = await this.redis.plazaPublish(...args);
     this.lastLatency = performance.now() - started;
     return { offset: Number(offset), epoch };
+  }
+
+  /** Sends a presence delta on the room's channel (after the room's records were written). */
+  private async tellRoom(room: string, text: string): Promise<void> {
+    const channel = roomKeys(room).channel;
+    await (this.cluster ? this.redis.spublish(channel, text) : this.redis.publish(channel, text));
+  }
+
+  /** Writes this node's member count for `room` (0 removes it) in its room summary; with `presenceTtl`, renews its expiry. */
+  private async summarize(room: string, localCount: number, presenceTtl?: number): Promise<void> {
+    const nodeKey = nodeRoomsKey(this.options.nodeId);
+    if (localCount <= 0) await this.redis.hdel(nodeKey, room);
+    else if (presenceTtl === undefined) await this.redis.hset(nodeKey, room, localCount);
+    else await this.redis.multi().hset(nodeKey, room, localCount).pexpire(nodeKey, presenceTtl * 2).exec();
   }
 
   /**
@@ -349,31 +436,24 @@ export class RedisLink {
    */
   async presenceJoin(room: string, session: string, stored: string, localCount: number, presenceTtl: number, delta: (count: number) => string): Promise<void> {
     const k = roomKeys(room);
-    const nodeKey = nodeRoomsKey(this.options.nodeId);
-    const results = await this.redis
-      .multi()
-      .hset(k.presence, session, stored)
-      .pexpire(k.presence, presenceTtl * 2)
-      .hlen(k.presence)
-      .hset(nodeKey, room, localCount)
-      .pexpire(nodeKey, presenceTtl * 2)
-      .exec();
+    // Two slots on a cluster (the room's and the summaries'), so two steps.
+    const [results] = await Promise.all([
+      this.redis.multi().hset(k.presence, session, stored).pexpire(k.presence, presenceTtl * 2).hlen(k.presence).exec(),
+      this.summarize(room, localCount, presenceTtl),
+    ]);
     const count = Number(results?.[2]?.[1] ?? 0);
-    await this.redis.publish(k.channel, `p ${session}\n${delta(count)}`);
+    await this.tellRoom(room, `p ${session}\n${delta(count)}`);
   }
 
   /** Removes a member; tells every node only when this call removed it (one leave per member). */
   async presenceLeave(room: string, session: string, localCount: number | undefined, delta: (count: number) => string): Promise<boolean> {
     const k = roomKeys(room);
-    const pipeline = this.redis.multi().hdel(k.presence, session).hlen(k.presence);
-    if (localCount !== undefined) {
-      const nodeKey = nodeRoomsKey(this.options.nodeId);
-      if (localCount > 0) pipeline.hset(nodeKey, room, localCount);
-      else pipeline.hdel(nodeKey, room);
-    }
-    const results = await pipeline.exec();
+    const [results] = await Promise.all([
+      this.redis.multi().hdel(k.presence, session).hlen(k.presence).exec(),
+      localCount === undefined ? undefined : this.summarize(room, localCount),
+    ]);
     const removed = Number(results?.[0]?.[1] ?? 0) === 1;
-    if (removed) await this.redis.publish(k.channel, `p ${session}\n${delta(Number(results?.[1]?.[1] ?? 0))}`);
+    if (removed) await this.tellRoom(room, `p ${session}\n${delta(Number(results?.[1]?.[1] ?? 0))}`);
     return removed;
   }
 
@@ -382,12 +462,10 @@ export class RedisLink {
     return this.redis.hgetall(roomKeys(room).presence);
   }
 
-  /** presence() of several rooms in one pipeline. */
+  /** presence() of several rooms at once. */
   async presences(rooms: string[]): Promise<Array<Record<string, string>>> {
-    if (rooms.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const room of rooms) pipeline.hgetall(roomKeys(room).presence);
-    return ((await pipeline.exec()) ?? []).map(([, value]) => (value ?? {}) as Record<string, string>);
+    const replies = await this.many(rooms.map((room) => ['hgetall', roomKeys(room).presence]));
+    return replies.map((value) => (value ?? {}) as Record<string, string>);
   }
 
   /**
@@ -396,12 +474,12 @@ export class RedisLink {
    */
   async retireEpoch(room: string, current: string, next: string): Promise<void> {
     const k = roomKeys(room);
-    await this.redis.plazaRetire(k.epoch, k.offset, k.stream, current, next, this.options.historyTtl);
+    await this.redis.plazaRetire(k.epoch, k.offset, k.stream, k.gen, current, next, this.options.historyTtl, this.checkLineage);
   }
 
   /**
    * This node's heartbeat: its members (with fresh timestamps), its room summary and its entry
-   * in the node set, all given a new expiry, in one pipeline.
+   * in the node set, all given a new expiry.
    */
   async refresh(
     rooms: Array<{ room: string; members: Array<{ session: string; stored: string }> }>,
@@ -409,27 +487,28 @@ export class RedisLink {
     now: number,
   ): Promise<void> {
     const nodeKey = nodeRoomsKey(this.options.nodeId);
-    const pipeline = this.redis.pipeline();
-    pipeline.del(nodeKey);
-    for (const { room, members } of rooms) {
+    // The summary is rewritten atomically, so a reader never sees it half written.
+    const summary = this.redis.multi().del(nodeKey);
+    const members: Array<[string, ...Array<string | number>]> = [];
+    for (const { room, members: list } of rooms) {
+      if (list.length === 0) continue;
       const key = roomKeys(room).presence;
-      for (const member of members) pipeline.hset(key, member.session, member.stored);
-      if (members.length > 0) {
-        pipeline.pexpire(key, presenceTtl * 2);
-        pipeline.hset(nodeKey, room, members.length);
-      }
+      members.push(['hset', key, ...list.flatMap((member) => [member.session, member.stored])], ['pexpire', key, presenceTtl * 2]);
+      summary.hset(nodeKey, room, list.length);
     }
-    pipeline.pexpire(nodeKey, presenceTtl * 2);
-    pipeline.zadd(NODES_KEY, now, this.options.nodeId);
-    pipeline.zremrangebyscore(NODES_KEY, '-inf', now - presenceTtl * 2);
-    pipeline.pexpire(NODES_KEY, presenceTtl * 4);
-    await pipeline.exec();
+    summary
+      .pexpire(nodeKey, presenceTtl * 2)
+      .zadd(NODES_KEY, now, this.options.nodeId)
+      .zremrangebyscore(NODES_KEY, '-inf', now - presenceTtl * 2)
+      .pexpire(NODES_KEY, presenceTtl * 4);
+    await Promise.all([summary.exec(), this.many(members)]);
   }
 
   /** Room → members summed over the nodes seen within `presenceTtl`. */
   async roomCounts(presenceTtl: number, now: number): Promise<Map<string, number>> {
     const nodes = await this.redis.zrangebyscore(NODES_KEY, now - presenceTtl, '+inf');
     if (!nodes.includes(this.options.nodeId)) nodes.push(this.options.nodeId);
+    // Every summary shares the {nodes} slot: one pipeline, on a cluster too.
     const pipeline = this.redis.pipeline();
     for (const node of nodes) pipeline.hgetall(nodeRoomsKey(node));
     const totals = new Map<string, number>();
@@ -441,20 +520,25 @@ export class RedisLink {
     return totals;
   }
 
-  /** Epoch and last offset of each room, in one pipeline. */
+  /** Epoch and last offset of each room. */
   async positions(rooms: string[]): Promise<Array<{ epoch: string | null; lastOffset: number }>> {
-    const pipeline = this.redis.pipeline();
-    for (const room of rooms) pipeline.get(roomKeys(room).epoch).get(roomKeys(room).offset);
-    const results = (await pipeline.exec()) ?? [];
+    const replies = await this.many(rooms.flatMap((room) => [['get', roomKeys(room).epoch], ['get', roomKeys(room).offset]] as Array<[string, string]>));
     return rooms.map((_, i) => ({
-      epoch: (results[i * 2]?.[1] as string | null) ?? null,
-      lastOffset: Number(results[i * 2 + 1]?.[1] ?? 0),
+      epoch: (replies[i * 2] as string | null) ?? null,
+      lastOffset: Number(replies[i * 2 + 1] ?? 0),
     }));
   }
 
-  /** Sends a control request to every node; resolves with how many nodes received it. */
-  async control(request: ControlRequest): Promise<number> {
-    return this.redis.publish(CONTROL_CHANNEL, JSON.stringify(request));
+  /**
+   * Sends a control request to every node; resolves with how many nodes will answer. One Redis
+   * counts the subscribers it handed the request to; a cluster's PUBLISH counts only those on
+   * the node that took it, so there the nodes seen alive within `presenceTtl` are counted.
+   */
+  async control(request: ControlRequest, presenceTtl: number): Promise<number> {
+    const received = await this.redis.publish(CONTROL_CHANNEL, JSON.stringify(request));
+    if (!this.cluster) return received;
+    const alive = await this.redis.zcount(NODES_KEY, Date.now() - presenceTtl, '+inf');
+    return Math.max(1, alive);
   }
 
   async reply(to: string, id: string, count: number): Promise<void> {
@@ -464,6 +548,8 @@ export class RedisLink {
   async close(): Promise<void> {
     this.closed = true;
     this.ready = false;
-    await Promise.all([this.command, this.subscriber].map((client) => client?.quit().catch(() => client.disconnect())));
+    this.shards?.close();
+    const clients: Array<RedisClient | ClusterClient | undefined> = [this.command, this.subscriber];
+    await Promise.all(clients.map((client) => client?.quit().catch(() => client.disconnect())));
   }
 }

@@ -4,9 +4,12 @@
  *
  * Order: every room message is sequenced by one Lua script in Redis (redis-link.ts), and every
  * node, the publishing one included, delivers it when the room's channel brings it back, so all
- * nodes see one order. A publish resolves when its own message has been delivered here (matched
- * by a per-publish token carried on the channel and kept in the stream), never on the script's
- * reply alone: the reply and the channel travel on two connections and the reply often wins.
+ * nodes see one order. A node sends a room's publishes in batches, one batch on its way at a
+ * time (publish-batches.ts), so a connection's publishes keep their order even where a Redis
+ * Cluster redirects or retries a command. A publish resolves when its own message has been
+ * delivered here (matched by a per-publish token carried on the channel and kept in the
+ * stream), never on the script's reply alone: the reply and the channel travel on two
+ * connections and the reply often wins.
  *
  * Mirrors: a node keeps a local log (the same HistoryStore as one server uses) for each room it
  * has members in, filled from the room's stream when it is first joined and then from the
@@ -22,6 +25,12 @@
  * `joined` with `recovered: false`. If Redis came back with less than this node had seen under
  * the same epoch (an older snapshot), the room's epoch is replaced in Redis, so no offset is
  * ever given to two different messages.
+ *
+ * Failovers (Sentinel, Redis Cluster): a promoted replica may lack messages its old master gave
+ * out; the scripts give the room a new epoch when another master first serves it (redis-link.ts,
+ * Lineage), and every node re-reads it then, so members get a reset, never a reused offset. On
+ * a cluster a single shard failing over makes only its rooms unavailable for a moment; the
+ * node stays up (no islands) and re-reads each room whose channel lapsed (onLapse).
  */
 import { randomBytes } from 'node:crypto';
 import { joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
@@ -31,7 +40,9 @@ import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
 import { isNodeLocal, LocalBackplane, localMembers, serverFull } from './local.js';
 import { ClusterDirectory } from './redis-directory.js';
-import { RedisLink, redactUrl, type ChannelMessage, type RoomState, type StreamEntry } from './redis-link.js';
+import { redactRedisUrl } from '../../redis-target.js';
+import { PublishBatches } from './publish-batches.js';
+import { RedisLink, type ChannelMessage, type PublishParts, type RoomState, type StreamEntry } from './redis-link.js';
 import {
   BackplaneError,
   type Backplane,
@@ -68,6 +79,8 @@ interface Pending {
   readonly dataJson: string;
   readonly except: Member | undefined;
   readonly bytes: number;
+  /** What the publish script gets. */
+  readonly parts: PublishParts;
   readonly sentAt: number;
   /** Known once the script answered. */
   offset?: number;
@@ -92,6 +105,8 @@ interface Mirror {
   buffer: ChannelMessage[];
   bufferBytes: number;
   overflowed: boolean;
+  /** Re-reads have failed since the last good one (logged once, not at every retry). */
+  failing: boolean;
   /** Own publishes the script has sequenced, waiting for their delivery here. */
   readonly pending: Set<Pending>;
 }
@@ -125,6 +140,7 @@ export class RedisBackplane implements Backplane {
   /** Resyncs whose buffer overflowed and had to read the room again. */
   syncOverflows = 0;
   private readonly directory: ClusterDirectory;
+  private readonly batches = new PublishBatches<Pending>({ send: (room, batch) => this.sendBatch(room, batch), bytes: (pending) => pending.bytes });
   private presenceTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -144,6 +160,7 @@ export class RedisBackplane implements Backplane {
         onChannel: (message) => this.onChannel(message),
         onControl: (request) => this.directory.onControl(request),
         onReply: (id, count) => this.directory.onReply(id, count),
+        onLapse: (room) => this.onLapse(room),
       },
     );
     this.directory = new ClusterDirectory(this.link, node, this.nodeId, options.presenceTtl, logger);
@@ -171,12 +188,12 @@ export class RedisBackplane implements Backplane {
 
   get status(): BackplaneStatus {
     if (!this.link.ready) {
-      return { up: false, reason: `Redis at ${redactUrl(this.options.url)} is unreachable (${this.link.lastError ?? 'connecting'}); serving local members only` };
+      return { up: false, reason: `Redis at ${redactRedisUrl(this.options.url)} is unreachable (${this.link.lastError ?? 'connecting'}); serving local members only` };
     }
     const now = Date.now();
     for (const pending of this.pendings.values()) {
       if (pending.offset === undefined && now - pending.sentAt > STALLED_AFTER_MS) {
-        return { up: false, reason: `Redis at ${redactUrl(this.options.url)} has not answered a publish for ${Math.round((now - pending.sentAt) / 1000)} s` };
+        return { up: false, reason: `Redis at ${redactRedisUrl(this.options.url)} has not answered a publish for ${Math.round((now - pending.sentAt) / 1000)} s` };
       }
     }
     return { up: true };
@@ -206,7 +223,7 @@ export class RedisBackplane implements Backplane {
       if (!log) throw serverFull();
       mirror = {
         room, roomJson: JSON.stringify(room), log, synced: false, island: true, syncing: undefined, again: false,
-        buffer: [], bufferBytes: 0, overflowed: false, pending: new Set(),
+        buffer: [], bufferBytes: 0, overflowed: false, failing: false, pending: new Set(),
       };
       this.mirrors.set(room, mirror);
     }
@@ -245,23 +262,34 @@ export class RedisBackplane implements Backplane {
       return Promise.reject(unavailable('is falling behind (too many publishes on their way to Redis)'));
     }
     return new Promise<Published>((resolve, reject) => {
+      const token = `${this.nodeId}.${(++this.seq).toString(36)}`;
       const pending: Pending = {
-        token: `${this.nodeId}.${(++this.seq).toString(36)}`,
-        room: draft.room, payload: draft.payload, dataJson: draft.dataJson, except: draft.except, bytes,
+        token, room: draft.room, payload: draft.payload, dataJson: draft.dataJson, except: draft.except, bytes,
+        parts: { time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '', token },
         sentAt: Date.now(), settled: false, resolve, reject,
       };
       this.pendings.set(pending.token, pending);
       this.inflightBytes += bytes;
-      this.link
-        .publish(draft.room, {
-          time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload),
-          except: draft.except?.id ?? '', token: pending.token, newEpoch: newEpoch(),
-        })
-        .then(
-          ({ offset, epoch }) => this.onSequenced(pending, offset, epoch),
-          (error: Error) => this.fail(pending, unavailable(`did not confirm the publish (${error.message}); it may or may not have been published`)),
-        );
+      this.batches.add(draft.room, pending);
     });
+  }
+
+  /** Sends one batch of a room's publishes (publish-batches.ts: one batch per room on its way at a time). */
+  private async sendBatch(room: string, batch: Pending[]): Promise<void> {
+    // Publishes already answered (the node is closing) are not sent.
+    const live = batch.filter((pending) => !pending.settled);
+    if (live.length === 0) return;
+    if (!this.link.ready) {
+      for (const pending of live) this.fail(pending, unavailable('is unreachable'));
+      return;
+    }
+    try {
+      const { offset, epoch } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
+      live.forEach((pending, i) => this.onSequenced(pending, offset + i, epoch));
+    } catch (error) {
+      const why = unavailable(`did not confirm the publish (${(error as Error).message}); it may or may not have been published`);
+      for (const pending of live) this.fail(pending, why);
+    }
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
@@ -365,7 +393,11 @@ export class RedisBackplane implements Backplane {
   // ---- resync ------------------------------------------------------------------------------
 
   private resync(mirror: Mirror): void {
-    this.sync(mirror).catch((error: Error) => this.logger.warn('room re-sync failed', { room: mirror.room, error: error.message }));
+    this.sync(mirror).catch((error: Error) => {
+      // The watchdog retries every WATCHDOG_MS: during a failover that is many times per room.
+      this.logger[mirror.failing ? 'debug' : 'warn']('room re-sync failed; retrying', { room: mirror.room, error: error.message });
+      mirror.failing = true;
+    });
   }
 
   /** Re-reads the room from Redis; one at a time per room, and again if asked meanwhile. */
@@ -409,6 +441,7 @@ export class RedisBackplane implements Backplane {
       if (this.mirrors.get(mirror.room) !== mirror) return;
     }
     this.reconcile(mirror, fetched);
+    mirror.failing = false;
     const buffered = mirror.buffer;
     const overflowed = mirror.overflowed;
     mirror.buffer = [];
@@ -452,8 +485,16 @@ export class RedisBackplane implements Backplane {
   }
 
   private onReady(): void {
-    this.logger.info('cluster backplane ready', { node: this.nodeId, rooms: this.mirrors.size });
+    this.logger.info('cluster backplane ready', { node: this.nodeId, redis: redactRedisUrl(this.options.url), rooms: this.mirrors.size });
     for (const mirror of this.mirrors.values()) this.resync(mirror);
+  }
+
+  /** A Redis Cluster ended the room's channel subscription: subscribe again and re-read the room. */
+  private onLapse(room: string): void {
+    const mirror = this.mirrors.get(room);
+    if (!mirror) return;
+    mirror.synced = false;
+    this.resync(mirror);
   }
 
   private onDown(reason: string): void {
