@@ -104,8 +104,8 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     const keys = rooms.flatMap((name) => Object.values(roomKeys(name)));
     if (keys.length > 0) await admin.del(...keys);
     for (const node of nodes) {
-      await admin.del(`plaza:node:${node}:rooms`);
-      await admin.zrem('plaza:nodes', node);
+      await admin.del(`plaza:{nodes}:${node}:rooms`);
+      await admin.zrem('plaza:{nodes}', node);
     }
     admin.disconnect();
   });
@@ -249,7 +249,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const keys = roomKeys(name);
       assert.deepEqual(await admin.hgetall(keys.presence), { 'sess-a': stored });
       assert.deepEqual(await link.presence(name), { 'sess-a': stored });
-      const nodeKey = `plaza:node:${nodeId}:rooms`;
+      const nodeKey = `plaza:{nodes}:${nodeId}:rooms`;
       assert.equal(await admin.hget(nodeKey, name), '1');
       for (const key of [keys.presence, nodeKey]) {
         const ttl = await admin.pttl(key);
