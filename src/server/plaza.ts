@@ -86,7 +86,17 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     { size: config.historySize, ttl: config.historyTtl, maxBytes: config.historyMaxBytes, maxRooms: config.maxRooms },
     { append: (record) => journal?.append(record) },
   );
-  const hub = new Hub();
+  /** Writes the turn's history records; runs before any frame carrying them leaves. */
+  function flushJournal(): void {
+    if (journal && journal.pendingRecords > 0) journal.flush();
+  }
+  const outbox = new Outbox({
+    maxBuffered: config.maxBuffered,
+    maxWriteBytes: MAX_WRITE_BYTES,
+    metrics,
+    beforeFlush: flushJournal,
+  });
+  const hub = new Hub(outbox);
   const node = createLocalNode(hub, metrics, connections);
   const backplane: Backplane = config.redis
     ? new RedisBackplane(
@@ -107,16 +117,6 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
   }, metrics);
-  /** Writes the turn's history records; runs before any frame carrying them leaves. */
-  function flushJournal(): void {
-    if (journal && journal.pendingRecords > 0) journal.flush();
-  }
-  const outbox = new Outbox({
-    maxBuffered: config.maxBuffered,
-    maxWriteBytes: MAX_WRITE_BYTES,
-    metrics,
-    beforeFlush: flushJournal,
-  });
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
   // One timer for all token deadlines; holds only open connections with a token.

@@ -16,7 +16,7 @@ import { BackplaneError } from '../rooms/backplane/types.js';
 import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from '../engine/envelope.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
-import type { OutboxEntry } from '../engine/outbox.js';
+import type { DirectQueue, Recipient } from '../engine/outbox.js';
 import { handleRequest, type Requester } from './commands.js';
 import type { Admission, ConnectionContext } from './context.js';
 import { parseRequest, requestIdOf } from './requests.js';
@@ -72,7 +72,7 @@ function onWsError(this: WebSocket, error: Error & { code?: string }): void {
 }
 
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
-export class Connection implements Member, OutboxEntry, ReplayTarget, Requester {
+export class Connection implements Member, Recipient, ReplayTarget, Requester {
   readonly id = randomBytes(9).toString('base64url');
   readonly rooms = new Set<Room>();
   name = 'anonymous';
@@ -80,9 +80,9 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   missedPongs = 0;
   /** Encoded on first publish: most connections only listen. */
   private senderJson: string | undefined;
-  pending: Buffer[] = [];
-  pendingBytes = 0;
-  bufferedAtTurnStart = 0;
+  /** The outbox's bookkeeping (outbox.ts): frames for this connection alone, and its last flush. */
+  queued: DirectQueue | undefined = undefined;
+  flushMark = 0;
   private readonly openedAt = Date.now();
   private messagesIn = 0;
   private bytesIn = 0;
@@ -110,6 +110,8 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     readonly socket: Duplex,
     readonly protocol: WireProtocol,
     readonly admission: Admission,
+    /** Negotiated permessage-deflate with a server that compresses (--compress). */
+    readonly deflate = false,
   ) {
     this.remoteAddress = admission.ip;
     if (admission.grant) this.name = admission.grant.name;
@@ -181,8 +183,16 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   }
 
   deliver(frame: Buffer): void {
-    if (this.replay) this.replay.hold(frame);
-    else this.context.outbox.enqueue(this, frame);
+    this.context.outbox.send(this, frame);
+  }
+
+  /** A large reply is going out in pieces: the outbox hands frames to hold() instead of the socket. */
+  get replaying(): boolean {
+    return this.replay !== undefined;
+  }
+
+  hold(frame: Buffer): void {
+    this.replay?.hold(frame);
   }
 
   /**
@@ -193,7 +203,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     const replay = Replay.of(reply, messages, this.context.options.maxBuffered);
     if (!replay) return this.deliver(encodeTextFrame(joinedEnvelope(reply, messages)));
     if (this.replay) return this.replay.then(replay);
-    this.context.outbox.flush(this);
+    this.context.outbox.flushAll();
     this.replay = replay;
     replay.start(this, () => {
       this.replay = undefined;
@@ -245,7 +255,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   close(code: number, reason: string): void {
     if (this.closeSent) return;
     this.replay?.cancel();
-    this.context.outbox.flush(this);
+    this.context.outbox.flushAll();
     this.closeSent = true;
     // Not OPEN: the peer's close frame came first, and this close only answers it.
     if (this.ws.readyState === WebSocket.OPEN) this.noteSentClose(code);
@@ -386,8 +396,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     const by: ClosedBy = this.sentCode !== undefined ? 'server' : received === ABNORMAL_CLOSURE ? 'network' : 'client';
     const code = this.sentCode ?? received;
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.queued = undefined;
     this.context.logger.info('connection closed', {
       id: this.id,
       code,
