@@ -31,7 +31,7 @@ import { createStatusFeed } from './http/status-feed.js';
 import { ExpiryQueue } from './connections/expiry-queue.js';
 import { encodeTextFrame } from './engine/frame.js';
 import { loadTlsFiles } from './access/tls-files.js';
-import { createWebSocketServer } from './connections/ws-server.js';
+import { createWebSocketServer, takesSharedDeflate } from './connections/ws-server.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -93,6 +93,8 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const outbox = new Outbox({
     maxBuffered: config.maxBuffered,
     maxWriteBytes: MAX_WRITE_BYTES,
+    writeDelay: config.writeDelay,
+    compressMinBytes: config.compressMinBytes,
     metrics,
     beforeFlush: flushJournal,
   });
@@ -141,7 +143,7 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   let closing: Promise<void> | undefined;
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
-    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission);
+    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission, takesSharedDeflate(ws));
     const expiresAt = admission.grant?.expiresAt;
     if (expiresAt !== undefined) expiries.add(connection, expiresAt);
     if (welcomeFrames) connection.deliver(welcomeFrames[connection.protocol]);
