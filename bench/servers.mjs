@@ -37,6 +37,8 @@ const WS_DEFLATE = { ...WS, key: 'ws-deflate', label: 'bare ws (deflate)', args:
 /** Plaza with --write-delay (ms from the bench config, set by withWriteDelay below). */
 export const WRITE_DELAY_MS = 5;
 const PLAZA_WRITE_DELAY = { ...PLAZA, key: 'plaza-write-delay', label: 'Plaza (write delay)', args: [...PLAZA_ARGS, '--write-delay', String(WRITE_DELAY_MS)] };
+/** Plaza for idle members with rooms and presence: a fresh process, as the rooms peer is. */
+const PLAZA_IDLE_ROOMS = { ...PLAZA, key: 'plaza-idle-rooms' };
 /** Plaza compressing once per message for members that negotiated permessage-deflate. */
 const PLAZA_COMPRESS = { ...PLAZA, key: 'plaza-compress', label: 'Plaza (compress)', args: [...PLAZA_ARGS, '--compress'] };
 const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
@@ -76,7 +78,7 @@ export const SERVERS = [
       broadcast: { process: PLAZA, flavour: 'plain' },
       v1: { process: PLAZA, flavour: 'v1' },
       rooms: { process: PLAZA, flavour: 'v1' },
-      'idle-rooms': { process: PLAZA, flavour: 'v1-presence' },
+      'idle-rooms': { process: PLAZA_IDLE_ROOMS, flavour: 'v1-presence' },
       'write-delay': { process: PLAZA_WRITE_DELAY, flavour: 'plain' },
       compress: { process: PLAZA_COMPRESS, flavour: 'plain-deflate' },
       cluster: { process: PLAZA_CLUSTER, flavour: 'v1' },

@@ -29,6 +29,7 @@ import { createUpgradeHandler } from './connections/upgrade.js';
 import { startHeartbeat } from './connections/heartbeat.js';
 import { createStatusFeed } from './http/status-feed.js';
 import { ExpiryQueue } from './connections/expiry-queue.js';
+import { SessionIds } from './connections/session-ids.js';
 import { encodeTextFrame } from './engine/frame.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createWebSocketServer, takesSharedDeflate } from './connections/ws-server.js';
@@ -132,7 +133,9 @@ export function createPlaza(options: Partial<PlazaOptions> = {}, dependencies: P
   const authFailures = new AuthFailureLimiter();
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
-  const context: ConnectionContext<Connection> = { broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries };
+  const context: ConnectionContext<Connection> = {
+    broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries, sessionIds: new SessionIds(),
+  };
   let sweepTimer: NodeJS.Timeout | undefined;
   let heartbeat: { stop(): void } | undefined;
 

@@ -7,7 +7,6 @@
  * This file: one client, reading its messages, handing them to the broker, owning its
  * outgoing queue.
  */
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
@@ -73,7 +72,7 @@ function onWsError(this: WebSocket, error: Error & { code?: string }): void {
 
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
 export class Connection implements Member, Recipient, ReplayTarget, Requester {
-  readonly id = randomBytes(9).toString('base64url');
+  readonly id: string;
   readonly rooms = new Set<Room>();
   name = 'anonymous';
   /** Sweeps since the last pong; two unanswered pings mean the peer is gone. */
@@ -101,7 +100,6 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
   private waiting: Waiting[] | undefined;
   private waitingBytes = 0;
-  readonly remoteAddress: string;
 
   constructor(
     readonly context: ConnectionContext<Connection>,
@@ -113,7 +111,7 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     /** Negotiated permessage-deflate with a server that compresses (--compress). */
     readonly deflate = false,
   ) {
-    this.remoteAddress = admission.ip;
+    this.id = context.sessionIds.next();
     if (admission.grant) this.name = admission.grant.name;
     const { rateLimit, rateBurst } = context.options;
     if (rateLimit > 0) this.rate = new TokenBucket(rateLimit, rateBurst);
@@ -139,6 +137,11 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
       },
       (error: unknown) => this.fail(error),
     );
+  }
+
+  /** The client's address (what --trust-proxy says, or the TCP peer): limits and logs. */
+  get remoteAddress(): string {
+    return this.admission.ip;
   }
 
   /** The authenticated user (token `sub`), when auth is on. */
