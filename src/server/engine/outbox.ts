@@ -107,7 +107,11 @@ class RoomTurn {
 export class Outbox implements Fanout {
   private turns = new Map<Room, RoomTurn>();
   private directs: Recipient[] = [];
-  /** Place in the order of everything queued: each broadcast and each direct frame takes one. */
+  /**
+   * Place in the order of everything queued: each broadcast and each direct frame takes one. It
+   * never restarts: a frame queued while a flush runs (a presence change after a slow consumer
+   * was dropped) must sort after what that flush still has to write. 2^53 places last centuries.
+   */
   private seq = 0;
   private flushes = 0;
   private turnBytes = 0;
