@@ -52,6 +52,8 @@ export function fanoutSection(cfg, med) {
     '≤ bare ws (rooms peer)',
     Number.isFinite(p[idle]) && Number.isFinite(w[idle]) ? p[idle] <= w[idle] : undefined,
   );
+  row(`the same after a full GC: RSS per connection`, 'idleRooms.liveRssPerConnKiB', (v) => (Number.isFinite(v) ? `${fmt(v, 1)} KiB` : '–'));
+  row(`the same after a full GC: heap per connection`, 'idleRooms.liveHeapPerConn', (v) => (Number.isFinite(v) ? `${int(v)} B` : '–'));
   row(`idle ${cfg.big.toLocaleString('en-US')} plain connections: RSS per connection`, 'idle.rssPerConnKiB', (v) => (Number.isFinite(v) ? `${fmt(v, 1)} KiB` : '–'));
   const perCpu = (m) => 1e6 / m['connect.cpuPerConn'];
   rows.push(

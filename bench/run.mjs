@@ -388,6 +388,9 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
       bulkBytes: rb.bytes,
       bulkDelivered: rb.delivered,
       lateMaxMs: sent.lateMaxMs ?? 0,
+      /** Cores other processes used meanwhile; above `disturbedCores` the measurement is disturbed. */
+      foreignCores,
+      disturbedCores: DISTURBED_CORES,
     };
   }
 

@@ -37,8 +37,6 @@ const WS_DEFLATE = { ...WS, key: 'ws-deflate', label: 'bare ws (deflate)', args:
 /** Plaza with --write-delay (ms from the bench config, set by withWriteDelay below). */
 export const WRITE_DELAY_MS = 5;
 const PLAZA_WRITE_DELAY = { ...PLAZA, key: 'plaza-write-delay', label: 'Plaza (write delay)', args: [...PLAZA_ARGS, '--write-delay', String(WRITE_DELAY_MS)] };
-/** Plaza for idle members with rooms and presence: a fresh process, as the rooms peer is. */
-const PLAZA_IDLE_ROOMS = { ...PLAZA, key: 'plaza-idle-rooms' };
 /** Plaza compressing once per message for members that negotiated permessage-deflate. */
 const PLAZA_COMPRESS = { ...PLAZA, key: 'plaza-compress', label: 'Plaza (compress)', args: [...PLAZA_ARGS, '--compress'] };
 const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
@@ -47,6 +45,12 @@ const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}pe
  * collects garbage and reports memory on SIGUSR2 (peers/memory-report.mjs, see soak.mjs).
  */
 const MEMORY_REPORT = ['--import', new URL('peers/memory-report.mjs', import.meta.url).href];
+/**
+ * Idle members with rooms and presence: fresh processes for both, with the memory preload, so
+ * that what a server keeps per connection can be told from garbage it has not collected yet.
+ */
+const PLAZA_IDLE_ROOMS = { ...PLAZA, key: 'plaza-idle-rooms', nodeArgs: MEMORY_REPORT };
+const WS_ROOMS_IDLE = { ...WS_ROOMS, key: 'ws-rooms-idle', nodeArgs: MEMORY_REPORT };
 const PLAZA_SOAK = { ...PLAZA, key: 'plaza-soak', nodeArgs: MEMORY_REPORT };
 const WS_ROOMS_SOAK = { ...WS_ROOMS, key: 'ws-rooms-soak', nodeArgs: MEMORY_REPORT };
 /** The API key of the cluster soak's nodes (loopback only, a throwaway process). */
@@ -92,7 +96,7 @@ export const SERVERS = [
     modes: {
       broadcast: { process: WS, flavour: 'plain' },
       rooms: { process: WS_ROOMS, flavour: 'v1' },
-      'idle-rooms': { process: WS_ROOMS, flavour: 'v1-presence' },
+      'idle-rooms': { process: WS_ROOMS_IDLE, flavour: 'v1-presence' },
       compress: { process: WS_DEFLATE, flavour: 'plain-deflate' },
       soak: { process: WS_ROOMS_SOAK, flavour: 'v1' },
     },
