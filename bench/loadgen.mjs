@@ -8,7 +8,10 @@
  */
 import { churn } from './churn.mjs';
 import { Publisher } from './publisher.mjs';
-import { makePayload, nowMs, Sink, Subscriber } from './subscriber.mjs';
+import { makeChatPayload, makePayload, nowMs, Sink, Subscriber } from './subscriber.mjs';
+
+/** What a publisher sends: padded stamps, or JSON chat messages (compression scenarios). */
+const PAYLOADS = { padded: makePayload, chat: makeChatPayload };
 
 /** Hard cap: the generator's fds (ulimit -n 20000) must also cover pipes and the publisher. */
 const MAX_SOCKETS = 12_000;
@@ -101,6 +104,7 @@ const commands = {
       closed: subscribers.filter((s) => s.closed).length,
       latencies,
       marks: sink.marks,
+      bytes: sink.bytes,
     };
   },
 
@@ -108,20 +112,22 @@ const commands = {
    * Sends `messages` messages back to back from every publisher (or those of `rooms`), interleaved
    * across rooms.
    */
-  burst({ messages, size, rooms }) {
+  burst({ messages, size, rooms, payload: kind = 'padded' }) {
     const senders = inRooms(publishers, rooms);
     if (senders.length === 0) throw new Error('no publisher in this generator');
+    const make = PAYLOADS[kind];
     const t0 = nowMs();
     for (let seq = 0; seq < messages; seq++) {
-      const payload = makePayload(seq, size);
+      const payload = make(seq, size);
       for (const publisher of senders) publisher.send(payload);
     }
     return { t0 };
   },
 
   /** Sends `rate` messages per second for `seconds`, on a fixed schedule (no catch-up bursts). */
-  async steady({ rate, seconds, size }) {
+  async steady({ rate, seconds, size, payload: kind = 'padded' }) {
     if (publishers.length === 0) throw new Error('no publisher in this generator');
+    const make = PAYLOADS[kind];
     const count = Math.round(rate * seconds);
     const interval = 1000 / rate;
     const t0 = nowMs();
@@ -131,7 +137,7 @@ const commands = {
       const wait = due - nowMs();
       if (wait > 0) await sleep(wait);
       lateMax = Math.max(lateMax, nowMs() - due);
-      const payload = makePayload(seq, size);
+      const payload = make(seq, size);
       for (const publisher of publishers) publisher.send(payload);
     }
     return { t0, sent: count, lateMaxMs: lateMax };

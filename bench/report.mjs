@@ -3,6 +3,7 @@
  * issue's targets, and a hand-written SVG chart (no chart library).
  */
 
+import { fanoutSection } from './report-fanout.mjs';
 import { clusterSoakSection, isSeriesKey, soakSection } from './soak-report.mjs';
 
 const SIZE_LABEL = { 64: '64 B', 1024: '1 KiB' };
@@ -120,11 +121,13 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   const p = med.plaza ?? {};
   const w = med.ws ?? {};
   const s = med.socketio ?? {};
+  const b = med.bun;
   const lines = [];
   lines.push(`# Plaza fan-out benchmark — ${env.date}`, '');
   lines.push(
     `Machine: ${env.cpu}, ${env.cores} cores, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}; ` +
-      `ws ${env.wsVersion}, socket.io ${env.socketioVersion}. Plaza built from \`${env.revision}\` (dist/server.js). Loopback (127.0.0.1) only.`,
+      `ws ${env.wsVersion}, socket.io ${env.socketioVersion}, Bun ${env.bunVersion ?? '?'}. Plaza built from \`${env.revision}\` (dist/server.js). ` +
+      `Loopback (127.0.0.1) only; ${env.pinned ?? 'no pinning'}.`,
     '',
     `Medians of ${cfg.runs} run(s) per server, servers alternating (order rotated each run). ` +
       `Server CPU from ${env.cpuSource} (utime+stime in clock ticks kept as a cross-check). ` +
@@ -133,8 +136,8 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
     '',
   );
   if (rows.length) {
-    lines.push('| Metric | Plaza | bare ws | socket.io | Plaza ÷ ws | Target | Result |');
-    lines.push('|---|---:|---:|---:|---:|---|---|');
+    lines.push(`| Metric | Plaza |${b ? ' Bun (uWS) |' : ''} bare ws | socket.io | Plaza ÷ ws | Target | Result |`);
+    lines.push(`|---|---:|${b ? '---:|' : ''}---:|---:|---:|---|---|`);
   }
   for (const row of rows) {
     const unit = row.unit;
@@ -147,9 +150,10 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
       const incomplete = m[row.key.replace(/\.[a-zA-Z]+$/, '.incomplete')];
       return Number.isFinite(m[row.key]) ? `${format(m[row.key], unit)} ${unit}` : incomplete ? 'incomplete' : '–';
     };
-    lines.push(`| ${row.label} | ${cell(p)} | ${cell(w)} | ${cell(s)} | ${ratio(p[row.key], w[row.key])} | ${row.target?.text ?? ''} | ${result} |`);
+    lines.push(`| ${row.label} | ${cell(p)} |${b ? ` ${cell(b)} |` : ''} ${cell(w)} | ${cell(s)} | ${ratio(p[row.key], w[row.key])} | ${row.target?.text ?? ''} | ${result} |`);
   }
   lines.push('');
+  lines.push(...fanoutSection(cfg, med));
   lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []));
   lines.push(...soakSection(cfg, runs), ...clusterSoakSection(cfg, runs));
   const generator = rows
@@ -266,8 +270,8 @@ function clusterSection(cfg, plazaRuns) {
 // ---------------------------------------------------------------------------------------------
 // SVG chart
 
-const COLORS = { plaza: '#2563eb', ws: '#9ca3af', socketio: '#f59e0b' };
-const LABELS = { plaza: 'Plaza', ws: 'bare ws', socketio: 'socket.io' };
+const COLORS = { plaza: '#2563eb', bun: '#111827', ws: '#9ca3af', socketio: '#f59e0b' };
+const LABELS = { plaza: 'Plaza', bun: 'Bun (uWS)', ws: 'bare ws', socketio: 'socket.io' };
 
 /** Short labels for bars: 209,773 → 210k. */
 function compact(value, unit) {

@@ -3,13 +3,15 @@
  *
  *   --quick             fewer runs and smaller counts, for iterating (results are printed, not saved)
  *   --runs N            runs per server (default 3; quick 1)
- *   --only a,b          servers to run: plaza, ws, socketio (partial runs are not saved)
- *   --scenarios a,b     scenario id prefixes: idle, burst, steady, v1, rooms, cluster, soak,
- *                       cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
+ *   --only a,b          servers to run: plaza, ws, bun, socketio (partial runs are not saved)
+ *   --scenarios a,b     scenario id prefixes: idle, burst, steady, ladder, write-delay, compress,
+ *                       v1, rooms, cluster, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
  *                       Partial runs are not saved
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
  *   --verbose           print each measurement (CPU, wall time, delivery timeline) as it happens
+ *   --no-pin            do not pin (by default, with taskset and 2+ cores, a single server process
+ *                       runs on core 0 and the load generators on the other cores)
  *   --cpu-prof[=DIR]    run Plaza under `node --cpu-prof` (profile in DIR, default /tmp/prof) and
  *                       print its top self-time functions; alone it means --only plaza
  *                       --scenarios burst --runs 1
@@ -27,7 +29,7 @@ import { formatSelfTimes, mergeSelfTimes, selfTimes } from './profile.mjs';
 import { cpuSince, machineBusyUs, readCpu } from './proc.mjs';
 import { chartSvg, markdownReport } from './report.mjs';
 import { plan } from './scenarios.mjs';
-import { killAll, SERVERS, startTarget, stopTarget, withPlazaScript } from './servers.mjs';
+import { canPin, killAll, otherCores, pinTo, SERVER_CORE, SERVERS, startTarget, stopTarget, withPlazaScript } from './servers.mjs';
 import { nowMs } from './subscriber.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -35,7 +37,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The whole bench is aborted past this, whatever happens. */
-const DEADLINE_MS = 25 * 60_000;
+const DEADLINE_MS = 40 * 60_000;
 /** Other processes using more than this many cores during a measurement disturb it. */
 const DISTURBED_CORES = 0.2;
 /** A disturbed measurement is repeated at most this often, and only within RETRY_BUDGET_MS of the start. */
@@ -45,7 +47,7 @@ const RETRY_BUDGET_MS = 8 * 60_000;
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const args = { verbose: false, quick: false, runs: undefined, only: undefined, scenarios: undefined, cpuProf: undefined };
+  const args = { verbose: false, quick: false, pin: true, runs: undefined, only: undefined, scenarios: undefined, cpuProf: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -54,6 +56,7 @@ function parseArgs(argv) {
     };
     if (arg === '--quick') args.quick = true;
     else if (arg === '--verbose') args.verbose = true;
+    else if (arg === '--no-pin') args.pin = false;
     else if (arg === '--plaza') args.plaza = value();
     else if (arg === '--runs') args.runs = Number(value());
     else if (arg === '--only') args.only = value().split(',');
@@ -84,6 +87,9 @@ function config(args) {
     quick: false,
     runs: 3,
     big: 10_000,
+    /** The issue-16 burst against Bun: 5,000 subscribers × midMessages. */
+    mid: 5_000,
+    midMessages: 100,
     small: 1_000,
     probes: 8,
     messages: 200,
@@ -98,6 +104,14 @@ function config(args) {
     /** The v1 and cluster scenarios' steady phase. */
     steadyShort: { rate: 100, seconds: 5 },
     rooms: { count: 100, members: 100, messages: 100 },
+    /** The sustained ladder (issue 16): msg/s steps, seconds each, sustained while p99 < p99Ms. */
+    ladder: { rates: [100, 300, 1000, 3000, 10_000], seconds: 4, p99Ms: 50, graceMs: 15_000 },
+    /** Plaza with --write-delay (servers.mjs WRITE_DELAY_MS) against the ladder's steps at the same rates. */
+    writeDelay: { rates: [100, 300], seconds: 4 },
+    /** 1 KiB JSON chat messages to subscribers that offer permessage-deflate. */
+    compress: { messages: 100, size: 1024 },
+    /** Idle members with rooms and presence: `members` connections over `rooms` rooms. */
+    idleRooms: { members: 5_000, rooms: 100 },
     settleMs: 1000,
     /** soak.mjs: 300,000 messages of 1 KiB through 20 rooms of 4 subscribers and a publisher. */
     soak: { rooms: 20, slowRooms: 3, members: 4, messages: 300_000, step: 25, size: 1024, samples: 10, idleMs: 15_000 },
@@ -109,11 +123,16 @@ function config(args) {
     quick: true,
     runs: 1,
     big: 2_000,
+    mid: 1_000,
     small: 500,
     messages: 100,
     steady: { rate: 100, seconds: 3 },
     steadyShort: { rate: 100, seconds: 2 },
     rooms: { count: 20, members: 50, messages: 50 },
+    ladder: { ...full.ladder, seconds: 2 },
+    writeDelay: { ...full.writeDelay, seconds: 2 },
+    compress: { messages: 50, size: 1024 },
+    idleRooms: { members: 1_000, rooms: 20 },
     settleMs: 500,
     soak: { ...full.soak, messages: 60_000, samples: 5, idleMs: 6000 },
     clusterSoak: { ...full.clusterSoak, seconds: 15, idleMs: 8000, sampleMs: 2000 },
@@ -163,10 +182,10 @@ function gitRevision() {
   }
 }
 
-function environment(cpuSource, revision) {
-  const version = (pkg) => {
+function environment(cpuSource, revision, pinned) {
+  const version = (pkg, dir = root) => {
     try {
-      return JSON.parse(readFileSync(`${root}node_modules/${pkg}/package.json`, 'utf8')).version;
+      return JSON.parse(readFileSync(`${dir}node_modules/${pkg}/package.json`, 'utf8')).version;
     } catch {
       return '?';
     }
@@ -179,7 +198,9 @@ function environment(cpuSource, revision) {
     kernel: release(),
     node: process.version,
     wsVersion: version('ws'),
-    socketioVersion: version('socket.io'),
+    socketioVersion: version('socket.io', here),
+    bunVersion: version('bun', here),
+    pinned,
     revision,
     cpuSource: cpuSource === 'schedstat' ? '/proc/<pid>/task/*/schedstat (ns)' : '/proc/<pid>/stat (clock ticks)',
   };
@@ -196,7 +217,7 @@ function readCpuAll(pids) {
  * on one fresh server process; a scenario whose mode needs another process (the peers' rooms
  * servers, a Plaza cluster) stops the current one and starts that.
  */
-async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart }) {
+async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart, pin }) {
   const { bulk, probe } = generators;
   /** The running processes: { spec, pids, ports, aux } (servers.mjs startTarget). */
   let target = null;
@@ -240,7 +261,7 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
       await stopTarget(target);
       target = null;
     }
-    target = await startTarget(spec, { nodeArgs });
+    target = await startTarget(spec, { nodeArgs, pin });
     ctx.pid = target.pids[0];
   }
 
@@ -296,9 +317,9 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     return { expected: a.expected + b.expected, delivered: rb.delivered + rp.delivered, complete };
   }
 
-  async function broadcast({ mode: kind, messages, size, rate, seconds, warmup = false }) {
+  async function broadcast({ mode: kind, messages, size, rate, seconds, warmup = false, payload = 'padded', graceMs = 60_000 }) {
     const total = kind === 'steady' ? Math.round(rate * seconds) : messages;
-    const timeoutMs = (kind === 'steady' ? seconds * 1000 : 0) + 60_000;
+    const timeoutMs = (kind === 'steady' ? seconds * 1000 : 0) + graceMs;
     const pids = target.pids;
     const aux = auxPids();
     const [a, b] = await Promise.all([bulk.call('arm', { messages: total }), probe.call('arm', { messages: total })]);
@@ -307,7 +328,7 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     const gen0 = genCpu();
     const foreign0 = foreignNow();
     const waits = Promise.all([bulk.call('wait', { timeoutMs }), probe.call('wait', { timeoutMs })]);
-    const sent = kind === 'steady' ? await probe.call('steady', { rate, seconds, size }) : await probe.call('burst', { messages, size });
+    const sent = kind === 'steady' ? await probe.call('steady', { rate, seconds, size, payload }) : await probe.call('burst', { messages, size, payload });
     const [rb, rp] = await waits;
     const cpu = cpuSince(cpu0, readCpuAll(pids));
     const auxCpu = cpuSince(aux0, readCpuAll(aux));
@@ -363,6 +384,13 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
       auxCpuUs: auxCpu.us,
       genBusy: genUs / 1000 / wallMs,
       latencies: rp.latencies,
+      /** Bytes the bulk subscribers read, and their deliveries: bytes on the wire per delivery. */
+      bulkBytes: rb.bytes,
+      bulkDelivered: rb.delivered,
+      lateMaxMs: sent.lateMaxMs ?? 0,
+      /** Cores other processes used meanwhile; above `disturbedCores` the measurement is disturbed. */
+      foreignCores,
+      disturbedCores: DISTURBED_CORES,
     };
   }
 
@@ -448,6 +476,9 @@ async function main() {
   watchdog.unref();
 
   const generators = { bulk: forkGenerator('bulk'), probe: forkGenerator('probe') };
+  // The load generators (and this process) keep off the server's core, so latency is the server's.
+  const pin = args.pin && canPin();
+  if (pin) for (const pid of [process.pid, generators.bulk.pid, generators.probe.pid]) pinTo(pid, otherCores());
   const cleanup = () => {
     killAll();
     for (const g of Object.values(generators)) g.child.kill('SIGKILL');
@@ -469,14 +500,14 @@ async function main() {
       for (const server of order) {
         process.stderr.write(`run ${run + 1}/${cfg.runs}: ${server.label}\n`);
         const nodeArgs = args.cpuProf && server.id === 'plaza' ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--cpu-prof-interval=250'] : [];
-        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started }));
+        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started, pin }));
       }
     }
   } finally {
     await Promise.all(Object.values(generators).map((g) => g.call('exit').catch(() => {})));
   }
 
-  const env = environment(cpuSource, revision);
+  const env = environment(cpuSource, revision, pin ? `server on core ${SERVER_CORE}, load generators on ${otherCores()} (taskset)` : 'no pinning');
   const minutes = ((nowMs() - started) / 60_000).toFixed(1);
   const notes = [`Took ${minutes} min. Reproduce with \`npm run bench\` (details in bench/README.md).`];
   const serverIds = servers.map((s) => s.id);

@@ -34,6 +34,7 @@
  * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
+import { collectGarbage } from './servers.mjs';
 import { clusterSoak, soak } from './soak.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -54,26 +55,45 @@ async function medianBurst(ctx, opts, times) {
   return results[results.length >> 1];
 }
 
-/** Connects n clients to a fresh server: connections/s, then idle RSS per connection. */
-export function connectAndIdle(n) {
+/**
+ * Connects n clients to a fresh server: connections/s, then idle RSS per connection. With `rooms`
+ * (mode 'idle-rooms') they join `rooms` rooms with presence (Plaza: plaza.v1 members watching
+ * presence, history on as by default; bare ws: its rooms peer), under metric keys `idleRooms.*`;
+ * those processes carry the memory preload (peers/memory-report.mjs), so RSS and heap after a full
+ * garbage collection are reported too: what the server keeps, without the garbage of the joins.
+ */
+export function connectAndIdle(n, { rooms } = {}) {
+  const prefix = rooms ? 'idleRooms' : 'idle';
   return {
-    id: `idle-${n}`,
+    id: rooms ? `idle-rooms-${n}` : `idle-${n}`,
+    ...(rooms && { mode: 'idle-rooms' }),
     async run(ctx) {
       await ctx.population(0);
       await ctx.quiesce();
+      // The idle-rooms processes carry the memory preload: also what is left after a full GC.
+      const child = rooms ? ctx.target.nodes[0].child : undefined;
+      const live0 = child && (await collectGarbage(child));
       const before = rssKiB(ctx.pid);
       const cpu0 = readCpu(ctx.pid);
-      const { ms, connections } = await ctx.population(n);
+      const { ms, connections } = await ctx.population(n, rooms ? { rooms, publisher: 'v1' } : {});
       const cpu = cpuSince(cpu0, readCpu(ctx.pid));
       await sleep(ctx.cfg.settleMs);
       await ctx.quiesce();
       const after = rssKiB(ctx.pid);
-      return {
-        'connect.rate': connections / (ms / 1000),
-        'connect.cpuPerConn': cpu.us / connections,
-        'idle.rssPerConnKiB': (after - before) / connections,
-        'idle.rssMiB': after / 1024,
+      const out = {
+        [`${prefix}.rssPerConnKiB`]: (after - before) / connections,
+        [`${prefix}.rssMiB`]: after / 1024,
       };
+      if (child) {
+        const live = await collectGarbage(child);
+        out[`${prefix}.liveRssPerConnKiB`] = (live.liveRss - live0.liveRss) / 1024 / connections;
+        out[`${prefix}.liveHeapPerConn`] = (live.liveHeapUsed - live0.liveHeapUsed) / connections;
+      }
+      if (!rooms) {
+        out['connect.rate'] = connections / (ms / 1000);
+        out['connect.cpuPerConn'] = cpu.us / connections;
+      }
+      return out;
     },
   };
 }
@@ -82,7 +102,7 @@ export function connectAndIdle(n) {
  * `messages` messages of `size` bytes sent back to back to n subscribers; with n ≤ cfg.small the
  * median of cfg.burstRepeats bursts.
  */
-export function burst(n, size) {
+export function burst(n, size, messages) {
   return {
     id: `burst-${n}-${size}`,
     retryable: true,
@@ -93,7 +113,7 @@ export function burst(n, size) {
       const warm = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size, warmup: true });
       if (!warm.complete) return { [`${key}.incomplete`]: 1 };
       await ctx.quiesce();
-      const r = await medianBurst(ctx, { messages: ctx.cfg.messages, size }, n > ctx.cfg.small ? 1 : ctx.cfg.burstRepeats);
+      const r = await medianBurst(ctx, { messages: messages ?? ctx.cfg.messages, size }, n > ctx.cfg.mid ? 1 : ctx.cfg.burstRepeats);
       if (!r.complete) return { [`${key}.incomplete`]: 1 };
       return {
         [`${key}.cpu`]: r.cpuUs / r.delivered,
@@ -152,6 +172,113 @@ export function steady(n) {
         'steady.max': max,
         'steady.perCpuSecond': r.delivered / (r.cpuUs / 1e6),
         'steady.cpuShare': r.cpuUs / 1e6 / seconds,
+      };
+    },
+  };
+}
+
+/**
+ * The sustained ladder: n subscribers, the publisher stepping through cfg.ladder.rates (msg/s of
+ * 64 B) for cfg.ladder.seconds each. Per step: deliveries per second of wall time, the server's
+ * CPU share, latency p50/p99. A step is sustained when every delivery arrived and p99 is under
+ * cfg.ladder.p99Ms; the ladder stops after the first step that is not (the next would only take
+ * longer to fail), and `ladder.max` is the highest sustained rate (0: none).
+ */
+export function ladder(n) {
+  return {
+    id: `ladder-${n}`,
+    async run(ctx) {
+      const { rates, seconds, p99Ms, graceMs } = ctx.cfg.ladder;
+      await ctx.population(n);
+      await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size: 64, warmup: true });
+      const out = { 'ladder.max': 0 };
+      for (const rate of rates) {
+        // A step that fails while other processes took the machine (p99 is what suffers) is
+        // measured again, at most twice; the last attempt counts.
+        let r;
+        let ok = false;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          await ctx.quiesce();
+          r = await ctx.broadcast({ mode: 'steady', rate, seconds, size: 64, graceMs });
+          ok = r.complete && r.latencies.length > 0 && percentiles(r.latencies).p99 < p99Ms;
+          if (!r.complete) await ctx.population(n);
+          if (ok || r.foreignCores <= r.disturbedCores) break;
+          ctx.log(`${rate} msg/s: other processes used ${r.foreignCores.toFixed(2)} cores; measuring the step again`);
+        }
+        const key = `ladder.${rate}`;
+        out[`${key}.foreignCores`] = r.foreignCores;
+        ok = r.complete && r.latencies.length > 0;
+        const { p50, p99 } = ok ? percentiles(r.latencies) : { p50: NaN, p99: NaN };
+        out[`${key}.deliveriesPerSecond`] = r.delivered / (Math.max(r.wallMs, seconds * 1000) / 1000);
+        out[`${key}.cpuShare`] = r.cpuUs / 1e6 / (Math.max(r.wallMs, seconds * 1000) / 1000);
+        out[`${key}.cpu`] = r.cpuUs / r.delivered;
+        if (ok) Object.assign(out, { [`${key}.p50`]: p50, [`${key}.p99`]: p99 });
+        else out[`${key}.incomplete`] = 1;
+        out[`${key}.publisherLateMs`] = r.lateMaxMs;
+        ctx.log(`${rate} msg/s: ${ok ? `p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms` : `${r.delivered} of ${r.expected} delivered`}, CPU share ${out[`${key}.cpuShare`].toFixed(2)}`);
+        if (!ok || p99 >= p99Ms) break;
+        out['ladder.max'] = rate;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Plaza with --write-delay (mode 'write-delay', its own process): the ladder's lower rates again,
+ * so deliveries per CPU-second and latency can be set beside the ladder's (no delay, same run).
+ */
+export function writeDelay(n) {
+  return {
+    id: `write-delay-${n}`,
+    mode: 'write-delay',
+    async run(ctx) {
+      const { rates, seconds } = ctx.cfg.writeDelay;
+      await ctx.population(n);
+      await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size: 64, warmup: true });
+      const out = {};
+      for (const rate of rates) {
+        await ctx.quiesce();
+        const r = await ctx.broadcast({ mode: 'steady', rate, seconds, size: 64 });
+        if (!r.complete) {
+          out[`writeDelay.${rate}.incomplete`] = 1;
+          continue;
+        }
+        const { p50, p99 } = percentiles(r.latencies);
+        Object.assign(out, {
+          [`writeDelay.${rate}.perCpuSecond`]: r.delivered / (r.cpuUs / 1e6),
+          [`writeDelay.${rate}.p50`]: p50,
+          [`writeDelay.${rate}.p99`]: p99,
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Compression of 1 KiB JSON chat messages (makeChatPayload): a burst of cfg.compress.messages to n
+ * subscribers that offer permessage-deflate (mode 'compress': Plaza with --compress, bare ws with
+ * perMessageDeflate). Bytes on the wire per delivery from the bulk subscribers' reads, and server
+ * CPU per delivery. Probes do not offer the extension (they read payloads).
+ */
+export function compress(n, { mode = 'compress', prefix = 'compress' } = {}) {
+  return {
+    id: mode === 'compress' ? `compress-${n}` : `compress-${n}-off`,
+    mode,
+    ...(mode === 'compress' ? {} : { only: ['plaza'] }),
+    retryable: true,
+    async run(ctx) {
+      const { messages, size } = ctx.cfg.compress;
+      await ctx.population(n, { publisher: 'plain' });
+      await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size, payload: 'chat', warmup: true });
+      await ctx.quiesce();
+      const r = await medianBurst(ctx, { messages, size, payload: 'chat' }, ctx.cfg.burstRepeats);
+      if (!r.complete) return { [`${prefix}.incomplete`]: 1 };
+      return {
+        [`${prefix}.cpu`]: r.cpuUs / r.delivered,
+        [`${prefix}.bytesPerDelivery`]: r.bulkBytes / r.bulkDelivered,
+        [`${prefix}.wall`]: r.wallMs,
       };
     },
   };
@@ -270,11 +397,17 @@ export function plan(cfg) {
   return [
     connectAndIdle(cfg.big),
     ...cfg.sizes.map((size) => burst(cfg.big, size)),
+    burst(cfg.mid, 64, cfg.midMessages),
     ...cfg.sizes.map((size) => burst(cfg.small, size)),
     envelopeSizedBurst(cfg.small),
     steady(cfg.small),
+    ladder(cfg.small),
+    compress(cfg.small, { mode: 'broadcast', prefix: 'compressOff' }),
     v1(cfg.small),
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
+    connectAndIdle(cfg.idleRooms.members, { rooms: cfg.idleRooms.rooms }),
+    writeDelay(cfg.small),
+    compress(cfg.small),
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
     soak(),

@@ -14,7 +14,8 @@
  * garbage and reports memory on request (peers/memory-report.mjs), and a cluster whose nodes
  * expire presence quickly.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +32,25 @@ const PLAZA = { key: 'plaza', label: 'Plaza', script: `${root}dist/server.js`, a
 /** Two Plaza nodes joined through a Redis of their own (`redis-server`, no persistence). */
 const PLAZA_CLUSTER = { ...PLAZA, key: 'plaza-cluster', label: 'Plaza ×2 + Redis', nodes: 2, redis: true };
 const WS = { key: 'ws', label: 'bare ws', script: `${here}peers/bare-ws.mjs`, args: ['--port', '0'] };
+/** The same peer with ws's perMessageDeflate on (its defaults: per-socket contexts, 1 KiB threshold). */
+const WS_DEFLATE = { ...WS, key: 'ws-deflate', label: 'bare ws (deflate)', args: ['--port', '0', '--deflate'] };
+/** Plaza with --write-delay (ms from the bench config, set by withWriteDelay below). */
+export const WRITE_DELAY_MS = 5;
+const PLAZA_WRITE_DELAY = { ...PLAZA, key: 'plaza-write-delay', label: 'Plaza (write delay)', args: [...PLAZA_ARGS, '--write-delay', String(WRITE_DELAY_MS)] };
+/** Plaza compressing once per message for members that negotiated permessage-deflate. */
+const PLAZA_COMPRESS = { ...PLAZA, key: 'plaza-compress', label: 'Plaza (compress)', args: [...PLAZA_ARGS, '--compress'] };
 const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
 /**
  * The soak's processes: the same programs with the same flags, started fresh, with a preload that
  * collects garbage and reports memory on SIGUSR2 (peers/memory-report.mjs, see soak.mjs).
  */
 const MEMORY_REPORT = ['--import', new URL('peers/memory-report.mjs', import.meta.url).href];
+/**
+ * Idle members with rooms and presence: fresh processes for both, with the memory preload, so
+ * that what a server keeps per connection can be told from garbage it has not collected yet.
+ */
+const PLAZA_IDLE_ROOMS = { ...PLAZA, key: 'plaza-idle-rooms', nodeArgs: MEMORY_REPORT };
+const WS_ROOMS_IDLE = { ...WS_ROOMS, key: 'ws-rooms-idle', nodeArgs: MEMORY_REPORT };
 const PLAZA_SOAK = { ...PLAZA, key: 'plaza-soak', nodeArgs: MEMORY_REPORT };
 const WS_ROOMS_SOAK = { ...WS_ROOMS, key: 'ws-rooms-soak', nodeArgs: MEMORY_REPORT };
 /** The API key of the cluster soak's nodes (loopback only, a throwaway process). */
@@ -54,6 +68,9 @@ const PLAZA_CLUSTER_SOAK = {
   nodeArgs: MEMORY_REPORT,
   args: [...PLAZA_ARGS, '--presence-ttl', '2000', '--max-rooms-per-connection', '3', '--api-key', SOAK_API_KEY],
 };
+/** Bun's own binary from bench/node_modules (npm package `bun`), running the 20-line pub/sub peer. */
+export const BUN_BINARY = `${here}node_modules/bun/bin/bun.exe`;
+const BUN = { key: 'bun', label: 'Bun (uWS)', command: BUN_BINARY, script: `${here}peers/bun-pubsub.mjs`, args: ['--port', '0'] };
 const SIO = { key: 'socketio', label: 'socket.io', script: `${here}peers/socketio.mjs`, args: ['--port', '0'] };
 const SIO_ROOMS = { key: 'socketio-rooms', label: 'socket.io (rooms)', script: `${here}peers/socketio-rooms.mjs`, args: ['--port', '0'] };
 
@@ -65,6 +82,9 @@ export const SERVERS = [
       broadcast: { process: PLAZA, flavour: 'plain' },
       v1: { process: PLAZA, flavour: 'v1' },
       rooms: { process: PLAZA, flavour: 'v1' },
+      'idle-rooms': { process: PLAZA_IDLE_ROOMS, flavour: 'v1-presence' },
+      'write-delay': { process: PLAZA_WRITE_DELAY, flavour: 'plain' },
+      compress: { process: PLAZA_COMPRESS, flavour: 'plain-deflate' },
       cluster: { process: PLAZA_CLUSTER, flavour: 'v1' },
       soak: { process: PLAZA_SOAK, flavour: 'v1' },
       'cluster-soak': { process: PLAZA_CLUSTER_SOAK, flavour: 'v1' },
@@ -76,8 +96,15 @@ export const SERVERS = [
     modes: {
       broadcast: { process: WS, flavour: 'plain' },
       rooms: { process: WS_ROOMS, flavour: 'v1' },
+      'idle-rooms': { process: WS_ROOMS_IDLE, flavour: 'v1-presence' },
+      compress: { process: WS_DEFLATE, flavour: 'plain-deflate' },
       soak: { process: WS_ROOMS_SOAK, flavour: 'v1' },
     },
+  },
+  {
+    id: 'bun',
+    label: 'Bun (uWS)',
+    modes: { broadcast: { process: BUN, flavour: 'plain' } },
   },
   {
     id: 'socketio',
@@ -123,7 +150,8 @@ function spawnTracked(command, args) {
  * @param {string[]} nodeArgs extra flags for node itself (e.g. --cpu-prof)
  */
 export function startProcess({ label, script, args, command = process.execPath, nodeArgs = [], timeoutMs = 15_000 }) {
-  const child = spawnTracked(command, command === process.execPath ? [...nodeArgs, script, ...args] : args);
+  const argv = command === process.execPath ? [...nodeArgs, script, ...args] : script ? [script, ...args] : args;
+  const child = spawnTracked(command, argv);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text) => {
@@ -182,6 +210,34 @@ export function startProcess({ label, script, args, command = process.execPath, 
   });
 }
 
+/** The core a single server process is pinned to (`taskset`); the load generators get the others. */
+export const SERVER_CORE = 0;
+
+/** True when `taskset` (util-linux) is on the PATH and the machine has a core to spare. */
+export function canPin() {
+  if (cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Pins every thread of `pid` to `cores` (a taskset list, e.g. "0" or "1-3"); threads it starts
+ * later inherit the affinity of the thread that starts them.
+ */
+export function pinTo(pid, cores) {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cores), String(pid)], { stdio: 'ignore' });
+}
+
+/** The cores other than the server's, as a taskset list. */
+export function otherCores() {
+  const n = cpus().length;
+  return n <= 2 ? String(1 - SERVER_CORE) : `${SERVER_CORE === 0 ? 1 : 0}-${n - 1}`;
+}
+
 /** A free TCP port on 127.0.0.1 (for redis-server, which cannot pick one and report it). */
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -218,7 +274,7 @@ async function untilReady(port, timeoutMs = 15_000) {
  * per cluster node), `aux` the helpers whose CPU is reported apart ({ redis: pid }) and
  * `redisPort` the private Redis's port (a cluster only).
  */
-export async function startTarget(spec, { nodeArgs = [] } = {}) {
+export async function startTarget(spec, { nodeArgs = [], pin = false } = {}) {
   const children = [];
   const aux = {};
   let redisPort;
@@ -239,11 +295,13 @@ export async function startTarget(spec, { nodeArgs = [] } = {}) {
     }
     const nodes = [];
     for (let i = 0; i < (spec.nodes ?? 1); i++) {
-      const node = await startProcess({ label: spec.label, script: spec.script, args, nodeArgs: [...(spec.nodeArgs ?? []), ...nodeArgs] });
+      const node = await startProcess({ label: spec.label, command: spec.command, script: spec.script, args, nodeArgs: [...(spec.nodeArgs ?? []), ...nodeArgs] });
       children.push(node);
       nodes.push(node);
     }
     if (spec.redis) await Promise.all(nodes.map((node) => untilReady(node.port)));
+    // One process under test gets a core of its own; the load generators keep to the other.
+    if (pin && nodes.length === 1 && !spec.redis) pinTo(nodes[0].pid, SERVER_CORE);
     return { spec, children, nodes, pids: nodes.map((n) => n.pid), ports: nodes.map((n) => n.port), aux, redisPort };
   } catch (error) {
     await stopTarget({ children });

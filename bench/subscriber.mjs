@@ -14,6 +14,12 @@
  *                     then events as `42["msg", ...]`.
  *   'socketio-rooms'  the same, then `42["join","<room>"]` → `42["joined","<room>"]` (the
  *                     socket.io rooms peer), then events.
+ *   'v1-presence'     'v1' joining with `"presence":true` (Plaza's watchers; the bare-ws rooms peer
+ *                     ignores the field): the idle-rooms scenario's members.
+ *   'plain-deflate'   'plain' that offers permessage-deflate as browsers do
+ *                     (`permessage-deflate; client_max_window_bits`); frames are still walked
+ *                     unread (RSV1 does not change a header's length), and bytes are counted.
+ *                     Probes never take this flavour: they read payloads and do not inflate.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -27,7 +33,10 @@ const MAX_HEAD = 8192;
 const SMALL_PACKET = 8;
 
 const ENGINE_IO = '/socket.io/?EIO=4&transport=websocket';
-export const PATHS = { plain: '/', v1: '/', socketio: ENGINE_IO, 'socketio-rooms': ENGINE_IO };
+export const PATHS = { plain: '/', v1: '/', 'v1-presence': '/', 'plain-deflate': '/', socketio: ENGINE_IO, 'socketio-rooms': ENGINE_IO };
+
+/** The Sec-WebSocket-Extensions offer of 'plain-deflate' (what Chromium sends). */
+export const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
 
 /** The plaza.v1 subprotocol (PROTOCOL.md). */
 export const SUBPROTOCOL = 'plaza.v1';
@@ -35,9 +44,10 @@ export const SUBPROTOCOL = 'plaza.v1';
 /** What a client sends to join `room`, and how the reply starts, per flavour that joins. */
 export const JOIN = {
   v1: (room) => JSON.stringify({ type: 'join', room }),
+  'v1-presence': (room) => JSON.stringify({ type: 'join', room, presence: true }),
   'socketio-rooms': (room) => `42${JSON.stringify(['join', room])}`,
 };
-const JOINED = { v1: '{"type":"joined"', 'socketio-rooms': '42["joined"' };
+const JOINED = { v1: '{"type":"joined"', 'v1-presence': '{"type":"joined"', 'socketio-rooms': '42["joined"' };
 
 /** What a publisher sends to publish `payload` (a string) to `room`, per flavour. */
 export const PUBLISH = {
@@ -75,6 +85,29 @@ export function makePayload(seq, size) {
   return head.length >= size ? head : head.padEnd(size, 'x');
 }
 
+const WORDS = (
+  'the a room plaza message send chat hello again today tomorrow meeting lunch coffee deploy build test ' +
+  'release fixed broken server client socket window page please thanks sure maybe later soon ok great ' +
+  'review merge branch commit issue ticket customer order price ship box team sprint plan design idea'
+).split(' ');
+
+/**
+ * A JSON chat message of about `size` bytes, as a chat page would send it: the send stamp first
+ * (the probes look for it in the first 64 bytes), then a user and text of ordinary words chosen by
+ * `seq` (deterministic, so every server gets the same bytes). Compresses like real chat, unlike
+ * makePayload's padding.
+ */
+export function makeChatPayload(seq, size) {
+  const head = `{"stamp":"${seq} ${nowMs().toFixed(3)} ","user":"user-${seq % 97}","room":"lobby","text":"`;
+  let text = '';
+  let state = (seq * 2654435761) >>> 0;
+  while (head.length + text.length + 2 < size) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    text += `${WORDS[state % WORDS.length]} `;
+  }
+  return `${head}${text.slice(0, Math.max(0, size - head.length - 2))}"}`;
+}
+
 const STAMP = /(\d+) (\d+\.\d+) /;
 
 /**
@@ -98,6 +131,8 @@ export class Sink {
   latencies = [];
   onTarget = null;
   errors = 0;
+  /** Bytes read from ready subscribers' sockets since arm(): frames as they came over the wire. */
+  bytes = 0;
 
   /** Times at which each twentieth of `target` was reached: where a slow burst spent its time. */
   marks = [];
@@ -107,6 +142,7 @@ export class Sink {
     this.delivered = 0;
     this.latencies = [];
     this.lastAt = 0;
+    this.bytes = 0;
     this.target = target;
     this.marks = [];
     this.nextMark = Math.ceil(target / 20);
@@ -131,10 +167,14 @@ export class Subscriber {
    * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string, probe: boolean, sink: Sink }} options
    */
   constructor({ port, flavour, room = 'lobby', probe, sink }) {
+    // Probes read payloads and do not inflate them: they never offer permessage-deflate.
+    if (probe && flavour === 'plain-deflate') flavour = 'plain';
     this.port = port;
     this.flavour = flavour;
     this.room = room;
     this.engineIo = flavour.startsWith('socketio');
+    /** Speaks plaza.v1 (joins with a JSON request and waits for `joined`). */
+    this.v1 = flavour.startsWith('v1');
     this.probe = probe;
     this.sink = sink;
     this.ready = false;
@@ -168,7 +208,9 @@ export class Subscriber {
         socket.write(
           `GET ${PATHS[this.flavour]} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nUpgrade: websocket\r\n` +
             `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
-            (this.flavour === 'v1' ? `Sec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n` : '\r\n'),
+            (this.v1 ? `Sec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n` : '') +
+            (this.flavour === 'plain-deflate' ? `Sec-WebSocket-Extensions: ${DEFLATE_OFFER}\r\n` : '') +
+            '\r\n',
         );
       });
       socket.on('data', (chunk) => this.onData(chunk));
@@ -189,6 +231,7 @@ export class Subscriber {
   }
 
   onData(chunk) {
+    if (this.ready) this.sink.bytes += chunk.length;
     if (this.head !== null) {
       // Still reading the HTTP response head; the first frame may follow in the same chunk.
       this.head += chunk.toString('latin1');
@@ -204,8 +247,8 @@ export class Subscriber {
         this.onFail(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
         return;
       }
-      if (this.flavour === 'plain') this.becomeReady();
-      else if (this.flavour === 'v1') this.socket.write(clientFrame(0x1, JOIN.v1(this.room)));
+      if (this.flavour === 'plain' || this.flavour === 'plain-deflate') this.becomeReady();
+      else if (this.v1) this.socket.write(clientFrame(0x1, JOIN[this.flavour](this.room)));
       if (rest.length === 0) return;
       chunk = rest;
     }
@@ -263,13 +306,13 @@ export class Subscriber {
       if (payload !== null && !this.onEngineIo(payload)) return;
     } else if (!this.ready) {
       // v1: the frames before the join reply are not deliveries.
-      if (this.flavour === 'v1' && isJoined('v1', payload.toString('latin1', 0, 20))) this.becomeReady();
+      if (this.v1 && isJoined('v1', payload.toString('latin1', 0, 20))) this.becomeReady();
       return;
     }
     this.received++;
     if (this.probe) {
       const now = nowMs();
-      const sent = sentAt(payload, this.flavour !== 'plain');
+      const sent = sentAt(payload, !this.flavour.startsWith('plain'));
       if (!Number.isNaN(sent)) this.sink.latencies.push(now - sent);
       this.sink.count(now);
     } else {

@@ -95,6 +95,22 @@ export interface PlazaOptions {
   heartbeatMs: number;
   /** Bytes that may wait for one client before it is closed with 1013 as a slow consumer; at least twice maxPayload. @default 1048576 (1 MiB), or twice maxPayload if that is more */
   maxBuffered: number;
+  /**
+   * Longest a frame may wait (ms) to share a write with later ones: at low rates every message
+   * otherwise costs one write per client. Adds up to this much latency. 0 writes at the end of
+   * each event-loop turn.
+   * @default 0
+   */
+  writeDelay: number;
+  /**
+   * Negotiate permessage-deflate (with no context takeover both ways) and compress each message
+   * once for every client that accepted it; others get it uncompressed. What clients send
+   * compressed is inflated up to --max-payload.
+   * @default false
+   */
+  compress: boolean;
+  /** With --compress: messages shorter than this (bytes) are sent uncompressed. @default 512 */
+  compressMinBytes: number;
   /** Messages per second one connection may send (token bucket); 0 turns the limit off. @default 100 */
   rateLimit: number;
   /** Messages one connection may send in a burst above the rate. @default 200 */
@@ -158,6 +174,9 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   shutdownTimeout: 5000,
   heartbeatMs: 30_000,
   maxBuffered: 1024 * 1024,
+  writeDelay: 0,
+  compress: false,
+  compressMinBytes: 512,
   rateLimit: 100,
   rateBurst: 200,
   roomCreationRate: 10,
@@ -242,6 +261,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
   { key: 'heartbeatMs', flag: '--heartbeat-ms', env: 'HEARTBEAT_MS', kind: 'integer', min: 0, max: 3_600_000, value: '<ms>', help: 'ms between pings; two missed cut the client off (0: off)' },
   { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013' },
+  { key: 'writeDelay', flag: '--write-delay', env: 'WRITE_DELAY', kind: 'integer', min: 0, max: 1000, value: '<ms>', help: 'ms a frame may wait to share a write with later ones (0: end of each event-loop turn)' },
+  { key: 'compress', flag: '--compress', env: 'COMPRESS', kind: 'boolean', help: 'permessage-deflate: compress each message once for the clients that accept it' },
+  { key: 'compressMinBytes', flag: '--compress-min-bytes', env: 'COMPRESS_MIN_BYTES', kind: 'bytes', min: 0, max: 100 * 1024 * 1024, help: 'with --compress: shorter messages are sent uncompressed' },
   { key: 'rateLimit', flag: '--rate-limit', env: 'RATE_LIMIT', kind: 'integer', min: 0, max: 1_000_000, help: 'messages/s per connection (0: no limit)' },
   { key: 'rateBurst', flag: '--rate-burst', env: 'RATE_BURST', kind: 'integer', min: 1, max: 1_000_000, help: 'messages per connection in a burst above the rate' },
   { key: 'roomCreationRate', flag: '--room-creation-rate', env: 'ROOM_CREATION_RATE', kind: 'integer', min: 0, max: 1_000_000, help: 'new rooms one connection may create per second (0: no limit)' },

@@ -46,9 +46,10 @@ import { createUpgradeHandler } from './connections/upgrade.js';
 import { startHeartbeat } from './connections/heartbeat.js';
 import { createStatusFeed } from './http/status-feed.js';
 import { ExpiryQueue } from './connections/expiry-queue.js';
+import { SessionIds } from './connections/session-ids.js';
 import { encodeTextFrame } from './engine/frame.js';
 import { loadTlsFiles } from './access/tls-files.js';
-import { createWebSocketServer } from './connections/ws-server.js';
+import { createWebSocketServer, takesSharedDeflate } from './connections/ws-server.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -183,7 +184,19 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     { size: config.historySize, ttl: config.historyTtl, maxBytes: config.historyMaxBytes, maxRooms: config.maxRooms },
     { append: (record) => journal?.append(record) },
   );
-  const hub = new Hub();
+  /** Writes the turn's history records; runs before any frame carrying them leaves. */
+  function flushJournal(): void {
+    if (journal && journal.pendingRecords > 0) journal.flush();
+  }
+  const outbox = new Outbox({
+    maxBuffered: config.maxBuffered,
+    maxWriteBytes: MAX_WRITE_BYTES,
+    writeDelay: config.writeDelay,
+    compressMinBytes: config.compressMinBytes,
+    metrics,
+    beforeFlush: flushJournal,
+  });
+  const hub = new Hub(outbox);
   const node = createLocalNode(hub, metrics, connections);
   const backplane: Backplane = config.redis
     ? new RedisBackplane(
@@ -204,16 +217,6 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
   }, metrics, { hooks: roomHooks, observer: app.observer });
-  /** Writes the turn's history records; runs before any frame carrying them leaves. */
-  function flushJournal(): void {
-    if (journal && journal.pendingRecords > 0) journal.flush();
-  }
-  const outbox = new Outbox({
-    maxBuffered: config.maxBuffered,
-    maxWriteBytes: MAX_WRITE_BYTES,
-    metrics,
-    beforeFlush: flushJournal,
-  });
   const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
   const limits = new ConnectionLimits(config);
   // One timer for all token deadlines; holds only open connections with a token.
@@ -228,7 +231,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
   const context: ConnectionContext<Connection> = {
-    broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries,
+    broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries, sessionIds: new SessionIds(),
     onClosed: (connection, code) => app.disconnected(connection, code),
   };
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -245,7 +248,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   let closing: Promise<void> | undefined;
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
-    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission);
+    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission, takesSharedDeflate(ws));
     const expiresAt = admission.grant?.expiresAt;
     if (expiresAt !== undefined) expiries.add(connection, expiresAt);
     if (welcomeFrames) connection.deliver(welcomeFrames[connection.protocol]);

@@ -1,7 +1,8 @@
 /**
- * The outbox (src/server/engine/outbox.ts): every frame a socket gets in one event-loop turn
- * leaves in one write at the end of it; members that got the same frames get the same batch,
- * concatenated once; the slow-consumer bound; nothing after a close. Sockets here are Duplex
+ * The outbox (src/server/engine/outbox.ts), for frames sent to one recipient (replies, presence,
+ * beats): every frame a socket gets in one event-loop turn leaves in one write at the end of it;
+ * the slow-consumer bound; nothing after a close. A room's messages, queued once per room and
+ * written as one batch shared by every member, are test/engine/room-fanout.test.ts. Sockets here are Duplex
  * streams that record each write as it reaches them (one `_write`, or one `_writev` for a corked
  * burst, is what a net.Socket turns into one syscall), and can stop draining like a peer that
  * stopped reading; one test runs over a real TCP connection.
@@ -12,7 +13,8 @@ import { createServer, connect, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Metrics } from '../../src/server/engine/metrics.js';
-import { Outbox, type OutboxEntry, type OutboxOptions } from '../../src/server/engine/outbox.js';
+import type { Room } from '../../src/server/engine/hub.js';
+import { Outbox, type DirectQueue, type OutboxOptions, type Recipient } from '../../src/server/engine/outbox.js';
 
 /** A socket that records what reaches it; `stall()` makes it keep everything buffered, as a peer that stopped reading. */
 class RecordingSocket extends Duplex {
@@ -41,14 +43,27 @@ class RecordingSocket extends Duplex {
   }
 }
 
-/** An OutboxEntry as a connection is one: its socket, its turn's frames, a closing flag. */
-class Entry implements OutboxEntry {
-  pending: Buffer[] = [];
-  pendingBytes = 0;
-  bufferedAtTurnStart = 0;
+/** A Recipient as a connection is one: a member with a socket, the outbox's fields, a closing flag. */
+class Entry implements Recipient {
+  readonly id = 'entry';
+  readonly name = 'entry';
+  readonly protocol = 'plain' as const;
+  readonly rooms = new Set<Room>();
+  queued: DirectQueue | undefined;
+  flushMark = 0;
+  readonly replaying = false;
   closing = false;
   overflows = 0;
   constructor(readonly socket: RecordingSocket | Socket) {}
+  isOpen(): boolean {
+    return !this.closing;
+  }
+  deliver(): void {
+    throw new Error('the outbox writes to the socket itself');
+  }
+  hold(): void {
+    throw new Error('not replaying');
+  }
   isWritable(): boolean {
     return !this.closing;
   }
@@ -76,7 +91,7 @@ describe('Outbox', () => {
       const sockets = [new RecordingSocket(), new RecordingSocket(), new RecordingSocket()];
       const entries = sockets.map((socket) => new Entry(socket));
       const frames = Array.from({ length: 50 }, (_, i) => frame(`frame-${i};`));
-      for (const f of frames) for (const entry of entries) box.enqueue(entry, f);
+      for (const f of frames) for (const entry of entries) box.send(entry, f);
       assert.deepEqual(sockets.map((s) => s.writes.length), [0, 0, 0], 'nothing is written before the turn ends');
       await endOfTurn();
       assert.deepEqual(sockets.map((s) => s.writes.length), [1, 1, 1]);
@@ -87,7 +102,7 @@ describe('Outbox', () => {
       assert.equal(metrics.writes, 3);
       assert.equal(metrics.bytesOut, 3 * Buffer.concat(frames).length);
       // The next turn is a new write.
-      box.enqueue(entries[0]!, frame('later'));
+      box.send(entries[0]!, frame('later'));
       await endOfTurn();
       assert.deepEqual(sockets.map((s) => s.writes.length), [2, 1, 1]);
       assert.equal(sockets[0]!.writes[1]![0]!.toString(), 'later');
@@ -100,9 +115,9 @@ describe('Outbox', () => {
       // Two callbacks of the same event-loop phase, with microtasks between them: a flush on
       // process.nextTick or a microtask would write twice.
       await new Promise<void>((resolve) => {
-        setImmediate(() => box.enqueue(entry, frame('from the first peer;')));
+        setImmediate(() => box.send(entry, frame('from the first peer;')));
         setImmediate(() => {
-          box.enqueue(entry, frame('from the second peer'));
+          box.send(entry, frame('from the second peer'));
           resolve();
         });
       });
@@ -111,32 +126,11 @@ describe('Outbox', () => {
       assert.equal(socket.bytes.toString(), 'from the first peer;from the second peer');
     });
 
-    it('hands the same batch, by reference, to members that got the same frames; others get their own', async () => {
-      const { outbox: box } = outbox();
-      const [a, b, c, d] = Array.from({ length: 4 }, () => new Entry(new RecordingSocket()));
-      const shared = [frame('one'), frame('two'), frame('three')];
-      for (const f of shared) {
-        box.enqueue(a!, f);
-        box.enqueue(b!, f);
-      }
-      // Equal bytes in other Buffers: frames are compared by reference, never by content.
-      for (const text of ['one', 'two', 'three']) box.enqueue(c!, frame(text));
-      box.enqueue(d!, shared[0]!);
-      box.enqueue(d!, shared[1]!);
-      await endOfTurn();
-      const written = [a, b, c, d].map((entry) => (entry!.socket as RecordingSocket).writes[0]![0]!);
-      assert.equal(written[0], written[1], 'a and b were written the very same Buffer');
-      assert.deepEqual(written[0], Buffer.from('onetwothree'));
-      assert.notEqual(written[2], written[0], 'c got equal bytes in a batch of its own');
-      assert.deepEqual(written[2], Buffer.from('onetwothree'));
-      assert.deepEqual(written[3], Buffer.from('onetwo'), 'a prefix of the same frames is another batch');
-    });
-
     it('writes a lone frame as it is, without copying it', async () => {
       const { outbox: box } = outbox();
       const socket = new RecordingSocket();
       const only = frame('alone');
-      box.enqueue(new Entry(socket), only);
+      box.send(new Entry(socket), only);
       await endOfTurn();
       assert.equal(socket.writes[0]![0], only);
     });
@@ -146,7 +140,7 @@ describe('Outbox', () => {
       const socket = new RecordingSocket();
       const frames = [...Array.from({ length: 9 }, (_, i) => Buffer.alloc(30, 97 + i)), Buffer.alloc(250, 122)];
       const entry = new Entry(socket);
-      for (const f of frames) box.enqueue(entry, f);
+      for (const f of frames) box.send(entry, f);
       await endOfTurn();
       assert.equal(socket.writes.length, 1, 'one writev: the pieces were corked together');
       const pieces = socket.writes[0]!;
@@ -159,8 +153,8 @@ describe('Outbox', () => {
       const log: string[] = [];
       const { outbox: box } = outbox({ beforeFlush: () => log.push('journal') });
       const entry = new Entry(new RecordingSocket(log));
-      box.enqueue(entry, frame('x'));
-      box.enqueue(entry, frame('y'));
+      box.send(entry, frame('x'));
+      box.send(entry, frame('y'));
       assert.deepEqual(log, []);
       await endOfTurn();
       // The hook may run more than once (it is cheap when nothing is pending); never after the write.
@@ -182,7 +176,7 @@ describe('Outbox', () => {
         const { outbox: box, metrics } = outbox();
         const frames = Array.from({ length: 1000 }, (_, i) => frame(`${i},`));
         const entry = new Entry(server);
-        for (const f of frames) box.enqueue(entry, f);
+        for (const f of frames) box.send(entry, f);
         const expected = Buffer.concat(frames);
         const received: Buffer[] = [];
         let length = 0;
@@ -205,51 +199,49 @@ describe('Outbox', () => {
   });
 
   describe('the slow-consumer bound', () => {
-    it('allows exactly maxBuffered bytes waiting (Node\'s buffer and this turn\'s frames), and drops the socket at one more', async () => {
+    it('allows exactly maxBuffered bytes waiting (what Node holds and this flush), and drops the socket at one more', async () => {
       const { outbox: box } = outbox({ maxBuffered: 100 });
       const socket = new RecordingSocket();
       socket.stall();
       const entry = new Entry(socket);
-      box.enqueue(entry, Buffer.alloc(60));
+      box.send(entry, Buffer.alloc(60));
       await endOfTurn();
       assert.equal(socket.writableLength, 60, 'the peer reads nothing: Node holds the 60 bytes');
-      box.enqueue(entry, Buffer.alloc(30));
-      box.enqueue(entry, Buffer.alloc(10));
-      assert.equal(entry.overflows, 0, '60 + 30 + 10 = 100 is within the bound');
-      box.enqueue(entry, Buffer.alloc(1));
-      assert.equal(entry.overflows, 1, '101 is not');
-      assert.deepEqual(entry.pending, [], "the turn's frames are dropped with it");
-      box.enqueue(entry, Buffer.alloc(1));
+      box.send(entry, Buffer.alloc(30));
+      box.send(entry, Buffer.alloc(10));
       await endOfTurn();
-      assert.equal(entry.overflows, 1, 'told once');
-      assert.equal(socket.writes.length, 1, 'nothing after the first write reached the socket');
-    });
-
-    it("counts this turn's frames too, on a socket that holds nothing yet", () => {
-      const { outbox: box } = outbox({ maxBuffered: 100 });
-      const entry = new Entry(new RecordingSocket());
-      box.enqueue(entry, Buffer.alloc(50));
-      box.enqueue(entry, Buffer.alloc(50));
-      assert.equal(entry.overflows, 0);
-      box.enqueue(entry, Buffer.alloc(1));
-      assert.equal(entry.overflows, 1);
+      assert.equal(entry.overflows, 0, '60 + 30 + 10 = 100 is within the bound');
+      assert.equal(socket.writableLength, 100);
+      box.send(entry, Buffer.alloc(1));
+      await endOfTurn();
+      assert.equal(entry.overflows, 1, '101 is not');
+      assert.equal(socket.writableLength, 100, 'the byte that would pass the bound was never written');
+      box.send(entry, Buffer.alloc(1));
+      await endOfTurn();
+      assert.equal(entry.overflows, 1, 'told once: a closing recipient gets nothing more');
     });
 
     it('leaves other sockets alone when one is dropped', async () => {
       const { outbox: box, metrics } = outbox({ maxBuffered: 100 });
-      const slow = new Entry(new RecordingSocket());
+      const slowSocket = new RecordingSocket();
+      slowSocket.stall();
+      const slow = new Entry(slowSocket);
       const fine = new Entry(new RecordingSocket());
-      const big = Buffer.alloc(60);
-      box.enqueue(slow, big);
-      box.enqueue(fine, big);
-      box.enqueue(slow, big);
-      box.enqueue(fine, Buffer.alloc(40));
+      box.send(slow, Buffer.alloc(45));
       await endOfTurn();
-      assert.equal(slow.overflows, 1);
+      box.send(slow, Buffer.alloc(40));
+      box.send(fine, Buffer.alloc(40));
+      box.send(fine, Buffer.alloc(5));
+      await endOfTurn();
+      // 45 held + 40 for the slow one, 45 for the fine one: all within 100.
+      assert.equal(slow.overflows, 0);
+      box.send(slow, Buffer.alloc(20));
+      box.send(fine, Buffer.alloc(20));
+      await endOfTurn();
+      assert.equal(slow.overflows, 1, '85 held + 20 passes 100');
       assert.equal(fine.overflows, 0);
-      assert.equal((slow.socket as RecordingSocket).writes.length, 0);
-      assert.equal((fine.socket as RecordingSocket).bytes.length, 100);
-      assert.equal(metrics.writes, 1);
+      assert.equal((fine.socket as RecordingSocket).bytes.length, 65);
+      assert.equal(metrics.writes, 4);
     });
   });
 
@@ -258,26 +250,26 @@ describe('Outbox', () => {
       const { outbox: box, metrics } = outbox();
       const socket = new RecordingSocket();
       const entry = new Entry(socket);
-      box.enqueue(entry, frame('before the close'));
+      box.send(entry, frame('before the close'));
       entry.closing = true;
-      box.enqueue(entry, frame('after the close'));
+      box.send(entry, frame('after the close'));
       await endOfTurn();
       assert.equal(socket.writes.length, 0);
       assert.equal(metrics.writes, 0);
-      assert.deepEqual(entry.pending, []);
+      assert.equal(entry.queued, undefined, 'nothing is kept for it either');
     });
 
-    it('flush() writes what is queued at once (before a close frame), and the turn adds nothing', async () => {
+    it('flushAll() writes what is queued at once (before a close frame), and the turn adds nothing', async () => {
       const { outbox: box, metrics } = outbox();
       const socket = new RecordingSocket();
       const entry = new Entry(socket);
-      box.enqueue(entry, frame('a'));
-      box.enqueue(entry, frame('b'));
-      box.flush(entry);
+      box.send(entry, frame('a'));
+      box.send(entry, frame('b'));
+      box.flushAll();
       assert.equal(socket.writes.length, 1);
       assert.equal(socket.bytes.toString(), 'ab');
       entry.closing = true;
-      box.enqueue(entry, frame('c'));
+      box.send(entry, frame('c'));
       await endOfTurn();
       assert.equal(socket.writes.length, 1);
       assert.equal(metrics.writes, 1);

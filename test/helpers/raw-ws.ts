@@ -8,6 +8,8 @@ import { connect, type Socket } from 'node:net';
 export interface ServerFrame {
   opcode: number;
   payload: Buffer;
+  /** RSV1: set on a message compressed with permessage-deflate (RFC 7692). */
+  rsv1: boolean;
 }
 
 export interface FrameOptions {
@@ -49,6 +51,8 @@ export class RawWebSocket {
   readonly closed: Promise<number>;
   private buffer = Buffer.alloc(0);
   private closeCode = 0;
+  /** The server's 101 response head (status line and headers), set by openRaw. */
+  responseHead = '';
 
   constructor(readonly socket: Socket) {
     this.closed = new Promise((resolve) => socket.on('close', () => resolve(this.closeCode)));
@@ -76,7 +80,7 @@ export class RawWebSocket {
         offset = 10;
       }
       if (this.buffer.length < offset + length) return;
-      const frame = { opcode: this.buffer[0]! & 0x0f, payload: this.buffer.subarray(offset, offset + length) };
+      const frame = { opcode: this.buffer[0]! & 0x0f, payload: this.buffer.subarray(offset, offset + length), rsv1: (this.buffer[0]! & 0x40) !== 0 };
       this.buffer = this.buffer.subarray(offset + length);
       this.frames.push(frame);
       if (frame.opcode === 8 && frame.payload.length >= 2) this.closeCode = frame.payload.readUInt16BE(0);
@@ -110,6 +114,7 @@ export function openRaw(port: number, { path = '/', headers = {} }: { path?: str
         return;
       }
       const raw = new RawWebSocket(socket);
+      raw.responseHead = head.subarray(0, end).toString('latin1');
       const rest = head.subarray(end + 4);
       if (rest.length > 0) socket.emit('data', rest);
       resolve(raw);

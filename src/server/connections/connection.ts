@@ -7,7 +7,6 @@
  * This file: one client, reading its messages, handing them to the broker, owning its
  * outgoing queue.
  */
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
@@ -16,7 +15,7 @@ import { BackplaneError } from '../rooms/backplane/types.js';
 import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from '../engine/envelope.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
-import type { OutboxEntry } from '../engine/outbox.js';
+import type { DirectQueue, Recipient } from '../engine/outbox.js';
 import type { Payload } from '../engine/publication.js';
 import { handleRequest, type Requester } from './commands.js';
 import type { Admission, ConnectionContext } from './context.js';
@@ -91,17 +90,17 @@ function onWsError(this: WebSocket, error: Error & { code?: string }): void {
 }
 
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
-export class Connection implements Member, OutboxEntry, ReplayTarget, Requester {
-  readonly id = randomBytes(9).toString('base64url');
+export class Connection implements Member, Recipient, ReplayTarget, Requester {
+  readonly id: string;
   readonly rooms = new Set<Room>();
   name = 'anonymous';
   /** Sweeps since the last pong; two unanswered pings mean the peer is gone. */
   missedPongs = 0;
   /** Encoded on first publish: most connections only listen. */
   private senderJson: string | undefined;
-  pending: Buffer[] = [];
-  pendingBytes = 0;
-  bufferedAtTurnStart = 0;
+  /** The outbox's bookkeeping (outbox.ts): frames for this connection alone, and its last flush. */
+  queued: DirectQueue | undefined = undefined;
+  flushMark = 0;
   private readonly openedAt = Date.now();
   private messagesIn = 0;
   private bytesIn = 0;
@@ -120,7 +119,6 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
   private waiting: Waiting[] | undefined;
   private waitingBytes = 0;
-  readonly remoteAddress: string;
 
   constructor(
     readonly context: ConnectionContext<Connection>,
@@ -129,8 +127,10 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     readonly socket: Duplex,
     readonly protocol: WireProtocol,
     readonly admission: Admission,
+    /** Negotiated permessage-deflate with a server that compresses (--compress). */
+    readonly deflate = false,
   ) {
-    this.remoteAddress = admission.ip;
+    this.id = context.sessionIds.next();
     if (admission.grant) this.name = admission.grant.name;
     const { rateLimit, rateBurst } = context.options;
     if (rateLimit > 0) this.rate = new TokenBucket(rateLimit, rateBurst);
@@ -161,6 +161,11 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     });
     if (this.context.broker.screensJoins) this.waitFor(joining);
     else joining.catch((error: unknown) => this.fail(error));
+  }
+
+  /** The client's address (what --trust-proxy says, or the TCP peer): limits and logs. */
+  get remoteAddress(): string {
+    return this.admission.ip;
   }
 
   /** The authenticated user (token `sub`, or the id an authenticate hook gave), when there is one. */
@@ -210,8 +215,16 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   }
 
   deliver(frame: Buffer): void {
-    if (this.replay) this.replay.hold(frame);
-    else this.context.outbox.enqueue(this, frame);
+    this.context.outbox.send(this, frame);
+  }
+
+  /** A large reply is going out in pieces: the outbox hands frames to hold() instead of the socket. */
+  get replaying(): boolean {
+    return this.replay !== undefined;
+  }
+
+  hold(frame: Buffer): void {
+    this.replay?.hold(frame);
   }
 
   /**
@@ -222,7 +235,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     const replay = Replay.of(reply, messages, this.context.options.maxBuffered);
     if (!replay) return this.deliver(encodeTextFrame(joinedEnvelope(reply, messages)));
     if (this.replay) return this.replay.then(replay);
-    this.context.outbox.flush(this);
+    this.context.outbox.flushAll();
     this.replay = replay;
     replay.start(this, () => {
       this.replay = undefined;
@@ -283,7 +296,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   close(code: number, reason: string): void {
     if (this.closeSent) return;
     this.replay?.cancel();
-    this.context.outbox.flush(this);
+    this.context.outbox.flushAll();
     this.closeSent = true;
     // Not OPEN: the peer's close frame came first, and this close only answers it.
     if (this.ws.readyState === WebSocket.OPEN) this.noteSentClose(code);
@@ -307,7 +320,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     try {
       if (this.protocol === 'v1') this.onV1Message(limited ? { limited: bytes } : isBinary ? 'binary' : bytes);
       else if (limited) this.onRateLimited();
-      else if (this.waiting) this.hold({ plain: bytes, binary: isBinary });
+      else if (this.waiting) this.waitBehind({ plain: bytes, binary: isBinary });
       else this.onPlainMessage(bytes, isBinary);
     } catch (error) {
       this.fail(error);
@@ -365,7 +378,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
    * they earned, so a publish right after a join finds the connection in the room.
    */
   private onV1Message(frame: Waiting): void {
-    if (this.waiting) return this.hold(frame);
+    if (this.waiting) return this.waitBehind(frame);
     if (frame === 'binary') return this.replyError(undefined, ErrorCode.BadRequest, 'plaza.v1 takes JSON in text frames, not binary');
     if (!Buffer.isBuffer(frame)) return 'limited' in frame ? this.onRateLimited(frame.limited) : this.fail(new Error('a plain frame in the plaza.v1 path'));
     const bytes = frame;
@@ -377,7 +390,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
   }
 
   /** Queues a frame behind the request that waits. */
-  private hold(frame: Waiting): void {
+  private waitBehind(frame: Waiting): void {
     const waiting = this.waiting!;
     const bytes = sizeOf(frame);
     // Past the hard bound only a peer that ignores TCP backpressure is left: it is closed.
@@ -445,8 +458,7 @@ export class Connection implements Member, OutboxEntry, ReplayTarget, Requester 
     const by: ClosedBy = this.sentCode !== undefined ? 'server' : received === ABNORMAL_CLOSURE ? 'network' : 'client';
     const code = this.sentCode ?? received;
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.queued = undefined;
     this.context.logger.info('connection closed', {
       id: this.id,
       code,

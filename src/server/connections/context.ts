@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { Broker } from '../rooms/broker.js';
 import type { ExpiryQueue } from './expiry-queue.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import type { SessionIds } from './session-ids.js';
 
 /** What the checks at the door learned about a new connection. */
 export interface Admission {
@@ -36,6 +37,8 @@ export interface ConnectionContext<C = unknown> {
   readonly options: PlazaOptions;
   readonly metrics: Metrics;
   readonly limits: ConnectionLimits;
+  /** Where new connections get their session ids. */
+  readonly sessionIds: SessionIds;
   /** Decides who may watch the reserved status room. */
   readonly statusFeed: ReservedRooms;
   /** The server's live connections; a connection removes itself when it closes. */

@@ -76,7 +76,11 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
 }
 
 
+/** The URL nearly every upgrade asks for, parsed once (it is only read). */
+const BARE_ROOT = new URL('/', 'http://plaza.invalid');
+
 function parseTarget(url: string | undefined): URL | undefined {
+  if (url === '/' || url === undefined) return BARE_ROOT;
   try {
     return new URL(url ?? '/', 'http://plaza.invalid');
   } catch {

@@ -1,7 +1,7 @@
 /**
  * The ws server Plaza hands upgraded sockets to, with every bound ws has set explicitly.
  */
-import { WebSocketServer, type ServerOptions } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
 import type { PlazaOptions } from '../config.js';
 
@@ -29,14 +29,44 @@ export function selectProtocol(offered: ReadonlySet<string>): string | false {
   return false;
 }
 
-export function createWebSocketServer(options: Pick<PlazaOptions, 'maxPayload' | 'maxFragments'>): WebSocketServer {
+/**
+ * permessage-deflate as --compress negotiates it (RFC 7692). `server_no_context_takeover` always:
+ * Plaza compresses each message once and writes the same compressed frame to every member that
+ * took the extension (engine/deflate.ts), which is only valid when no message depends on an
+ * earlier one. `client_no_context_takeover` too, so ws resets its inflater after each message
+ * instead of keeping the client's window. ws itself never compresses anything: Plaza writes its
+ * frames to the raw socket and never calls ws.send, and ws's own frames (ping, pong, close) are
+ * control frames, which are never compressed, so nothing ws writes waits behind a deflate and no
+ * two writers can interleave mid-frame. What clients send compressed, ws inflates, and
+ * maxPayload bounds the inflated size (ws closes with 1009 past it).
+ */
+function deflateOptions(options: Pick<PlazaOptions, 'compress'>): ServerOptions['perMessageDeflate'] {
+  if (!options.compress) return false;
+  return { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: Number.MAX_SAFE_INTEGER };
+}
+
+/** What ws 8 keeps about a negotiated extension (its `_extensions`; the public getter gives only names). */
+type NegotiatedExtensions = { _extensions?: Record<string, { params?: Record<string, unknown> } | undefined> };
+
+/**
+ * True when `ws` negotiated permessage-deflate in a way Plaza's shared compressed frames are valid
+ * for: no server context takeover, and a window of the full 15 bits (a client that asked for a
+ * smaller one gets uncompressed frames, which RFC 7692 always allows).
+ */
+export function takesSharedDeflate(ws: WebSocket): boolean {
+  const params = (ws as unknown as NegotiatedExtensions)._extensions?.['permessage-deflate']?.params;
+  if (!params || params.server_no_context_takeover !== true) return false;
+  const bits = params.server_max_window_bits;
+  return bits === undefined || bits === true || bits === 15;
+}
+
+export function createWebSocketServer(options: Pick<PlazaOptions, 'maxPayload' | 'maxFragments' | 'compress'>): WebSocketServer {
   // ws 8.23 takes closeTimeout; @types/ws does not list it yet, hence the widened type.
   const serverOptions: ServerOptions & { closeTimeout: number } = {
     noServer: true,
     maxPayload: options.maxPayload,
-    // Broadcast frames are written pre-framed to the raw socket; compression would make
-    // ws queue its own writes and the two streams could interleave mid-frame.
-    perMessageDeflate: false,
+    // Broadcast frames are written pre-framed to the raw socket: ws compresses nothing itself.
+    perMessageDeflate: deflateOptions(options),
     clientTracking: false,
     // Explicit bounds against fragment floods (CVE-2026-48779): ws's defaults allow far more.
     maxFragments: options.maxFragments,

@@ -13,6 +13,21 @@
 
 export type WireProtocol = 'plain' | 'v1';
 
+/**
+ * Which of a message's frames a member takes: its wire protocol, and whether it negotiated
+ * permessage-deflate (--compress). Index into Room.kinds and a room turn's frames.
+ */
+export type FrameKind = 0 | 1 | 2 | 3;
+export const KIND_COUNT = 4;
+
+export function frameKindOf(member: Pick<Member, 'protocol' | 'deflate'>): FrameKind {
+  return ((member.protocol === 'v1' ? 1 : 0) | (member.deflate ? 2 : 0)) as FrameKind;
+}
+
+/** The wire protocol of a frame kind, and whether its frames are compressed. */
+export const protocolOfKind = (kind: FrameKind): WireProtocol => ((kind & 1) === 1 ? 'v1' : 'plain');
+export const isDeflateKind = (kind: FrameKind): boolean => (kind & 2) === 2;
+
 export interface Member {
   /** Session id, shown to others in presence and as a message's sender. */
   readonly id: string;
@@ -25,6 +40,8 @@ export interface Member {
   /** What the application attached when it authenticated the member; opaque here. */
   readonly data?: unknown;
   readonly protocol: WireProtocol;
+  /** Negotiated permessage-deflate with a server that compresses (--compress): takes compressed frames. */
+  readonly deflate?: boolean;
   /** Reverse index: the rooms this member is in, kept by the hub. */
   readonly rooms: Set<Room>;
   /** Queue one ready-made frame for this member (never blocks, never throws). */
@@ -39,8 +56,38 @@ export class Room {
   readonly members = new Set<Member>();
   /** Members that asked for presence: they get join/leave deltas. */
   readonly watchers = new Set<Member>();
+  /** Members by frame kind, so a message is framed (and compressed) only for kinds present. */
+  readonly kinds = [0, 0, 0, 0];
   constructor(readonly name: string) {}
 }
+
+/**
+ * How a room's message reaches its members. The server's is the outbox, which queues it once per
+ * room and hands each member its frames at the end of the turn; a hub on its own (tests, tools)
+ * hands every member its frame at once.
+ */
+export interface Fanout {
+  /** Hands `message` to every member of `room` except `except`. */
+  broadcast(room: Room, message: Outgoing, except: Member | undefined): void;
+  /** `member` was just added to `room`: it takes only what is broadcast from now on. */
+  joined(room: Room, member: Member): void;
+  /** `member` is about to leave `room`: what was broadcast to it before stays its own. */
+  leaving(room: Room, member: Member): void;
+}
+
+/** Every member gets its frame at once, through member.deliver. */
+export const DIRECT_FANOUT: Fanout = {
+  broadcast(room, message, except) {
+    const frames: Array<Buffer | undefined> = [];
+    for (const member of room.members) {
+      if (member === except) continue;
+      const kind = frameKindOf(member) & 1;
+      member.deliver((frames[kind] ??= message.frameFor(protocolOfKind(kind as FrameKind))));
+    }
+  },
+  joined() {},
+  leaving() {},
+};
 
 /**
  * One message on its way to a room's members, encoded at most once per wire protocol and only
@@ -52,6 +99,8 @@ export interface Outgoing {
 
 export class Hub {
   private readonly byName = new Map<string, Room>();
+
+  constructor(private readonly fanout: Fanout = DIRECT_FANOUT) {}
 
   get roomCount(): number {
     return this.byName.size;
@@ -79,14 +128,22 @@ export class Hub {
       room = new Room(name);
       this.byName.set(name, room);
     }
-    room.members.add(member);
+    if (!room.members.has(member)) {
+      room.members.add(member);
+      room.kinds[frameKindOf(member)]!++;
+      this.fanout.joined(room, member);
+    }
     member.rooms.add(room);
     if (watch) room.watchers.add(member);
     return room;
   }
 
   leave(member: Member, room: Room): void {
-    room.members.delete(member);
+    if (room.members.has(member)) {
+      this.fanout.leaving(room, member);
+      room.members.delete(member);
+      room.kinds[frameKindOf(member)]!--;
+    }
     room.watchers.delete(member);
     member.rooms.delete(room);
     // Empty rooms are forgotten so that the map is bounded by live membership.
@@ -102,18 +159,13 @@ export class Hub {
     for (const member of room.watchers) if (member !== except) member.deliver(frame);
   }
 
-  /** Sends `message` to every member of `room` except `except`; returns how many got it. */
+  /**
+   * Sends `message` to every member of `room` except `except`; returns how many got it. No work
+   * per member here: the fan-out queues the message once for the room.
+   */
   publish(room: Room, message: Outgoing, except?: Member): number {
-    let plain: Buffer | undefined;
-    let v1: Buffer | undefined;
-    let delivered = 0;
-    for (const member of room.members) {
-      if (member === except) continue;
-      const frame =
-        member.protocol === 'plain' ? (plain ??= message.frameFor('plain')) : (v1 ??= message.frameFor('v1'));
-      member.deliver(frame);
-      delivered++;
-    }
-    return delivered;
+    if (room.members.size === 0) return 0;
+    this.fanout.broadcast(room, message, except);
+    return room.members.size - (except !== undefined && room.members.has(except) ? 1 : 0);
   }
 }
