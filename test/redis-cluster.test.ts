@@ -1,7 +1,8 @@
 /**
  * Plaza over a real Redis Cluster (`--redis redis+cluster://…`): three masters, three replicas,
  * three Plaza nodes, started once for the file. What the README and PROTOCOL.md promise for a
- * cluster, checked through Plaza's own client: rooms spread over the masters and one room's
+ * cluster, checked through Plaza's own client (dist/public/plaza.mjs, driven by the seeded
+ * workload of helpers/workload.ts): rooms spread over the masters and one room's
  * traffic touches one master; the HTTP API still speaks for every node; and the delivery
  * promise (each message once, in one order, or a `reset`) holds while a slot migrates, a
  * replica takes over by plan, and a master dies with writes its replica never got.

@@ -1,7 +1,7 @@
 /**
  * Plaza behind Redis Sentinel (`--redis redis+sentinel://…/<master>`): one master, two replicas,
  * three Sentinels, all behind passwords, and three Plaza nodes, started once for the file.
- * Through Plaza's own client: the delivery promise (each message once, in one order, or a
+ * Through Plaza's own client (dist/public/plaza.mjs, by helpers/workload.ts): the delivery promise (each message once, in one order, or a
  * `reset`) holds while the Sentinels move the master away from a live one, and again when a
  * master dies with writes no replica got; the passwords never reach a log line.
  *
