@@ -38,9 +38,8 @@ export interface RedisLinkOptions {
   historyTtl: number;
 }
 
-/** A stored room message as read back from a stream. */
-export interface StreamEntry {
-  offset: number;
+/** One message for the publish script: everything but the offset Redis gives it. */
+export interface PublishParts {
   time: number;
   fromJson: string;
   dataJson: string;
@@ -49,6 +48,11 @@ export interface StreamEntry {
   except: string;
   /** The publishing node's token for this publish ('' when unknown). */
   token: string;
+}
+
+/** A stored room message as read back from a stream: its parts and its offset. */
+export interface StreamEntry extends PublishParts {
+  offset: number;
 }
 
 export interface RoomState {
@@ -62,18 +66,6 @@ export interface RoomState {
 export type ChannelMessage =
   | ({ kind: 'message'; room: string; epoch: string } & StreamEntry)
   | { kind: 'presence'; room: string; subject: string; json: string };
-
-/** One message for the publish script. */
-export interface PublishParts {
-  time: number;
-  fromJson: string;
-  dataJson: string;
-  plain: PlainKind;
-  /** The session that must not receive it, or ''. */
-  except: string;
-  /** The publishing node's token for it. */
-  token: string;
-}
 
 /** A request on the control channel, seen by every node. */
 export interface ControlRequest {
