@@ -24,12 +24,11 @@
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCpu, rssKiB } from './proc.mjs';
-import { killAll, startProcess, stopProcess } from './servers.mjs';
+import { freePort, killAll, startProcess, stopProcess } from './servers.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -57,17 +56,6 @@ const SIZE = 64;
 const BASELINE_MS = 2000;
 
 // ---- processes ---------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every redis-server this bench started, killed however it ends. */
 const redisChildren = new Set();

@@ -239,7 +239,7 @@ export function otherCores() {
 }
 
 /** A free TCP port on 127.0.0.1 (for redis-server, which cannot pick one and report it). */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
