@@ -10,19 +10,13 @@ import { describe, it } from 'node:test';
 import { constants, inflateRawSync } from 'node:zlib';
 import { compressFrame } from '../../src/server/engine/deflate.js';
 import { encodeFrame, encodeTextFrame, Opcode } from '../../src/server/engine/frame.js';
+import { splitFrames, type ServerFrame } from '../helpers/frames.js';
 
-function parse(frame: Buffer): { first: number; payload: Buffer } {
-  let length = frame[1]! & 0x7f;
-  let start = 2;
-  if (length === 126) {
-    length = frame.readUInt16BE(2);
-    start = 4;
-  } else if (length === 127) {
-    length = Number(frame.readBigUInt64BE(2));
-    start = 10;
-  }
-  assert.equal(frame.length, start + length, 'exactly one frame');
-  return { first: frame[0]!, payload: frame.subarray(start) };
+function parse(frame: Buffer): ServerFrame {
+  const frames = splitFrames(frame);
+  assert.equal(frames.length, 1, 'exactly one frame');
+  assert.equal(frames[0]!.size, frame.length, 'exactly one whole frame');
+  return frames[0]!;
 }
 
 /** What a receiver does (RFC 7692 §7.2.2): append 00 00 ff ff and inflate. */

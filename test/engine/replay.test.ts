@@ -9,28 +9,9 @@ import { createServer, connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Replay, type ReplayTarget } from '../../src/server/engine/replay.js';
 import { encodeTextFrame } from '../../src/server/engine/frame.js';
+import { frameTexts } from '../helpers/frames.js';
 
 const MAX_BUFFERED = 64 * 1024;
-
-/** Reads back the text frames written by the server side (unmasked, unfragmented). */
-function frames(bytes: Buffer): string[] {
-  const out: string[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    let length = bytes[at + 1]! & 0x7f;
-    let head = 2;
-    if (length === 126) {
-      length = bytes.readUInt16BE(at + 2);
-      head = 4;
-    } else if (length === 127) {
-      length = Number(bytes.readBigUInt64BE(at + 2));
-      head = 10;
-    }
-    out.push(bytes.toString('utf8', at + head, at + head + length));
-    at += head + length;
-  }
-  return out;
-}
 
 async function socketPair(): Promise<{ server: Socket; client: Socket; close(): void }> {
   const listener = createServer();
@@ -82,12 +63,12 @@ describe('Replay', () => {
       const received: Buffer[] = [];
       pair.client.on('data', (chunk: Buffer) => received.push(chunk));
       const deadline = Date.now() + 5000;
-      while (!done || frames(Buffer.concat(received)).length < 2) {
+      while (!done || frameTexts(Buffer.concat(received)).length < 2) {
         if (Date.now() > deadline) throw new Error('the replay did not finish');
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const got = frames(Buffer.concat(received)).map((text) => JSON.parse(text) as { type: string; offset: number; messages?: Array<{ offset: number }> });
+      const got = frameTexts(Buffer.concat(received)).map((text) => JSON.parse(text) as { type: string; offset: number; messages?: Array<{ offset: number }> });
       const joined = got[0]!;
       assert.equal(joined.type, 'joined');
       const carried = joined.messages!.map((m) => m.offset);

@@ -13,6 +13,7 @@ import { encodeTextFrame } from '../../src/server/engine/frame.js';
 import { Hub, type Outgoing, type Room, type WireProtocol } from '../../src/server/engine/hub.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
 import { Outbox, type DirectQueue, type OutboxOptions, type Recipient } from '../../src/server/engine/outbox.js';
+import { frameTexts } from '../helpers/frames.js';
 
 let listener: Server;
 const open: Socket[] = [];
@@ -36,23 +37,6 @@ async function pair(): Promise<{ server: Socket; received: () => Buffer }> {
   const chunks: Buffer[] = [];
   client.on('data', (chunk: Buffer) => chunks.push(chunk));
   return { server, received: () => Buffer.concat(chunks) };
-}
-
-/** The text payloads of the unmasked frames in `bytes`. */
-function texts(bytes: Buffer): string[] {
-  const out: string[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    let length = bytes[at + 1]! & 0x7f;
-    let head = 2;
-    if (length === 126) {
-      length = bytes.readUInt16BE(at + 2);
-      head = 4;
-    }
-    out.push(bytes.toString('utf8', at + head, at + head + length));
-    at += head + length;
-  }
-  return out;
 }
 
 class Member implements Recipient {
@@ -114,7 +98,7 @@ const text = (value: string): Outgoing => ({ frameFor: (protocol) => encodeTextF
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 /** Until every member's client side has `count` frames (bounded by the test runner's timeout). */
 async function arrived(list: Member[], count: number): Promise<void> {
-  while (list.some((m) => texts(m.received()).length < count)) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (list.some((m) => frameTexts(m.received()).length < count)) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 describe('outbox: room fan-out', () => {
@@ -130,7 +114,7 @@ describe('outbox: room fan-out', () => {
     for (const m of list) assert.equal(m.writes.length, 1);
     for (const m of list) assert.equal(m.writes[0], list[0]!.writes[0], 'the same Buffer object for every member');
     await arrived(list, 20);
-    for (const m of list) assert.deepEqual(texts(m.received()), Array.from({ length: 20 }, (_, i) => `plain:${i}`));
+    for (const m of list) assert.deepEqual(frameTexts(m.received()), Array.from({ length: 20 }, (_, i) => `plain:${i}`));
   });
 
   it('frames each message once per wire protocol present, and writes each member its own', async () => {
@@ -143,8 +127,8 @@ describe('outbox: room fan-out', () => {
     hub.publish(hub.room('r')!, { frameFor: (p) => (calls.push(p), encodeTextFrame(`${p}:x`)) });
     assert.deepEqual(calls.sort(), ['plain', 'v1']);
     await arrived([plain!, v1!], 1);
-    assert.deepEqual(texts(plain!.received()), ['plain:x']);
-    assert.deepEqual(texts(v1!.received()), ['v1:x']);
+    assert.deepEqual(frameTexts(plain!.received()), ['plain:x']);
+    assert.deepEqual(frameTexts(v1!.received()), ['v1:x']);
   });
 
   it('keeps the order of everything queued to a member: two rooms and its own replies, interleaved', async () => {
@@ -164,8 +148,8 @@ describe('outbox: room fan-out', () => {
     await turn();
     assert.equal(both!.writes.length, 1, 'still one write');
     await arrived([both!, onlyA!], 2);
-    assert.deepEqual(texts(both!.received()), ['plain:a1', 'reply1', 'plain:b1', 'plain:a2', 'reply2', 'plain:b2']);
-    assert.deepEqual(texts(onlyA!.received()), ['plain:a1', 'plain:a2']);
+    assert.deepEqual(frameTexts(both!.received()), ['plain:a1', 'reply1', 'plain:b1', 'plain:a2', 'reply2', 'plain:b2']);
+    assert.deepEqual(frameTexts(onlyA!.received()), ['plain:a1', 'plain:a2']);
   });
 
   it('gives a member that joins mid-turn only what follows, and one that leaves what came before', async () => {
@@ -182,9 +166,9 @@ describe('outbox: room fan-out', () => {
     await turn();
     await arrived([stays!], 3);
     await arrived([late!, leaves!], 2);
-    assert.deepEqual(texts(stays!.received()), ['plain:1', 'plain:2', 'plain:3']);
-    assert.deepEqual(texts(late!.received()), ['plain:2', 'plain:3']);
-    assert.deepEqual(texts(leaves!.received()), ['plain:1', 'plain:2']);
+    assert.deepEqual(frameTexts(stays!.received()), ['plain:1', 'plain:2', 'plain:3']);
+    assert.deepEqual(frameTexts(late!.received()), ['plain:2', 'plain:3']);
+    assert.deepEqual(frameTexts(leaves!.received()), ['plain:1', 'plain:2']);
   });
 
   it('leaves the excluded member out of its own messages only', async () => {
@@ -198,8 +182,8 @@ describe('outbox: room fan-out', () => {
     hub.publish(room, text('all'));
     await turn();
     await arrived([sender!, other!], 2);
-    assert.deepEqual(texts(sender!.received()), ['plain:theirs', 'plain:all']);
-    assert.deepEqual(texts(other!.received()), ['plain:mine', 'plain:all']);
+    assert.deepEqual(frameTexts(sender!.received()), ['plain:theirs', 'plain:all']);
+    assert.deepEqual(frameTexts(other!.received()), ['plain:mine', 'plain:all']);
   });
 
   it('drops a member whose socket already holds --max-buffered bytes, and writes nothing to it', async () => {
@@ -244,7 +228,7 @@ describe('outbox: room fan-out', () => {
     assert.equal(metrics.writes, 0, 'still waiting for the delay');
     await arrived([m!], 3);
     assert.equal(metrics.writes, 1);
-    assert.deepEqual(texts(m!.received()), ['plain:1', 'plain:2', 'reply']);
+    assert.deepEqual(frameTexts(m!.received()), ['plain:1', 'plain:2', 'reply']);
   });
 
   it('writes at once what waits when a turn would pass half of --max-buffered (the bound on what waits)', async () => {

@@ -3,12 +3,9 @@
  * every frame it is handed, as the Member seam (src/server/engine/hub.ts) allows.
  */
 import type { Member, Room, WireProtocol } from '../../src/server/engine/hub.js';
+import { payloadOf } from './frames.js';
 
-/** The payload of one unmasked server frame. */
-export function payloadOf(frame: Buffer): Buffer {
-  const length = frame[1]! & 0x7f;
-  return frame.subarray(length === 126 ? 4 : length === 127 ? 10 : 2);
-}
+export { payloadOf };
 
 export class Collector implements Member {
   readonly rooms = new Set<Room>();

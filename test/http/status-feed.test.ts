@@ -8,6 +8,7 @@ import { HistoryStore } from '../../src/server/rooms/history.js';
 import { Hub, type Member, type Room, type WireProtocol } from '../../src/server/engine/hub.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
 import { createStatusFeed, STATUS_ROOM, type StatusFeed, type StatusSnapshot } from '../../src/server/http/status-feed.js';
+import { payloadOf } from '../helpers/frames.js';
 
 class FakeMember implements Member {
   readonly rooms = new Set<Room>();
@@ -25,10 +26,7 @@ class FakeMember implements Member {
   }
   /** The payload of each unmasked server frame, parsed. */
   get envelopes(): Array<Record<string, any>> {
-    return this.frames.map((frame) => {
-      const length = frame[1]! & 0x7f;
-      return JSON.parse(frame.subarray(length === 126 ? 4 : length === 127 ? 10 : 2).toString('utf8'));
-    });
+    return this.frames.map((frame) => JSON.parse(payloadOf(frame).toString('utf8')));
   }
 }
 
