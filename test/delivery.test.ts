@@ -42,11 +42,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
     const workload = new Workload({ seed, ports: [plaza.port], members: 6, rooms: ROOMS, publishEvery: 15 });
     try {
       await exercise(t, workload, seed, `ws://127.0.0.1:${plaza.port}/`, async () => {
-        const until = Date.now() + soakMs(4000);
-        while (Date.now() < until) {
-          await sleep(50 + workload.random() * 250);
-          workload.cutOne();
-        }
+        await workload.churn(soakMs(4000), 50, 250);
       });
     } finally {
       await workload.close();
@@ -66,11 +62,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
         const kills = 2;
         const phase = soakMs(6000) / kills;
         for (let k = 0; k < kills; k++) {
-          const until = Date.now() + phase * (0.5 + workload.random() / 2);
-          while (Date.now() < until) {
-            await sleep(100 + workload.random() * 300);
-            workload.cutOne();
-          }
+          await workload.churn(phase * (0.5 + workload.random() / 2), 100, 300);
           await stopNode(node, 'SIGKILL');
           await sleep(workload.random() * 300);
           node = await spawnPlaza(args);
@@ -96,13 +88,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
       try {
         await exercise(t, workload, seed, nodes[0]!.ws, async () => {
           const step = soakMs(12_000) / 6;
-          const churn = async (ms: number) => {
-            const until = Date.now() + ms;
-            while (Date.now() < until) {
-              await sleep(80 + workload.random() * 300);
-              log.push(`cut ${workload.cutOne()}`);
-            }
-          };
+          const churn = (ms: number) => workload.churn(ms, 80, 300, log);
           await churn(step);
           log.push('redis paused');
           redis.pause();

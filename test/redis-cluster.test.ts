@@ -122,13 +122,7 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
     let resetsBefore: number[] = [];
     const epochs = new Map<string, string>();
     const epochOf = async (room: string) => (await fetch(`${nodes[0]!.http}/api/rooms/${room}/history?limit=1`, { headers: auth }).then((r) => r.json()) as { epoch: string }).epoch;
-    const churn = async (ms: number) => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        await sleep(100 + workload.random() * 300);
-        log.push(`cut ${workload.cutOne()}`);
-      }
-    };
+    const churn = (ms: number) => workload.churn(ms, 100, 300, log);
     try {
       await workload.start();
       workload.run();

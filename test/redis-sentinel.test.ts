@@ -39,13 +39,7 @@ describe('Plaza behind Redis Sentinel (a master, 2 replicas, 3 Sentinels, 3 node
     let lost = 0;
     const offsetKey = `plaza:{${rooms[0]}}:offset`;
     const epochKey = `plaza:{${rooms[0]}}:epoch`;
-    const churn = async (ms: number) => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        await sleep(100 + workload.random() * 300);
-        log.push(`cut ${workload.cutOne()}`);
-      }
-    };
+    const churn = (ms: number) => workload.churn(ms, 100, 300, log);
     try {
       await workload.start();
       workload.run();

@@ -126,6 +126,19 @@ export class Workload {
     return member.name;
   }
 
+  /**
+   * Cuts a random member's link every `gap` to `gap + spread` ms (drawn from the seed) for `ms`;
+   * each cut is noted in `log` when one is given.
+   */
+  async churn(ms: number, gap: number, spread: number, log?: string[]): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await sleep(gap + this.random() * spread);
+      const cut = this.cutOne();
+      log?.push(`cut ${cut}`);
+    }
+  }
+
   /** Sends the members that reach `from` to `to` from their next connection on. */
   move(from: number, to: number): void {
     for (const member of this.members) if (member.proxy.targetPort === from) member.proxy.targetPort = to;
