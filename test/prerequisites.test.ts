@@ -9,8 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CHROMIUM } from './helpers/browser.js';
-import { skipWithoutRedis } from './helpers/cluster.js';
+import { CHROMIUM, skipWithoutRedis } from './helpers/requirements.js';
 import { ROOT } from './helpers/plaza.js';
 
 const SCRIPT = join(ROOT, 'build/prerequisites.js');
@@ -20,7 +19,7 @@ symlinkSync(process.execPath, join(bare, 'node'));
 after(() => rmSync(bare, { recursive: true, force: true }));
 
 function prerequisites(env: NodeJS.ProcessEnv): string {
-  const result = spawnSync(process.execPath, [SCRIPT], { cwd: ROOT, env, encoding: 'utf8', timeout: 10_000 });
+  const result = spawnSync(process.execPath, [SCRIPT], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout;
 }

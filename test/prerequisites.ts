@@ -5,8 +5,7 @@
  * asks the same functions the suites ask, so the line and the skips cannot disagree.
  */
 import { connect } from 'node:net';
-import { CHROMIUM, skipWithoutChromium } from './helpers/browser.js';
-import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
+import { CHROMIUM, REDIS_URL, skipWithoutChromium, skipWithoutRedis } from './helpers/requirements.js';
 
 /** Whether a Redis answers PING at `url` within a second. */
 function redisAnswers(url: string): Promise<boolean> {
