@@ -98,6 +98,10 @@ for (const name of folders.filter((folder) => folder in EXAMPLES)) {
       example = await started.get(name)!.ready;
     }, { timeout: INSTALL_TIMEOUT + 10_000 });
 
+    it('answers at the URL it printed', async () => {
+      assert.equal((await fetch(example!.url)).status, 200);
+    });
+
     it('installs and builds without npm warning about install scripts', () => {
       const said = [...example!.typed.stdout, ...example!.typed.stderr].filter((line) => /install-scripts|allowScripts/.test(line));
       assert.deepEqual(said, []);
