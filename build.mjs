@@ -6,7 +6,8 @@
 // `node build.mjs --types` writes the .d.ts of the library and the client into dist/types/ with
 // tsc (the package needs them; `npm test` and `npm pack` build them).
 // `node build.mjs --tests` also bundles test/**/*.test.ts into build/test/ for `node --test`,
-// because Node 20 (our floor) cannot run TypeScript by itself.
+// because Node 20 (our floor) cannot run TypeScript by itself, and test/prerequisites.ts into
+// build/prerequisites.js, which `npm test` runs first (outside build/test/: it is no test file).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
@@ -94,10 +95,7 @@ async function buildTests() {
   const out = join(root, 'build/test');
   await rm(out, { recursive: true, force: true });
   const entryPoints = await listTests(join(root, 'test'));
-  await build({
-    entryPoints,
-    outdir: out,
-    outbase: join(root, 'test'),
+  const forNode = {
     bundle: true,
     packages: 'external',
     platform: 'node',
@@ -106,7 +104,11 @@ async function buildTests() {
     sourcemap: 'inline',
     banner: { js: requireBanner },
     logLevel: 'warning',
-  });
+  };
+  await Promise.all([
+    build({ ...forNode, entryPoints, outdir: out, outbase: join(root, 'test') }),
+    build({ ...forNode, entryPoints: [join(root, 'test/prerequisites.ts')], outfile: join(root, 'build/prerequisites.js') }),
+  ]);
   console.log(`built ${entryPoints.length} test files into ${relative(root, out)}/`);
 }
 

@@ -9,7 +9,9 @@
  * The page also works opened from disk (file:): it then talks to ws://localhost:8080, or to the
  * server named by `?server=` or `#server=`. A sign-in token comes as `#token=…`; it is taken out
  * of the address bar at once (history.replaceState), so it stays out of history and bookmarks,
- * and kept for this tab only (sessionStorage) so a reload still works.
+ * and kept for this tab only (sessionStorage) so a reload still works. With a token the server
+ * names this page after the token (its `name` claim, or `sub`), whatever the page asks for: the
+ * name field then shows that name, read-only, and the page labels its own messages with it.
  */
 import { connect, type Member, type MessageMeta, type PlazaClient, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
 
@@ -177,8 +179,19 @@ function start(): void {
   const memberCount = byId('member-count', HTMLElement);
   const problem = byId('problem', HTMLElement);
 
-  nameInput.value = load(() => localStorage, NAME_KEY) ?? `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-  const myName = () => nameInput.value.trim() || 'anonymous';
+  takeSettingsFromHash();
+  const token = load(() => sessionStorage, TOKEN_KEY) || undefined;
+  /** The name the server gave this connection when a token decides it; until then, none. */
+  let tokenName: string | undefined;
+  if (token) {
+    nameInput.value = '';
+    nameInput.readOnly = true;
+    nameInput.placeholder = 'from your sign-in token';
+    nameInput.title = 'Your sign-in token decides your name';
+  } else {
+    nameInput.value = load(() => localStorage, NAME_KEY) ?? `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+  }
+  const myName = () => tokenName ?? (nameInput.value.trim() || 'anonymous');
 
   /** This tab's session ids: one per connection, new after every reconnect and reload. */
   const sessions = new Set<string>((load(() => sessionStorage, SESSIONS_KEY) ?? '').split(' ').filter(Boolean));
@@ -330,9 +343,7 @@ function start(): void {
     document.body.dataset.status = value;
   }
 
-  takeSettingsFromHash();
   const server = serverUrl();
-  const token = load(() => sessionStorage, TOKEN_KEY) ?? undefined;
   let client: PlazaClient;
   try {
     client = connect(server, { rooms: true, name: myName(), maxQueue: MAX_QUEUE, ...(token && { token }) });
@@ -347,7 +358,11 @@ function start(): void {
   const where = client.url.replace(/\/$/, '');
   showStatus(client.status);
   client.on('status', showStatus);
-  client.on('welcome', ({ session }) => {
+  client.on('welcome', ({ session, name }) => {
+    if (token) {
+      tokenName = name;
+      nameInput.value = name;
+    }
     sessions.add(session);
     while (sessions.size > MAX_SESSIONS) sessions.delete(sessions.values().next().value ?? '');
     save(() => sessionStorage, SESSIONS_KEY, [...sessions].join(' '));
@@ -392,6 +407,7 @@ function start(): void {
     if (name) location.hash = encodeURIComponent(name);
   });
   nameInput.addEventListener('change', () => {
+    if (token) return;
     nameInput.value = nameInput.value.trim().slice(0, MAX_NAME);
     if (!nameInput.value) return;
     save(() => localStorage, NAME_KEY, nameInput.value);

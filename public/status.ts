@@ -2,7 +2,9 @@
  * The live status page. With Plaza's own client in rooms mode (plaza.v1 over the hub's own
  * WebSocket) it joins the reserved room `plaza:status` and draws each snapshot the server
  * publishes there once a second (src/server/http/status-feed.ts). The API key, when the page was opened with `?key=`, goes
- * on to the WebSocket URL: the server only lets operators into that room (unless --status).
+ * on to the WebSocket URL: the server only lets operators into that room (unless --status). It
+ * is taken out of the address bar at once (history.replaceState), as the chat page does with
+ * `#token=`, so it stays out of the tab's history and of bookmarks.
  * Everything reaches the DOM through textContent and SVG attributes; nothing is parsed as HTML.
  */
 import { connect, type Status } from '../src/client/index.js';
@@ -108,6 +110,21 @@ function isSnapshot(value: unknown): value is StatusSnapshot {
   );
 }
 
+/** The `?key=` the page was opened with, removed from the address bar (and the tab's history entry). */
+function takeKeyFromAddress(): string | null {
+  const query = new URLSearchParams(location.search);
+  const key = query.get('key');
+  if (key === null) return null;
+  query.delete('key');
+  const rest = query.toString();
+  try {
+    history.replaceState(history.state, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+  } catch {
+    // Some sandboxed frames refuse it; the key still works for this visit.
+  }
+  return key;
+}
+
 function start(): void {
   const statusLine = byId('status', HTMLElement);
   const updated = byId('updated', HTMLElement);
@@ -172,7 +189,7 @@ function start(): void {
     notice.hidden = false;
   }
 
-  const key = new URLSearchParams(location.search).get('key');
+  const key = takeKeyFromAddress();
   const client = connect(key ? `/?key=${encodeURIComponent(key)}` : '/', { rooms: true, name: 'status page' });
   client.on('status', (status) => {
     statusLine.dataset.status = status;

@@ -21,8 +21,13 @@ describe('config', () => {
     it('keeps --max-buffered at least twice --max-payload: grown when not set, refused when set too low', () => {
       assert.equal(resolveOptions({ maxPayload: 1024 * 1024 }).maxBuffered, 2 * 1024 * 1024);
       assert.equal(resolveOptions({ maxPayload: 1024 }).maxBuffered, DEFAULTS.maxBuffered);
-      assert.throws(() => resolveOptions({ maxPayload: 1024 * 1024, maxBuffered: 1024 * 1024 }), /maxBuffered: must be at least twice maxPayload/);
-      assert.throws(() => serve(['--max-payload', '1MiB', '--max-buffered', '1MiB']), /--max-buffered: must be at least twice maxPayload/);
+      assert.throws(() => resolveOptions({ maxPayload: 1024 * 1024, maxBuffered: 1024 * 1024 }), {
+        message: 'maxBuffered: must be at least twice `maxPayload` (2097152 bytes), or no member could receive a message of the largest size; raise `maxBuffered` or lower `maxPayload`',
+      });
+      // On the command line, every option the message names is named by its flag.
+      assert.throws(() => serve(['--max-payload', '1MiB', '--max-buffered', '1MiB']), {
+        message: '--max-buffered: must be at least twice --max-payload (2097152 bytes), or no member could receive a message of the largest size; raise --max-buffered or lower --max-payload',
+      });
     });
 
     it('throws a ConfigError naming the option and what is allowed', () => {
@@ -78,7 +83,7 @@ describe('config', () => {
     });
 
     it('reads the environment, and flags win over it', () => {
-      const env = { PORT: '9000', EXCLUDE_SENDER: '1', MAX_PAYLOAD: '64KiB', LOG_LEVEL: 'warn' };
+      const env = { PORT: '9000', EXCLUDE_SENDER: 'true', MAX_PAYLOAD: '64KiB', LOG_LEVEL: 'warn' };
       const fromEnv = serve([], env);
       assert.equal(fromEnv.port, 9000);
       assert.equal(fromEnv.excludeSender, true);
@@ -124,8 +129,40 @@ describe('config', () => {
     it('takes a boolean alone or as --flag=value, never the next word', () => {
       assert.equal(serve(['--status']).status, true);
       assert.equal(serve(['--status=false']).status, false);
-      assert.equal(serve(['--status=no', '--port=1']).status, false);
-      assert.throws(() => serve(['--status', 'false']), { message: '"false": unexpected argument: a value goes right after its flag (--flag value or --flag=value)' });
+      assert.equal(serve(['--status=FALSE', '--port=1']).status, false);
+      assert.equal(serve(['--status=true']).status, true);
+      // The word after a switch is named as what it most likely was: a value for the switch.
+      assert.throws(() => serve(['--status', 'false']), { message: '--status: is a switch and takes no separate value (got "false"): write --status alone for true, or --status=false' });
+      assert.throws(() => serve(['--port', '1', '--compress', 'yes']), { message: '--compress: is a switch and takes no separate value (got "yes"): write --compress alone for true, or --compress=false' });
+    });
+
+    it('takes only true or false for a boolean, from a flag or the environment', () => {
+      for (const text of ['yes', 'no', '1', '0', 'on', 'off', '']) {
+        assert.throws(() => serve([`--status=${text}`]), { message: `--status: expected true or false, got ${JSON.stringify(text)}` });
+      }
+      for (const text of ['yes', '1', 'off']) {
+        assert.throws(() => serve([], { COMPRESS: text }), { message: `COMPRESS: expected true or false, got ${JSON.stringify(text)}` });
+      }
+      assert.equal(serve([], { COMPRESS: 'true' }).compress, true);
+    });
+
+    it('suggests the flag a mistyped one is closest to, and only when it is close', () => {
+      const cases: Array<[string, string | undefined]> = [
+        ['--max-paylod', '--max-payload'],
+        ['--prot', '--port'],
+        ['--Port', '--port'],
+        ['--webhook-secrets', '--webhook-secret'],
+        ['--maxpayload', '--max-payload'],
+        ['--frobnicate', undefined],
+        ['--tls', undefined],
+      ];
+      for (const [typed, suggestion] of cases) {
+        assert.throws(() => serve([typed, '1']), {
+          message: suggestion
+            ? `${typed}: unknown option; did you mean ${suggestion}? Run with --help to see every option`
+            : `${typed}: unknown option; run with --help to see every option`,
+        });
+      }
     });
 
     it('refuses a stray word, a flag where a value belongs, and short flags it does not know', () => {

@@ -1,82 +1,130 @@
 /**
- * The examples run as their READMEs say. examples/express is copied to a temporary folder, given
- * the packed package instead of its `file:../..` link, installed (express from the npm cache or
- * the registry) and started; Plaza's client from that install logs in through the app's session
- * and talks. examples/webhook-receiver (no dependencies) runs beside `node dist/server.js
- * --webhook-url …` and prints what Plaza's clients did.
+ * The examples run as their READMEs say, the way a newcomer runs them (issue 29). Each
+ * examples/<name>/README.md opens with a ```sh block of the exact commands, typed at the root of
+ * a fresh clone; the last one starts the example, which prints `listening on <url>`. Every
+ * example gets the same walk: the commands work from a fresh clone, npm says nothing about
+ * install scripts, and Ctrl-C leaves nothing running and the clone as it was. What an example
+ * promises beyond that is in EXAMPLES under its folder's name; a new example needs at least an
+ * entry there (the test fails without one). The webhook receiver also runs beside
+ * `node dist/server.js` the way its README's second block says, with forged and replayed POSTs.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
 import { WebSocket } from 'ws';
 import type * as Client from '../src/client/index.js';
 import { signWebhook } from '../src/server/webhooks/signature.js';
-import { INSTALL_TIMEOUT, npm, pack } from './helpers/package.js';
+import { launchChromium, skipWithoutChromium, watchErrors } from './helpers/browser.js';
+import { allCommandLines, freshClone, processesIn, readmeCommands, shellEnvironment, typeCommands, type Typed } from './helpers/fresh-clone.js';
+import { INSTALL_TIMEOUT } from './helpers/package.js';
 import { ROOT } from './helpers/plaza.js';
 import { joined, until } from './helpers/library.js';
 
-const children: ChildProcessWithoutNullStreams[] = [];
-const folders: string[] = [];
-after(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
-
-/** Starts `node args` in `cwd`; resolves with the process and its stdout lines once `ready` matches a line. */
-async function run(args: string[], cwd: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcessWithoutNullStreams; lines: string[]; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env } });
-  children.push(child);
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = (line: string) => {
-      const found = ready.exec(line);
-      if (found) resolve(found);
-    };
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      lines.push(line);
-      check(line);
-    });
-    createInterface({ input: child.stderr }).on('line', check);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)));
-    setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${stderr}`)), 20_000).unref();
-  });
-  return { child, lines, match };
+/** A running example: the clone it runs in, the commands typed, and the URL it printed. */
+interface Example {
+  clone: string;
+  typed: Typed;
+  url: string;
+  /** Plaza's client, from the clone's build. */
+  client: typeof Client;
 }
 
-describe('examples/express', () => {
-  let folder: string;
-  let url: string;
-  let app: ChildProcessWithoutNullStreams;
-  let client: typeof Client;
+interface ExampleTests {
+  /** Environment beyond PORT=0 and HOST=127.0.0.1, so that every port it opens is a free one. */
+  env?: Record<string, string>;
+  /** Defines the example's own `it`s; they run in order, on the example as its commands started it. */
+  tests(example: () => Example): void;
+}
 
-  before(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'plaza-express-'));
-    folders.push(folder);
-    const { tarball } = pack(folder);
-    const example = join(folder, 'express');
-    cpSync(join(ROOT, 'examples/express'), example, { recursive: true });
-    const manifest = JSON.parse(readFileSync(join(example, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    assert.equal(manifest.dependencies['plaza-realtime'], 'file:../..', 'the example links the repository');
-    manifest.dependencies['plaza-realtime'] = `file:${tarball}`;
-    writeFileSync(join(example, 'package.json'), JSON.stringify(manifest, null, 2));
-    npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], example);
-    const started = await run(['server.js'], example, { PORT: '0', HOST: '127.0.0.1' }, /^listening on (http:\/\/\S+)$/);
-    app = started.child;
-    url = started.match[1]!;
-    client = (await import(pathToFileURL(join(example, 'node_modules/plaza-realtime/dist/public/plaza.mjs')).href)) as typeof Client;
-  }, { timeout: INSTALL_TIMEOUT + 30_000 });
+const EXAMPLES: Record<string, ExampleTests> = {
+  express: { tests: expressTests },
+  'webhook-receiver': { env: { RECEIVER_PORT: '0' }, tests: webhookTests },
+};
+
+const folders = readdirSync(join(ROOT, 'examples'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+
+it('has tests for every example', () => {
+  assert.deepEqual(folders.filter((name) => !(name in EXAMPLES)), [], 'add an entry to EXAMPLES in test/examples.test.ts');
+});
+
+/** The examples with tests, each cloned and started at once: their installs overlap, not queue. */
+const started = new Map<string, { clone: string; cleanStatus: string; typed: Typed; ready: Promise<Example> }>();
+before(() => {
+  for (const name of folders.filter((folder) => folder in EXAMPLES)) {
+    const clone = freshClone();
+    const cleanStatus = execFileSync('git', ['status', '--porcelain'], { cwd: clone, encoding: 'utf8' });
+    const commands = readmeCommands(join(clone, 'examples', name, 'README.md'));
+    // npm from its cache when it can (the commands are the README's; only the shell differs).
+    const typed = typeCommands(commands, clone, shellEnvironment({ PORT: '0', HOST: '127.0.0.1', npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', ...EXAMPLES[name]!.env }));
+    const ready = typed.waitFor(/listening on (https?:\/\/[^\s)]+)/, INSTALL_TIMEOUT).then(async ([, url]) => ({
+      clone,
+      typed,
+      url: url!,
+      client: (await import(pathToFileURL(join(clone, 'dist/public/plaza.mjs')).href)) as typeof Client,
+    }));
+    ready.catch(() => undefined); // awaited by the example's own tests, which report it
+    started.set(name, { clone, cleanStatus, typed, ready });
+  }
+});
+after(() => {
+  for (const { clone, typed } of started.values()) {
+    typed.signal('SIGKILL');
+    for (const { pid } of processesIn(clone)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    rmSync(clone, { recursive: true, force: true });
+  }
+});
+
+for (const name of folders.filter((folder) => folder in EXAMPLES)) {
+  const { tests } = EXAMPLES[name]!;
+  describe(`examples/${name}, from a fresh clone, as its README says`, () => {
+    let example: Example | undefined;
+    let cleanStatus = '';
+
+    before(async () => {
+      cleanStatus = started.get(name)!.cleanStatus;
+      example = await started.get(name)!.ready;
+    }, { timeout: INSTALL_TIMEOUT + 10_000 });
+
+    it('answers at the URL it printed', async () => {
+      assert.equal((await fetch(example!.url)).status, 200);
+    });
+
+    it('installs and builds without npm warning about install scripts', () => {
+      const said = [...example!.typed.stdout, ...example!.typed.stderr].filter((line) => /install-scripts|allowScripts/.test(line));
+      assert.deepEqual(said, []);
+    });
+
+    tests(() => example!);
+
+    it('stops on Ctrl-C, leaving nothing running from the clone, nothing on its port, and the clone as it was', async () => {
+      const { typed, clone, url } = example!;
+      typed.signal('SIGINT');
+      if (typed.child.exitCode === null && typed.child.signalCode === null) await once(typed.child, 'exit');
+      await until(() => processesIn(clone).length === 0, 10_000, `nothing left running: ${JSON.stringify(processesIn(clone))}`);
+      await assert.rejects(fetch(url), 'nothing answers at the URL any more');
+      assert.equal(execFileSync('git', ['status', '--porcelain'], { cwd: clone, encoding: 'utf8' }), cleanStatus, 'no file left behind (a package-lock.json, say)');
+    });
+  });
+}
+
+function expressTests(example: () => Example): void {
+  const ws = () => `${example().url.replace('http', 'ws')}/live`;
 
   async function login(name: string): Promise<string> {
-    const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name }) });
+    const response = await fetch(`${example().url}/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name }) });
     assert.equal(response.status, 200);
     return /sid=[^;]+/.exec(response.headers.get('set-cookie') ?? '')![0];
   }
@@ -90,6 +138,7 @@ describe('examples/express', () => {
   }
 
   it('serves its own pages, Plaza\'s client, and Plaza\'s routes where it mounted them', async () => {
+    const { url } = example();
     assert.match(await (await fetch(`${url}/`)).text(), /Express \+ Plaza/);
     const script = await fetch(`${url}/plaza.mjs`);
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
@@ -98,9 +147,18 @@ describe('examples/express', () => {
     assert.equal((await fetch(`${url}/me`)).status, 401);
   });
 
+  it('logs the address Plaza is attached to, not a made-up :0', () => {
+    const { typed, url } = example();
+    const lines = [...typed.stdout, ...typed.stderr];
+    const attached = lines.filter((line) => line.includes('Plaza is attached')).map((line) => JSON.parse(line) as { url: string; path: string });
+    assert.deepEqual(attached.map(({ url: address, path }) => ({ url: address, path })), [{ url, path: '/live' }]);
+    assert.deepEqual(lines.filter((line) => /:0\b/.test(line)), []);
+  });
+
   it('lets in whom the app\'s session knows, by the session\'s name, and applies the app\'s rule to messages', async () => {
-    const ada = client.connect(`${url.replace('http', 'ws')}/live`, { WebSocket: withCookie(await login('Ada')), rooms: true, name: 'Mallory' });
-    const bob = client.connect(`${url.replace('http', 'ws')}/live`, { WebSocket: withCookie(await login('Bob')), rooms: true });
+    const { connect } = example().client;
+    const ada = connect(ws(), { WebSocket: withCookie(await login('Ada')), rooms: true, name: 'Mallory' });
+    const bob = connect(ws(), { WebSocket: withCookie(await login('Bob')), rooms: true });
     try {
       const adaRoom = ada.join('lobby');
       const bobRoom = bob.join('lobby');
@@ -119,7 +177,7 @@ describe('examples/express', () => {
   });
 
   it('refuses a WebSocket without a session: 4003, and the client stops with `unauthorized`', async () => {
-    const stranger = client.connect(`${url.replace('http', 'ws')}/live`, { WebSocket, rooms: true });
+    const stranger = example().client.connect(ws(), { WebSocket, rooms: true });
     try {
       const error = await new Promise<Client.PlazaError>((resolve) => stranger.on('error', resolve));
       assert.equal(error.code, 'unauthorized');
@@ -129,23 +187,112 @@ describe('examples/express', () => {
     }
   });
 
-  it('shuts down cleanly on SIGTERM', async () => {
-    app.kill('SIGTERM');
-    const [code] = await once(app, 'exit');
-    assert.equal(code, 0);
-  });
-});
+  describe('in Chromium', { skip: skipWithoutChromium(), timeout: 60_000 }, () => {
+    let browser: Browser;
+    before(async () => {
+      browser = await launchChromium();
+    });
+    after(() => browser?.close());
 
-describe('examples/webhook-receiver', () => {
+    it('shows the login form alone, then the message form alone, and carries a conversation', async () => {
+      const open = async () => {
+        const page = await (await browser.newContext()).newPage();
+        const errors = watchErrors(page);
+        await page.goto(example().url);
+        return { page, errors };
+      };
+      const ada = await open();
+      // The hidden attribute wins over the forms' display: flex (issue 29).
+      await ada.page.locator('#login').waitFor();
+      assert.equal(await ada.page.locator('#say').isVisible(), false, 'no "Say something" before logging in');
+      await ada.page.fill('#name', 'Ada');
+      await ada.page.press('#name', 'Enter');
+      await ada.page.locator('#say').waitFor();
+      assert.equal(await ada.page.locator('#login').isVisible(), false, 'the login form goes once logged in');
+
+      const bob = await open();
+      await bob.page.fill('#name', 'Bob');
+      await bob.page.press('#name', 'Enter');
+      await bob.page.locator('#say').waitFor();
+      await ada.page.fill('#text', 'hello Bob');
+      await ada.page.press('#text', 'Enter');
+      await bob.page.locator('#log li', { hasText: 'Ada: hello Bob' }).waitFor();
+      // The page asks /me whether it is logged in (401 until it is), and there is no favicon.
+      const unexpected = (errors: string[]) => errors.filter((error) => !/^console: Failed to load resource: the server responded with a status of 40[14]/.test(error));
+      assert.deepEqual([...unexpected(ada.errors), ...unexpected(bob.errors)], []);
+    });
+  });
+}
+
+function webhookTests(example: () => Example): void {
+  it('prints the events of Plaza\'s webhooks on stdout', async () => {
+    const { client, url, typed } = example();
+    const ada = client.connect(`${url.replace('http', 'ws')}/`, { WebSocket, rooms: true, name: 'Ada' });
+    try {
+      const room = ada.join('team');
+      await joined(room);
+      room.leave();
+      const events = () => typed.stdout.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { type: string; room: string; member?: { name: string } });
+      await until(() => events().length === 4, 10_000, `four events, got ${JSON.stringify(typed.stdout)}`);
+      assert.deepEqual(events().map((e) => `${e.type} ${e.room}${e.member ? ` ${e.member.name}` : ''}`), [
+        'room_occupied team', 'member_joined team Ada', 'member_left team Ada', 'room_vacated team',
+      ]);
+    } finally {
+      ada.close();
+    }
+  });
+
+  it('gives both the secret in their environment, never on a command line', () => {
+    const running = processesIn(example().clone);
+    const receiver = running.find((p) => /^\S*node \S*receiver\.js$/.test(p.cmdline));
+    const plaza = running.find((p) => /^\S*node \S*dist\/server\.js --webhook-url/.test(p.cmdline));
+    assert.ok(receiver && plaza, JSON.stringify(running));
+    const secretOf = (pid: number) => /(?:^|\0)WEBHOOK_SECRET=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
+    const secret = secretOf(receiver.pid);
+    assert.match(secret ?? '', /^[0-9a-f]{64}$/, 'a new random secret for the run');
+    assert.equal(secretOf(plaza.pid), secret);
+    assert.deepEqual(allCommandLines().filter((line) => line.includes(secret!)), []);
+  });
+}
+
+describe('examples/webhook-receiver beside a Plaza of one\'s own', () => {
   const SECRET = 'examples-test-webhook-secret-0123456789';
+  const children: ChildProcessWithoutNullStreams[] = [];
+  after(() => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  /** Starts `node args` in `cwd`; resolves with the process and its stdout lines once `ready` matches a line. */
+  async function run(args: string[], cwd: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcessWithoutNullStreams; lines: string[]; match: RegExpExecArray }> {
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env } });
+    children.push(child);
+    const lines: string[] = [];
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = (line: string) => {
+        const found = ready.exec(line);
+        if (found) resolve(found);
+      };
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        lines.push(line);
+        check(line);
+      });
+      createInterface({ input: child.stderr }).on('line', check);
+      child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)));
+      setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${stderr}`)), 20_000).unref();
+    });
+    return { child, lines, match };
+  }
 
   it('prints every event Plaza sends, once, and refuses what Plaza did not sign', async () => {
+    // As its README says: the secret in both environments, none on a command line.
     const receiver = await run(['receiver.js'], join(ROOT, 'examples/webhook-receiver'), { PORT: '0', WEBHOOK_SECRET: SECRET }, /^listening on (http:\/\/\S+)$/);
     const hook = receiver.match[1]!;
     const plaza = await run(
-      ['dist/server.js', '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--webhook-url', hook, '--webhook-secret', SECRET],
+      ['dist/server.js', '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--webhook-url', hook],
       ROOT,
-      {},
+      { WEBHOOK_SECRET: SECRET },
       /"url":"(http:\/\/[^"]+)"/,
     );
     const { connect } = (await import(pathToFileURL(join(ROOT, 'dist/public/plaza.mjs')).href)) as typeof Client;

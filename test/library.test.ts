@@ -16,6 +16,7 @@ import { after, describe, it } from 'node:test';
 import { Server as SocketIoServer } from 'socket.io';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ConfigError, OPTION_SPECS } from '../src/server/config.js';
+import { createLogger } from '../src/server/logger.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
 import { PublishError } from '../src/server/rooms/publish-check.js';
 import { connect } from './helpers/plaza.js';
@@ -203,6 +204,43 @@ describe('attach(server)', () => {
     await once(ws, 'open');
     assert.equal(ws.protocol, 'plaza.v1');
     ws.close();
+  });
+
+  it('logs the address of the server it joined: at once when it listens, else once it does, never a made-up :0', async () => {
+    const lines: Array<{ msg: string; url?: string; path?: string }> = [];
+    const logger = createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(JSON.parse(line)) });
+    const attachedLines = () => lines.filter((line) => line.msg === 'Plaza is attached');
+
+    // As Express does it: app.listen() returns before the server listens, and attach() follows.
+    const later = createServer((_req, res) => res.end('app'));
+    cleanup.push(() => new Promise((resolve) => later.close(resolve)));
+    later.listen(0, '127.0.0.1');
+    const early = createPlaza({ path: '/live' }, { logger });
+    await early.attach(later);
+    assert.equal(later.listening, false, 'attached before the server listens');
+    assert.deepEqual(attachedLines(), [], 'no address to tell yet');
+    await once(later, 'listening');
+    assert.deepEqual(attachedLines(), [{ ...attachedLines()[0], url: `http://127.0.0.1:${(later.address() as { port: number }).port}`, path: '/live' }]);
+    await early.close();
+
+    lines.length = 0;
+    const { server, url } = await appServer();
+    const plaza = createPlaza({}, { logger });
+    await plaza.attach(server);
+    assert.equal(attachedLines().length, 1);
+    assert.equal(attachedLines()[0]!.url, url);
+    await plaza.close();
+
+    // Closed before the server ever listened: nothing is announced afterwards.
+    lines.length = 0;
+    const never = createServer();
+    const gone = createPlaza({}, { logger });
+    await gone.attach(never);
+    await gone.close();
+    never.listen(0, '127.0.0.1');
+    await once(never, 'listening');
+    assert.deepEqual(attachedLines(), []);
+    never.close();
   });
 
   it('is refused with a clear error for something that is no server, a second start, or TLS options', async () => {

@@ -103,6 +103,14 @@ describe('dist/server.js', () => {
       [[], { PORT: '99999' }, /^plaza: PORT: expected an integer from 0 to 65535, got "99999"\n$/],
       [['--log-level', 'chatty'], {}, /^plaza: --log-level: expected one of silent, error, warn, info, debug/],
       [['--frobnicate'], {}, /^plaza: --frobnicate: unknown option; run with --help/],
+      // What a newcomer typed in the first hour (issue 29), answered in the command line's words.
+      [['--max-paylod', '1MiB'], {}, /^plaza: --max-paylod: unknown option; did you mean --max-payload\? Run with --help to see every option\n$/],
+      [['--compress', 'yes'], {}, /^plaza: --compress: is a switch and takes no separate value \(got "yes"\): write --compress alone for true, or --compress=false\n$/],
+      [['--status=yes'], {}, /^plaza: --status: expected true or false, got "yes"\n$/],
+      [[], { STATUS: '1' }, /^plaza: STATUS: expected true or false, got "1"\n$/],
+      [['--max-payload', '1MiB', '--max-buffered', '1MiB'], {}, /^plaza: --max-buffered: must be at least twice --max-payload \(2097152 bytes\), or no member could receive a message of the largest size; raise --max-buffered or lower --max-payload\n$/],
+      [['--data-dir', '/tmp/x', '--redis', 'redis://127.0.0.1:1'], {}, /^plaza: --data-dir: a cluster keeps history in Redis: use either --data-dir \(one server\) or --redis \(a cluster\), not both\n$/],
+      [['--tls-cert', '/tmp/cert.pem'], {}, /^plaza: --tls-key: TLS needs both a certificate \(--tls-cert\) and its key \(--tls-key\)\n$/],
     ];
     for (const [args, env, expected] of cases) {
       const result = spawnSync(process.execPath, [serverJs, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
@@ -168,6 +176,10 @@ describe('dist/server.js', () => {
     assert.match(result.stdout, /\n  --max-rooms-per-connection <n>\n +rooms one connection may be in \[default: 100\]\n/);
     assert.match(result.stdout, /\n  --log-level <silent\|error\|warn\|info\|debug>\n/);
     assert.match(result.stdout, /\n  --log-format <json\|pretty> +json lines, or pretty for people \[default: pretty on a terminal, else json\]\n/);
+    // The rules a newcomer could not find in --help (issue 29): the floor of --max-buffered and
+    // what happens at --max-rooms.
+    assert.match(result.stdout, /\n  --max-buffered <size> +bytes waiting for one client before it is dropped with 1013; at least twice --max-payload, and grows with it when not set \[default: 1048576\]\n/);
+    assert.match(result.stdout, /\n  --max-rooms <n> +rooms tracked at once; past it the least recently used room nobody is in is forgotten \(its history too\), and when every room has members a new one gets server_full \[default: 10000\]\n/);
   });
 
   it('reads --max-payload 1MB as 1,000,000 bytes: a 1,000,001-byte message closes with 1009', async () => {

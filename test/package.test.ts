@@ -6,7 +6,7 @@
  * TypeScript come from the npm cache or the registry.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,37 @@ server.close();
 console.log(JSON.stringify({ ack: ack.offset, refused, received, byServer: byServer.offset, user: joins[0]?.user, app, verified }));
 `;
 
+/** A CommonJS file, as a newcomer writes one after `npm init -y`. */
+const COMMONJS_CONSUMER = `
+const { createServer } = require('node:http');
+const { WebSocket } = require('ws');
+const { createPlaza } = require('${NAME}');
+const { connect } = require('${NAME}/client');
+
+async function main() {
+  const viaImport = (await import('${NAME}')).createPlaza;
+  const server = createServer();
+  const plaza = createPlaza({ path: '/live', logLevel: 'silent' });
+  await plaza.attach(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = connect('ws://127.0.0.1:' + server.address().port + '/live', { WebSocket, rooms: true });
+  const room = client.join('team');
+  const received = [];
+  room.on('message', (data) => received.push(data));
+  await new Promise((resolve) => room.on('joined', () => resolve()));
+  await plaza.publish('team', 'hello from CommonJS');
+  while (received.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  client.close();
+  await plaza.close();
+  server.close();
+  console.log(JSON.stringify({ viaRequire: typeof createPlaza, viaImport: typeof viaImport, same: viaImport === createPlaza, received }));
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
+`;
+
 describe('the npm package', () => {
   let dir: string;
   let packed: { tarball: string; files: string[] };
@@ -111,5 +142,25 @@ describe('the npm package', () => {
     });
     const help = execFileSync(join(project, 'node_modules/.bin/plaza'), ['--help'], { encoding: 'utf8' });
     assert.match(help, /--webhook-url/);
+  });
+
+  it('loads with require() in a CommonJS project, as `npm init -y` makes one, where the README says it does', { timeout: INSTALL_TIMEOUT + 30_000 }, () => {
+    // README, "Use it as a library": the package is ES modules; from CommonJS, require() works on
+    // Node 20.19+ and 22.12+ (Node's require of ES modules), import() on any Node.
+    const project = join(dir, 'commonjs');
+    execFileSync('mkdir', ['-p', project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'commonjs-consumer', private: true, type: 'commonjs' }));
+    writeFileSync(join(project, 'consumer.js'), COMMONJS_CONSUMER);
+    npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', packed.tarball, `ws@${installed('ws')}`], project);
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    const requireWorks = (major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major >= 23;
+    const result = spawnSync(process.execPath, [join(project, 'consumer.js')], { cwd: project, encoding: 'utf8', timeout: 30_000 });
+    if (!requireWorks) {
+      assert.match(result.stderr, /ERR_REQUIRE_ESM/, 'older Node refuses require() of the package, as the README warns');
+      return;
+    }
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { viaRequire: 'function', viaImport: 'function', same: true, received: ['hello from CommonJS'] });
+    assert.equal(result.stderr, '', 'no warning either');
   });
 });

@@ -2,8 +2,10 @@
 // event. It uses nothing but node:http and node:crypto, so every step is one you can write in
 // any language (docs/server.md, "Webhooks", has the same recipe in Python).
 //
-//   WEBHOOK_SECRET=<32+ characters> PORT=4000 node receiver.js
-//   node dist/server.js --webhook-url http://127.0.0.1:4000/plaza-events --webhook-secret <the same>
+//   export WEBHOOK_SECRET=<32+ characters>      (Plaza reads the same variable: keep it off command lines)
+//   PORT=4000 node receiver.js
+//   node dist/server.js --webhook-url http://127.0.0.1:4000/plaza-events
+// `npm start` (start.js) runs both for you.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 

@@ -4,6 +4,7 @@
  * same pass `createPlaza` uses), and `--help`.
  */
 import { parseArgs } from 'node:util';
+import { closestName } from './closest-name.js';
 import { checkValue, ConfigError, DEFAULTS, describeAllowed, fromText, OPTION_SPECS, resolveOptions, type OptionSpec, type PlazaOptions } from './config.js';
 
 export type CommandLine = { command: 'help' } | { command: 'serve'; options: PlazaOptions };
@@ -29,15 +30,23 @@ export function readFlags(argv: readonly string[], rules: readonly FlagRule[]): 
   // strict: false, so that every problem gets Plaza's own one-line error instead of parseArgs'.
   const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const values = new Map<string, string>();
+  /** A switch given without `=`: the word right after it is most likely meant as its value. */
+  let bareSwitch: string | undefined;
   for (const token of tokens) {
     if (token.kind === 'option-terminator') continue;
     if (token.kind === 'positional') {
+      if (bareSwitch) throw new ConfigError(bareSwitch, `is a switch and takes no separate value (got ${JSON.stringify(token.value)}): write ${bareSwitch} alone for true, or ${bareSwitch}=false`);
       throw new ConfigError(JSON.stringify(token.value), 'unexpected argument: a value goes right after its flag (--flag value or --flag=value)');
     }
+    bareSwitch = undefined;
     if (token.name === 'help') return { help: true, values };
     const rule = token.rawName.startsWith('--') ? rules.find((r) => r.flag === token.rawName) : undefined;
-    if (!rule) throw new ConfigError(token.rawName, 'unknown option; run with --help to see every option');
+    if (!rule) {
+      const guess = closestName(token.rawName, rules.map((r) => r.flag));
+      throw new ConfigError(token.rawName, guess ? `unknown option; did you mean ${guess}? Run with --help to see every option` : 'unknown option; run with --help to see every option');
+    }
     if (rule.boolean) {
+      if (token.value === undefined) bareSwitch = rule.flag;
       values.set(rule.flag, token.value ?? 'true');
       continue;
     }
@@ -73,13 +82,20 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   try {
     return { command: 'serve', options: resolveOptions(raw as Partial<PlazaOptions>) };
   } catch (error) {
-    // Name the flag the person typed, not the internal property.
-    if (error instanceof ConfigError) {
-      const spec = OPTION_SPECS.find((s) => s.key === error.option);
-      if (spec) throw new ConfigError(spec.flag, error.message.slice(error.option.length + 2));
-    }
-    throw error;
+    throw error instanceof ConfigError ? inFlagTerms(error) : error;
   }
+}
+
+/**
+ * A ConfigError from the library's validation, told in the command line's words: the option by
+ * its flag, and every other option the message names (as `maxPayload`, in backquotes) too.
+ */
+export function inFlagTerms(error: ConfigError): ConfigError {
+  const flagOf = (key: string) => OPTION_SPECS.find((s) => s.key === key)?.flag;
+  const flag = flagOf(error.option);
+  if (!flag) return error;
+  const message = error.message.slice(error.option.length + 2).replace(/`(\w+)`/g, (quoted, key: string) => flagOf(key) ?? quoted);
+  return new ConfigError(flag, message);
 }
 
 function parseText(spec: OptionSpec, text: string, source: string): unknown {

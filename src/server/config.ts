@@ -253,14 +253,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'historySize', flag: '--history-size', env: 'HISTORY_SIZE', kind: 'integer', min: 0, max: 100_000, help: 'messages kept per room (0: none)' },
   { key: 'historyTtl', flag: '--history-ttl', env: 'HISTORY_TTL', kind: 'integer', min: 1000, max: 30 * 24 * 3600 * 1000, value: '<ms>', help: 'ms a message stays in history' },
   { key: 'historyMaxBytes', flag: '--history-max-bytes', env: 'HISTORY_MAX_BYTES', kind: 'bytes', min: 0, max: 64 * 1024 ** 3, help: 'bytes of history kept in memory across rooms' },
-  { key: 'maxRooms', flag: '--max-rooms', env: 'MAX_ROOMS', kind: 'integer', min: 1, max: 10_000_000, help: 'rooms tracked at once' },
+  { key: 'maxRooms', flag: '--max-rooms', env: 'MAX_ROOMS', kind: 'integer', min: 1, max: 10_000_000, help: 'rooms tracked at once; past it the least recently used room nobody is in is forgotten (its history too), and when every room has members a new one gets server_full' },
   { key: 'maxRoomsPerConnection', flag: '--max-rooms-per-connection', env: 'MAX_ROOMS_PER_CONNECTION', kind: 'integer', min: 1, max: 100_000, help: 'rooms one connection may be in' },
   { key: 'maxRoomName', flag: '--max-room-name', env: 'MAX_ROOM_NAME', kind: 'integer', min: 1, max: 1024, help: 'longest room name in characters' },
   { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },
   { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', kind: 'string', value: '<dir>', help: 'keep history in append-only files here (default: memory only)' },
   { key: 'dataMaxBytes', flag: '--data-max-bytes', env: 'DATA_MAX_BYTES', kind: 'bytes', min: 1024 * 1024, max: 1024 ** 4, help: 'bytes of history files kept on disk' },
   { key: 'heartbeatMs', flag: '--heartbeat-ms', env: 'HEARTBEAT_MS', kind: 'integer', min: 0, max: 3_600_000, value: '<ms>', help: 'ms between pings; two missed cut the client off (0: off)' },
-  { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013' },
+  { key: 'maxBuffered', flag: '--max-buffered', env: 'MAX_BUFFERED', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes waiting for one client before it is dropped with 1013; at least twice --max-payload, and grows with it when not set' },
   { key: 'writeDelay', flag: '--write-delay', env: 'WRITE_DELAY', kind: 'integer', min: 0, max: 1000, value: '<ms>', help: 'ms a frame may wait to share a write with later ones (0: end of each event-loop turn)' },
   { key: 'compress', flag: '--compress', env: 'COMPRESS', kind: 'boolean', help: 'permessage-deflate: compress each message once for the clients that accept it' },
   { key: 'compressMinBytes', flag: '--compress-min-bytes', env: 'COMPRESS_MIN_BYTES', kind: 'bytes', min: 0, max: 100 * 1024 * 1024, help: 'with --compress: shorter messages are sent uncompressed' },
@@ -297,7 +297,10 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'webhookRetries', flag: '--webhook-retries', env: 'WEBHOOK_RETRIES', kind: 'integer', min: 0, max: 20, help: 'retries of a failed webhook POST before its events are dropped' },
 ];
 
-/** A bad option value. `option` is the flag (CLI) or property name (API) to fix. */
+/**
+ * A bad option value. `option` is the flag (CLI) or property name (API) to fix; other options
+ * the message names are in backquotes (`maxPayload`), which the command line turns into flags.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code = 'PLAZA_ERR_CONFIG';
@@ -331,7 +334,7 @@ export function describeAllowed(spec: OptionSpec): string {
     case 'bytes':
       return `a size in bytes from ${spec.min} to ${spec.max}: a number, or one with KiB/MiB/GiB (×1024) or KB/MB/GB (×1000), e.g. 65536, 64KiB, 1MB`;
     case 'boolean':
-      return 'true or false (1/0, yes/no)';
+      return 'true or false';
     case 'choice':
       return `one of ${spec.choices?.join(', ')}`;
     case 'string':
@@ -353,8 +356,9 @@ export function fromText(spec: OptionSpec, text: string): unknown {
       return m && unit ? Number(m[1]) * unit : undefined;
     }
     case 'boolean':
-      if (/^(1|true|yes|on)$/i.test(t)) return true;
-      if (/^(0|false|no|off)$/i.test(t)) return false;
+      // Only the two words: `--status=yes` or `STATUS=off` are refused rather than guessed at.
+      if (/^true$/i.test(t)) return true;
+      if (/^false$/i.test(t)) return false;
       return undefined;
     case 'list':
       return t === '' ? [] : t.split(',').map((item) => item.trim()).filter(Boolean);
@@ -414,7 +418,7 @@ function checkCombinations(options: PlazaOptions): void {
     throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -hex 32\``);
   }
   if (options.redis && options.dataDir) {
-    throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either --data-dir (one server) or --redis (a cluster), not both');
+    throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either `dataDir` (one server) or `redis` (a cluster), not both');
   }
   if (options.redis) {
     try {
@@ -426,10 +430,10 @@ function checkCombinations(options: PlazaOptions): void {
   // A member must be able to hold one message of the largest size (as a v1 envelope, which is
   // larger than the payload) waiting for it, or every such message would close its receivers.
   if (options.maxBuffered < 2 * options.maxPayload) {
-    throw new ConfigError('maxBuffered', `must be at least twice maxPayload (${2 * options.maxPayload} bytes), or no member could receive a message of the largest size; raise --max-buffered or lower --max-payload`);
+    throw new ConfigError('maxBuffered', `must be at least twice \`maxPayload\` (${2 * options.maxPayload} bytes), or no member could receive a message of the largest size; raise \`maxBuffered\` or lower \`maxPayload\``);
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
-    throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (--tls-cert) and its key (--tls-key)');
+    throw new ConfigError(options.tlsCert ? 'tlsKey' : 'tlsCert', 'TLS needs both a certificate (`tlsCert`) and its key (`tlsKey`)');
   }
   if (/[\r\n]/.test(options.contentSecurityPolicy)) {
     throw new ConfigError('contentSecurityPolicy', 'must be one line: a header value cannot hold a line break');

@@ -4,8 +4,8 @@
  * (including a TLS file or --data-dir that cannot be used).
  */
 import { fileURLToPath } from 'node:url';
-import { helpText, parseCommandLine } from './command-line.js';
-import { ConfigError, OPTION_SPECS } from './config.js';
+import { helpText, inFlagTerms, parseCommandLine } from './command-line.js';
+import { ConfigError } from './config.js';
 import { createLogger } from './logger.js';
 import { createPlaza } from './plaza.js';
 import { mintToken } from './token-command.js';
@@ -67,8 +67,7 @@ async function main(argv: string[]): Promise<void> {
     // A file an option names that cannot be used (TLS files, --data-dir) is a bad option: exit 2,
     // naming the flag. Anything else (port taken, folder locked) is a failure to start: exit 1.
     if (error instanceof ConfigError) {
-      const spec = OPTION_SPECS.find((s) => s.key === error.option);
-      process.stderr.write(`plaza: ${spec ? `${spec.flag}: ${error.message.slice(error.option.length + 2)}` : error.message}\n`);
+      process.stderr.write(`plaza: ${inFlagTerms(error).message}\n`);
       process.exit(2);
     }
     const code = (error as { code?: unknown } | null)?.code;

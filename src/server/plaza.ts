@@ -242,6 +242,8 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   /** The server is the application's (attach): close() leaves it open. */
   let attached = false;
   let upgradeListener: ((request: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  /** Attached to a server that was not listening yet: stops waiting to log its address. */
+  let stopAnnouncing: (() => void) | undefined;
   let wss: WebSocketServer | undefined;
   let staticFiles: StaticFiles | undefined;
   let router: RequestHandler | undefined;
@@ -303,7 +305,14 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       upgradeListener = upgradeHandler(() => target.listenerCount('upgrade') > 1);
       target.on('upgrade', upgradeListener);
     });
-    logger.always('Plaza is attached', { url: plaza.url, path: config.path });
+    // The address exists once the application's server listens, which may come after attach()
+    // (app.listen() returns at once): until then there is no URL to tell, only a made-up :0.
+    const announce = () => logger.always('Plaza is attached', { url: plaza.url, path: config.path });
+    if (target.listening) announce();
+    else {
+      target.once('listening', announce);
+      stopAnnouncing = () => target.off('listening', announce);
+    }
   }
 
   /** Everything listen() and attach() share: static files, history, timers, the backplane, the router. */
@@ -404,8 +413,10 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
     for (const connection of connections) connection.ws.terminate();
     await until(() => connections.size === 0, 1000);
-    if (attached) httpServer.off('upgrade', upgradeListener!);
-    else httpServer.closeAllConnections();
+    if (attached) {
+      httpServer.off('upgrade', upgradeListener!);
+      stopAnnouncing?.();
+    } else httpServer.closeAllConnections();
     await serverClosed;
     journal?.close();
     // The leaves of the clients just closed are news too: a bounded wait for them to go out.

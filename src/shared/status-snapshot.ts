@@ -11,6 +11,7 @@ export interface StatusSnapshot {
   time: number;
   uptime: number;
   connections: { total: number; plain: number; v1: number };
+  /** Rooms with members; `plaza:status` itself is left out. */
   rooms: number;
   /** Per second; the snapshots themselves are not counted. */
   rates: { published: number; deliveries: number; messagesIn: number; bytesIn: number };

@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
+import { joined, messages, roomsClient, until } from '../helpers/library.js';
 import { PUBLIC_DIR, startPlaza } from '../helpers/plaza.js';
 
 const PAGE = pathToFileURL(join(PUBLIC_DIR, 'index.html')).href;
@@ -195,6 +196,39 @@ describe('the chat page opened from disk', { skip: skipWithoutChromium(), timeou
       await page.reload();
       await page.locator('#status[data-status="open"]').waitFor();
       assert.deepEqual(errors, []);
+    });
+
+    it('shows and uses the name the server gave after the token, never a guest name of its own', async () => {
+      const grace = roomsClient(`ws://127.0.0.1:${plaza.port}`, { token: token({ sub: 'grace', name: 'Grace' }) });
+      try {
+        const graceRoom = grace.join('team');
+        await joined(graceRoom);
+        const heard = messages(graceRoom);
+        // A name stored by an earlier visit without a token must not come back either.
+        const { page, errors } = await open(`${PAGE}${server}#token=${token({ name: 'Ada (token)' })}&team`);
+        await page.evaluate(() => localStorage.setItem('plaza.name', 'guest-1234'));
+        await page.reload();
+        await page.locator('#status[data-status="open"]').waitFor();
+        await page.waitForFunction(() => (document.querySelector('#name') as HTMLInputElement).value !== '');
+        assert.equal(await page.inputValue('#name'), 'Ada (token)');
+        assert.equal(await page.locator('#name').getAttribute('readonly'), '', 'the token decides the name: the field cannot change it');
+
+        await page.fill('#message', 'signed in as the token says');
+        await page.press('#message', 'Enter');
+        const own = page.locator('[role="log"] .msg.mine', { hasText: 'signed in as the token says' });
+        assert.equal(await own.locator('.name').textContent(), 'Ada (token)', 'labelled as others see it, before the echo');
+        await page.locator('[role="log"] .msg.mine:not(.pending)', { hasText: 'signed in as the token says' }).waitFor();
+        assert.equal(await own.count(), 1);
+        assert.equal(await own.locator('.name').textContent(), 'Ada (token)');
+        await until(() => heard.length === 1, 5000, 'Grace to hear Ada');
+        assert.deepEqual([heard[0]!.data, heard[0]!.meta.sender.name], ['signed in as the token says', 'Ada (token)']);
+        await page.locator('#members li.me', { hasText: 'Ada (token)' }).waitFor();
+        assert.equal(await page.locator('#members li', { hasText: 'guest-' }).count(), 0);
+        assert.deepEqual(errors, []);
+        await page.context().close();
+      } finally {
+        grace.close();
+      }
     });
 
     it('says a token was refused, and when one expired while the page was open', async () => {

@@ -4,21 +4,10 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, MISSING_CHROMIUM as MISSING } from './requirements.js';
 
-/** Debian's chromium package. */
-export const CHROMIUM = '/usr/bin/chromium';
-
+export { CHROMIUM, skipWithoutChromium } from './requirements.js';
 export { ROOT } from './plaza.js';
-
-const MISSING = `Chromium not found at ${CHROMIUM}; install it with \`apt-get install chromium\` (browser e2e tests never download one)`;
-
-/**
- * Why browser tests cannot run, for `describe(…, { skip })` on a developer machine. Under CI
- * (CI=true) this is false so that the tests run and fail loudly in launchChromium() instead.
- */
-export function skipWithoutChromium(): string | false {
-  return !existsSync(CHROMIUM) && !process.env.CI ? MISSING : false;
-}
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(MISSING);

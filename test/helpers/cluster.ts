@@ -1,5 +1,5 @@
 /** Fixtures for cluster tests: real Redis servers and real Plaza processes joined through them. */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
@@ -8,15 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOT } from './plaza.js';
 
-/** The shared Redis the suite uses (`.ci/run` starts one when none answers). */
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** Why cluster tests cannot run here, or false. Under CI a missing Redis fails instead. */
-export function skipWithoutRedis(): string | false {
-  const hasServer = spawnSync('redis-server', ['--version']).status === 0;
-  if (hasServer || process.env.CI === 'true') return false;
-  return 'redis-server is not installed (apt-get install redis-server); under CI=true this fails instead';
-}
+export { REDIS_URL, skipWithoutRedis } from './requirements.js';
 
 /** A process killed by a signal has a signalCode and no exitCode. */
 function hasExited(child: ChildProcessWithoutNullStreams): boolean {

@@ -120,7 +120,8 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
       time: now.at,
       uptime: Math.round((now.at - startedAt) / 1000),
       connections,
-      rooms: broker.hub.roomCount,
+      // The status room itself is the page's own doing, not a room of the server's users.
+      rooms: broker.hub.roomCount - (broker.hub.room(STATUS_ROOM) === undefined ? 0 : 1),
       rates: { published: rate('published'), deliveries: rate('deliveries'), messagesIn: rate('messagesIn'), bytesIn: rate('bytesIn') },
       busiest: busiest(),
       eventLoop: { p50: round(delay.p50), p99: round(delay.p99), max: round(delay.max) },
