@@ -5,7 +5,7 @@
  */
 
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
-import { roomNameProblem } from '../shared/room-name.js';
+import { isReservedRoom, roomNameProblem } from '../shared/room-name.js';
 import { parseRedisTarget } from './redis-target.js';
 
 /**
@@ -406,6 +406,8 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
   if (roomNameProblem(resolved.defaultRoom, resolved.maxRoomName) !== undefined) {
     throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
   }
+  // Plain clients talk there: in a room of the server's own, they would skip the hooks.
+  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named plaza:… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
   return resolved;
 }
 
