@@ -151,7 +151,7 @@ export interface PlazaOptions {
   webhookEvents: WebhookEventType[];
   /** Bytes of webhook events waiting to be delivered; past it new events are dropped and counted. @default 16777216 (16 MiB) */
   webhookMaxQueue: number;
-  /** How long one webhook POST may take (ms) before it counts as failed and is retried. @default 5000 */
+  /** How long one webhook POST may take (ms), the answer's body included, before it counts as failed and is retried. @default 5000 */
   webhookTimeout: number;
   /** Retries of a failed webhook POST, with growing backoff, before its events are dropped and counted. @default 5 */
   webhookRetries: number;
