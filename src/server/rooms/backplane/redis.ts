@@ -284,7 +284,10 @@ export class RedisBackplane implements Backplane {
       const { offset, epoch } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
       live.forEach((pending, i) => this.onSequenced(pending, offset + i, epoch));
     } catch (error) {
-      const why = unavailable(`did not confirm the publish (${(error as Error).message}); it may or may not have been published`);
+      // Redis's own words (MOVED or READONLY with node addresses, a script's error) are for the
+      // log: clients and the HTTP API get the code and this sentence.
+      this.logger.warn('Redis did not confirm a publish', { room, error: (error as Error).message });
+      const why = unavailable('did not confirm the publish; it may or may not have been published');
       for (const pending of live) this.fail(pending, why);
     }
   }
