@@ -103,6 +103,11 @@ describe('dist/server.js', () => {
       [[], { PORT: '99999' }, /^plaza: PORT: expected an integer from 0 to 65535, got "99999"\n$/],
       [['--log-level', 'chatty'], {}, /^plaza: --log-level: expected one of silent, error, warn, info, debug/],
       [['--frobnicate'], {}, /^plaza: --frobnicate: unknown option; run with --help/],
+      // Paths no request could ever match: the request's path is read with dot segments and \ resolved.
+      [['--path', '/a/../b'], {}, /^plaza: --path: a request for "\/a\/..\/b" is read as "\/b" .*; write \/b instead\n$/],
+      [['--path', '/a/./b'], {}, /^plaza: --path: .* is read as "\/a\/b"/],
+      [['--path', '/%2e%2e'], {}, /^plaza: --path: .* is read as "\/"/],
+      [['--path', '/x\\y'], {}, /^plaza: --path: .* is read as "\/x\/y"/],
     ];
     for (const [args, env, expected] of cases) {
       const result = spawnSync(process.execPath, [serverJs, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
