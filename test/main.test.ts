@@ -232,6 +232,20 @@ describe('dist/server.js', () => {
     });
   });
 
+  it('refuses to start with a --public-dir past its limit, naming --public-dir (no other flag sets it)', async () => {
+    const site = await mkdtemp(join(tmpdir(), 'plaza-crowded-'));
+    try {
+      await Promise.all(Array.from({ length: 1001 }, (_, i) => writeFile(join(site, `f${i}.txt`), '')));
+      const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--public-dir', site], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, /^plaza: cannot start: static folder .* holds more than 1000 files; --public-dir serves at most 1000 files and 52428800 bytes, from memory/);
+      assert.doesNotMatch(result.stderr, /maxFiles|maxBytes/);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    } finally {
+      await rm(site, { recursive: true, force: true });
+    }
+  });
+
   it('lays --public-dir over the built-in files and sends the --content-security-policy given', async () => {
     const site = await mkdtemp(join(tmpdir(), 'plaza-site-'));
     await writeFile(join(site, 'index.html'), '<!doctype html><title>seed</title><script>document.title = "ran"</script>');
