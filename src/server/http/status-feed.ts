@@ -134,8 +134,9 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
         pageMonitor = monitorEventLoopDelay({ resolution: RESOLUTION });
         pageMonitor.enable();
       }
-      // Node-local and ephemeral: never refused by a backplane, never kept in history. The
-      // counters are taken once it is counted, so the next rates leave this snapshot out.
+      // Kept on this node and ephemeral (rooms/reserved-rooms.ts): never refused by a backplane,
+      // never kept in history. The counters are taken once it is counted, so the next rates
+      // leave this snapshot out.
       const settled = () => {
         last = counters();
       };
