@@ -181,6 +181,42 @@ describe('authenticate', () => {
     await assertHealthy(plaza);
   });
 
+  it('an answer that throws when read (a getter, a Proxy, a throwing then) is 503 hook_failed with Retry-After too', async () => {
+    const boom = () => {
+      throw new Error('getter exploded at 10.0.0.7');
+    };
+    const answers: Record<string, () => unknown> = {
+      id: () => ({ get id() {
+        return boom();
+      } }),
+      grants: () => ({ id: 'u1', grants: { get join() {
+        return boom();
+      } } }),
+      list: () => ({ id: 'u1', grants: { join: new Proxy(['lobby'], { get: boom }) } }),
+      verdict: () => ({ get verdict() {
+        return boom();
+      } }),
+      proxy: () => new Proxy({}, { get: boom }),
+      then: () => ({ get then() {
+        return boom();
+      } }),
+    };
+    const plaza = track(await listening({
+      authenticate: (request) => answers[new URL(request.url ?? '/', 'http://x').searchParams.get('answer') ?? '']?.() as undefined,
+    }));
+    for (const answer of Object.keys(answers)) {
+      for (const protocols of [[], ['plaza.v1']]) {
+        const reply = await upgrade(wsUrl(plaza, `/?answer=${answer}`), protocols);
+        assert.equal(reply.status, 503, answer);
+        assert.equal(reply.retryAfter, '5', answer);
+        assert.match(reply.body, /^hook_failed: /, answer);
+        assert.doesNotMatch(reply.body, /10\.0\.0\.7|exploded/);
+      }
+    }
+    assert.equal(await metric(plaza, 'plaza_hook_failures_total{hook="authenticate",code="hook_failed"}'), Object.keys(answers).length * 2);
+    await assertHealthy(plaza);
+  });
+
   it('a client that gives up while the hook runs costs nothing, and one the hook admits after close() began gets 503', async () => {
     let release!: () => void;
     const plaza = track(await listening({ authenticate: () => new Promise<Identity>((resolve) => (release = () => resolve({ id: 'late' }))) }));

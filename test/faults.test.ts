@@ -3,7 +3,14 @@
  * offender and that the server still serves everyone else.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { PlazaError } from '../src/client/index.js';
+import { createLogger } from '../src/server/logger.js';
+import { roomKeys } from '../src/server/rooms/backplane/redis-link.js';
+import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
+import { joined, listening, roomsClient } from './helpers/library.js';
 import { MAX_JSON_DEPTH } from '../src/shared/json.js';
 import { CLOSE_GRACE_MS } from '../src/server/connections/ws-server.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
@@ -207,5 +214,38 @@ describe('faults', () => {
     await Promise.all(clients.slice(40).map((c) => c.close()));
     await sender.close();
     await assertHealthy(plaza);
+  });
+});
+
+describe('faults in Redis', { skip: skipWithoutRedis() }, () => {
+  it("keeps Redis's own words (a failed script) out of what clients get: a fixed sentence, the detail in the log", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', format: 'json', write: (line) => void lines.push(line) });
+    const key = 'faults-redis-key';
+    const plaza = await listening({ redis: REDIS_URL, apiKey: key }, { logger });
+    const admin = new Redis(REDIS_URL);
+    const client = roomsClient(wsUrl(plaza));
+    try {
+      const name = `script-fails-${randomBytes(4).toString('hex')}`;
+      const room = client.join(name);
+      await joined(room);
+      // A key of the room the publish script cannot use: Redis fails the script with its own text.
+      await admin.set(roomKeys(name).offset, 'not a number');
+      let refusal: unknown;
+      await room.publish('hi').catch((error: unknown) => (refusal = error));
+      assert.ok(refusal instanceof PlazaError, String(refusal));
+      assert.equal(refusal.code, 'unavailable');
+      assert.equal(refusal.message, 'the cluster backplane did not confirm the publish; it may or may not have been published; retry shortly');
+      const api = await fetch(`http://127.0.0.1:${plaza.port}/api/publish`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ room: name, data: 1 }) });
+      assert.equal(api.status, 503);
+      const body = (await api.json()) as { error: { code: string; message: string } };
+      assert.deepEqual(body.error, { code: 'unavailable', message: refusal.message });
+      assert.ok(lines.some((line) => /not an integer/.test(line)), `Redis's error is in the log: ${lines.join('\n')}`);
+      await admin.del(roomKeys(name).offset);
+    } finally {
+      client.close();
+      admin.disconnect();
+      await plaza.close();
+    }
   });
 });

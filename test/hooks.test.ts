@@ -142,6 +142,40 @@ describe('onPublish', () => {
     for (let i = 0; i < verdicts.length; i++) assert.equal(await rejection(room.publish(i)), 'hook_failed', `verdict ${i}`);
   });
 
+  it('a verdict that throws when read answers hook_failed, and the connection stays', async () => {
+    const boom = () => {
+      throw new Error('getter exploded');
+    };
+    const verdicts: unknown[] = [
+      { get verdict() {
+        return boom();
+      } },
+      { verdict: 'reject', get code() {
+        return boom();
+      }, message: 'x' },
+      { verdict: 'replace', get data() {
+        return boom();
+      } },
+      replace({ get text() {
+        return boom();
+      } }),
+      new Proxy({}, { get: boom }),
+      { get then() {
+        return boom();
+      } },
+    ];
+    let next = 0;
+    const plaza = track(await listening({ onPublish: () => verdicts[next++] as undefined }));
+    const ada = client(plaza);
+    const room = ada.join('team');
+    await joined(room);
+    for (let i = 0; i < verdicts.length; i++) assert.equal(await rejection(room.publish(i)), 'hook_failed', `verdict ${i}`);
+    assert.equal((await room.publish('fine')).offset, 1);
+    assert.equal(ada.status, 'open');
+    assert.equal(await metric(plaza, 'plaza_hook_failures_total{hook="onPublish",code="hook_failed"}'), verdicts.length);
+    await assertHealthy(plaza);
+  });
+
   it('keeps each connection\'s publishes in order, one hook call at a time, however long each call takes', async () => {
     const running = new Map<string, number>();
     let most = 0;
@@ -287,6 +321,26 @@ describe('onJoin', () => {
     await assert.rejects(joined(ada.join('throws')), (error: { code: string }) => error.code === 'hook_failed');
     await assert.rejects(joined(ada.join('slow')), (error: { code: string }) => error.code === 'hook_timeout');
     await joined(ada.join('fine'));
+  });
+
+  it('a verdict that throws when read answers hook_failed, the join does not happen, and the connection stays', async () => {
+    const plaza = track(await listening({
+      onJoin: ({ room }) => (room === 'getter'
+        ? { get verdict() {
+          throw new Error('getter exploded');
+        } }
+        : room === 'proxy' ? new Proxy({}, { get: () => {
+          throw new Error('proxy exploded');
+        } }) : undefined) as undefined,
+    }));
+    const ada = client(plaza);
+    let disconnects = 0;
+    ada.on('close', () => disconnects++);
+    await assert.rejects(joined(ada.join('getter')), (error: { code: string }) => error.code === 'hook_failed');
+    await assert.rejects(joined(ada.join('proxy')), (error: { code: string }) => error.code === 'hook_failed');
+    await joined(ada.join('fine'));
+    assert.equal(disconnects, 0);
+    await assertHealthy(plaza);
   });
 
   it('keeps a plain client out of the default room: closed with 1008 and the code, and nothing it sent meanwhile is published', async () => {

@@ -130,6 +130,17 @@ describe('attach(server)', () => {
     app.close();
   });
 
+  it('takes a path with non-ASCII characters the way clients send it (percent-encoded)', async () => {
+    const { server, url } = await appServer();
+    const plaza = quiet({ path: '/ünïcode' });
+    await plaza.attach(server);
+    const ada = roomsClient(`${url.replace('http', 'ws')}/ünïcode`);
+    cleanup.push(() => ada.close());
+    const room = ada.join('team');
+    await joined(room);
+    assert.equal((await room.publish('hello')).offset, 1);
+  });
+
   it('shares a server with socket.io, which ends upgrades not answered within a second unless destroyUpgrade is false', async () => {
     const plainUpgrade = (url: string) =>
       new Promise<string>((resolve) => {

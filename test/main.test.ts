@@ -111,6 +111,11 @@ describe('dist/server.js', () => {
       [['--max-payload', '1MiB', '--max-buffered', '1MiB'], {}, /^plaza: --max-buffered: must be at least twice --max-payload \(2097152 bytes\), or no member could receive a message of the largest size; raise --max-buffered or lower --max-payload\n$/],
       [['--data-dir', '/tmp/x', '--redis', 'redis://127.0.0.1:1'], {}, /^plaza: --data-dir: a cluster keeps history in Redis: use either --data-dir \(one server\) or --redis \(a cluster\), not both\n$/],
       [['--tls-cert', '/tmp/cert.pem'], {}, /^plaza: --tls-key: TLS needs both a certificate \(--tls-cert\) and its key \(--tls-key\)\n$/],
+      // Paths no request could ever match: the request's path is read with dot segments and \ resolved.
+      [['--path', '/a/../b'], {}, /^plaza: --path: a request for "\/a\/..\/b" is read as "\/b" .*; write \/b instead\n$/],
+      [['--path', '/a/./b'], {}, /^plaza: --path: .* is read as "\/a\/b"/],
+      [['--path', '/%2e%2e'], {}, /^plaza: --path: .* is read as "\/"/],
+      [['--path', '/x\\y'], {}, /^plaza: --path: .* is read as "\/x\/y"/],
     ];
     for (const [args, env, expected] of cases) {
       const result = spawnSync(process.execPath, [serverJs, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
@@ -237,6 +242,20 @@ describe('dist/server.js', () => {
         assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
       }
     });
+  });
+
+  it('refuses to start with a --public-dir past its limit, naming --public-dir (no other flag sets it)', async () => {
+    const site = await mkdtemp(join(tmpdir(), 'plaza-crowded-'));
+    try {
+      await Promise.all(Array.from({ length: 1001 }, (_, i) => writeFile(join(site, `f${i}.txt`), '')));
+      const result = spawnSync(process.execPath, [serverJs, '--port', '0', '--public-dir', site], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, /^plaza: cannot start: static folder .* holds more than 1000 files; --public-dir serves at most 1000 files and 52428800 bytes, from memory/);
+      assert.doesNotMatch(result.stderr, /maxFiles|maxBytes/);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    } finally {
+      await rm(site, { recursive: true, force: true });
+    }
   });
 
   it('lays --public-dir over the built-in files and sends the --content-security-policy given', async () => {

@@ -36,7 +36,8 @@ interface WebhookEvent {
   encoding?: string;
 }
 
-type Mode = 'ok' | 'fail' | 'stall';
+/** `half`: the 200 status line and part of the body, then nothing more (the socket stays open). */
+type Mode = 'ok' | 'fail' | 'stall' | 'half';
 
 /** A webhook receiver: verifies like the docs say, answers as told, keeps what it accepted. */
 class Receiver {
@@ -100,6 +101,11 @@ class Receiver {
       }
       const mode = this.modes.shift() ?? 'ok';
       if (mode === 'stall') return void this.stalled.push(res);
+      if (mode === 'half') {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 1000 });
+        res.write('{"received":');
+        return void this.stalled.push(res);
+      }
       if (mode === 'fail') return void res.writeHead(500).end('receiver down');
       const { node, events } = JSON.parse(body.toString('utf8')) as { node: string; events: WebhookEvent[] };
       for (const event of events) this.accepted.push({ ...event, node });
@@ -205,6 +211,28 @@ describe('webhooks', () => {
     assert.deepEqual(kinds(receiver.events('team').slice(0, 3)), ['room_occupied', 'member_joined Ada', 'member_joined Bob']);
     assert.deepEqual(receiver.events('team').slice(3).map((event) => event.data), Array.from({ length: 50 }, (_, i) => i));
     assert.ok(await metric(plaza, 'plaza_webhook_requests_failed_total') >= 2);
+  });
+
+  it('a receiver that sends 200 and never finishes the body times out like a stall, and delivery resumes once it behaves', async () => {
+    const receiver = await Receiver.start();
+    // As many half answers as POSTs may be on their way at once (the sender's CONCURRENCY):
+    // if any of them kept its socket, no later POST would get one.
+    receiver.answer(...Array.from({ length: 8 }, () => 'half' as const));
+    const plaza = await plazaFor(receiver.url, { webhookRetries: 3 });
+    const ada = client(plaza, 'Ada');
+    const rooms = Array.from({ length: 8 }, (_, i) => `half-${i}`);
+    await Promise.all(rooms.map((room) => joined(ada.join(room))));
+    await until(() => receiver.posts >= 8, 5000, 'the eight half-answered POSTs');
+    // Not delivered, so retried: every event reaches the receiver once it answers in full.
+    for (const room of rooms) {
+      await until(() => receiver.events(room).length === 2, 10_000, `the events of ${room}, retried`);
+      assert.deepEqual(kinds(receiver.events(room)), ['room_occupied', 'member_joined Ada']);
+    }
+    // And later events go out on sockets of their own.
+    await joined(ada.join('after'));
+    await until(() => receiver.events('after').length === 2, 5000, 'events after the receiver recovered');
+    assert.ok(await metric(plaza, 'plaza_webhook_requests_failed_total') >= 8);
+    assert.equal(await metric(plaza, 'plaza_webhook_events_dropped_total{reason="failed"}'), 0);
   });
 
   it('drops and counts what a dead receiver cannot take: the queue stays within --webhook-max-queue, retries stop', async () => {

@@ -6,7 +6,8 @@ import type { AppErrorCode, ErrorCode as ServerErrorCode } from '../shared/proto
  * - `timeout`: no reply within `ackTimeout` of writing the request;
  * - `disconnected`: the connection dropped before the reply came, so the message may or may not
  *   have been published (at-most-once: it is never re-sent);
- * - `queue_full`: the publish waited offline and was pushed out of the queue (`maxQueue`) by newer ones;
+ * - `queue_full`: the publish waited (offline, or behind `maxInflightBytes` unanswered) and was pushed
+ *   out of the queue (`maxQueue`, `maxQueueBytes`) by newer ones, or is larger than `maxQueueBytes` alone;
  * - `closed`: `close()` was called (or the server refused to let the client back) first;
  * - `not_joined`: the room was left (`room.leave()`) or its join was refused;
  * - `unauthorized`: the server refused the token (close code 4003) and the client has no token

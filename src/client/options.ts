@@ -65,6 +65,21 @@ export interface ClientOptions {
    */
   maxQueue?: number;
   /**
+   * The same queue's bound in bytes (UTF-8 bytes of text, the bytes of binary data; with
+   * `rooms`, of each publish's frame): past it the oldest queued messages are dropped the same
+   * way ('queue_full'); a message larger than this on its own is dropped at once, alone.
+   * @default 1048576 (1 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * With `rooms`: bytes of publishes written to the socket and not answered yet, however long
+   * `ackTimeout` is (0 included). Past it, further publishes wait in the queue, in order, until
+   * answers come (so `maxQueue`, `maxQueueBytes` and 'queue_full' apply to them as offline).
+   * One publish is always let through, however large.
+   * @default 1048576 (1 MiB)
+   */
+  maxInflightBytes?: number;
+  /**
    * A signed token for a server that requires one (`--auth-secret`), sent as `?token=` on every
    * connection attempt. A function is called before each attempt (it may return a Promise), so
    * a reconnect carries a fresh token, and a refused (4003) or expired (4004) token is replaced
@@ -87,6 +102,8 @@ const DEFAULTS = {
   minUptime: 5_000,
   connectTimeout: 10_000,
   maxQueue: 100,
+  maxQueueBytes: 1 << 20,
+  maxInflightBytes: 1 << 20,
 } satisfies Omit<ResolvedOptions, 'WebSocket'>;
 
 /** setTimeout treats longer delays (and Infinity) as 1 ms, which would turn backoff into a busy loop. */
@@ -107,10 +124,10 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
   if (typeof o.WebSocket != 'function') {
     fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws')");
   }
-  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout'] as const) {
+  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout', 'maxQueueBytes', 'maxInflightBytes'] as const) {
     const value = o[key];
     if (!(typeof value == 'number' && value >= 0 && value <= MAX_TIMER)) {
-      fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);
+      fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : key.endsWith('s') ? 'bytes' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);
     }
   }
   if (!Number.isInteger(o.maxQueue)) fail(`options.maxQueue must be a whole number, got ${o.maxQueue}`);

@@ -3,6 +3,18 @@
 /** What `send()` takes: text goes out as a text frame, bytes as a binary frame. */
 export type Data = string | ArrayBuffer | ArrayBufferView;
 
+/** Bytes of `data` on the wire: UTF-8 for text, counted without encoding it. */
+export function sizeOf(data: Data): number {
+  if (typeof data != 'string') return data.byteLength;
+  let bytes = data.length;
+  // U+0080–U+07FF take 2 bytes, the rest of the BMP 3, a surrogate pair 4 (2 units, 2 extra).
+  for (let i = 0; i < data.length; i++) {
+    const unit = data.charCodeAt(i);
+    if (unit > 0x7f) bytes += unit < 0x800 || (unit >= 0xd800 && unit < 0xe000) ? 1 : 2;
+  }
+  return bytes;
+}
+
 export interface CloseInfo {
   /** The WebSocket close code; 1006 when the connection dropped, was refused or timed out. */
   code: number;

@@ -5,7 +5,7 @@
  * before the queue, so a protocol sits on top without touching reconnect logic.
  */
 import type { ResolvedOptions } from './options.js';
-import type { CloseInfo, Data, SocketLike } from './socket.js';
+import { sizeOf, type CloseInfo, type Data, type SocketLike } from './socket.js';
 import { backoffDelay, shouldReconnect } from './retry.js';
 
 /** 'connecting' before the first open, 'reconnecting' between a drop and the next open. */
@@ -28,7 +28,7 @@ export interface TransportHandler {
 
 export interface Transport {
   readonly status: Status;
-  /** Writes now if open, else queues (bounded, oldest dropped); ignored once closed. */
+  /** Writes now if open, else queues (bounded in count and bytes, oldest dropped); ignored once closed. */
   send(data: Data): void;
   /** Writes now if a socket is open and says whether it did; never queues. */
   write(data: Data): boolean;
@@ -73,6 +73,7 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
   let attempt = 0;
   let openedAt = 0;
   const queue: Data[] = [];
+  let queuedBytes = 0;
   /** Watchdog: the longest silence allowed, when the last frame came, and one timer. */
   let silence = 0;
   let heardAt = 0;
@@ -106,7 +107,7 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
   /** Stops for good: no socket, no timer, no queue. */
   function finish(code: number, reason: string): void {
     status = 'closed';
-    queue.length = 0;
+    queue.length = queuedBytes = 0;
     clearTimeout(retryTimer);
     release();
     handler.close({ code, reason, willReconnect: false });
@@ -161,6 +162,7 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
       heardAt = openedAt = Date.now();
       handler.handshake?.();
       for (const data of queue.splice(0)) ws.send(data);
+      queuedBytes = 0;
       status = 'open';
       watchdog();
       handler.status(status);
@@ -189,8 +191,12 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
     },
     write,
     send(data) {
-      if (!write(data) && status != 'closed' && options.maxQueue) {
-        if (queue.push(copy(data)) > options.maxQueue) queue.shift();
+      const size = write(data) || status == 'closed' ? -1 : sizeOf(data);
+      // Larger than the whole queue on its own: dropped, and nothing else with it.
+      if (size >= 0 && size <= options.maxQueueBytes) {
+        queue.push(copy(data));
+        queuedBytes += size;
+        while (queue.length > options.maxQueue || queuedBytes > options.maxQueueBytes) queuedBytes -= sizeOf(queue.shift()!);
       }
     },
     watch(ms) {

@@ -8,13 +8,15 @@ import type { ServerMessage, Welcome } from '../shared/protocol.js';
 import { PlazaError, type ErrorCode } from './error.js';
 import { fail, type ResolvedOptions } from './options.js';
 import { createRoom, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
-import type { CloseInfo } from './socket.js';
+import { sizeOf, type CloseInfo } from './socket.js';
 import type { Transport } from './transport.js';
 
 /** A publish from publish() to its ack; `frame` is encoded once, when publish() is called. */
 interface Publish {
   readonly id: number;
   readonly frame: string;
+  /** The frame's bytes on the wire. */
+  readonly bytes: number;
   readonly state: RoomState;
   /** Sent with excludeSelf: its ack stands for a message that never comes to us. */
   readonly excluded: boolean;
@@ -59,8 +61,11 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
    * error without an id (rate limiting drops a frame unread) belongs to the oldest one.
    */
   const inflight = new Map<number, Publish | RoomState | undefined>();
-  /** Publishes waiting for a socket, oldest first, at most maxQueue. */
+  /** Bytes of the publishes in `inflight`, at most maxInflightBytes (or one publish). */
+  let inflightBytes = 0;
+  /** Publishes waiting for a socket or for room in flight, oldest first: maxQueue, maxQueueBytes. */
   let queue: Publish[] = [];
+  let queuedBytes = 0;
 
   /** Writes a request and remembers it until its reply; false when no socket is open. */
   function write(id: number, frame: string, entry?: Publish | RoomState): boolean {
@@ -84,11 +89,13 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
 
   function send(p: Publish): boolean {
     // A frame over the server's maxPayload would make it close the connection (1009).
-    if (maxPayload && p.frame.length * 3 > maxPayload && new TextEncoder().encode(p.frame).length > maxPayload) {
+    if (maxPayload && p.bytes > maxPayload) {
       settle(p, error('too_large', `the message is larger than the server's limit of ${maxPayload} bytes`));
       return true;
     }
+    if (inflightBytes && inflightBytes + p.bytes > options.maxInflightBytes) return false;
     if (!write(p.id, p.frame, p)) return false;
+    inflightBytes += p.bytes;
     if (options.ackTimeout) {
       p.timer = setTimeout(() => settle(p, error('timeout', `no ack within ${options.ackTimeout} ms`)), options.ackTimeout);
     }
@@ -96,9 +103,21 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
   }
 
   function enqueue(p: Publish): void {
+    const full = error('queue_full', 'too many publishes wait (options.maxQueue, options.maxQueueBytes); the oldest are dropped');
+    // Larger than the whole queue on its own: refused, and nothing else with it.
+    if (p.bytes > options.maxQueueBytes) return settle(p, full);
     queue.push(p);
-    const dropped = queue.length > options.maxQueue && queue.shift();
-    if (dropped) settle(dropped, error('queue_full', `offline with ${options.maxQueue} newer publishes queued (options.maxQueue)`));
+    queuedBytes += p.bytes;
+    while (queue.length > options.maxQueue || queuedBytes > options.maxQueueBytes) {
+      const dropped = queue.shift()!;
+      queuedBytes -= dropped.bytes;
+      settle(dropped, full);
+    }
+  }
+
+  /** Sends what waits in the queue, in order, while the socket and maxInflightBytes take it. */
+  function flush(): void {
+    while (queue.length && send(queue[0]!)) queuedBytes -= queue.shift()!.bytes;
   }
 
   /** Ends a room: left by the application, or its join refused (`refusal`). */
@@ -113,8 +132,10 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     // Its queued publishes cannot reach the room any more.
     const kept: Publish[] = [];
     for (const p of queue) {
-      if (p.state == state) settle(p, error('not_joined', `room ${state.room.name} was left`));
-      else kept.push(p);
+      if (p.state == state) {
+        queuedBytes -= p.bytes;
+        settle(p, error('not_joined', `room ${state.room.name} was left`));
+      } else kept.push(p);
     }
     queue = kept;
   }
@@ -124,8 +145,11 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     if (typeof id == 'number') {
       const entry = inflight.get(id);
       inflight.delete(id);
-      if (entry && 'frame' in entry) settle(entry, m);
-      else if (entry && m.type == 'error') drop(entry, new PlazaError(m.code, m.message));
+      if (entry && 'frame' in entry) {
+        inflightBytes -= entry.bytes;
+        settle(entry, m);
+        flush();
+      } else if (entry && m.type == 'error') drop(entry, new PlazaError(m.code, m.message));
     }
     switch (m.type) {
       case 'welcome':
@@ -154,10 +178,11 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
         const id = ++lastId;
         // Encoded now: the caller may change `data` while the message waits offline.
         const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }) });
-        const p: Publish = { id, frame, state, excluded: !!excludeSelf, resolve, reject };
+        const p: Publish = { id, frame, bytes: sizeOf(frame), state, excluded: !!excludeSelf, resolve, reject };
         if (closed) settle(p, error('closed', 'the client is closed'));
         else if (!state.active) settle(p, error('not_joined', `room ${state.room.name} was left`));
-        else if (!(transport().status == 'open' && send(p))) enqueue(p);
+        // Behind what already waits, so publishes keep their order.
+        else if (queue.length || !(transport().status == 'open' && send(p))) enqueue(p);
       }),
     leave: (state: RoomState) => drop(state),
   };
@@ -185,7 +210,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     handshake() {
       request({ type: 'hello', ...(name && { name }) });
       for (const state of rooms.values()) request(state.request(), state);
-      for (const p of queue.splice(0)) send(p);
+      flush();
     },
     message(data) {
       try {
@@ -200,8 +225,10 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
         : error('closed', 'the client was closed before the ack');
       for (const entry of inflight.values()) if (entry && 'frame' in entry) settle(entry, reply);
       inflight.clear();
+      inflightBytes = 0;
       if (!info.willReconnect) {
         closed = true;
+        queuedBytes = 0;
         for (const p of queue.splice(0)) settle(p, reply);
         for (const state of rooms.values()) state.active = false;
         rooms.clear();

@@ -5,7 +5,8 @@
  */
 
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
-import { roomNameProblem } from '../shared/room-name.js';
+import { isReservedRoom, roomNameProblem } from '../shared/room-name.js';
+import { reachablePath } from './access/request-target.js';
 import { parseRedisTarget } from './redis-target.js';
 
 /**
@@ -141,7 +142,10 @@ export interface PlazaOptions {
   maxFragments: number;
   /** How long close() waits for clients to finish their closing handshake before cutting them off, in ms. @default 5000 */
   shutdownTimeout: number;
-  /** The path that takes WebSocket upgrades; the built-in chat and status pages connect to `/`. @default '/' */
+  /**
+   * The path that takes WebSocket upgrades; the built-in chat and status pages connect to `/`.
+   * Non-ASCII is kept percent-encoded, as requests carry it; dot segments and `\` are refused. @default '/'
+   */
   path: string;
   /** URL that receives signed POSTs about rooms and members (docs/server.md, "Webhooks"). @default '' (no webhooks) */
   webhookUrl: string;
@@ -151,7 +155,7 @@ export interface PlazaOptions {
   webhookEvents: WebhookEventType[];
   /** Bytes of webhook events waiting to be delivered; past it new events are dropped and counted. @default 16777216 (16 MiB) */
   webhookMaxQueue: number;
-  /** How long one webhook POST may take (ms) before it counts as failed and is retried. @default 5000 */
+  /** How long one webhook POST may take (ms), the answer's body included, before it counts as failed and is retried. @default 5000 */
   webhookTimeout: number;
   /** Retries of a failed webhook POST, with growing backoff, before its events are dropped and counted. @default 5 */
   webhookRetries: number;
@@ -410,6 +414,12 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
   if (roomNameProblem(resolved.defaultRoom, resolved.maxRoomName) !== undefined) {
     throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
   }
+  // Compared with each upgrade's path as parsed, so it must be spelled that way too.
+  const path = reachablePath(resolved.path);
+  if ('problem' in path) throw new ConfigError('path', path.problem);
+  resolved.path = path.path;
+  // Plain clients talk there: in a room of the server's own, they would skip the hooks.
+  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named plaza:… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
   return resolved;
 }
 

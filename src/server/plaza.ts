@@ -26,6 +26,7 @@ import { AuthFailureLimiter } from './access/failure-limiter.js';
 import { LocalBackplane } from './rooms/backplane/local.js';
 import { RedisBackplane } from './rooms/backplane/redis.js';
 import type { Backplane } from './rooms/backplane/types.js';
+import { withReservedRooms } from './rooms/reserved-rooms.js';
 import { Broker } from './rooms/broker.js';
 import { createClientAddress } from './access/client-address.js';
 import { createLocalNode } from './rooms/local-node.js';
@@ -198,7 +199,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   });
   const hub = new Hub(outbox);
   const node = createLocalNode(hub, metrics, connections);
-  const backplane: Backplane = config.redis
+  const roomBackplane: Backplane = config.redis
     ? new RedisBackplane(
         {
           url: config.redis,
@@ -213,11 +214,12 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
         logger,
       )
     : new LocalBackplane(node, history);
+  const backplane = withReservedRooms(roomBackplane, node, history);
   const broker = new Broker(hub, history, backplane, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
   }, metrics, { hooks: roomHooks, observer: app.observer });
-  const statusFeed = createStatusFeed({ broker, metrics, connections, options: config });
+  const statusFeed = createStatusFeed({ broker, metrics, connections });
   const limits = new ConnectionLimits(config);
   // One timer for all token deadlines; holds only open connections with a token.
   const expiries = new ExpiryQueue<Connection>((connection) =>
@@ -231,7 +233,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
   const context: ConnectionContext<Connection> = {
-    broker, outbox, logger, options: config, connections, metrics, limits, statusFeed, expiries, sessionIds: new SessionIds(),
+    broker, outbox, logger, options: config, connections, metrics, limits, expiries, sessionIds: new SessionIds(),
     onClosed: (connection, code) => app.disconnected(connection, code),
   };
   let sweepTimer: NodeJS.Timeout | undefined;

@@ -12,3 +12,33 @@ export function roomNameProblem(room: unknown, maxLength: number): string | unde
   if (!ROOM_NAME.test(room)) return '"room" may contain only letters, digits and _ - . : @ # / + = ~';
   return undefined;
 }
+
+/**
+ * Rooms named `plaza:…` are the server's own. The server alone speaks in them, so the
+ * application's hooks, events and webhooks never run for them (rooms/reserved-rooms.ts says
+ * what the server does with them); that is safe only because no client gets in: a client may
+ * watch the status feed and nothing else.
+ */
+const RESERVED_PREFIX = 'plaza:';
+
+/** The live status feed: a client may join it with the API key, or anyone with --status. */
+export const STATUS_ROOM = 'plaza:status';
+
+export function isReservedRoom(room: string): boolean {
+  return room.startsWith(RESERVED_PREFIX);
+}
+
+/**
+ * Why a client (a plaza.v1 connection, the HTTP API, `plaza.publish()`, --default-room) may not
+ * `use` the room `room`, or undefined when its name allows it. `mayWatchStatus`: the client came
+ * with the API key, or the server runs with --status.
+ */
+export function reservedRoomProblem(room: string, use: 'join' | 'publish', mayWatchStatus = false): string | undefined {
+  if (!isReservedRoom(room)) return undefined;
+  if (use === 'join' && room === STATUS_ROOM) {
+    return mayWatchStatus ? undefined : `${STATUS_ROOM} needs the API key: connect with ?key=<API key>`;
+  }
+  return use === 'join'
+    ? `rooms named ${RESERVED_PREFIX}… are the server's own; of them only ${STATUS_ROOM} may be joined (with the API key); use another name`
+    : `rooms named ${RESERVED_PREFIX}… are the server's own and take no messages from clients; publish elsewhere`;
+}

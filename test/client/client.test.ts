@@ -213,6 +213,43 @@ describe('client', () => {
         }
       });
 
+      it('bounds the queue in bytes too (maxQueueBytes, 1 MiB by default): the oldest go first', async () => {
+        // A server that lets the receiver take the whole burst at once.
+        const roomy = await startPlaza({ rateLimit: 0, maxBuffered: 16 << 20 });
+        const url = wsUrl(roomy);
+        const receiver = probe(url);
+        try {
+          await opened(receiver);
+          // 30 messages of 60,000 bytes wait while connecting: 17 of them fit in 1 MiB.
+          const sender = probe(url);
+          for (let i = 0; i < 30; i++) sender.client.send(`${String(i).padStart(2, '0')}${'x'.repeat(59_998)}`);
+          await nextEvent(sender.client, 'open');
+          sender.client.send('end');
+          await eventually(() => receiver.messages.includes('end'), 5000, "the 'end' marker");
+          const big = receiver.messages.map(String).filter((text) => text.length === 60_000).map((text) => Number(text.slice(0, 2)));
+          assert.deepEqual(big, Array.from({ length: 17 }, (_, i) => 13 + i));
+        } finally {
+          closeProbes();
+          await roomy.close();
+        }
+      });
+
+      it('counts the bytes of text as UTF-8', async () => {
+        const receiver = probe(url);
+        try {
+          await opened(receiver);
+          const sender = probe(url, { maxQueueBytes: 10 });
+          // 'ü' takes two bytes: 'üüü' and 'bbbb' fill the 10, 'aaaa' is pushed out.
+          for (const text of ['aaaa', 'üüü', 'bbbb']) sender.client.send(text);
+          await nextEvent(sender.client, 'open');
+          sender.client.send('end');
+          await eventually(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
+          assert.deepEqual(receiver.messages, ['üüü', 'bbbb', 'end']);
+        } finally {
+          closeProbes();
+        }
+      });
+
       it('with maxQueue 0 drops what is sent before open', async () => {
         const receiver = probe(url);
         try {
@@ -384,6 +421,8 @@ describe('client', () => {
       assert.equal(o.minUptime, 5000);
       assert.equal(o.connectTimeout, 10_000);
       assert.equal(o.maxQueue, 100);
+      assert.equal(o.maxQueueBytes, 1048576);
+      assert.equal(o.maxInflightBytes, 1048576);
       assert.deepEqual(o.protocols, []);
     });
 
@@ -395,6 +434,8 @@ describe('client', () => {
         [{ connectTimeout: '10' as never }, /options\.connectTimeout/],
         [{ minUptime: 2 ** 31 }, /options\.minUptime/],
         [{ maxQueue: 1.5 }, /options\.maxQueue must be a whole number/],
+        [{ maxQueueBytes: -1 }, /options\.maxQueueBytes must be a number of bytes/],
+        [{ maxInflightBytes: '1' as never }, /options\.maxInflightBytes must be a number of bytes/],
         [{ minDelay: 500, maxDelay: 100 }, /minDelay \(500\) must not exceed options\.maxDelay \(100\)/],
         [{ maxdelay: 5 } as never, /unknown option "maxdelay"/],
         [{ WebSocket: 'ws' as never }, /options\.WebSocket/],

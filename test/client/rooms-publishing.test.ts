@@ -9,6 +9,7 @@ import type { CloseInfo, PlazaError } from '../../src/client/index.js';
 import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
 import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { listening } from '../helpers/library.js';
 import { closeClients, rejection, roomsClient, sleep, watch } from '../helpers/rooms-client.js';
 import { ScriptedServer, send, welcomeFor } from '../helpers/scripted-server.js';
 
@@ -110,6 +111,50 @@ describe('client rooms: publishing', () => {
           assert.deepEqual((await Promise.all(rest)).map((ack) => ack.offset), [1, 2]);
         } finally {
           await teardown();
+        }
+      });
+
+      it("bounds the queue in bytes too (maxQueueBytes, 1 MiB by default): the oldest rejected 'queue_full'", async () => {
+        // A server that lets the publisher take its own burst back at once.
+        plaza = await startPlaza({ rateLimit: 0, maxBuffered: 16 << 20 });
+        url = wsUrl(plaza);
+        try {
+          const ada = roomsClient(url);
+          const room = ada.join('r');
+          // 30 publishes of about 60 KB wait while connecting: 17 of them fit in 1 MiB.
+          const publishes = Array.from({ length: 30 }, (_, i) => room.publish({ i, text: 'x'.repeat(60_000) }));
+          const outcomes = await Promise.all(publishes.map((p) => p.then((ack) => ack.offset, (error: PlazaError) => error.code)));
+          assert.deepEqual(outcomes, [...Array.from({ length: 13 }, () => 'queue_full'), ...Array.from({ length: 17 }, (_, i) => i + 1)]);
+        } finally {
+          await teardown();
+        }
+      });
+
+      it("with ackTimeout 0, keeps at most maxInflightBytes unanswered (1 MiB by default); the rest wait in the bounded queue", async () => {
+        // A server whose onPublish hook answers nothing until released: no ack comes meanwhile.
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const host = await listening({ rateLimit: 0, maxBuffered: 16 << 20, hookTimeout: 60_000, onPublish: () => held.then(() => undefined) });
+        try {
+          const ada = roomsClient(wsUrl(host), { ackTimeout: 0 });
+          const room = ada.join('r');
+          const seen = watch(room);
+          await eventually(() => seen.joined.length === 1, 3000, 'joined');
+          const outcomes: Array<number | string | undefined> = Array.from({ length: 60 }, () => undefined);
+          // About 60 KB each: 17 fit in flight, 17 more in the queue; the 26 oldest queued are pushed out.
+          const publishes = Array.from({ length: 60 }, (_, i) =>
+            room.publish({ i, text: 'x'.repeat(60_000) }).then((ack) => (outcomes[i] = ack.offset), (error: PlazaError) => (outcomes[i] = error.code)));
+          await eventually(() => outcomes.filter((o) => o === 'queue_full').length === 26, 3000, 'the queue to overflow');
+          await sleep(100);
+          assert.deepEqual(outcomes.slice(17, 43), Array.from({ length: 26 }, () => 'queue_full'));
+          assert.equal(outcomes.filter((o) => o !== undefined).length, 26, 'nothing else is answered while the hook holds');
+          release();
+          await Promise.all(publishes);
+          assert.deepEqual([...outcomes.slice(0, 17), ...outcomes.slice(43)], Array.from({ length: 34 }, (_, i) => i + 1));
+        } finally {
+          release();
+          closeClients();
+          await host.close();
         }
       });
 

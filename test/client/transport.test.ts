@@ -91,6 +91,17 @@ describe('transport', { timeout: 10_000 }, () => {
     t.transport.close();
   });
 
+  it('keeps at most maxQueueBytes while offline (UTF-8 of text, bytes of binary), dropping the oldest', () => {
+    const t = setup({ maxQueueBytes: 8 });
+    t.transport.send('dropped');
+    t.transport.send(new Uint8Array(3));
+    t.transport.send('€€'); // 6 bytes: 9 with the 3 above, so those go too
+    t.transport.send('too large alone');
+    t.socket(0).open();
+    assert.deepEqual(t.socket(0).sent, ['€€']);
+    t.transport.close();
+  });
+
   it('queues nothing with maxQueue 0', () => {
     const t = setup({ maxQueue: 0 });
     t.transport.send('lost');

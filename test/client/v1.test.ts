@@ -251,6 +251,39 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 2, 3]);
     });
 
+    it('queues at most maxQueueBytes of publishes; one larger than that alone is refused without pushing others out', async () => {
+      const { client, sockets, socket } = start({ maxQueueBytes: 200 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r');
+      socket().drop(1006);
+      // Each frame is about 60 bytes plus its data.
+      const results = ['a'.repeat(50), 'b'.repeat(50), 'huge'.repeat(100), 'c'.repeat(50)].map((data) => outcome(room.publish(data)));
+      assert.equal(await results[2], 'queue_full');
+      assert.equal(await results[0], 'queue_full');
+      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      socket(1).open();
+      assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['b'.repeat(50), 'c'.repeat(50)]);
+    });
+
+    it('keeps at most maxInflightBytes unanswered; the next publishes go out, in order, as answers come', async () => {
+      const { client, socket } = start({ maxInflightBytes: 150, ackTimeout: 0 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r');
+      const results = ['a', 'b', 'c', 'd'].map((letter) => outcome(room.publish(letter.repeat(50))));
+      // About 110 bytes each: the first always goes, the second would pass 150.
+      assert.deepEqual(publishes(socket()).map((e) => e.data), ['a'.repeat(50)]);
+      for (let i = 0; i < 4; i++) {
+        const sent = publishes(socket());
+        assert.equal(sent.length, i + 1, 'one more each time an ack comes');
+        socket().receive(JSON.stringify({ type: 'ack', id: sent[i]!.id, room: 'r', offset: i + 1, epoch: 'e' }));
+      }
+      assert.deepEqual(await Promise.all(results), ['ack', 'ack', 'ack', 'ack']);
+    });
+
     it("rejects what was written to a link that dropped with 'disconnected', and never sends it again", async () => {
       const { client, sockets, socket } = start();
       socket().open();

@@ -110,12 +110,14 @@ describe('status page in a browser', { skip: skipWithoutChromium(), timeout: 60_
   it('ignores anything in the room not sent by the server, and never writes HTML', async () => {
     const { page } = await open(`/status?key=${encodeURIComponent(KEY)}`);
     await cardValue(page, 'card-connections');
-    // An operator's client may speak in plaza:status; the page listens only to the server.
+    // plaza:status takes no client's messages, not even an operator's (and the page listens
+    // only to the server besides).
     const operator = await V1Client.open(wsUrl(plaza, `/?key=${encodeURIComponent(KEY)}`));
     v1Clients.push(operator);
     await operator.request({ type: 'join', room: 'plaza:status' });
     const fake = { v: 1, time: Date.now(), connections: { total: 999, plain: 0, v1: 999 }, rates: { published: 0 }, eventLoop: { p99: 0 }, memory: { rss: 0 }, busiest: [{ room: '<b>x</b>', members: 1e6 }], history: { entries: 0 } };
-    await operator.request({ type: 'publish', room: 'plaza:status', data: fake });
+    const refused = await operator.request({ type: 'publish', room: 'plaza:status', data: fake });
+    assert.equal(refused.code, 'forbidden');
     await page.waitForTimeout(1500);
     assert.notEqual(await page.locator('#card-connections [data-value]').textContent(), '999');
     assert.equal(await page.locator('#busiest b').count(), 0);

@@ -116,11 +116,11 @@ describe('loadStaticFiles', () => {
   });
 
   it('throws PLAZA_ERR_STATIC_LIMIT past maxFiles', async () => {
-    await assert.rejects(loadStaticFiles({ root, maxFiles: 10 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /raise maxFiles/ });
+    await assert.rejects(loadStaticFiles({ root, maxFiles: 10 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /more than 10 files; --public-dir serves at most 10 files and \d+ bytes/ });
   });
 
   it('throws PLAZA_ERR_STATIC_LIMIT past maxBytes', async () => {
-    await assert.rejects(loadStaticFiles({ root, maxBytes: 1000 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /raise maxBytes/ });
+    await assert.rejects(loadStaticFiles({ root, maxBytes: 1000 }), { code: 'PLAZA_ERR_STATIC_LIMIT', message: /more than 1000 bytes; --public-dir serves at most \d+ files and 1000 bytes, from memory: put fewer files there/ });
   });
 
   it('lays later folders over earlier ones: a file of the same path wins, the others stay', async () => {
@@ -331,6 +331,39 @@ describe('#handle', () => {
         const reply = await fetchRaw(port, path, { 'Accept-Encoding': 'gzip, br' });
         assert.equal(reply.headers['content-encoding'], undefined, path);
         assert.equal(reply.headers.vary, undefined, path);
+      }
+    });
+  });
+
+  describe('compression of a large file', () => {
+    // Far past what a first answer waits to be compressed, and compressible.
+    const BIG = 'a line of a large log file that compresses well\n'.repeat(8000);
+    let bigRoot: string;
+    before(async () => {
+      bigRoot = join(dir, 'big');
+      await mkdir(bigRoot);
+      await writeFile(join(bigRoot, 'big.txt'), BIG);
+    });
+
+    it('is not compressed at load: sent as it is until its compression, started by the first request, is done', async () => {
+      const files = await loadStaticFiles({ root: bigRoot });
+      const { server, port } = await listen(files);
+      try {
+        const first = await fetchRaw(port, '/big.txt', { 'Accept-Encoding': 'gzip, br' });
+        assert.equal(first.headers['content-encoding'], undefined);
+        assert.equal(first.body.toString(), BIG);
+        assert.equal(first.headers.vary, 'Accept-Encoding', 'the answer will vary');
+        let later: Reply = first;
+        const deadline = Date.now() + 10_000;
+        while (later.headers['content-encoding'] === undefined && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          later = await fetchRaw(port, '/big.txt', { 'Accept-Encoding': 'gzip, br' });
+        }
+        assert.equal(later.headers['content-encoding'], 'br');
+        assert.equal(brotliDecompressSync(later.body).toString(), BIG);
+        assert.notEqual(later.headers.etag, first.headers.etag);
+      } finally {
+        await close(server);
       }
     });
   });

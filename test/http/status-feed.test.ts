@@ -4,6 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { LocalBackplane } from '../../src/server/rooms/backplane/local.js';
 import { Broker } from '../../src/server/rooms/broker.js';
 import { createLocalNode } from '../../src/server/rooms/local-node.js';
+import { withReservedRooms } from '../../src/server/rooms/reserved-rooms.js';
 import { HistoryStore } from '../../src/server/rooms/history.js';
 import { Hub, type Member, type Room, type WireProtocol } from '../../src/server/engine/hub.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
@@ -30,14 +31,15 @@ class FakeMember implements Member {
   }
 }
 
-function setup(status = false) {
+function setup() {
   const metrics = new Metrics();
   const hub = new Hub();
   const history = new HistoryStore({ size: 10, ttl: 60_000, maxBytes: 1 << 20, maxRooms: 100 });
   const connections = new Set<FakeMember>();
-  const backplane = new LocalBackplane(createLocalNode(hub, metrics, []), history);
+  const node = createLocalNode(hub, metrics, []);
+  const backplane = withReservedRooms(new LocalBackplane(node, history), node, history);
   const broker = new Broker(hub, history, backplane, { maxRoomsPerConnection: 10, maxPresence: 10 }, metrics);
-  const feed = createStatusFeed({ broker, metrics, connections, options: { status }, interval: 20 });
+  const feed = createStatusFeed({ broker, metrics, connections, interval: 20 });
   return { metrics, broker, connections, feed };
 }
 
@@ -130,16 +132,6 @@ describe('createStatusFeed', () => {
     assert.equal(snapshot.totals.published, 50 + before, 'totals count everything, snapshots included');
   });
 
-  it('lets anyone into other rooms, and only operators into the status room unless --status', () => {
-    const closed = setup(false).feed;
-    assert.equal(closed.mayJoin({}, 'lobby'), true);
-    assert.equal(closed.mayJoin({ isOperator: false }, STATUS_ROOM), false);
-    assert.equal(closed.mayJoin({}, STATUS_ROOM), false);
-    assert.equal(closed.mayJoin({ isOperator: true }, STATUS_ROOM), true);
-    const open = setup(true).feed;
-    assert.equal(open.mayJoin({ isOperator: false }, STATUS_ROOM), true);
-  });
-
   it('reads zero event-loop delay before start and after stop; stop is idempotent', () => {
     const s = setup();
     feed = s.feed;
@@ -154,7 +146,7 @@ describe('createStatusFeed', () => {
   it('refuses a bad interval', () => {
     const s = setup();
     assert.throws(
-      () => createStatusFeed({ broker: s.broker, metrics: s.metrics, connections: [], options: { status: false }, interval: 0 }),
+      () => createStatusFeed({ broker: s.broker, metrics: s.metrics, connections: [], interval: 0 }),
       /interval: expected ms ≥ 10/,
     );
   });

@@ -3,6 +3,7 @@
  * (requests.ts); everything here is about the room registry and history.
  */
 import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { reservedRoomProblem } from '../../shared/room-name.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { JoinResult, Publisher } from '../rooms/broker.js';
 import type { RequestId } from '../engine/envelope.js';
@@ -13,7 +14,7 @@ import type { Admission, ConnectionContext } from './context.js';
 
 /** What a request handler needs of the connection it answers (connection.ts implements it). */
 export interface Requester extends Member, Publisher {
-  readonly context: Pick<ConnectionContext, 'broker' | 'options' | 'logger' | 'statusFeed'>;
+  readonly context: Pick<ConnectionContext, 'broker' | 'options' | 'logger'>;
   readonly admission: Admission;
   readonly isOperator: boolean;
   setName(name: string): void;
@@ -62,12 +63,11 @@ function hello(connection: Requester, request: HelloRequest): void {
 }
 
 async function join(connection: Requester, request: JoinRequest): Promise<void> {
+  const reserved = reservedRoomProblem(request.room, 'join', connection.context.options.status || connection.isOperator);
+  if (reserved !== undefined) return connection.replyError(request.id, ErrorCode.Forbidden, reserved);
   const grant = connection.admission.grant;
   if (grant && !grant.mayJoin(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow joining ${JSON.stringify(request.room)}`);
-  }
-  if (!connection.context.statusFeed.mayJoin(connection, request.room)) {
-    return connection.replyError(request.id, ErrorCode.Forbidden, 'the status room needs the API key: connect with ?key=<API key>');
   }
   const result = await connection.context.broker.join(connection, request.room, request.presence === true);
   // Undefined: the connection closed while the join waited; nobody is left to answer.
@@ -118,6 +118,9 @@ function leave(connection: Requester, request: LeaveRequest): void {
 function publish(connection: Requester, request: PublishRequest): void | Promise<void> {
   const broker = connection.context.broker;
   if (!isMember(connection, request.room)) return notJoined(connection, request);
+  // A status watcher is a member of the status room, and still only watches it.
+  const reserved = reservedRoomProblem(request.room, 'publish');
+  if (reserved !== undefined) return connection.replyError(request.id, ErrorCode.Forbidden, reserved);
   const grant = connection.admission.grant;
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);

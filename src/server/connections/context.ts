@@ -24,11 +24,6 @@ export interface Admission {
   data?: unknown;
 }
 
-/** Who may join the reserved rooms (the status feed decides for `plaza:status`). */
-export interface ReservedRooms {
-  mayJoin(connection: { readonly isOperator?: boolean }, room: string): boolean;
-}
-
 /** What every connection shares. `C` is the connection type (the set holds the live ones). */
 export interface ConnectionContext<C = unknown> {
   readonly broker: Broker;
@@ -39,8 +34,6 @@ export interface ConnectionContext<C = unknown> {
   readonly limits: ConnectionLimits;
   /** Where new connections get their session ids. */
   readonly sessionIds: SessionIds;
-  /** Decides who may watch the reserved status room. */
-  readonly statusFeed: ReservedRooms;
   /** The server's live connections; a connection removes itself when it closes. */
   readonly connections: Set<C>;
   /** Connections whose token expires (closed with 4004 then); a connection removes itself when it closes. */

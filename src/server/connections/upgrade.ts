@@ -5,13 +5,14 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { AuthFailureLimiter } from '../access/failure-limiter.js';
 import { TokenError, verifyToken, type Grant } from '../access/tokens.js';
 import type { PlazaOptions } from '../config.js';
-import { isNodeLocal } from '../rooms/backplane/local.js';
 import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
+import { parseTarget } from '../access/request-target.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { Admission } from './context.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
+import { STATUS_ROOM } from '../../shared/room-name.js';
 import type { Authentication, Authenticator } from '../hooks/authenticate.js';
 
 /**
@@ -45,11 +46,11 @@ export interface UpgradeContext {
   othersListen?(): boolean;
 }
 
-/** What the API key allows on a WebSocket when tokens are required: watching node rooms only. */
+/** What the API key allows on a WebSocket when tokens are required: watching the status feed only. */
 const OPERATOR_GRANT: Grant = {
   userId: 'operator',
   name: 'operator',
-  mayJoin: isNodeLocal,
+  mayJoin: (room) => room === STATUS_ROOM,
   mayPublish: () => false,
 };
 
@@ -75,18 +76,6 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
-
-/** The URL nearly every upgrade asks for, parsed once (it is only read). */
-const BARE_ROOT = new URL('/', 'http://plaza.invalid');
-
-function parseTarget(url: string | undefined): URL | undefined {
-  if (url === '/' || url === undefined) return BARE_ROOT;
-  try {
-    return new URL(url ?? '/', 'http://plaza.invalid');
-  } catch {
-    return undefined;
-  }
-}
 
 /** Returns the server's 'upgrade' listener: checks, then hands the socket to ws. */
 export function createUpgradeHandler(context: UpgradeContext) {

@@ -33,12 +33,12 @@ export function createAuthenticator(hooks: Pick<PlazaHooks, 'authenticate'>, run
   const authenticate = hooks.authenticate;
   if (typeof authenticate !== 'function') return undefined;
   return async (request) => {
-    const outcome = await runner.run('authenticate', (signal) => authenticate(request, { signal }));
-    if (!outcome.ok) return failed(outcome);
-    return read(outcome.value, runner);
+    const outcome = await runner.run('authenticate', (signal) => authenticate(request, { signal }), (value) => read(value, runner));
+    return outcome.ok ? outcome.value : failed(outcome);
   };
 }
 
+/** What the hook returned, each field read once (the runner turns a throwing getter into hook_failed). */
 function read(value: unknown, runner: HookRunner): Authentication {
   if (value === undefined || value === null) return { kind: 'pass' };
   if (typeof value !== 'object') return failed(runner.invalid('authenticate', `expected an identity { id, name, grants }, refuse(status, reason) or nothing, got ${typeof value}`));

@@ -63,12 +63,13 @@ export class RoomHooks {
     const onJoin = this.hooks.onJoin;
     if (!onJoin) return ALLOWED;
     const client = clientOf(member);
-    const outcome = await this.runner.run('onJoin', (signal) => onJoin({ room, client, signal }));
-    if (!outcome.ok) return outcome;
-    const verdict = outcome.value as unknown;
-    if (verdict === undefined || verdict === null || isVerdict(verdict, 'allow')) return ALLOWED;
-    if (isVerdict(verdict, 'reject')) return this.rejection('onJoin', verdict);
-    return this.runner.invalid('onJoin', `expected allow(), reject(code, message) or nothing, got ${describe(verdict)}`);
+    const outcome = await this.runner.run('onJoin', (signal) => onJoin({ room, client, signal }), (verdict: unknown): Admitted => {
+      const kind = verdictOf(verdict);
+      if (verdict === undefined || verdict === null || kind === 'allow') return ALLOWED;
+      if (kind === 'reject') return this.rejection('onJoin', verdict as Record<string, unknown>);
+      return this.runner.invalid('onJoin', `expected allow(), reject(code, message) or nothing, got ${describe(verdict)}`);
+    });
+    return outcome.ok ? outcome.value : outcome;
   }
 
   async screenPublish(room: string, payload: Payload, member: Member): Promise<Screened> {
@@ -77,13 +78,14 @@ export class RoomHooks {
     const client = clientOf(member);
     const data = dataOf(payload);
     const binary = payload.kind === 'binary';
-    const outcome = await this.runner.run('onPublish', (signal) => onPublish({ room, data, binary, client, signal }));
-    if (!outcome.ok) return outcome;
-    const verdict = outcome.value as unknown;
-    if (verdict === undefined || verdict === null || isVerdict(verdict, 'allow')) return { ok: true, payload };
-    if (isVerdict(verdict, 'reject')) return this.rejection('onPublish', verdict);
-    if (isVerdict(verdict, 'replace')) return this.replacement(verdict);
-    return this.runner.invalid('onPublish', `expected allow(), reject(code, message), replace(data) or nothing, got ${describe(verdict)}`);
+    const outcome = await this.runner.run('onPublish', (signal) => onPublish({ room, data, binary, client, signal }), (verdict: unknown): Screened => {
+      const kind = verdictOf(verdict);
+      if (verdict === undefined || verdict === null || kind === 'allow') return { ok: true, payload };
+      if (kind === 'reject') return this.rejection('onPublish', verdict as Record<string, unknown>);
+      if (kind === 'replace') return this.replacement(verdict as Record<string, unknown>);
+      return this.runner.invalid('onPublish', `expected allow(), reject(code, message), replace(data) or nothing, got ${describe(verdict)}`);
+    });
+    return outcome.ok ? outcome.value : outcome;
   }
 
   /** Tells onLeave; nobody waits for it, and what becomes of it is only logged and counted. */
@@ -91,7 +93,7 @@ export class RoomHooks {
     const onLeave = this.hooks.onLeave;
     if (!onLeave) return;
     const client = clientOf(member);
-    void this.runner.run('onLeave', (signal) => onLeave({ room, client, signal }));
+    void this.runner.run('onLeave', (signal) => onLeave({ room, client, signal }), () => undefined);
   }
 
   private rejection(hook: HookName, verdict: Record<string, unknown>): Refused {
@@ -113,17 +115,20 @@ export class RoomHooks {
       return this.runner.invalid('onPublish', `replace() data cannot be encoded as JSON: ${(error as Error).message}`);
     }
     if (json === undefined) return this.runner.invalid('onPublish', `replace() needs a JSON value; got ${describe(data)}`);
-    if (!nestsWithin(data, MAX_JSON_DEPTH)) return this.runner.invalid('onPublish', `replace() data nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (Buffer.byteLength(json) > this.maxPayload) {
       return this.runner.invalid('onPublish', `replace() data is larger than maxPayload (${this.maxPayload} bytes)`);
     }
-    // Published as its JSON: `data` may be changed by the app later, the message may not.
-    return { ok: true, payload: { kind: 'json', data: JSON.parse(json) as unknown } };
+    // Published as its JSON, and checked as such: `data` may be changed by the app later (or
+    // answer differently when read again), the message may not.
+    const copy = JSON.parse(json) as unknown;
+    if (!nestsWithin(copy, MAX_JSON_DEPTH)) return this.runner.invalid('onPublish', `replace() data nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return { ok: true, payload: { kind: 'json', data: copy } };
   }
 }
 
-function isVerdict(value: unknown, verdict: string): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && (value as { verdict?: unknown }).verdict === verdict;
+/** Which verdict a hook returned: its `verdict` field, read once. */
+function verdictOf(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? (value as { verdict?: unknown }).verdict : undefined;
 }
 
 /** A short description of what a hook returned, for the log. */

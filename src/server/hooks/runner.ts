@@ -69,25 +69,30 @@ export class HookRunner implements HookStats {
   ) {}
 
   /**
-   * Calls `hook` with an AbortSignal that fires at the timeout. Resolves, never rejects: with the
-   * hook's value, or with `hook_busy` (at once, past maxCalls), `hook_timeout` or `hook_failed`
-   * (it threw or rejected). A call that times out keeps its slot until it settles, so a hook that
-   * hangs for ever fills the bound and Plaza answers `hook_busy` instead of piling up calls.
+   * Calls `hook` with an AbortSignal that fires at the timeout, and reads what it returned with
+   * `read`. Resolves, never rejects: with what `read` made of the hook's value, or with
+   * `hook_busy` (at once, past maxCalls), `hook_timeout` or `hook_failed` (it threw or rejected,
+   * or its value threw while `read` looked at it: a getter, a Proxy). `read` is where a value is
+   * looked at, once: whatever it returns is Plaza's own copy. A call that times out keeps its
+   * slot until it settles, so a hook that hangs for ever fills the bound and Plaza answers
+   * `hook_busy` instead of piling up calls; its value is then never read.
    */
-  run<T>(name: HookName, hook: (signal: AbortSignal) => T | PromiseLike<T>): Promise<HookOutcome<Awaited<T>>> {
+  run<T, R>(name: HookName, hook: (signal: AbortSignal) => T | PromiseLike<T>, read: (value: Awaited<T>) => R): Promise<HookOutcome<R>> {
     this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
     if (this.active >= this.bounds.maxCalls) {
       return Promise.resolve(this.failed(name, 'hook_busy', `more than ${this.bounds.maxCalls} hook calls are running (maxHookCalls); try again shortly`));
     }
     this.active++;
     const controller = new AbortController();
+    let timedOut = false;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
+        timedOut = true;
         controller.abort(new Error(`${name} took longer than ${this.bounds.timeout} ms`));
         this.logger.warn('hook timed out', { hook: name, ms: this.bounds.timeout });
         resolve(this.failed(name, 'hook_timeout', `the server's ${name} hook did not answer in time; try again`));
       }, this.bounds.timeout);
-      const settle = (outcome: HookOutcome<Awaited<T>>) => {
+      const settle = (outcome: HookOutcome<R>) => {
         clearTimeout(timer);
         resolve(outcome);
       };
@@ -97,13 +102,23 @@ export class HookRunner implements HookStats {
       } catch (error) {
         pending = Promise.reject(error);
       }
+      const fail = (what: string, error: unknown) => {
+        this.logger.error(what, { hook: name, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        settle(this.failed(name, 'hook_failed', `the server's ${name} hook failed; try again later`));
+      };
       Promise.resolve(pending)
         .then(
-          (value) => settle({ ok: true, value }),
-          (error: unknown) => {
-            this.logger.error('hook failed', { hook: name, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-            settle(this.failed(name, 'hook_failed', `the server's ${name} hook failed; try again later`));
+          (value) => {
+            if (timedOut) return;
+            let result: R;
+            try {
+              result = read(value);
+            } catch (error) {
+              return fail('hook returned a value that throws when read', error);
+            }
+            settle({ ok: true, value: result });
           },
+          (error: unknown) => fail('hook failed', error),
         )
         .finally(() => {
           this.active--;

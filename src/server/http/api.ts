@@ -14,8 +14,7 @@ import type { Publisher } from '../rooms/broker.js';
 import type { Authorizer, HttpContext } from './context.js';
 import { allowMethods, HttpError, sendJson, sendJsonText } from './respond.js';
 import { isObject, MAX_JSON_DEPTH, nestsWithin, own } from '../../shared/json.js';
-import { roomNameProblem } from '../../shared/room-name.js';
-import { STATUS_ROOM } from './status-feed.js';
+import { reservedRoomProblem, roomNameProblem } from '../../shared/room-name.js';
 
 /** Rooms one POST /api/broadcast may name. */
 const MAX_BROADCAST_ROOMS = 100;
@@ -45,6 +44,12 @@ function roomName(value: unknown, maxRoomName: number): string {
   const problem = roomNameProblem(value, maxRoomName);
   if (problem !== undefined) throw badRequest(problem, ErrorCode.BadRoom);
   return value as string;
+}
+
+/** The server's own rooms (`plaza:…`) take no messages from the API: 403, like a client's publish. */
+function refuseReserved(room: string): void {
+  const problem = reservedRoomProblem(room, 'publish');
+  if (problem !== undefined) throw new HttpError(403, ErrorCode.Forbidden, problem);
 }
 
 /**
@@ -131,7 +136,7 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
   const publish: Handler = async (req, res) => {
     const body = await readObject(req, options.apiMaxBody);
     const room = roomName(own(body, 'room'), options.maxRoomName);
-    if (room === STATUS_ROOM) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
+    refuseReserved(room);
     const published = await publishTo(room, publishable(body)).catch((error: unknown) => {
       throw refused(error);
     });
@@ -147,7 +152,7 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     }
     const rooms = list.map((room) => roomName(room, options.maxRoomName));
     if (new Set(rooms).size !== rooms.length) throw badRequest('"rooms" must not name a room twice');
-    if (rooms.includes(STATUS_ROOM)) throw new HttpError(403, ErrorCode.Forbidden, `room "${STATUS_ROOM}" is reserved for the status feed`);
+    rooms.forEach(refuseReserved);
     const data = publishable(body);
     // Each room on its own: a room that cannot take the message does not undo the others.
     const results = [];

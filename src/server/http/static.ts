@@ -4,8 +4,10 @@
  *
  * The folders are read once at start-up into a Map keyed by URL path, so answering a request is
  * a lookup: no spelling of a path (`..`, `%2e%2e`, `\`, `%00`, overlong UTF-8 …) can name a file
- * outside them, and no request touches the disk. Compressed variants and every header are
- * computed at load time too.
+ * outside them, and no request touches the disk. Every header is computed at load time too.
+ * Compression is not: brotli at its best takes seconds on a large file, so a file is compressed
+ * when it is first asked for by a client that accepts it, once. A small file's first answer
+ * waits for it (milliseconds); a larger one is sent as it is until its compressed forms exist.
  */
 import { createHash } from 'node:crypto';
 import type { Dirent, Stats } from 'node:fs';
@@ -26,9 +28,9 @@ export interface StaticOptions {
   root: string | readonly string[];
   /** Content-Security-Policy sent with HTML pages; '' sends none. @default DEFAULT_CONTENT_SECURITY_POLICY */
   contentSecurityPolicy?: string;
-  /** Refuse to start when the folder holds more files than this. @default 1000 */
+  /** Refuse to start when the folder holds more files than this (no flag sets it). @default 1000 */
   maxFiles?: number;
-  /** Refuse to start when the files add up to more bytes than this (before compression). @default 52428800 (50 MiB) */
+  /** Refuse to start when the files add up to more bytes than this (before compression; no flag sets it). @default 52428800 (50 MiB) */
   maxBytes?: number;
 }
 
@@ -108,7 +110,16 @@ interface Entry {
   identity: Variant;
   gzip?: Variant;
   br?: Variant;
+  /** Text not compressed yet: makes `gzip` and `br` (those that pay off); unset once done. */
+  compress?: () => Promise<void>;
+  /** The one run of compress(), once a request asked for it. */
+  compressed?: Promise<void>;
 }
+
+/** Files up to this size answer their first compressible request once compressed (a few ms). */
+const WAIT_FOR_COMPRESSION_BYTES = 64 * 1024;
+/** Brotli quality for larger files (compress() says why). */
+const LARGE_FILE_BROTLI_QUALITY = 5;
 
 interface FoundFile {
   urlPath: string;
@@ -129,8 +140,8 @@ export async function loadStaticFiles(options: StaticOptions): Promise<StaticFil
   const found = [...byPath.values()];
   const bytes = found.reduce((sum, file) => sum + file.size, 0);
   const where = settings.roots.join(' + ');
-  if (found.length > settings.maxFiles) throw tooBig(where, `more than ${settings.maxFiles} files`, 'maxFiles');
-  if (bytes > settings.maxBytes) throw tooBig(where, `more than ${settings.maxBytes} bytes`, 'maxBytes');
+  if (found.length > settings.maxFiles) throw tooBig(where, `more than ${settings.maxFiles} files`, settings);
+  if (bytes > settings.maxBytes) throw tooBig(where, `more than ${settings.maxBytes} bytes`, settings);
   const entries = await Promise.all(found.map((file) => loadEntry(file, settings.contentSecurityPolicy)));
   const files = new Map(found.map((file, i) => [file.urlPath, entries[i]!]));
   return {
@@ -202,8 +213,8 @@ async function listFiles(root: string, maxFiles: number, maxBytes: number): Prom
       if (info === undefined) continue;
       found.push({ urlPath, fsPath, size: info.size });
       bytes += info.size;
-      if (found.length > maxFiles) throw tooBig(root, `more than ${maxFiles} files`, 'maxFiles');
-      if (bytes > maxBytes) throw tooBig(root, `more than ${maxBytes} bytes`, 'maxBytes');
+      if (found.length > maxFiles) throw tooBig(root, `more than ${maxFiles} files`, { maxFiles, maxBytes });
+      if (bytes > maxBytes) throw tooBig(root, `more than ${maxBytes} bytes`, { maxFiles, maxBytes });
     }
   };
   await visit(root, '');
@@ -223,10 +234,11 @@ async function publishableFile(root: string, fsPath: string, entry: Dirent): Pro
   return info.isFile() ? info : undefined;
 }
 
-function tooBig(root: string, what: string, option: string): StaticFilesError {
+/** No flag raises the limits: they keep what the server holds in memory modest. */
+function tooBig(root: string, what: string, limits: { maxFiles: number; maxBytes: number }): StaticFilesError {
   return new StaticFilesError(
     'PLAZA_ERR_STATIC_LIMIT',
-    `static folder ${root} holds ${what}; serve only the built client (dist/public) or raise ${option}`,
+    `static folder ${root} holds ${what}; --public-dir serves at most ${limits.maxFiles} files and ${limits.maxBytes} bytes, from memory: put fewer files there, and large ones behind a web server or CDN`,
   );
 }
 
@@ -237,13 +249,18 @@ async function loadEntry(file: FoundFile, csp: string): Promise<Entry> {
   const body = await readFile(file.fsPath);
   const ext = extname(file.urlPath).toLowerCase();
   const type = TYPES.get(ext) ?? UNKNOWN_TYPE;
-  const [gz, br] = type.compressible ? await compress(body) : [undefined, undefined];
-  const base = baseHeaders(file.urlPath, ext, csp, gz !== undefined || br !== undefined);
   // A strong validator must differ between content codings (RFC 9110 §8.8.3), hence the suffixes.
   const hash = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}`;
-  const entry: Entry = { identity: variant(body, `${hash}"`, type, base, undefined) };
-  if (gz) entry.gzip = variant(gz, `${hash}-gzip"`, type, base, 'gzip');
-  if (br) entry.br = variant(br, `${hash}-br"`, type, base, 'br');
+  // Until it is known whether compressing pays off, the answer may vary with Accept-Encoding.
+  const entry: Entry = { identity: variant(body, `${hash}"`, type, baseHeaders(file.urlPath, ext, csp, type.compressible), undefined) };
+  if (!type.compressible) return entry;
+  entry.compress = async () => {
+    const [gz, br] = await compress(body).catch(() => [undefined, undefined]);
+    const base = baseHeaders(file.urlPath, ext, csp, gz !== undefined || br !== undefined);
+    entry.identity = variant(body, `${hash}"`, type, base, undefined);
+    if (gz) entry.gzip = variant(gz, `${hash}-gzip"`, type, base, 'gzip');
+    if (br) entry.br = variant(br, `${hash}-br"`, type, base, 'br');
+  };
   return entry;
 }
 
@@ -254,7 +271,10 @@ async function compress(body: Buffer): Promise<[Buffer | undefined, Buffer | und
     brotliAsync(body, {
       params: {
         [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT,
-        [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+        // Brotli's best takes about 2 s per MiB; past the size a first answer waits for, a
+        // middle quality (a few hundred ms for tens of MB, still well ahead of gzip) keeps a
+        // thread of the pool from being held for a minute.
+        [zlib.BROTLI_PARAM_QUALITY]: body.length <= WAIT_FOR_COMPRESSION_BYTES ? zlib.BROTLI_MAX_QUALITY : LARGE_FILE_BROTLI_QUALITY,
         [zlib.BROTLI_PARAM_SIZE_HINT]: body.length,
       },
     }),
@@ -305,6 +325,20 @@ function handle(files: Map<string, Entry>, req: IncomingMessage, res: ServerResp
     sendError(res, 404, head);
     return;
   }
+  if (entry.compress && req.headers['accept-encoding'] !== undefined) {
+    // Once: later requests find it done (compress unset) or still under way (compressed set).
+    entry.compressed ??= entry.compress().then(() => {
+      entry.compress = undefined;
+    });
+    if (entry.identity.body.length <= WAIT_FOR_COMPRESSION_BYTES) {
+      void entry.compressed.then(() => answer(entry, req, res, head));
+      return;
+    }
+  }
+  answer(entry, req, res, head);
+}
+
+function answer(entry: Entry, req: IncomingMessage, res: ServerResponse, head: boolean): void {
   const chosen = chooseVariant(entry, req.headers['accept-encoding']);
   if (matchesEtag(req.headers['if-none-match'], chosen.etag)) {
     res.writeHead(304, chosen.notModified);

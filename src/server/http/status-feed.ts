@@ -11,16 +11,15 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Broker, Publisher } from '../rooms/broker.js';
-import type { PlazaOptions } from '../config.js';
 import type { WireProtocol } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { EventLoopDelay } from './prometheus.js';
 import type { StatusSnapshot } from '../../shared/status-snapshot.js';
+import { STATUS_ROOM } from '../../shared/room-name.js';
 
 export type { StatusSnapshot };
-
-/** The reserved room the snapshots go to; joining it needs the API key unless --status is on. */
-export const STATUS_ROOM = 'plaza:status';
+/** The reserved room the snapshots go to (who may join it: shared/room-name.ts). */
+export { STATUS_ROOM };
 
 /** The sender of every snapshot, so the page can ignore anything else said in the room. */
 const STATUS_SENDER = { session: 'plaza', name: 'status' } as const;
@@ -29,7 +28,6 @@ export interface StatusFeedOptions {
   readonly broker: Broker;
   readonly metrics: Metrics;
   readonly connections: Iterable<{ readonly protocol: WireProtocol }>;
-  readonly options: Pick<PlazaOptions, 'status'>;
   /** ms between snapshots. @default 1000 */
   readonly interval?: number;
   /** Busiest rooms listed in a snapshot. @default 5 */
@@ -42,8 +40,6 @@ export interface StatusFeed {
   start(): void;
   /** Undoes start(). Idempotent. */
   stop(): void;
-  /** Whether `connection` may join `room`: `plaza:status` needs --status or the operator key. */
-  mayJoin(connection: { readonly isOperator?: boolean }, room: string): boolean;
   /** Event-loop delay since the previous call, in seconds (zeros before start()). */
   takeEventLoopDelay(): EventLoopDelay;
 }
@@ -139,8 +135,9 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
         pageMonitor = monitorEventLoopDelay({ resolution: RESOLUTION });
         pageMonitor.enable();
       }
-      // Node-local and ephemeral: never refused by a backplane, never kept in history. The
-      // counters are taken once it is counted, so the next rates leave this snapshot out.
+      // Kept on this node and ephemeral (rooms/reserved-rooms.ts): never refused by a backplane,
+      // never kept in history. The counters are taken once it is counted, so the next rates
+      // leave this snapshot out.
       const settled = () => {
         last = counters();
       };
@@ -170,9 +167,6 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
       scrapeMonitor = undefined;
       pageMonitor?.disable();
       pageMonitor = undefined;
-    },
-    mayJoin(connection, room) {
-      return room !== STATUS_ROOM || feed.options.status || connection.isOperator === true;
     },
     takeEventLoopDelay() {
       if (!scrapeMonitor) return { p50: 0, p99: 0, max: 0 };

@@ -10,13 +10,13 @@
  * on one server and in a cluster.
  */
 import { ErrorCode, type AppErrorCode, type Member as PresenceMember, type Position } from '../../shared/protocol.js';
-import { isNodeLocal } from './backplane/local.js';
 import { BackplaneError, type Backplane, type Draft, type MemberList, type Published } from './backplane/types.js';
 import type { HistoryEntry, HistoryStore, Recovery, RoomLog } from './history.js';
 import type { Hub, Member, Room } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 import { dataJsonOf, type Payload } from '../engine/publication.js';
 import type { RoomHooks, Screened } from '../hooks/room-hooks.js';
+import { applicationIn } from './reserved-rooms.js';
 
 export type { Payload, Published };
 
@@ -39,7 +39,7 @@ export type JoinResult =
 
 /**
  * What the application hears of rooms on this server; plaza.ts turns it into events and
- * webhooks. Never told about node-local rooms (`plaza:…`), which are Plaza's own.
+ * webhooks. Never told about the server's own rooms (reserved-rooms.ts).
  */
 export interface RoomObserver {
   /** `member` is now in `room` (room.members.size === 1: it is the first here). */
@@ -89,11 +89,10 @@ export class Broker {
   /**
    * Runs the onPublish hook on a client's message before it has an offset. Resolves with the
    * payload to publish (the client's, or the hook's replacement) or with the code to answer.
-   * Node-local rooms are Plaza's own and skip it.
    */
   screen(name: string, payload: Payload, member: Member): Promise<Screened> {
-    const hooks = this.app.hooks;
-    if (!hooks || isNodeLocal(name)) return Promise.resolve({ ok: true, payload });
+    const hooks = applicationIn(name, this.app).hooks;
+    if (!hooks) return Promise.resolve({ ok: true, payload });
     return hooks.screenPublish(name, payload, member);
   }
 
@@ -110,8 +109,8 @@ export class Broker {
     if (!this.history.log(name) && member.mayCreateRoom && !member.mayCreateRoom()) {
       return { ok: false, code: ErrorCode.RateLimited, message: 'creating new rooms too fast (--room-creation-rate); join existing rooms or wait a moment' };
     }
-    const hooks = this.app.hooks;
-    if (hooks?.screensJoins && !isNodeLocal(name)) {
+    const { hooks, observer } = applicationIn(name, this.app);
+    if (hooks?.screensJoins) {
       const admitted = await hooks.screenJoin(name, member);
       if (!admitted.ok) return { ok: false, code: admitted.code, message: admitted.message, byHook: true };
       if (!member.isOpen()) return undefined;
@@ -133,7 +132,7 @@ export class Broker {
     }
     const room = this.hub.join(member, name, watch);
     this.backplane.announce(room, 'joined', member);
-    if (this.app.observer && !isNodeLocal(name)) this.app.observer.joined(room, member);
+    observer?.joined(room, member);
     return { ok: true, room, log, ...(listed && { members: withLocal(listed, room, this.options.maxPresence) }) };
   }
 
@@ -163,9 +162,9 @@ export class Broker {
     this.hub.leave(member, room);
     this.backplane.announce(room, 'left', member);
     this.backplane.detach(room.name);
-    if (isNodeLocal(room.name)) return;
-    this.app.observer?.left(room, member);
-    this.app.hooks?.left(room.name, member);
+    const { hooks, observer } = applicationIn(room.name, this.app);
+    observer?.left(room, member);
+    hooks?.left(room.name, member);
   }
 
   leaveAll(member: Member): void {
@@ -188,8 +187,8 @@ export class Broker {
     };
     const published = await this.backplane.publish(draft);
     this.metrics.published++;
-    const observer = this.app.observer;
-    if (observer?.watchesPublishes && !isNodeLocal(name)) observer.published(draft, published, from);
+    const observer = applicationIn(name, this.app).observer;
+    if (observer?.watchesPublishes) observer.published(draft, published, from);
     return published;
   }
 

@@ -51,7 +51,7 @@ export class RoomLog {
    * and joins in progress. A log with holds is never evicted.
    */
   holds = 0;
-  /** Node-local status rooms: offsets count, nothing is kept or journaled. */
+  /** The server's own rooms (rooms/reserved-rooms.ts): offsets count, nothing is kept or journaled. */
   ephemeral = false;
   private ring: Array<HistoryEntry | undefined> = [];
   private head = 0;

@@ -5,8 +5,7 @@
  */
 import { ErrorCode } from '../../shared/protocol.js';
 import { MAX_JSON_DEPTH, nestsWithin } from '../../shared/json.js';
-import { roomNameProblem } from '../../shared/room-name.js';
-import { isNodeLocal } from './backplane/local.js';
+import { reservedRoomProblem, roomNameProblem } from '../../shared/room-name.js';
 
 /** Why `plaza.publish()` did not publish; `code` is one of the protocol's error codes. */
 export class PublishError extends Error {
@@ -23,7 +22,8 @@ export class PublishError extends Error {
 export function publishProblem(room: unknown, data: unknown, limits: { maxRoomName: number; maxPayload: number }): PublishError | undefined {
   const problem = roomNameProblem(room, limits.maxRoomName);
   if (problem !== undefined) return new PublishError(ErrorCode.BadRoom, problem);
-  if (isNodeLocal(room as string)) return new PublishError(ErrorCode.Forbidden, 'rooms named plaza:… are Plaza\'s own; publish elsewhere');
+  const reserved = reservedRoomProblem(room as string, 'publish');
+  if (reserved !== undefined) return new PublishError(ErrorCode.Forbidden, reserved);
   if (data === undefined) return new PublishError(ErrorCode.BadRequest, 'data is required: any JSON value');
   if (!nestsWithin(data, MAX_JSON_DEPTH)) return new PublishError(ErrorCode.BadRequest, `data nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: string | undefined;

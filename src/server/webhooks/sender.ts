@@ -4,8 +4,8 @@
  * - Enqueueing is a push onto the room's queue, nothing more: the POSTs happen later, so a slow
  *   or dead receiver never slows a join, a leave or a publish.
  * - One POST per room is on its way at a time (with up to BATCH_EVENTS of the room's events, in
- *   order); at most CONCURRENCY POSTs in all. A failed POST (no 2xx within --webhook-timeout,
- *   a refused connection) is retried with doubling backoff and jitter, up to --webhook-retries
+ *   order); at most CONCURRENCY POSTs in all. A failed POST (no 2xx status and answer body
+ *   within --webhook-timeout, a refused connection) is retried with doubling backoff and jitter, up to --webhook-retries
  *   times; then its events are dropped and counted, and the room's next events go on.
  * - Everything waiting is bounded in bytes (--webhook-max-queue); past it new events are dropped
  *   and counted. Retries may deliver an event twice: receivers dedupe by event `id`.
@@ -254,14 +254,19 @@ export class WebhookSender implements WebhookStats {
         request.destroy();
       }, this.options.timeout);
       request.on('response', (response) => {
-        settle(response.statusCode ?? 0);
-        // The status is the answer. The body is read and thrown away so the socket can be used
-        // again, but only so much of it: a receiver cannot keep a socket busy with an endless one.
+        // The status is the answer, but it counts only once the body has ended too, within the
+        // same timeout: a receiver that sends its status and never finishes would otherwise
+        // keep the socket for ever, and with CONCURRENCY such sockets no POST would get one.
+        // The body is read and thrown away, only so much of it: an endless one is cut off.
+        const status = response.statusCode ?? 0;
         let read = 0;
         response.on('data', (chunk: Buffer) => {
           read += chunk.length;
-          if (read > MAX_RESPONSE_BYTES) response.destroy();
+          if (read <= MAX_RESPONSE_BYTES) return;
+          settle(status);
+          response.destroy();
         });
+        response.on('end', () => settle(status));
         response.on('error', () => {});
       });
       request.on('error', () => settle(0));

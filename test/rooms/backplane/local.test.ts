@@ -1,20 +1,20 @@
 /**
  * The one-server backplane (src/server/rooms/backplane/local.ts), the reference implementation
  * of the Backplane contract, with the real hub and history and plain objects as members: holds,
- * offsets, delivery before resolving, node-local rooms, presence, listings, history pages and
+ * offsets, delivery before resolving, ephemeral rooms, presence, listings, history pages and
  * disconnects.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hub } from '../../../src/server/engine/hub.js';
 import { Metrics } from '../../../src/server/engine/metrics.js';
-import { LocalBackplane, isNodeLocal, localMembers } from '../../../src/server/rooms/backplane/local.js';
+import { LocalBackplane, localMembers } from '../../../src/server/rooms/backplane/local.js';
 import type { Draft } from '../../../src/server/rooms/backplane/types.js';
 import { HistoryStore } from '../../../src/server/rooms/history.js';
 import { createLocalNode, type Disconnectable } from '../../../src/server/rooms/local-node.js';
 import { Collector } from '../../helpers/members.js';
 
-function setup(options: { size?: number; maxRooms?: number } = {}) {
+function setup(options: { size?: number; maxRooms?: number; ephemeral?: boolean } = {}) {
   const metrics = new Metrics();
   const hub = new Hub();
   const history = new HistoryStore({ size: options.size ?? 10, ttl: 60_000, maxBytes: 1 << 20, maxRooms: options.maxRooms ?? 100 });
@@ -24,7 +24,7 @@ function setup(options: { size?: number; maxRooms?: number } = {}) {
     { id: 's2', userId: 'ada', close: (code, reason) => closed.push({ id: 's2', code, reason }) },
     { id: 's3', userId: 'grace', close: (code, reason) => closed.push({ id: 's3', code, reason }) },
   ];
-  const backplane = new LocalBackplane(createLocalNode(hub, metrics, connections), history);
+  const backplane = new LocalBackplane(createLocalNode(hub, metrics, connections), history, { ephemeral: options.ephemeral ?? false });
   return { metrics, hub, history, backplane, closed };
 }
 
@@ -84,10 +84,8 @@ describe('LocalBackplane', () => {
     assert.deepEqual(log.entries.map((entry) => entry.json), b!.texts);
   });
 
-  it('counts offsets in node-local rooms (plaza:…) but keeps no history there', async () => {
-    const { backplane, history, hub } = setup();
-    assert.equal(isNodeLocal('plaza:status'), true);
-    assert.equal(isNodeLocal('plaza-fans'), false);
+  it("ephemeral (the server's own rooms): counts offsets but keeps no history", async () => {
+    const { backplane, history, hub } = setup({ ephemeral: true });
     const watcher = new Collector('w');
     hub.join(watcher, 'plaza:status');
     await backplane.attach('plaza:status');

@@ -2,7 +2,8 @@
  * The backplane of one server: offsets come from the room's log in this process, delivery
  * happens in the same synchronous step, so `publish` resolves after the fan-out by construction.
  * It is the reference implementation of the Backplane contract (types.ts); the Redis backplane
- * also uses it for node-local rooms and for island publishes while Redis is away.
+ * also uses it for island publishes while Redis is away, and rooms/reserved-rooms.ts for the
+ * server's own rooms in every mode.
  */
 import { presenceEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
@@ -29,11 +30,6 @@ export function serverFull(): BackplaneError {
   return new BackplaneError('server_full', 'the server tracks as many rooms as it may (--max-rooms); try again later');
 }
 
-/** Node-local rooms (`plaza:…`, like the status feed) describe one server and keep no history. */
-export function isNodeLocal(room: string): boolean {
-  return room.startsWith('plaza:');
-}
-
 export class LocalBackplane implements Backplane {
   readonly kind = 'local';
   readonly status = { up: true };
@@ -42,6 +38,8 @@ export class LocalBackplane implements Backplane {
   constructor(
     private readonly node: LocalNode,
     private readonly store: HistoryStore,
+    /** Its rooms count offsets but keep no history (the server's own: rooms/reserved-rooms.ts). @default false */
+    private readonly settings: { readonly ephemeral: boolean } = { ephemeral: false },
   ) {}
 
   async start(): Promise<void> {}
@@ -56,7 +54,7 @@ export class LocalBackplane implements Backplane {
   hold(room: string): RoomLog {
     const log = this.store.open(room);
     if (!log) throw serverFull();
-    log.ephemeral = isNodeLocal(room);
+    log.ephemeral = this.settings.ephemeral;
     log.holds++;
     return log;
   }
@@ -69,7 +67,7 @@ export class LocalBackplane implements Backplane {
   async publish(draft: Draft): Promise<Published> {
     const log = this.store.open(draft.room);
     if (!log) throw serverFull();
-    log.ephemeral = isNodeLocal(draft.room);
+    log.ephemeral = this.settings.ephemeral;
     return this.sequence(log, draft);
   }
 

@@ -97,12 +97,13 @@ export class ClusterDirectory {
     return { members, count: sessions.size, sessions };
   }
 
-  /** Rooms with members on any node, with their cluster positions. */
-  async rooms(): Promise<RoomSummary[]> {
+  /** Rooms with members on any node, with their cluster positions; `followed`: the rooms this node follows. */
+  async rooms(followed: Iterable<string>): Promise<RoomSummary[]> {
     const counts = await this.link.roomCounts(this.presenceTtl, Date.now());
     // Rooms with members here whose summary is not written yet still count.
-    for (const room of this.node.hub.rooms()) {
-      if (!room.name.startsWith('plaza:') && !counts.has(room.name)) counts.set(room.name, room.members.size);
+    for (const name of followed) {
+      const here = this.node.hub.room(name)?.members.size ?? 0;
+      if (!counts.has(name)) counts.set(name, here);
     }
     const names = [...counts.keys()].filter((name) => (counts.get(name) ?? 0) > 0);
     const positions = await this.link.positions(names);

@@ -38,7 +38,7 @@ import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
-import { isNodeLocal, LocalBackplane, localMembers, serverFull } from './local.js';
+import { LocalBackplane, localMembers, serverFull } from './local.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
 import { PublishBatches } from './publish-batches.js';
@@ -215,7 +215,6 @@ export class RedisBackplane implements Backplane {
   // ---- rooms followed here --------------------------------------------------------------
 
   async attach(room: string): Promise<RoomLog> {
-    if (isNodeLocal(room)) return this.local.attach(room);
     let mirror = this.mirrors.get(room);
     if (!mirror) {
       // Nothing touches Redis before the room slot is secured: a refused join leaves no state.
@@ -236,7 +235,6 @@ export class RedisBackplane implements Backplane {
   }
 
   detach(room: string): void {
-    if (isNodeLocal(room)) return this.local.detach(room);
     const mirror = this.mirrors.get(room);
     if (!mirror) return;
     if (--mirror.log.holds > 0) return;
@@ -250,7 +248,6 @@ export class RedisBackplane implements Backplane {
   // ---- publishing --------------------------------------------------------------------------
 
   publish(draft: Draft): Promise<Published> {
-    if (isNodeLocal(draft.room)) return this.local.publish(draft);
     const mirror = this.mirrors.get(draft.room);
     if (!this.link.ready) {
       if (!mirror) return Promise.reject(unavailable('is unreachable and no member of this room is here'));
@@ -287,7 +284,10 @@ export class RedisBackplane implements Backplane {
       const { offset, epoch } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
       live.forEach((pending, i) => this.onSequenced(pending, offset + i, epoch));
     } catch (error) {
-      const why = unavailable(`did not confirm the publish (${(error as Error).message}); it may or may not have been published`);
+      // Redis's own words (MOVED or READONLY with node addresses, a script's error) are for the
+      // log: clients and the HTTP API get the code and this sentence.
+      this.logger.warn('Redis did not confirm a publish', { room, error: (error as Error).message });
+      const why = unavailable('did not confirm the publish; it may or may not have been published');
       for (const pending of live) this.fail(pending, why);
     }
   }
@@ -517,25 +517,23 @@ export class RedisBackplane implements Backplane {
   // ---- presence and the HTTP API's cluster-wide views (redis-directory.ts) ------------
 
   announce(room: Room, change: 'joined' | 'left', member: Member): void {
-    if (isNodeLocal(room.name) || !this.link.ready) return this.local.announce(room, change, member);
+    if (!this.link.ready) return this.local.announce(room, change, member);
     this.directory.announce(room, change, member);
   }
 
   members(room: string, limit: number): Promise<MemberList> {
     const here = this.node.hub.room(room);
-    if (isNodeLocal(room) || !this.link.ready) return Promise.resolve(localMembers(here, limit));
+    if (!this.link.ready) return Promise.resolve(localMembers(here, limit));
     return this.directory.members(room, here, limit);
   }
 
-  async rooms(): Promise<RoomSummary[]> {
-    const here = await this.local.rooms();
+  rooms(): Promise<RoomSummary[]> {
     // While Redis is away this node can only speak for itself.
-    if (!this.link.ready) return here;
-    return [...(await this.directory.rooms()), ...here.filter((summary) => isNodeLocal(summary.room))];
+    if (!this.link.ready) return this.local.rooms();
+    return this.directory.rooms(this.mirrors.keys());
   }
 
   history(room: string, since: number, limit: number): Promise<HistoryPage | undefined> {
-    if (isNodeLocal(room)) return this.local.history(room, since, limit);
     if (!this.link.ready) return Promise.reject(unavailable('is unreachable'));
     return this.directory.history(room, since, limit);
   }
