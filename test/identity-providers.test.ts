@@ -19,6 +19,7 @@ import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
 import { AUTH_FAILURE_BURST } from '../src/server/access/failure-limiter.js';
 import { signToken } from '../src/server/access/tokens.js';
+import { createLogger } from '../src/server/logger.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { claimsFor, forgeWithPublicKey, generateSigningKey, IdentityProvider, signJwt, type Algorithm } from './helpers/identity-provider.js';
@@ -170,6 +171,21 @@ describe('sign-in from identity providers', () => {
       assert.equal(refused.status, 403);
     });
 
+    it('takes tokens up to 8 KiB (providers put roles and permissions in them), and refuses longer ones', async () => {
+      const plaza = await start();
+      const roles = (count: number) => Array.from({ length: count }, (_, i) => `role-${String(i).padStart(4, '0')}`);
+      const big = signJwt(idp.key('RS256'), claimsFor('ada', { roles: roles(420) }));
+      assert.ok(big.length > 7000 && big.length <= 8192, `${big.length} characters`);
+      const c = client(plaza, { rooms: true, token: big });
+      await eventually(() => c.status === 'open', 3000, 'open with a 7 KB token');
+      const huge = signJwt(idp.key('RS256'), claimsFor('ada', { roles: roles(520) }));
+      assert.ok(huge.length > 8192);
+      const refused = client(plaza, { rooms: true, token: huge });
+      const seen = record(refused);
+      await eventually(() => refused.status === 'closed', 3000, 'closed');
+      assert.match(seen.errors[0]!.message, /token is too long/);
+    });
+
     it('reads the grants from an Auth0-style namespaced claim', async () => {
       const plaza = await start({ authRoomsClaim: '"https://example.com/rooms"' });
       const c = client(plaza, { rooms: true, token: signJwt(idp.key('RS256'), claimsFor('auth0|7', { rooms: undefined, 'https://example.com/rooms': ['team-*'] })) });
@@ -189,6 +205,7 @@ describe('sign-in from identity providers', () => {
         [signJwt(rs, claimsFor('ada', { ...right, iss: 'https://evil.example/' })), /issuer \(iss\)/],
         [signJwt(rs, claimsFor('ada', { ...right, aud: 'someone-else' })), /audience \(aud\)/],
         [forgeWithPublicKey(rs, claimsFor('ada', right)), /must be signed with RS256, ES256 or EdDSA/],
+        [signJwt(generateSigningKey('PS256'), claimsFor('ada', right)), /must be signed with RS256, ES256 or EdDSA/],
         [signJwt(rs, claimsFor('ada', { ...right, exp: now() - 1 })), /has expired/],
       ];
       const before = await metric(plaza, 'plaza_auth_failures_total');
@@ -207,19 +224,20 @@ describe('sign-in from identity providers', () => {
 
     it('expiry on open connections: 4004 at exp; a token function gets a fresh token and reconnects', async () => {
       const plaza = await start();
-      const once = client(plaza, { rooms: true, token: signJwt(idp.key('ES256'), claimsFor('ada', { exp: now() + 1 })) });
+      // Two seconds (a second, at a whole-second boundary, can pass before a busy machine connects).
+      const once = client(plaza, { rooms: true, token: signJwt(idp.key('ES256'), claimsFor('ada', { exp: now() + 2 })) });
       const onceSeen = record(once);
       const issued: number[] = [];
       const refreshing = client(plaza, {
         rooms: true,
         token: async () => {
           issued.push(Date.now());
-          return signJwt(idp.key('EdDSA'), claimsFor('bob', { exp: now() + (issued.length === 1 ? 1 : 600) }));
+          return signJwt(idp.key('EdDSA'), claimsFor('bob', { exp: now() + (issued.length === 1 ? 2 : 600) }));
         },
       });
       const refreshingSeen = record(refreshing);
       const room = refreshing.join('lobby');
-      await eventually(() => once.status === 'closed' && refreshingSeen.opens === 2, 5000, 'the expiry');
+      await eventually(() => once.status === 'closed' && refreshingSeen.opens === 2, 6000, 'the expiry');
       assert.deepEqual(onceSeen.closes.map((c) => c.code), [4004]);
       assert.deepEqual(onceSeen.errors.map((e) => e.code), ['token_expired']);
       assert.deepEqual(refreshingSeen.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4004, willReconnect: true }]);
@@ -312,6 +330,28 @@ describe('sign-in from identity providers', () => {
     const c = client(plaza, { rooms: true, token: () => signJwt(down.key('RS256'), claimsFor('ada')) });
     await eventually(() => c.status === 'open', 5000, 'open once the provider answers');
     assert.equal((await fetch(`${plaza.url}/readyz`)).status, 200);
+  });
+
+  it('never logs a provider\'s token, valid or refused', async () => {
+    const lines: string[] = [];
+    const plaza = createPlaza(
+      { port: 0, host: '127.0.0.1', logLevel: 'debug', logFormat: 'json', authJwksUrl: idp.url, authJwksCooldown: 200 },
+      { logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) },
+    );
+    cleanups.push(() => plaza.close());
+    await plaza.start();
+    const valid = signJwt(idp.key('ES256'), claimsFor('ada'));
+    const forged = signJwt(generateSigningKey('ES256', idp.key('ES256').kid), claimsFor('mallory'));
+    const c = client(plaza, { rooms: true, token: valid });
+    await eventually(() => c.status === 'open', 3000, 'open');
+    assert.equal((await upgrade(plaza.port, forged)).status, 401);
+    c.close();
+    await eventually(() => lines.some((line) => line.includes('connection closed')), 3000, 'the close line');
+    const log = lines.join('');
+    assert.match(log, /refused an upgrade without a valid key or token/);
+    for (const token of [valid, forged]) {
+      for (const part of token.split('.')) assert.ok(!log.includes(part), 'no part of a token is logged');
+    }
   });
 
   it('lets the authenticate hook decide first; when it passes, the provider\'s token decides', async () => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { importJWK } from 'jose';
 import { MAX_KEYS, TokenCheckUnavailableError, type ImportKey } from '../../src/server/access/key-set.js';
-import { RemoteKeySet, type RemoteKeySetOptions } from '../../src/server/access/remote-key-set.js';
+import { DEFAULT_FRESH_MS, keepFor, MAX_FRESH_MS, RemoteKeySet, type RemoteKeySetOptions } from '../../src/server/access/remote-key-set.js';
 import { TokenError } from '../../src/server/access/token-claims.js';
 import { createLogger } from '../../src/server/logger.js';
 import { generateSigningKey, IdentityProvider, publicJwk } from '../helpers/identity-provider.js';
@@ -58,6 +58,22 @@ describe('RemoteKeySet', () => {
     await sleep(700);
     assert.equal(idp.requests, 1, 'still fresh');
     await idp.waitForRequests(2, 2000);
+  });
+
+  it('keeps keys for max-age, 5 minutes without cache headers, never less than the cooldown nor more than a day', async () => {
+    assert.equal(keepFor({ 'cache-control': 'max-age=600' }, 30_000), 600_000);
+    assert.equal(keepFor({}, 30_000), DEFAULT_FRESH_MS);
+    assert.equal(DEFAULT_FRESH_MS, 5 * 60_000);
+    assert.equal(keepFor({ 'cache-control': 'max-age=5' }, 30_000), 30_000);
+    assert.equal(keepFor({ 'cache-control': 'max-age=31536000' }, 30_000), MAX_FRESH_MS);
+    assert.equal(MAX_FRESH_MS, 24 * 3600_000);
+    // Against a real answer with no cache headers: nothing fetched after several cooldowns.
+    const idp = await IdentityProvider.start();
+    cleanups.push(() => idp.close());
+    idp.cacheControl = '';
+    await setUp({ cooldown: 100 }, idp);
+    await sleep(500);
+    assert.equal(idp.requests, 1);
   });
 
   it('takes no-store as "fetch again after the cooldown", not "fetch all the time"', async () => {

@@ -16,6 +16,7 @@
  *   set holds at most MAX_KEYS keys.
  */
 import type { Logger } from '../logger.js';
+import type { IncomingHttpHeaders } from 'node:http';
 import { fetchBounded, freshnessOf, KeyFetchError } from './key-fetch.js';
 import { importEntry, TokenCheckUnavailableError, MAX_KEYS, pickError, pickKey, type ImportKey, type JsonWebKeyLike, type KeyEntry } from './key-set.js';
 import type { AsymmetricAlgorithm } from './token-algorithms.js';
@@ -35,6 +36,11 @@ export interface RemoteKeySetOptions {
 export const DEFAULT_FRESH_MS = 5 * 60_000;
 /** Longest keys are kept before they are fetched again, whatever the headers say. */
 export const MAX_FRESH_MS = 24 * 3600_000;
+
+/** How long (ms) keys fetched with these response headers are kept before they are fetched again. */
+export function keepFor(headers: IncomingHttpHeaders, cooldown: number): number {
+  return Math.min(MAX_FRESH_MS, Math.max(cooldown, freshnessOf(headers) ?? DEFAULT_FRESH_MS));
+}
 
 export class RemoteKeySet {
   private entries: KeyEntry[] = [];
@@ -160,7 +166,6 @@ export class RemoteKeySet {
       else entries.push(entry);
     }
     if (entries.length === 0) throw new KeyFetchError(`the key set holds no key for ${algorithms.join(', ')}${skipped.length ? ` (${skipped.join('; ')})` : ''}`);
-    const freshFor = Math.min(MAX_FRESH_MS, Math.max(cooldown, freshnessOf(fetched.headers) ?? DEFAULT_FRESH_MS));
-    return { entries, freshFor, skipped };
+    return { entries, freshFor: keepFor(fetched.headers, cooldown), skipped };
   }
 }
