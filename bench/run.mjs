@@ -113,7 +113,7 @@ function config(args) {
     /** Idle members with rooms and presence: `members` connections over `rooms` rooms. */
     idleRooms: { members: 5_000, rooms: 100 },
     /** The connect row with tokens: `connections` plain clients per kind of token, `rounds` times (median). */
-    authConnect: { connections: 2_000, rounds: 3 },
+    authConnect: { connections: 2_000, rounds: 5 },
     settleMs: 1000,
     /** soak.mjs: 300,000 messages of 1 KiB through 20 rooms of 4 subscribers and a publisher. */
     soak: { rooms: 20, slowRooms: 3, members: 4, messages: 300_000, step: 25, size: 1024, samples: 10, idleMs: 15_000 },

@@ -380,6 +380,29 @@ describe('sign-in from identity providers', () => {
     assert.equal(refused.state, 'closed');
   });
 
+  it('refuses bad combinations when the library is created, with a ConfigError naming the option', () => {
+    const cases: Array<[PlazaConfig, string, RegExp]> = [
+      [{ authJwksUrl: 'http://idp.example.com/jwks' }, 'authJwksUrl', /must be https/],
+      [{ authJwksUrl: 'ftp://idp.example.com/jwks' }, 'authJwksUrl', /expected an https:\/\/ URL/],
+      [{ authJwksUrl: idp.url, authAlgorithms: ['HS256'] }, 'authAlgorithms', /algorithm confusion/],
+      [{ authJwksUrl: idp.url, authAlgorithms: ['none'] }, 'authAlgorithms', /"none" would accept unsigned tokens/],
+      [{ authJwksUrl: idp.url, authAlgorithms: [] }, 'authAlgorithms', /list at least one algorithm/],
+      [{ authJwksUrl: idp.url, authPublicKey: '/etc/idp.pem' }, 'authPublicKey', /not both/],
+      [{ authAudience: 'plaza' }, 'authAudience', /no token is required/],
+      [{ authSecret: SECRET, authPublishClaim: 'plaza..publish' }, 'authPublishClaim', /single dots/],
+      [{ authJwksUrl: idp.url, authJwksMaxBytes: 10 }, 'authJwksMaxBytes', /expected a size in bytes from 1024/],
+    ];
+    for (const [config, option, message] of cases) {
+      assert.throws(() => createPlaza({ logLevel: 'silent', ...config }), (error: unknown) => {
+        assert.ok(error instanceof Error && error.name === 'ConfigError', String(error));
+        assert.equal((error as { code?: string }).code, 'PLAZA_ERR_CONFIG');
+        assert.equal((error as { option?: string }).option, option);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+  });
+
   describe('the command line, from a bare copy of dist/', () => {
     let copy: string;
     before(async () => {
