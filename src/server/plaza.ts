@@ -314,7 +314,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   async function prepare(): Promise<RequestHandler> {
     const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
     if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
-    // First, like the TLS files: a bad --auth-public-key is a bad option, reported before the rest starts.
+    // Before the journal, timers and backplane: a bad --auth-public-key is a bad option, like a TLS file.
     await tokens?.start();
     if (config.dataDir) openJournal();
     sweepTimer = setInterval(() => {
