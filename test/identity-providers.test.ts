@@ -9,11 +9,12 @@
  * the CLI's start-up errors (exit 2) from a bare copy of dist/ (jose bundled in).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
@@ -163,7 +164,7 @@ describe('sign-in from identity providers', () => {
       });
     }
 
-    it('a plain client with a token: admitted to the default room its grant allows, 401 otherwise', async () => {
+    it('a plain client with a token: admitted when its grant allows the default room, 403 otherwise', async () => {
       const plaza = await start();
       const plain = client(plaza, { token: signJwt(idp.key('ES256'), claimsFor('ada', { rooms: ['lobby'] })) });
       await eventually(() => plain.status === 'open', 3000, 'open');
@@ -439,6 +440,21 @@ describe('sign-in from identity providers', () => {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+
+    it('serves provider tokens from the copy: jose is bundled into dist/server.js', async () => {
+      const child = spawn(process.execPath, [join(copy, 'server.js'), '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--auth-jwks-url', idp.url], { cwd: copy, env: { PATH: process.env.PATH } });
+      cleanups.push(() => child.kill('SIGKILL'));
+      const url = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          const entry = JSON.parse(line) as { msg: string; url?: string };
+          if (entry.msg === 'Plaza is serving' && entry.url) resolve(entry.url);
+        });
+        child.on('exit', (code) => reject(new Error(`exited with ${code}`)));
+      });
+      const port = Number(new URL(url).port);
+      assert.equal((await upgrade(port, signJwt(idp.key('EdDSA'), claimsFor('ada')))).status, 101);
+      assert.equal((await upgrade(port, forgeWithPublicKey(idp.key('RS256'), claimsFor('ada')))).status, 401);
     });
 
     it('lists the new options in --help', () => {
