@@ -1,5 +1,6 @@
 // Builds everything Plaza ships, with esbuild:
-//   dist/server.js        the CLI, one self-contained ESM file (ws bundled in)
+//   dist/server.js        the CLI, one self-contained ESM file (ws, jose and ioredis bundled in;
+//                         jose and ioredis are dynamic imports, evaluated only when used)
 //   dist/index.js         the library (`import { createPlaza } from 'plaza-realtime'`); ws and
 //                         ioredis stay imports, resolved from the package's dependencies
 //   dist/public/          the chat page and the embeddable client (plaza.js global, plaza.mjs module)
@@ -46,8 +47,8 @@ async function buildLibrary() {
     entryPoints: [join(root, 'src/server/index.ts')],
     outfile: join(root, 'dist/index.js'),
     bundle: true,
-    // The package's dependencies (ws, ioredis) are installed beside it: imported, not copied in,
-    // so an app that uses ws itself gets one copy, and ioredis stays a lazy import().
+    // The package's dependencies (ws, ioredis, jose) are installed beside it: imported, not copied
+    // in, so an app that uses ws itself gets one copy, and ioredis and jose stay lazy import()s.
     packages: 'external',
     platform: 'node',
     format: 'esm',

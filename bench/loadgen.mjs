@@ -46,9 +46,10 @@ const commands = {
    * Opens `count` subscribers with at most `concurrency` handshakes in flight. Subscriber number
    * `first + j` (numbered across both generators) joins `rooms[(first + j) % rooms.length]` on
    * `ports[(first + j) % ports.length]`. `publishers: true` first opens one publisher per room,
-   * all on ports[0], speaking `publisherFlavour` (default: the subscribers' flavour).
+   * all on ports[0], speaking `publisherFlavour` (default: the subscribers' flavour). `query` is
+   * appended to every handshake's path (`?token=…`).
    */
-  async connect({ ports, flavour, publisherFlavour = flavour, rooms = ['lobby'], first = 0, count, probe = false, publishers: withPublishers = false, concurrency = 128, timeoutMs = 30_000 }) {
+  async connect({ ports, flavour, publisherFlavour = flavour, rooms = ['lobby'], first = 0, count, probe = false, publishers: withPublishers = false, concurrency = 128, timeoutMs = 30_000, query = '' }) {
     if (subscribers.length + publishers.length + count + (withPublishers ? rooms.length : 0) > MAX_SOCKETS) {
       throw new Error(`more than ${MAX_SOCKETS} sockets requested`);
     }
@@ -57,7 +58,7 @@ const commands = {
       let nextRoom = 0;
       const lane = async () => {
         while (nextRoom < rooms.length) {
-          const publisher = new Publisher({ port: ports[0], flavour: publisherFlavour, room: rooms[nextRoom++], sink });
+          const publisher = new Publisher({ port: ports[0], flavour: publisherFlavour, room: rooms[nextRoom++], sink, query });
           publishers.push(publisher);
           await publisher.connect(timeoutMs);
         }
@@ -68,7 +69,7 @@ const commands = {
     const lane = async () => {
       while (next < count) {
         const i = first + next++;
-        const subscriber = new Subscriber({ port: ports[i % ports.length], flavour, room: rooms[i % rooms.length], probe, sink });
+        const subscriber = new Subscriber({ port: ports[i % ports.length], flavour, room: rooms[i % rooms.length], probe, sink, query });
         subscribers.push(subscriber);
         await subscriber.connect(timeoutMs);
       }

@@ -17,12 +17,14 @@ import { isJoined, JOIN, PATHS, PUBLISH, SUBPROTOCOL } from './subscriber.mjs';
 export class Publisher {
   /**
    * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string,
-   *           sink: import('./subscriber.mjs').Sink }} options
+   *           sink: import('./subscriber.mjs').Sink, query?: string }} options
+   *   `query` is appended to the URL's path, e.g. `?token=…`.
    */
-  constructor({ port, flavour, room = 'lobby', sink }) {
+  constructor({ port, flavour, room = 'lobby', sink, query = '' }) {
     this.port = port;
     this.flavour = flavour;
     this.room = room;
+    this.query = query;
     this.sink = sink;
     this.ws = null;
     this.ready = false;
@@ -31,7 +33,7 @@ export class Publisher {
 
   connect(timeoutMs) {
     return new Promise((resolve, reject) => {
-      const url = `ws://127.0.0.1:${this.port}${PATHS[this.flavour]}`;
+      const url = `ws://127.0.0.1:${this.port}${PATHS[this.flavour]}${this.query}`;
       const ws = new WebSocket(url, this.flavour === 'v1' ? SUBPROTOCOL : [], { perMessageDeflate: false });
       this.ws = ws;
       const timer = setTimeout(() => {

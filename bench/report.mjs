@@ -61,6 +61,16 @@ export function metricRows(cfg) {
   rows.push({ key: 'idle.rssMiB', label: `idle ${count(cfg.big)} connections: server RSS total`, unit: 'MiB', better: 'lower' });
   rows.push({ key: 'connect.cpuPerConn', label: `connect ${count(cfg.big)}: server CPU per connection`, unit: 'µs', better: 'lower' });
   rows.push({ key: 'connect.rate', label: `connect ${count(cfg.big)}: connections accepted per second`, unit: '/s', better: 'higher' });
+  if (cfg.authConnect) {
+    const what = `connect ${count(cfg.authConnect.connections)} plain clients`;
+    rows.push({ key: 'connectAuth.none.cpuPerConn', label: `${what} without a token: server CPU per connection`, unit: 'µs', better: 'lower' });
+    rows.push({ key: 'connectAuth.HS256.cpuPerConn', label: `${what} with an HS256 token (--auth-secret): server CPU per connection`, unit: 'µs', better: 'lower' });
+    rows.push({ key: 'connectAuth.HS256.overNone', label: '… HS256 check: extra CPU per connection over no token', unit: 'µs', better: 'lower' });
+    for (const kind of ['RS256', 'ES256', 'EdDSA']) {
+      rows.push({ key: `connectAuth.${kind}.cpuPerConn`, label: `${what} with an ${kind} token (JWKS, keys cached): server CPU per connection`, unit: 'µs', better: 'lower' });
+      rows.push({ key: `connectAuth.${kind}.overHs256`, label: `… ${kind} check: extra CPU per connection over HS256`, unit: 'µs', better: 'lower' });
+    }
+  }
   return rows;
 }
 
@@ -87,6 +97,8 @@ export function derive(run, cfg) {
   put('cluster.burst.totalCpu', run['cluster.burst.cpu'] + run['cluster.burst.redisCpu']);
   put('cluster.steady.totalCpu', run['cluster.steady.cpu'] + run['cluster.steady.redisCpu']);
   put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
+  put('connectAuth.HS256.overNone', run['connectAuth.HS256.cpuPerConn'] - run['connectAuth.none.cpuPerConn']);
+  for (const kind of ['RS256', 'ES256', 'EdDSA']) put(`connectAuth.${kind}.overHs256`, run[`connectAuth.${kind}.cpuPerConn`] - run['connectAuth.HS256.cpuPerConn']);
   return out;
 }
 

@@ -5,7 +5,7 @@
  *   --runs N            runs per server (default 3; quick 1)
  *   --only a,b          servers to run: plaza, ws, bun, socketio (partial runs are not saved)
  *   --scenarios a,b     scenario id prefixes: idle, burst, steady, ladder, write-delay, compress,
- *                       v1, rooms, cluster, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
+ *                       v1, rooms, connect-auth, cluster, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
  *                       Partial runs are not saved
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
@@ -112,6 +112,8 @@ function config(args) {
     compress: { messages: 100, size: 1024 },
     /** Idle members with rooms and presence: `members` connections over `rooms` rooms. */
     idleRooms: { members: 5_000, rooms: 100 },
+    /** The connect row with tokens: `connections` plain clients per kind of token, `rounds` times (median). */
+    authConnect: { connections: 2_000, rounds: 5 },
     settleMs: 1000,
     /** soak.mjs: 300,000 messages of 1 KiB through 20 rooms of 4 subscribers and a publisher. */
     soak: { rooms: 20, slowRooms: 3, members: 4, messages: 300_000, step: 25, size: 1024, samples: 10, idleMs: 15_000 },
@@ -133,6 +135,7 @@ function config(args) {
     writeDelay: { ...full.writeDelay, seconds: 2 },
     compress: { messages: 50, size: 1024 },
     idleRooms: { members: 1_000, rooms: 20 },
+    authConnect: { connections: 500, rounds: 2 },
     settleMs: 500,
     soak: { ...full.soak, messages: 60_000, samples: 5, idleMs: 6000 },
     clusterSoak: { ...full.clusterSoak, seconds: 15, idleMs: 8000, sampleMs: 2000 },
@@ -270,13 +273,13 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
 
   /**
    * Exactly n subscribers (cfg.probes of them probes) in `rooms` rooms, plus one publisher per
-   * room, all speaking the current mode's flavour (the publishers `publisher`, when given);
-   * reuses what is connected when nothing changed.
+   * room, all speaking the current mode's flavour (the publishers `publisher`, when given), each
+   * handshake's path followed by `query` (`?token=…`); reuses what is connected when nothing changed.
    */
-  async function population(n, { rooms = 1, publisher } = {}) {
+  async function population(n, { rooms = 1, publisher, query = '' } = {}) {
     const { flavour } = server.modes[mode];
     const publisherFlavour = publisher ?? flavour;
-    const key = n === 0 ? '' : `${n}/${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}`;
+    const key = n === 0 ? '' : `${n}/${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}/${query}`;
     const names = rooms === 1 ? ['lobby'] : Array.from({ length: rooms }, (_, k) => `room-${k}`);
     if (key === current) return { ms: null, connections: n + rooms, rooms: names };
     if (current !== '') await closePopulation();
@@ -284,7 +287,7 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     const probes = Math.min(cfg.probes, n);
     const bulkCount = n - probes;
     const start = nowMs();
-    const common = { ports: target.ports, flavour, publisherFlavour, rooms: names };
+    const common = { ports: target.ports, flavour, publisherFlavour, rooms: names, query };
     await probe.call('connect', { ...common, count: 0, publishers: true });
     // Probes are spread evenly through the connection order, so that they sit at every
     // position of a server's recipient list, not all at its end. Subscriber i joins room

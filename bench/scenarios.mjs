@@ -33,6 +33,7 @@
  * mode needs, with clients speaking that mode's flavour. `only: [server ids]` keeps a scenario to
  * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
+import { benchIdentity, TOKEN_KINDS } from './identity.mjs';
 import { cpuSince, readCpu, rssKiB } from './proc.mjs';
 import { collectGarbage } from './servers.mjs';
 import { clusterSoak, soak } from './soak.mjs';
@@ -94,6 +95,41 @@ export function connectAndIdle(n, { rooms } = {}) {
         out['connect.cpuPerConn'] = cpu.us / connections;
       }
       return out;
+    },
+  };
+}
+
+const middle = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+/**
+ * The connect row with sign-in tokens (issue 25): n plain clients connect, each carrying a token
+ * of one kind, and the server's CPU per connection is read over the connecting only. `kinds` are
+ * measured in turn, `rounds` times, after a warm-up of each (the first check of a kind pays for
+ * JIT and WebCrypto's first use); the median of the rounds is kept per kind. 'none' is the same
+ * without a token, on the ordinary process; the others run on the process that requires tokens
+ * (servers.mjs PLAZA_AUTH), whose keys were fetched once at start (identity.mjs).
+ */
+export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth', id = `connect-auth-${n}` } = {}) {
+  return {
+    id,
+    mode,
+    only: ['plaza'],
+    async run(ctx) {
+      const idp = await benchIdentity();
+      const query = (kind) => (kind === 'none' ? '' : `?token=${idp.token(kind)}`);
+      for (const kind of kinds) await ctx.population(Math.min(n, 500), { query: query(kind) });
+      const samples = Object.fromEntries(kinds.map((kind) => [kind, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (const kind of kinds) {
+          await ctx.population(0);
+          await ctx.quiesce();
+          const cpu0 = readCpu(ctx.pid);
+          const { connections } = await ctx.population(n, { query: query(kind) });
+          samples[kind].push(cpuSince(cpu0, readCpu(ctx.pid)).us / connections);
+        }
+      }
+      await ctx.population(0);
+      return Object.fromEntries(kinds.map((kind) => [`connectAuth.${kind}.cpuPerConn`, middle(samples[kind])]));
     },
   };
 }
@@ -403,9 +439,11 @@ export function plan(cfg) {
     steady(cfg.small),
     ladder(cfg.small),
     compress(cfg.small, { mode: 'broadcast', prefix: 'compressOff' }),
+    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds, { kinds: ['none'], mode: 'broadcast', id: `connect-auth-none-${cfg.authConnect.connections}` }),
     v1(cfg.small),
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
     connectAndIdle(cfg.idleRooms.members, { rooms: cfg.idleRooms.rooms }),
+    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds),
     writeDelay(cfg.small),
     compress(cfg.small),
     cluster(cfg.small),

@@ -19,6 +19,7 @@ import { cpus } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { benchIdentity } from './identity.mjs';
 import { listeningPort } from './proc.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -39,6 +40,11 @@ export const WRITE_DELAY_MS = 5;
 const PLAZA_WRITE_DELAY = { ...PLAZA, key: 'plaza-write-delay', label: 'Plaza (write delay)', args: [...PLAZA_ARGS, '--write-delay', String(WRITE_DELAY_MS)] };
 /** Plaza compressing once per message for members that negotiated permessage-deflate. */
 const PLAZA_COMPRESS = { ...PLAZA, key: 'plaza-compress', label: 'Plaza (compress)', args: [...PLAZA_ARGS, '--compress'] };
+/**
+ * Plaza requiring tokens: HS256 with --auth-secret, and RS256/ES256/EdDSA from the bench's JWKS
+ * (identity.mjs; its flags are added at start, once the provider has a port).
+ */
+const PLAZA_AUTH = { ...PLAZA, key: 'plaza-auth', label: 'Plaza (tokens)', identity: true };
 const WS_ROOMS = { key: 'ws-rooms', label: 'bare ws (rooms)', script: `${here}peers/bare-ws-rooms.mjs`, args: ['--port', '0'] };
 /**
  * The soak's processes: the same programs with the same flags, started fresh, with a preload that
@@ -85,6 +91,7 @@ export const SERVERS = [
       'idle-rooms': { process: PLAZA_IDLE_ROOMS, flavour: 'v1-presence' },
       'write-delay': { process: PLAZA_WRITE_DELAY, flavour: 'plain' },
       compress: { process: PLAZA_COMPRESS, flavour: 'plain-deflate' },
+      auth: { process: PLAZA_AUTH, flavour: 'plain' },
       cluster: { process: PLAZA_CLUSTER, flavour: 'v1' },
       soak: { process: PLAZA_SOAK, flavour: 'v1' },
       'cluster-soak': { process: PLAZA_CLUSTER_SOAK, flavour: 'v1' },
@@ -280,6 +287,7 @@ export async function startTarget(spec, { nodeArgs = [], pin = false } = {}) {
   let redisPort;
   try {
     let args = spec.args;
+    if (spec.identity) args = [...args, ...(await benchIdentity()).args];
     if (spec.redis) {
       const port = await freePort();
       // A Redis of its own: no other client's keys, no persistence, gone after the session.

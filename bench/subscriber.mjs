@@ -164,14 +164,16 @@ export class Sink {
 
 export class Subscriber {
   /**
-   * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string, probe: boolean, sink: Sink }} options
+   * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string, probe: boolean, sink: Sink, query?: string }} options
+   *   `query` is appended to the handshake's path, e.g. `?token=…` for a Plaza that requires tokens.
    */
-  constructor({ port, flavour, room = 'lobby', probe, sink }) {
+  constructor({ port, flavour, room = 'lobby', probe, sink, query = '' }) {
     // Probes read payloads and do not inflate them: they never offer permessage-deflate.
     if (probe && flavour === 'plain-deflate') flavour = 'plain';
     this.port = port;
     this.flavour = flavour;
     this.room = room;
+    this.query = query;
     this.engineIo = flavour.startsWith('socketio');
     /** Speaks plaza.v1 (joins with a JSON request and waits for `joined`). */
     this.v1 = flavour.startsWith('v1');
@@ -206,7 +208,7 @@ export class Subscriber {
       this.socket = socket;
       socket.on('connect', () => {
         socket.write(
-          `GET ${PATHS[this.flavour]} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nUpgrade: websocket\r\n` +
+          `GET ${PATHS[this.flavour]}${this.query} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nUpgrade: websocket\r\n` +
             `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
             (this.v1 ? `Sec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n` : '') +
             (this.flavour === 'plain-deflate' ? `Sec-WebSocket-Extensions: ${DEFLATE_OFFER}\r\n` : '') +

@@ -8,6 +8,9 @@ import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './
 import { isReservedRoom, roomNameProblem } from '../shared/room-name.js';
 import { reachablePath } from './access/request-target.js';
 import { parseRedisTarget } from './redis-target.js';
+import { MAX_CLAIM_PATH, parseClaimPath } from './access/claim-path.js';
+import { jwksUrlProblem } from './access/key-fetch.js';
+import { algorithmsProblem, ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './access/token-algorithms.js';
 
 /**
  * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
@@ -132,6 +135,35 @@ export interface PlazaOptions {
   trustProxyHeader: ForwardedHeader;
   /** HMAC secret that turns on signed tokens (JWT HS256) for every WebSocket; at least 32 characters. @default '' (no auth) */
   authSecret: string;
+  /**
+   * URL of an identity provider's public keys (JWKS, e.g. https://example.auth0.com/.well-known/jwks.json):
+   * turns on tokens signed by that provider (RS256, ES256, EdDSA…) for every WebSocket. https, or
+   * http to 127.0.0.1, ::1 or localhost only. Keys are cached as the provider's cache headers say.
+   * @default '' (none)
+   */
+  authJwksUrl: string;
+  /** PEM file with the one public key (or certificate) tokens are signed for; instead of authJwksUrl. @default '' (none) */
+  authPublicKey: string;
+  /** Algorithms accepted for tokens checked with authJwksUrl or authPublicKey; never `none` or HS*. @default ['RS256', 'ES256', 'EdDSA'] */
+  authAlgorithms: string[];
+  /** The `iss` every token must carry (exact match). @default '' (not checked) */
+  authIssuer: string;
+  /** A value every token's `aud` must hold (a string, or one of a list). @default '' (not checked) */
+  authAudience: string;
+  /**
+   * Where in a token the rooms it may join are: a claim name, a dotted path into nested claims
+   * (`plaza.rooms`, Keycloak style) or a quoted name with dots (`"https://example.com/rooms"`, Auth0 style).
+   * @default 'rooms'
+   */
+  authRoomsClaim: string;
+  /** Where the rooms it may publish to are, the same way; absent from a token: the rooms it may join. @default 'publish' */
+  authPublishClaim: string;
+  /** Least time (ms) between two fetches of the JWKS: a token with an unknown `kid` makes one fetch at most this often. @default 30000 */
+  authJwksCooldown: number;
+  /** How long one fetch of the JWKS may take (ms). @default 5000 */
+  authJwksTimeout: number;
+  /** Largest JWKS accepted, in bytes. @default 262144 (256 KiB) */
+  authJwksMaxBytes: number;
   /** PEM certificate file: serve https and wss. Needs tlsKey. @default '' */
   tlsCert: string;
   /** PEM private key file for tlsCert. @default '' */
@@ -191,6 +223,16 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   trustProxy: [],
   trustProxyHeader: 'x-forwarded-for',
   authSecret: '',
+  authJwksUrl: '',
+  authPublicKey: '',
+  authAlgorithms: [...DEFAULT_ALGORITHMS],
+  authIssuer: '',
+  authAudience: '',
+  authRoomsClaim: 'rooms',
+  authPublishClaim: 'publish',
+  authJwksCooldown: 30_000,
+  authJwksTimeout: 5000,
+  authJwksMaxBytes: 256 * 1024,
   tlsCert: '',
   tlsKey: '',
   maxFragments: 1024,
@@ -278,6 +320,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'trustProxy', flag: '--trust-proxy', env: 'TRUST_PROXY', kind: 'list', value: '<address,…>', help: 'comma list of proxy addresses/CIDRs whose forwarded-for header names the client (default: none)' },
   { key: 'trustProxyHeader', flag: '--trust-proxy-header', env: 'TRUST_PROXY_HEADER', kind: 'choice', choices: FORWARDED_HEADERS, help: 'header those proxies append the client to' },
   { key: 'authSecret', flag: '--auth-secret', env: 'AUTH_SECRET', kind: 'string', secret: true, value: '<secret>', help: 'HMAC secret (32+ chars) that requires signed tokens' },
+  { key: 'authJwksUrl', flag: '--auth-jwks-url', env: 'AUTH_JWKS_URL', kind: 'string', max: 2048, value: '<url>', help: 'identity provider\'s JWKS URL: requires tokens it signed (https; http to loopback only)' },
+  { key: 'authPublicKey', flag: '--auth-public-key', env: 'AUTH_PUBLIC_KEY', kind: 'string', value: '<file>', help: 'PEM public key or certificate that requires tokens signed for it (instead of --auth-jwks-url)' },
+  { key: 'authAlgorithms', flag: '--auth-algorithms', env: 'AUTH_ALGORITHMS', kind: 'list', value: '<alg,…>', help: `algorithms accepted with those keys: ${ASYMMETRIC_ALGORITHMS.join(', ')}` },
+  { key: 'authIssuer', flag: '--auth-issuer', env: 'AUTH_ISSUER', kind: 'string', max: 2048, value: '<iss>', help: 'the "iss" every token must carry' },
+  { key: 'authAudience', flag: '--auth-audience', env: 'AUTH_AUDIENCE', kind: 'string', max: 2048, value: '<aud>', help: 'a value every token\'s "aud" must hold' },
+  { key: 'authRoomsClaim', flag: '--auth-rooms-claim', env: 'AUTH_ROOMS_CLAIM', kind: 'string', max: MAX_CLAIM_PATH, value: '<path>', help: 'claim with the rooms a token may join: name, nested.path or "https://quoted/name"' },
+  { key: 'authPublishClaim', flag: '--auth-publish-claim', env: 'AUTH_PUBLISH_CLAIM', kind: 'string', max: MAX_CLAIM_PATH, value: '<path>', help: 'claim with the rooms a token may publish to (absent: its rooms)' },
+  { key: 'authJwksCooldown', flag: '--auth-jwks-cooldown', env: 'AUTH_JWKS_COOLDOWN', kind: 'integer', min: 100, max: 3_600_000, value: '<ms>', help: 'least ms between two fetches of the JWKS (an unknown kid fetches at most this often)' },
+  { key: 'authJwksTimeout', flag: '--auth-jwks-timeout', env: 'AUTH_JWKS_TIMEOUT', kind: 'integer', min: 100, max: 60_000, value: '<ms>', help: 'ms one fetch of the JWKS may take' },
+  { key: 'authJwksMaxBytes', flag: '--auth-jwks-max-bytes', env: 'AUTH_JWKS_MAX_BYTES', kind: 'bytes', min: 1024, max: 16 * 1024 * 1024, help: 'largest JWKS accepted' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'TLS_CERT', kind: 'string', value: '<file>', help: 'PEM certificate file: serve https/wss' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', kind: 'string', value: '<file>', help: 'PEM private key file for --tls-cert' },
   { key: 'headersTimeout', flag: '--headers-timeout', env: 'HEADERS_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a client gets to finish the TLS handshake and to send request headers' },
@@ -427,6 +479,7 @@ function checkCombinations(options: PlazaOptions): void {
   if (options.authSecret && options.authSecret.length < 32) {
     throw new ConfigError('authSecret', `must be at least 32 characters (got ${options.authSecret.length}); use a long random string, e.g. from \`openssl rand -hex 32\``);
   }
+  checkTokenOptions(options);
   if (options.redis && options.dataDir) {
     throw new ConfigError('dataDir', 'a cluster keeps history in Redis: use either `dataDir` (one server) or `redis` (a cluster), not both');
   }
@@ -467,6 +520,34 @@ function checkCombinations(options: PlazaOptions): void {
   for (const origin of options.allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
       throw new ConfigError('allowedOrigins', `${JSON.stringify(origin)} is not an origin; write scheme://host[:port] with no path, e.g. https://example.com`);
+    }
+  }
+}
+
+/** The token options beside --auth-secret: each makes sense with the others it needs. */
+function checkTokenOptions(options: PlazaOptions): void {
+  if (options.authJwksUrl && options.authPublicKey) {
+    throw new ConfigError('authPublicKey', 'use either `authJwksUrl` (the provider\'s key set) or `authPublicKey` (one key), not both');
+  }
+  if (options.authJwksUrl) {
+    const problem = jwksUrlProblem(options.authJwksUrl);
+    if (problem) throw new ConfigError('authJwksUrl', problem);
+  }
+  const algorithms = algorithmsProblem(options.authAlgorithms);
+  if (algorithms) throw new ConfigError('authAlgorithms', algorithms);
+  for (const key of ['authRoomsClaim', 'authPublishClaim'] as const) {
+    try {
+      parseClaimPath(options[key]);
+    } catch (error) {
+      throw new ConfigError(key, `${(error as Error).message}; got ${JSON.stringify(options[key])}`);
+    }
+  }
+  // These only shape token checks: without any, they would be silently ignored.
+  if (!options.authSecret && !options.authJwksUrl && !options.authPublicKey) {
+    for (const key of ['authIssuer', 'authAudience', 'authRoomsClaim', 'authPublishClaim'] as const) {
+      if (options[key] !== DEFAULTS[key]) {
+        throw new ConfigError(key, 'checks tokens, and no token is required: add `authSecret`, `authJwksUrl` or `authPublicKey`');
+      }
     }
   }
 }

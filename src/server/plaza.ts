@@ -23,6 +23,7 @@ import type { Publisher } from './rooms/broker.js';
 import { publishProblem, PublishError } from './rooms/publish-check.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { AuthFailureLimiter } from './access/failure-limiter.js';
+import { createTokenVerifier } from './access/token-verifier.js';
 import { LocalBackplane } from './rooms/backplane/local.js';
 import { RedisBackplane } from './rooms/backplane/redis.js';
 import type { Backplane } from './rooms/backplane/types.js';
@@ -230,6 +231,8 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     ? { plain: encodeTextFrame(config.welcome), v1: encodeTextFrame(JSON.stringify({ type: 'notice', text: config.welcome })) }
     : undefined;
   const authFailures = new AuthFailureLimiter();
+  // Nothing is read or fetched here: start() loads the keys with the rest in prepare().
+  const tokens = createTokenVerifier(config, logger);
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const readinessLog = new ReadinessLog(logger);
   const context: ConnectionContext<Connection> = {
@@ -267,6 +270,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       await open();
     } catch (error) {
       clearInterval(sweepTimer);
+      tokens?.close();
       void backplane.close();
       void webhooks?.close(0);
       heartbeat?.stop();
@@ -321,6 +325,8 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   async function prepare(): Promise<RequestHandler> {
     const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
     if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
+    // Before the journal, timers and backplane: a bad --auth-public-key is a bad option, like a TLS file.
+    await tokens?.start();
     if (config.dataDir) openJournal();
     sweepTimer = setInterval(() => {
       history.sweep(Date.now());
@@ -343,6 +349,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       wss: wss!, options: config, logger, metrics, limits, authFailures, clientAddress,
       isAccepting: () => state === 'listening', onConnection, othersListen,
       ...(authenticate && { authenticate }),
+      ...(tokens && { tokens }),
     });
   }
 
@@ -373,6 +380,8 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     }
     const status = backplane.status;
     if (!status.up) reasons.push({ code: 'backplane_down', detail: status.reason ?? 'the cluster backplane is down' });
+    const keys = tokens?.problem();
+    if (keys) reasons.push({ code: 'auth_keys_unavailable', detail: keys });
     const result = { ready: reasons.length === 0, reasons };
     readinessLog.observe(result);
     return result;
@@ -392,6 +401,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     state = 'closing';
     clearInterval(sweepTimer);
     heartbeat?.stop();
+    tokens?.close();
     expiries.clear();
     statusFeed.stop();
     if (previous === 'new' || !server) {

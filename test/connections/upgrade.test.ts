@@ -13,6 +13,7 @@ import { createClientAddress } from '../../src/server/access/client-address.js';
 import { AUTH_FAILURE_BURST, AuthFailureLimiter } from '../../src/server/access/failure-limiter.js';
 import { createHttpServer, MAX_REQUEST_HEADERS } from '../../src/server/access/http-server.js';
 import { signToken } from '../../src/server/access/tokens.js';
+import { createTokenVerifier } from '../../src/server/access/token-verifier.js';
 import { resolveOptions, type PlazaOptions } from '../../src/server/config.js';
 import { ConnectionLimits } from '../../src/server/connections/connection-limits.js';
 import type { Admission } from '../../src/server/connections/context.js';
@@ -38,13 +39,15 @@ async function door(options: Partial<PlazaOptions> = {}) {
   const accepted = new Set<WebSocket>();
   const state = { accepting: true };
   const wss = createWebSocketServer(config);
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const tokens = createTokenVerifier(config, logger);
   const server: Server = createHttpServer(config, undefined, (_req, res) => res.writeHead(404).end());
   server.on(
     'upgrade',
     createUpgradeHandler({
       wss,
       options: config,
-      logger: createLogger({ level: 'silent', format: 'json' }),
+      logger,
       metrics,
       limits,
       authFailures,
@@ -55,6 +58,7 @@ async function door(options: Partial<PlazaOptions> = {}) {
         accepted.add(ws);
         ws.on('error', () => {});
       },
+      ...(tokens && { tokens }),
     }),
   );
   server.listen(0, '127.0.0.1');

@@ -1,36 +1,20 @@
 /**
  * access/ — checks at the door that the HTTP surface and the WebSocket upgrade share: signed
- * tokens (this file), comparing keys, the one failure limiter for wrong keys and tokens, the
- * client's address behind a trusted proxy, display-name rules, and the HTTP server with its
+ * tokens (this file: HS256; token-verifier.ts picks the check for each token and holds the
+ * identity provider's keys), comparing keys, the one failure limiter for wrong keys and tokens,
+ * the client's address behind a trusted proxy, display-name rules, and the HTTP server with its
  * bounds (TLS handshake, headers). It may import src/shared, config and logger only.
  *
- * Signed tokens: JWT with HS256 (RFC 7519, RFC 7515), checked with node:crypto only.
+ * HS256 tokens (RFC 7519, RFC 7515) with --auth-secret, checked with node:crypto only: one HMAC
+ * and a constant-time comparison, synchronous, the cheapest check there is (kept hand-written
+ * rather than through jose, which would make every connect wait for a promise).
  * A browser cannot set headers on a WebSocket, so the token travels as `?token=` on the URL;
- * it is never logged.
- *
- * Claims Plaza reads:
- *   sub      user id (required)
- *   name     display name (default: sub)
- *   rooms    rooms the bearer may join: a list (or comma string) of names, `prefix-*` patterns or `*`
- *   publish  rooms the bearer may publish to; default: same as rooms
- *   exp/nbf  seconds since the Unix epoch (exp required)
- *
- * `exp` is checked by this server's clock without leeway, at the door and on open connections
- * alike (a connection is closed with 4004 when it passes), so a token the door accepts is never
- * one an open connection would already be cut off for. `nbf` gets LEEWAY, so a token minted by
- * a backend whose clock runs a little ahead works at once.
+ * it is never logged. What the claims grant is token-claims.ts, the same for every kind of token.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { DisplayNameError, normalizeDisplayName } from './display-name.js';
+import { DEFAULT_CLAIM_RULES, grantFromClaims, TokenError, type ClaimRules, type Grant } from './token-claims.js';
 
-export interface Grant {
-  userId: string;
-  name: string;
-  mayJoin(room: string): boolean;
-  mayPublish(room: string): boolean;
-  /** When the token stops being valid (its `exp`), in ms since the Unix epoch; absent: never. */
-  expiresAt?: number;
-}
+export { roomMatcher, TokenError, type Grant } from './token-claims.js';
 
 export interface TokenClaims {
   sub: string;
@@ -42,13 +26,12 @@ export interface TokenClaims {
   iat?: number;
 }
 
-export class TokenError extends Error {
-  override readonly name = 'TokenError';
-}
-
-/** Clock skew tolerated on nbf, in seconds (see the file comment for why not on exp). */
-const LEEWAY = 30;
-const MAX_TOKEN_LENGTH = 4096;
+/**
+ * Longest token accepted, in characters. Identity providers' tokens carry more claims than
+ * Plaza's own (Keycloak's roles, Auth0's permissions), so 8 KiB; the URL it travels in is
+ * bounded by the server's header limit anyway.
+ */
+export const MAX_TOKEN_LENGTH = 8192;
 
 function base64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
@@ -64,7 +47,8 @@ export function signToken(claims: TokenClaims, secret: string): string {
   return `${header}.${payload}.${base64url(sign(`${header}.${payload}`, secret))}`;
 }
 
-function decodeJson(part: string, what: string): Record<string, unknown> {
+/** The JSON object in one part of a JWT. @throws TokenError when it is not one. */
+export function decodeJson(part: string, what: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
@@ -74,71 +58,32 @@ function decodeJson(part: string, what: string): Record<string, unknown> {
   throw new TokenError(`token ${what} is not base64url JSON`);
 }
 
-function patterns(claim: unknown, what: string): string[] {
-  if (claim === undefined) return [];
-  const list = typeof claim === 'string' ? claim.split(',') : claim;
-  if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
-    throw new TokenError(`token claim "${what}" must be a list of room names or patterns`);
-  }
-  return list.map((p) => p.trim()).filter(Boolean);
-}
-
-/**
- * `team-*` matches any room starting with `team-`; `*` matches every room; others match exactly.
- * Also how an authenticate hook's grants are read (hooks/authenticate.ts).
- */
-export function roomMatcher(list: readonly string[]): (room: string) => boolean {
-  const exact = new Set(list.filter((p) => !p.endsWith('*')));
-  const prefixes = list.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
-  return (room) => exact.has(room) || prefixes.some((prefix) => room.startsWith(prefix));
+/** The three parts of a compact JWT, with the length bound. @throws TokenError */
+export function splitToken(token: string): [string, string, string] {
+  if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('token is too long');
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new TokenError('token is not a JWT (header.payload.signature)');
+  return parts as [string, string, string];
 }
 
 /**
  * Verifies signature (constant time), algorithm and times, and returns what the bearer may do.
  * @throws TokenError saying what is wrong, safe to show the client (it never contains the token).
  */
-export function verifyToken(token: string, secret: string, now = Date.now()): Grant {
-  if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('token is too long');
-  const parts = token.split('.');
-  if (parts.length !== 3) throw new TokenError('token is not a JWT (header.payload.signature)');
-  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+export function verifyToken(token: string, secret: string, now = Date.now(), rules: Readonly<ClaimRules> = DEFAULT_CLAIM_RULES): Grant {
+  const [headerPart, payloadPart, signaturePart] = splitToken(token);
   const header = decodeJson(headerPart, 'header');
   // Pinning the algorithm stops "alg":"none" and algorithm-confusion tokens.
   if (header.alg !== 'HS256') throw new TokenError('token must be signed with HS256');
+  return verifyHs256(headerPart, payloadPart, signaturePart, secret, now, rules);
+}
+
+/** The HS256 check once the header said HS256: the signature, then the claims. */
+export function verifyHs256(headerPart: string, payloadPart: string, signaturePart: string, secret: string, now: number, rules: Readonly<ClaimRules>): Grant {
   const expected = sign(`${headerPart}.${payloadPart}`, secret);
   const actual = Buffer.from(signaturePart, 'base64url');
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) throw new TokenError('token signature is invalid');
-  const claims = decodeJson(payloadPart, 'payload');
-  const seconds = now / 1000;
-  if (typeof claims.exp !== 'number') throw new TokenError('token has no "exp" claim; tokens must expire');
-  if (seconds >= claims.exp) throw new TokenError('token has expired');
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || seconds + LEEWAY < claims.nbf)) {
-    throw new TokenError('token is not valid yet (nbf)');
-  }
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 256) {
-    throw new TokenError('token "sub" must be the user id');
-  }
-  const rooms = patterns(claims.rooms, 'rooms');
-  const publish = claims.publish === undefined ? rooms : patterns(claims.publish, 'publish');
-  return {
-    userId: claims.sub,
-    name: tokenName(claims.name) ?? claims.sub,
-    mayJoin: roomMatcher(rooms),
-    mayPublish: roomMatcher(publish),
-    expiresAt: claims.exp * 1000,
-  };
-}
-
-/** The `name` claim under the same rules as a name sent in `hello`: it is shown to others the same way. */
-function tokenName(claim: unknown): string | undefined {
-  if (claim === undefined) return undefined;
-  if (typeof claim !== 'string') throw new TokenError('token "name" must be a string');
-  try {
-    return normalizeDisplayName(claim);
-  } catch (error) {
-    if (error instanceof DisplayNameError) throw new TokenError(`token ${error.message}`);
-    throw error;
-  }
+  return grantFromClaims(decodeJson(payloadPart, 'payload'), now, rules);
 }
 
 /** Parses `1h`, `30m`, `45s`, `2d` or plain seconds. */

@@ -3,7 +3,8 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { AuthFailureLimiter } from '../access/failure-limiter.js';
-import { TokenError, verifyToken, type Grant } from '../access/tokens.js';
+import { TokenError, type Grant } from '../access/tokens.js';
+import { TokenCheckUnavailableError, type TokenVerifier } from '../access/token-verifier.js';
 import type { PlazaOptions } from '../config.js';
 import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
 import { parseTarget } from '../access/request-target.js';
@@ -39,6 +40,8 @@ export interface UpgradeContext {
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
   /** The application's authenticate hook, when it set one. */
   readonly authenticate?: Authenticator;
+  /** The token check, when tokens are required (--auth-secret, --auth-jwks-url, --auth-public-key). */
+  readonly tokens?: TokenVerifier;
   /**
    * True when something else also listens for upgrades on this server (Plaza attached to an
    * app's server): an upgrade off Plaza's path is then left untouched for it, not answered 404.
@@ -144,21 +147,49 @@ export function createUpgradeHandler(context: UpgradeContext) {
     }
   }
 
-  /** --auth-secret's rule: a valid token is required (the status page may come with the API key instead). */
+  /**
+   * The token rule (--auth-secret, --auth-jwks-url, --auth-public-key): a valid token is required
+   * (the status page may come with the API key instead). An HS256 token is checked at once; one
+   * checked with a public key answers later, and the door looks again at the socket and the
+   * server's state before it admits.
+   */
   function checkToken(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door): void {
-    if (!options.authSecret) return admit(request, socket, head, door, undefined, undefined);
+    const tokens = context.tokens;
+    if (!tokens) return admit(request, socket, head, door, undefined, undefined);
     const token = door.target.searchParams.get('token');
     // The status page carries the API key, not a token: it may watch, never talk.
     if (!token && door.isOperator) return admit(request, socket, head, door, OPERATOR_GRANT, undefined);
     if (!token) return refuseCredential(request, socket, head, door.ip, door.offersV1, 'a token is required: connect to /?token=<signed token>');
-    let grant: Grant;
+    let verified: Grant | Promise<Grant>;
     try {
-      grant = verifyToken(token, options.authSecret);
+      verified = tokens.verify(token);
     } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return refuseCredential(request, socket, head, door.ip, door.offersV1, error.message);
+      return refuseToken(request, socket, head, door, error);
     }
-    admit(request, socket, head, door, grant, undefined);
+    if (!(verified instanceof Promise)) return admit(request, socket, head, door, verified, undefined);
+    verified.then(
+      (grant) => {
+        if (socket.destroyed) return;
+        if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
+        admit(request, socket, head, door, grant, undefined);
+      },
+      (error: unknown) => {
+        if (socket.destroyed) return;
+        try {
+          refuseToken(request, socket, head, door, error);
+        } catch (bug) {
+          context.logger.error('token check failed', { error: bug instanceof Error ? bug.stack : String(bug) });
+          refuse(socket, 500, 'the token could not be checked');
+        }
+      },
+    );
+  }
+
+  /** A refused token counts against the address; no keys yet is the provider's fault, not the client's. */
+  function refuseToken(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, error: unknown): void {
+    if (error instanceof TokenCheckUnavailableError) return refuse(socket, 503, error.message, { 'Retry-After': '5' });
+    if (!(error instanceof TokenError)) throw error;
+    refuseCredential(request, socket, head, door.ip, door.offersV1, error.message);
   }
 
   function admit(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, grant: Grant | undefined, data: unknown): void {
@@ -196,7 +227,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
     // Every secret on the URL is checked under the same limiter as the HTTP API's key, and an
     // address past it is refused before any comparison: no guess is ever answered for free.
     const key = options.apiKey === '' ? null : target.searchParams.get('key');
-    if (key !== null || options.authSecret) {
+    if (key !== null || context.tokens) {
       const wait = context.authFailures.retryAfter(ip);
       if (wait > 0) {
         return refuse(socket, 429, `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });

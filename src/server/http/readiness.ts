@@ -6,7 +6,7 @@
 import type { Logger } from '../logger.js';
 
 /** Stable reason codes, listed in docs/operations.md. */
-export type NotReadyCode = 'starting' | 'shutting_down' | 'data_dir_unwritable' | 'backplane_down';
+export type NotReadyCode = 'starting' | 'shutting_down' | 'data_dir_unwritable' | 'backplane_down' | 'auth_keys_unavailable';
 
 export interface NotReady {
   code: NotReadyCode;
