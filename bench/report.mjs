@@ -114,6 +114,13 @@ export function metricRows(cfg) {
   if (cfg.authConnect) {
     const what = `connect ${count(cfg.authConnect.connections)} plain clients`;
     rows.push({ key: 'connectAuth.none.cpuPerConn', label: `${what} without a token: server CPU per connection`, unit: 'µs', better: 'lower' });
+    rows.push({
+      key: 'connectAuth.none.perCpuSecond',
+      label: `${what} without a token (warm process, median of ${cfg.authConnect.rounds} rounds): connections accepted per server CPU-second`,
+      unit: '/CPU-s',
+      better: 'higher',
+      target: { text: '≥ bare ws', check: (p, w) => p >= w },
+    });
     rows.push({ key: 'connectAuth.HS256.cpuPerConn', label: `${what} with an HS256 token (--auth-secret): server CPU per connection`, unit: 'µs', better: 'lower' });
     rows.push({ key: 'connectAuth.HS256.overNone', label: '… HS256 check: extra CPU per connection over no token', unit: 'µs', better: 'lower' });
     for (const kind of ['RS256', 'ES256', 'EdDSA']) {
@@ -149,6 +156,7 @@ export function derive(run, cfg) {
   put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
   put('connect.perCpuSecond', 1e6 / run['connect.cpuPerConn']);
   put('marginal.plain.perCpuSecond', 1e6 / run['marginal.plain.cpuPerConn']);
+  put('connectAuth.none.perCpuSecond', 1e6 / run['connectAuth.none.cpuPerConn']);
   put('storm.resume.recoveredPercent', 100 * run['storm.resume.recoveredShare']);
   put('connectAuth.HS256.overNone', run['connectAuth.HS256.cpuPerConn'] - run['connectAuth.none.cpuPerConn']);
   for (const kind of ['RS256', 'ES256', 'EdDSA']) put(`connectAuth.${kind}.overHs256`, run[`connectAuth.${kind}.cpuPerConn`] - run['connectAuth.HS256.cpuPerConn']);

@@ -212,11 +212,11 @@ const middle = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
  * without a token, on the ordinary process; the others run on the process that requires tokens
  * (servers.mjs PLAZA_AUTH), whose keys were fetched once at start (identity.mjs).
  */
-export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth', id = `connect-auth-${n}` } = {}) {
+export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth', id = `connect-auth-${n}`, only = ['plaza'] } = {}) {
   return {
     id,
     mode,
-    only: ['plaza'],
+    ...(only && { only }),
     async run(ctx) {
       const idp = await benchIdentity();
       const query = (kind) => (kind === 'none' ? '' : `?token=${idp.token(kind)}`);
@@ -542,7 +542,8 @@ export function plan(cfg) {
     steady(cfg.small),
     ladder(cfg.small),
     compress(cfg.small, { mode: 'broadcast', prefix: 'compressOff' }),
-    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds, { kinds: ['none'], mode: 'broadcast', id: `connect-auth-none-${cfg.authConnect.connections}` }),
+    // Without a token on every server: the warm connect row (issue 24), median of the rounds.
+    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds, { kinds: ['none'], mode: 'broadcast', id: `connect-auth-none-${cfg.authConnect.connections}`, only: null }),
     reconnectStorm(cfg.storm.clients),
     v1(cfg.small),
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
