@@ -359,15 +359,17 @@ const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * One panel of grouped bars with its own linear scale from zero. `series` is
  * [{ id, label, color }]; each group's `values` are keyed by series id.
  */
-function panel({ x, y, width, height, title, unit, note, groups, series, lowerIsBetter, legend = false }) {
+function panel({ x, y, width, height, title, unit, note, groups, series, lowerIsBetter, legend = false, narrow = false }) {
   const out = [];
   const values = groups.flatMap((g) => series.map((se) => g.values[se.id])).filter(Number.isFinite);
   const max = Math.max(...values, 1e-9) * 1.15;
   const top = y + 34;
   const plotH = height - 34 - 30;
   const base = top + plotH;
-  out.push(`<text x="${x}" y="${y + 14}" class="t">${esc(title)}</text>`);
-  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(note ?? unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
+  // Narrow panels (six in a row) get a smaller title and a shorter second line.
+  out.push(`<text x="${x}" y="${y + 14}" class="${narrow ? 'tn' : 't'}">${esc(title)}</text>`);
+  const better = narrow ? ` ${lowerIsBetter ? '↓' : '↑'}` : `, ${lowerIsBetter ? 'lower' : 'higher'} is better`;
+  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(note ?? unit)}${better}</text>`);
   out.push(`<line x1="${x}" y1="${base}" x2="${x + width}" y2="${base}" class="axis"/>`);
   const groupW = width / groups.length;
   const barW = Math.min(36, (groupW - 16) / series.length);
@@ -412,16 +414,16 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
     panel({ x: 30, y: 50, width: W - 60, height: 250, title: `Bursts: server CPU per delivery (${cfg.messages} messages back to back; rooms: ${cfg.rooms?.messages} per room)`, unit: 'µs', groups: burstGroups, series: servers, lowerIsBetter: true }),
   );
   const small = [
-    { title: 'Steady: deliv./CPU-s', unit: 'per CPU-second', note: 'per CPU-s', key: 'steady.perCpuSecond', lower: false },
-    { title: 'Sustained (ladder)', unit: 'msg/s', note: `msg/s, p99 < ${cfg.ladder?.p99Ms} ms`, key: 'ladder.max', lower: false },
-    { title: 'RSS / added conn.', unit: 'KiB', note: 'KiB, plain clients', key: 'marginal.plain.rssPerConnKiB', lower: true },
-    { title: 'RSS / added member', unit: 'KiB', note: 'KiB, rooms + presence', key: 'marginal.members.rssPerConnKiB', lower: true },
-    { title: 'Connects/CPU-s', unit: 'per CPU-second', note: 'per CPU-s', key: 'connect.perCpuSecond', lower: false },
-    { title: 'Reconnect storm', unit: 'µs', note: `µs CPU/conn, ${count(cfg.storm?.clients ?? 0)} at once`, key: 'storm.plain.cpuPerConn', lower: true },
+    { title: 'Steady: deliveries', unit: 'per CPU-second', note: 'per CPU-s', key: 'steady.perCpuSecond', lower: false },
+    { title: 'Sustained rate', unit: 'msg/s', note: `msg/s, p99 < ${cfg.ladder?.p99Ms} ms`, key: 'ladder.max', lower: false },
+    { title: 'RSS / added client', unit: 'KiB', note: 'KiB, plain', key: 'marginal.plain.rssPerConnKiB', lower: true },
+    { title: 'RSS / added member', unit: 'KiB', note: 'KiB, rooms', key: 'marginal.members.rssPerConnKiB', lower: true },
+    { title: 'Connects', unit: 'per CPU-second', note: 'per CPU-s, warm', key: 'connectAuth.none.perCpuSecond', lower: false },
+    { title: 'Reconnect storm', unit: 'µs', note: 'µs CPU each', key: 'storm.plain.cpuPerConn', lower: true },
   ];
   const pw = (W - 60) / small.length;
   small.forEach((m, i) => {
-    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 16, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: pick(m.key) }], series: servers, lowerIsBetter: m.lower }));
+    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 16, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: pick(m.key) }], series: servers, lowerIsBetter: m.lower, narrow: true }));
   });
   // Plaza against itself: plaza.v1 against plain, and a two-node cluster against one node.
   const p = med.plaza ?? {};
@@ -448,6 +450,7 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif">
 <style>
 .t { font-size: 14px; font-weight: 600; fill: #111827 }
+.tn { font-size: 12px; font-weight: 600; fill: #111827 }
 .s { font-size: 11px; fill: #6b7280 }
 .v { font-size: 10px; fill: #374151; text-anchor: middle }
 .g { font-size: 11px; fill: #374151; text-anchor: middle }
@@ -456,7 +459,7 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 ${legend}
-<text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs`)}</text>
+<text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs; ↑ higher, ↓ lower is better`)}</text>
 <line x1="30" y1="560" x2="${W - 30}" y2="560" class="axis"/>
 <text x="30" y="575" class="s">Plaza against itself: the plaza.v1 envelope path, and two nodes joined by Redis (plaza.v1)</text>
 ${parts.join('\n')}
