@@ -226,6 +226,25 @@ function expressTests(example: () => Example): void {
 }
 
 function reactChatTests(example: () => Example): void {
+  it('is the chat in under 70 lines of app.jsx, on plaza-realtime/react', () => {
+    const app = readFileSync(join(example().clone, 'examples/react-chat/app.jsx'), 'utf8');
+    assert.ok(app.split('\n').length < 70, `app.jsx has ${app.split('\n').length} lines`);
+    assert.match(app, /from 'plaza-realtime\/react'/);
+  });
+
+  it('serves the page, its WebSocket and /healthz from one Plaza on one port', async () => {
+    const { url, client } = example();
+    assert.match(await (await fetch(`${url}/`)).text(), /<script src="\/app.js">/);
+    assert.equal((await fetch(`${url}/app.js`)).status, 200);
+    assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
+    const probe = client.connect(url.replace('http', 'ws'), { WebSocket, rooms: true, name: 'Probe' });
+    try {
+      await joined(probe.join('lobby'));
+    } finally {
+      probe.close();
+    }
+  });
+
   describe('in Chromium', { skip: skipWithoutChromium(), timeout: 60_000 }, () => {
     let browser: Browser;
     before(async () => {
