@@ -4,7 +4,7 @@
  * sides (websocket/side.ts), the HTTP routes and one lifecycle. Nothing runs until `listen()`
  * binds a port of its own or `attach(server)` joins an application's http(s) server.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import { ErrorCode } from '../shared/protocol.js';
@@ -13,82 +13,30 @@ import { AuthFailureLimiter } from './access/failure-limiter.js';
 import { createHttpServer } from './access/http-server.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
-import { ConfigError, resolveOptions, type PlazaOptions } from './config.js';
+import { ConfigError, resolveOptions } from './config.js';
 import { createAuthenticator } from './hooks/authenticate.js';
-import type { Listener, PlazaEventName } from './hooks/events.js';
 import { RoomHooks } from './hooks/room-hooks.js';
 import { HookRunner, resolveHookBounds } from './hooks/runner.js';
 import { splitConfig, type PlazaConfig } from './hooks/split-config.js';
-import { bindServer, portOf, urlOf } from './http/listen.js';
+import { ownServerSteps, portOf, urlOf } from './http/listen.js';
 import { createReadiness, type NotReady } from './http/readiness.js';
 import { createRequestHandler } from './http/router.js';
 import { loadStaticFiles, type StaticFiles } from './http/static.js';
 import { createStatusFeed } from './http/status-feed.js';
-import { createLogger, type Logger } from './logger.js';
-import type { BackplaneFactory } from './node/backplanes.js';
+import { createLogger } from './logger.js';
 import { Lifecycle } from './node/lifecycle.js';
 import { createNode, type PublishResult } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
 import { SessionIds } from './sessions/session-ids.js';
+import type { Side } from './sessions/side.js';
 import { createWebSocketSide } from './websocket/side.js';
 import type { Connection } from './websocket/connection.js';
+import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export type { PlazaConfig } from './hooks/split-config.js';
 export type { PublishResult } from './node/node.js';
-
-export interface PlazaDependencies {
-  /** Where log lines go; by default a logger on stdout built from the options. */
-  logger?: Logger;
-  /**
-   * The built chat page and client (dist/public beside dist/server.js), served under
-   * `publicDir`: a file there of the same path wins. The CLI passes it; by default only
-   * `publicDir` is served.
-   */
-  builtinPublicDir?: string;
-  /** Builds the rooms' backplane; by default Redis when `redis` is set, else local (node/backplanes.ts). */
-  backplane?: BackplaneFactory;
-}
-
-/** `listening`: serving, on a port of its own or attached to an application's server. */
-export type PlazaState = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
-
-/** Connect-style: Express, polka and plain node:http callers alike. */
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
-
-export interface Plaza {
-  /** Binds `port` on `host` with a server of its own and serves. Rejects with a clear message if the port is taken. */
-  listen(): Promise<void>;
-  /** The same as listen(). */
-  start(): Promise<void>;
-  /**
-   * Joins an existing node:http or node:https server: takes WebSocket upgrades on `path` and
-   * leaves every other request and upgrade to the application. Resolves once Plaza serves.
-   */
-  attach(server: Server | HttpsServer): Promise<void>;
-  /**
-   * Plaza's HTTP routes (/healthz, /readyz, /metrics, /status, /api/…, static files) as a
-   * middleware to mount where you like; anything else goes to `next` (404 without one).
-   */
-  readonly handleRequest: RequestHandler;
-  /** Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError. */
-  publish(room: string, data: unknown): Promise<PublishResult>;
-  /** Listens to an event; returns its own unsubscribe. */
-  on<E extends PlazaEventName>(event: E, listener: Listener<E>): () => void;
-  /**
-   * Stops accepting, closes every client with 1001, waits up to shutdownTimeout for them and
-   * again for queued webhooks. An attached Plaza leaves the application's server open. Idempotent.
-   */
-  close(): Promise<void>;
-  readonly state: PlazaState;
-  /** The bound port (useful with port 0). */
-  readonly port: number;
-  /** http(s)://host:port of the running server. */
-  readonly url: string;
-  /** Open WebSocket connections. */
-  readonly connectionCount: number;
-  readonly options: Readonly<PlazaOptions>;
-}
+export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
   const { options, hooks } = splitConfig(configuration);
@@ -114,7 +62,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   });
-  const sides = [websocket];
+  const sides: Side[] = [websocket];
   const readiness = createReadiness(logger, [
     (): NotReady[] => (state === 'new' || state === 'starting' ? [{ code: 'starting', detail: `server is ${state}` }]
       : state === 'closing' || state === 'closed' ? [{ code: 'shutting_down', detail: `server is ${state}` }] : []),
@@ -129,52 +77,32 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   let staticFiles: StaticFiles | undefined;
   let router: RequestHandler | undefined;
   let closing: Promise<void> | undefined;
+  let stopAnnouncing: (() => void) | undefined;
 
   /** Registers every resource in start order and starts them; a failure leaves nothing running. */
   async function begin(method: string, target: Server | HttpsServer | undefined): Promise<void> {
     if (state !== 'new') throw new Error(`${method} called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
-    const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
-    // TLS files first: a wrong one is a bad option, reported before anything else is touched.
-    const tls = !target && config.tlsCert ? loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
-    lifecycle.add({ name: 'static files', start: async () => { await tls; if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy }); }, close() {} });
-    // Before the node: a bad --auth-public-key is a bad option, like a TLS file.
-    lifecycle.add({ name: 'token keys', start: () => tokens?.start(), close: () => tokens?.close() });
-    lifecycle.add({ name: 'node', start: () => node.start(), close: (closing) => node.close(closing) });
-    let serverClosed: Promise<void> | undefined;
-    let stopAnnouncing: (() => void) | undefined;
-    lifecycle.add({
-      name: 'http server',
-      async start() {
-        router = createRequestHandler({
-          staticFiles, options: config, broker: node.broker, connections: node.sessions, metrics: node.metrics, logger, readiness, statusFeed,
-          flushHistory: node.flushJournal, authFailures, clientAddress, hooks: runner, webhooks: node.webhooks,
-        });
-        server = target ?? createHttpServer(config, await tls, (req, res) => handleRequest(req, res));
-      },
-      async close() {
-        if (attached) return stopAnnouncing?.();
-        const own = server as Server;
-        own.closeAllConnections();
-        await (serverClosed ?? new Promise<void>((done) => own.close(() => done())));
-      },
-    });
-    // Only when someone else also listens are upgrades off Plaza's path left to them.
-    const othersListen = () => attached && server!.listenerCount('upgrade') > 1;
-    for (const side of sides) lifecycle.add({ name: side.name, start: () => side.attach(server!, othersListen), close: ({ graceMs }) => side.detach(graceMs) });
-    if (!target) {
-      lifecycle.add({
-        name: 'port',
-        start: () => bindServer(server as Server, config.port, config.host, logger),
-        close() {
-          // New connections are refused from here on; the sides then say goodbye to their clients.
-          serverClosed = new Promise<void>((done) => server!.close(() => done()));
-          (server as Server).closeIdleConnections();
-        },
-      });
-    }
-    lifecycle.add({ name: 'status feed', start: () => statusFeed.start(), close: () => statusFeed.stop() });
     try {
+      // TLS files first: a wrong one is a bad option, reported before anything else is touched.
+      const tls = !target && config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
+      const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
+      if (roots.length > 0) staticFiles = await loadStaticFiles({ root: roots, contentSecurityPolicy: config.contentSecurityPolicy });
+      router = createRequestHandler({
+        staticFiles, options: config, broker: node.broker, connections: node.sessions, metrics: node.metrics, logger, readiness, statusFeed,
+        flushHistory: node.flushJournal, authFailures, clientAddress, hooks: runner, webhooks: node.webhooks,
+      });
+      server = target ?? createHttpServer(config, tls, (req, res) => handleRequest(req, res));
+      const own = target ? undefined : ownServerSteps(server as Server, config.port, config.host, logger);
+      // In start order; they close in reverse. Before the node: a bad --auth-public-key is a bad option.
+      lifecycle.add({ name: 'token keys', start: () => tokens?.start(), close: () => tokens?.close() });
+      lifecycle.add({ name: 'node', start: () => node.start(), close: (closing) => node.close(closing) });
+      lifecycle.add(own?.drain ?? { name: 'announcement', close: () => stopAnnouncing?.() });
+      // Only when someone else also listens are upgrades off Plaza's path left to them.
+      const othersListen = () => attached && server!.listenerCount('upgrade') > 1;
+      for (const side of sides) lifecycle.add({ name: side.name, start: () => side.attach(server!, othersListen), close: ({ graceMs }) => side.detach(graceMs) });
+      if (own) lifecycle.add(own.port);
+      lifecycle.add({ name: 'status feed', start: () => statusFeed.start(), close: () => statusFeed.stop() });
       await lifecycle.start();
     } catch (error) {
       state = 'closed';
@@ -223,7 +151,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
 
   const handleRequest: RequestHandler = (req, res, next) => {
     if (router && (state === 'listening' || state === 'closing')) {
-      for (const side of sides) if ('handle' in side && side.handle?.(req, res)) return;
+      for (const side of sides) if (side.handle?.(req, res)) return;
       return router(req, res, next);
     }
     if (next) return next();

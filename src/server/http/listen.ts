@@ -41,3 +41,37 @@ export function urlOf(server: Server | HttpsServer | undefined, attached: boolea
   const tls = attached ? server !== undefined && 'setSecureContext' in server : tlsCert;
   return `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${portOf(server)}`;
 }
+
+/** A step of a server's lifecycle (node/lifecycle.ts registers it). */
+interface Step {
+  readonly name: string;
+  start?(): Promise<void>;
+  close(): void | Promise<void>;
+}
+
+/**
+ * Plaza's own server in two steps around the sides: `port` binds, and at shutdown stops taking
+ * connections (idle ones go at once) before the sides say goodbye to their clients; `drain`,
+ * registered before the sides so it closes after them, cuts what is left and waits for the close.
+ */
+export function ownServerSteps(server: Server, port: number, host: string, logger: Logger): { drain: Step; port: Step } {
+  let closed: Promise<void> | undefined;
+  const stopAccepting = () => (closed ??= new Promise<void>((done) => server.close(() => done())));
+  return {
+    port: {
+      name: 'port',
+      start: () => bindServer(server, port, host, logger),
+      close() {
+        void stopAccepting();
+        server.closeIdleConnections();
+      },
+    },
+    drain: {
+      name: 'http server',
+      async close() {
+        server.closeAllConnections();
+        await stopAccepting();
+      },
+    },
+  };
+}
