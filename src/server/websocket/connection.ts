@@ -116,7 +116,11 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   private errorBudget: TokenBucket | undefined;
   /** Created on the first new room: most connections join rooms that exist. */
   private roomCreations: TokenBucket | undefined;
-  private readonly rate: TokenBucket | undefined;
+  /**
+   * Created on the first message (--rate-limit): a bucket starts full, so one made then is the one
+   * made at connect, and a connection that only listens never needs one.
+   */
+  private rate: TokenBucket | undefined;
   /** Frames that arrived while a request waits on the backplane; undefined when none waits. */
   private waiting: Waiting[] | undefined;
   private waitingBytes = 0;
@@ -133,8 +137,6 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   ) {
     this.id = context.sessionIds.next();
     if (admission.grant) this.name = admission.grant.name;
-    const { rateLimit, rateBurst } = context.options;
-    if (rateLimit > 0) this.rate = new TokenBucket(rateLimit, rateBurst);
     context.limits.add(admission.ip);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
@@ -194,6 +196,13 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   /** `{"session":…,"name":…}`, the sender part of every envelope this connection publishes. */
   get fromJson(): string {
     return (this.senderJson ??= encodeSender(this.id, this.name));
+  }
+
+  /** Takes a token for one message; false past --rate-limit (always true when it is 0). */
+  private withinRate(): boolean {
+    const { rateLimit, rateBurst } = this.context.options;
+    if (rateLimit === 0) return true;
+    return (this.rate ??= new TokenBucket(rateLimit, rateBurst)).take();
   }
 
   /** Spends one unit of the error allowance; false once the connection has erred too much. */
@@ -317,7 +326,7 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     this.bytesIn += bytes.length;
     this.context.metrics.messagesIn++;
     this.context.metrics.bytesIn += bytes.length;
-    const limited = this.rate !== undefined && !this.rate.take();
+    const limited = !this.withinRate();
     try {
       if (this.protocol === 'v1') this.onV1Message(limited ? { limited: bytes } : isBinary ? 'binary' : bytes);
       else if (limited) this.onRateLimited();

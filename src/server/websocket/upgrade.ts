@@ -80,6 +80,18 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
 }
 
 
+/**
+ * The raw socket's 'error' listener while the door decides, and after: a reset during the
+ * handshake must not become an uncaught error. One function for every socket, not a closure per
+ * upgrade: it stays on the socket for the connection's life, and a closure made in the upgrade
+ * listener would keep its scope alive with it — the request, its headers and URL and the `head`
+ * buffer (a view of the socket's read buffer): about 2 KiB of heap and 10 KiB of RSS per idle
+ * connection before issue 24.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Returns the server's 'upgrade' listener: checks, then hands the socket to ws. */
 export function createUpgradeHandler(context: UpgradeContext) {
   const { options, metrics } = context;
@@ -207,8 +219,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
     const ours = target !== undefined && target.pathname === options.path;
     // Attached to an app's server: its own upgrades are its business, untouched.
     if (!ours && context.othersListen?.()) return;
-    // A reset during the handshake must not become an uncaught error.
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     if (!target || !ours) return refuse(socket, 404, `no WebSocket endpoint here; connect to ${options.path}`);
