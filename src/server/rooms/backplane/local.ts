@@ -12,7 +12,6 @@ import { Publication } from '../../engine/publication.js';
 import {
   BackplaneError,
   type Backplane,
-  type BackplaneStats,
   type DisconnectSelector,
   type Draft,
   type HistoryPage,
@@ -22,18 +21,17 @@ import {
   type RoomSummary,
 } from './types.js';
 
-const NO_STATS: BackplaneStats = Object.freeze({
-  rooms: 0, channels: 0, inflight: 0, inflightBytes: 0, rejected: 0, resyncs: 0, resets: 0, publishLatencyMs: 0,
-});
+/** On one server the room here is every member: nobody else to tell a joining watcher of. */
+const NOBODY: MemberList = Object.freeze({ members: [], count: 0, sessions: new Set<string>() });
 
 export function serverFull(): BackplaneError {
   return new BackplaneError('server_full', 'the server tracks as many rooms as it may (--max-rooms); try again later');
 }
 
 export class LocalBackplane implements Backplane {
-  readonly kind = 'local';
   readonly status = { up: true };
-  readonly stats = NO_STATS;
+  /** Not a cluster: nothing for /metrics' cluster gauges. */
+  readonly stats = undefined;
 
   constructor(
     private readonly node: LocalNode,
@@ -43,6 +41,10 @@ export class LocalBackplane implements Backplane {
   ) {}
 
   async start(): Promise<void> {}
+
+  async presenceForJoin(_room: string, _limit: number): Promise<MemberList> {
+    return NOBODY;
+  }
 
   async close(): Promise<void> {}
 

@@ -126,7 +126,6 @@ function unavailable(why: string): BackplaneError {
 }
 
 export class RedisBackplane implements Backplane {
-  readonly kind = 'redis';
   readonly nodeId = randomBytes(6).toString('base64url');
   readonly link: RedisLink;
   private readonly local: LocalBackplane;
@@ -519,6 +518,11 @@ export class RedisBackplane implements Backplane {
   announce(room: Room, change: 'joined' | 'left', member: Member): void {
     if (!this.link.ready) return this.local.announce(room, change, member);
     this.directory.announce(room, change, member);
+  }
+
+  /** Every node's members: the room here is only this node's part of them. */
+  presenceForJoin(room: string, limit: number): Promise<MemberList> {
+    return this.members(room, limit);
   }
 
   members(room: string, limit: number): Promise<MemberList> {
