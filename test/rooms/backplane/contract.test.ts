@@ -57,6 +57,17 @@ function draft(room: string, data: unknown): Draft {
 /** A room name no earlier run of this suite used (Redis keeps rooms between runs). */
 const freshRoom = (what: string) => `contract-${what}-${randomBytes(4).toString('hex')}`;
 
+/** Reads until `done` holds (or 10 s pass) and returns the last reading, for the asserts to judge. */
+async function settled<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    value = await read();
+  }
+  return value;
+}
+
 /** Joins `member` as the broker does: the backplane holds the room, then the hub has the member. */
 async function join(subject: Built, member: Collector, room: string): Promise<void> {
   await subject.backplane.attach(room);
@@ -140,16 +151,13 @@ function contract(name: string, factory: BackplaneFactory, redis: () => string |
         await join(subject, member, room);
         subject.backplane.announce(subject.hub.room(room)!, 'joined', member);
       }
-      // A cluster's directory learns of announcements on its own time: wait for the count, then check.
-      let listed = await subject.backplane.members(room, 2);
-      for (const deadline = Date.now() + 5_000; listed.count < 3 && Date.now() < deadline; ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        listed = await subject.backplane.members(room, 2);
-      }
+      // A cluster's directory learns of announcements on its own time: wait for them, then check.
+      const listed = await settled(() => subject.backplane.members(room, 2), (list) => list.count === 3);
       assert.equal(listed.count, 3);
       assert.equal(listed.members.length, 2);
       assert.deepEqual([...listed.sessions].sort(), ['a', 'b', 'c']);
-      const summary = (await subject.backplane.rooms()).find((entry) => entry.room === room);
+      const rooms = await settled(() => subject.backplane.rooms(), (list) => list.some((entry) => entry.room === room && entry.members === 3));
+      const summary = rooms.find((entry) => entry.room === room);
       assert.equal(summary?.members, 3);
       assert.equal(summary?.lastOffset, 0);
     });
