@@ -88,6 +88,7 @@ function partOf(file: string): string {
 const ALLOWED: Record<string, readonly string[]> = {
   shared: [],
   client: ['shared'],
+  react: ['client'],
   public: ['client', 'shared'],
   engine: ['shared'],
   access: ['shared', 'config', 'logger'],
