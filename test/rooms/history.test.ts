@@ -57,7 +57,7 @@ describe('HistoryStore', () => {
   it('keeps a room with members even when its history has expired', () => {
     const store = new HistoryStore(OPTIONS);
     const log = store.open('busy')!;
-    log.holds = 1;
+    log.hold();
     append(store, log, 2, 0);
     store.sweep(OPTIONS.ttl * 2);
     assert.equal(store.log('busy'), log);
@@ -93,11 +93,11 @@ describe('HistoryStore', () => {
   it('refuses new rooms past maxRooms unless idle ones can go', () => {
     const store = new HistoryStore({ ...OPTIONS, maxRooms: 2 });
     const a = store.open('a')!;
-    a.holds = 1;
+    a.hold();
     const b = store.open('b')!;
-    b.holds = 1;
+    b.hold();
     assert.equal(store.open('c'), undefined);
-    b.holds = 0;
+    b.release();
     assert.ok(store.open('c'), 'an idle room with no history makes way');
   });
 
@@ -194,14 +194,14 @@ describe('HistoryStore at --max-rooms', () => {
     const b = store.open('b')!;
     const c = store.open('c')!;
     append(store, b, 2);
-    a.holds = 1;
+    a.hold();
     store.open('b'); // b used again: c is now the least recently used without members
     assert.ok(store.open('d'));
     assert.equal(store.log('c'), undefined, 'c gave way');
     assert.ok(store.log('a') && store.log('b'));
     assert.equal(store.evicted, 1);
-    b.holds = 1;
-    store.log('d')!.holds = 1;
+    b.hold();
+    store.log('d')!.hold();
     assert.equal(store.open('e'), undefined, 'every room has members: server_full');
     void c;
   });

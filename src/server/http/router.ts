@@ -22,6 +22,7 @@ import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import { allowMethods, HttpError, NO_STORE, requestPath, sendError, sendJson, sendText } from './respond.js';
 import { sameSecret } from '../access/secret.js';
+import type { BackplaneOperations } from '../rooms/backplane/types.js';
 
 /** The token of `Authorization: Bearer <token>` (RFC 6750 §2.1), if present. */
 function bearerToken(req: IncomingMessage): string | undefined {
@@ -73,9 +74,7 @@ export function createRequestHandler(context: HttpContext) {
       history: context.broker.history,
       ready: context.readiness().ready,
       eventLoopDelay: context.statusFeed.takeEventLoopDelay(),
-      backplane: context.broker.backplane.kind === 'redis'
-        ? { up: context.broker.backplane.status.up, ...context.broker.backplane.stats }
-        : undefined,
+      backplane: clusterGauges(context.broker.backplane),
       orphans: context.broker.hub.orphans(),
       hooks: context.hooks,
       webhooks: context.webhooks,
@@ -146,4 +145,10 @@ export function createRequestHandler(context: HttpContext) {
       fail(error);
     }
   };
+}
+
+/** The cluster's gauges for /metrics, when the backplane is a cluster. */
+function clusterGauges(backplane: BackplaneOperations) {
+  const stats = backplane.stats;
+  return stats && { up: backplane.status.up, ...stats };
 }

@@ -150,7 +150,7 @@ export class Broker {
    * synchronous step that nothing live can overtake. On one server the room itself is the list.
    */
   private othersOnline(name: string): Promise<MemberList> {
-    return this.backplane.kind === 'local' ? Promise.resolve(NOBODY) : this.backplane.members(name, this.options.maxPresence);
+    return this.backplane.presenceForJoin(name, this.options.maxPresence);
   }
 
   private tooManyRooms(): JoinResult {
@@ -216,8 +216,6 @@ export class Broker {
     return json;
   }
 }
-
-const NOBODY: MemberList = { members: [], count: 0, sessions: new Set() };
 
 /** A member list read before joining, completed with this node's members (`room` after the join). */
 function withLocal(listed: MemberList, room: Room, limit: number): MemberList {

@@ -48,11 +48,26 @@ export class RoomLog {
   lastOffset = 0;
   /**
    * What keeps this log from being forgotten while its history is empty or old: local members
-   * and joins in progress. A log with holds is never evicted.
+   * and joins in progress. A log with holds is never evicted. Only hold() and release() change it.
    */
-  holds = 0;
+  private holdCount = 0;
   /** The server's own rooms (rooms/reserved-rooms.ts): offsets count, nothing is kept or journaled. */
   ephemeral = false;
+
+  get holds(): number {
+    return this.holdCount;
+  }
+
+  /** Keeps this log from being forgotten until the matching release(). */
+  hold(): void {
+    this.holdCount++;
+  }
+
+  /** Gives back one hold, never below zero; returns how many are left. */
+  release(): number {
+    if (this.holdCount > 0) this.holdCount--;
+    return this.holdCount;
+  }
   private ring: Array<HistoryEntry | undefined> = [];
   private head = 0;
   private size = 0;

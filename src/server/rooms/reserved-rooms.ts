@@ -35,10 +35,6 @@ class ReservedRoomRouter implements Backplane {
     private readonly own: Backplane,
   ) {}
 
-  get kind() {
-    return this.backplane.kind;
-  }
-
   get status() {
     return this.backplane.status;
   }
@@ -77,6 +73,10 @@ class ReservedRoomRouter implements Backplane {
 
   members(room: string, limit: number) {
     return this.serving(room).members(room, limit);
+  }
+
+  presenceForJoin(room: string, limit: number) {
+    return this.serving(room).presenceForJoin(room, limit);
   }
 
   /** Each backplane lists what it serves (a local one lists every room of this node's hub). */

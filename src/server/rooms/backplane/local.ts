@@ -5,14 +5,13 @@
  * also uses it for island publishes while Redis is away, and rooms/reserved-rooms.ts for the
  * server's own rooms in every mode.
  */
-import { presenceEnvelope, messageEnvelope } from '../../engine/envelope.js';
+import { presenceEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
+import { sequence } from './sequence.js';
 import type { Member, Room } from '../../engine/hub.js';
-import { Publication } from '../../engine/publication.js';
 import {
   BackplaneError,
   type Backplane,
-  type BackplaneStats,
   type DisconnectSelector,
   type Draft,
   type HistoryPage,
@@ -22,18 +21,17 @@ import {
   type RoomSummary,
 } from './types.js';
 
-const NO_STATS: BackplaneStats = Object.freeze({
-  rooms: 0, channels: 0, inflight: 0, inflightBytes: 0, rejected: 0, resyncs: 0, resets: 0, publishLatencyMs: 0,
-});
+/** On one server the room here is every member: nobody else to tell a joining watcher of. */
+const NOBODY: MemberList = Object.freeze({ members: [], count: 0, sessions: new Set<string>() });
 
 export function serverFull(): BackplaneError {
   return new BackplaneError('server_full', 'the server tracks as many rooms as it may (--max-rooms); try again later');
 }
 
 export class LocalBackplane implements Backplane {
-  readonly kind = 'local';
   readonly status = { up: true };
-  readonly stats = NO_STATS;
+  /** Not a cluster: nothing for /metrics' cluster gauges. */
+  readonly stats = undefined;
 
   constructor(
     private readonly node: LocalNode,
@@ -43,6 +41,10 @@ export class LocalBackplane implements Backplane {
   ) {}
 
   async start(): Promise<void> {}
+
+  async presenceForJoin(_room: string, _limit: number): Promise<MemberList> {
+    return NOBODY;
+  }
 
   async close(): Promise<void> {}
 
@@ -55,31 +57,20 @@ export class LocalBackplane implements Backplane {
     const log = this.store.open(room);
     if (!log) throw serverFull();
     log.ephemeral = this.settings.ephemeral;
-    log.holds++;
+    log.hold();
     return log;
   }
 
   detach(room: string): void {
     const log = this.store.log(room);
-    if (log && log.holds > 0) log.holds--;
+    log?.release();
   }
 
   async publish(draft: Draft): Promise<Published> {
     const log = this.store.open(draft.room);
     if (!log) throw serverFull();
     log.ephemeral = this.settings.ephemeral;
-    return this.sequence(log, draft);
-  }
-
-  /** Gives `draft` the log's next offset, keeps it and hands it to the members here, in one step. */
-  sequence(log: RoomLog, draft: Draft): Published {
-    const { roomJson, time, fromJson, dataJson, payload } = draft;
-    const envelope = this.store.append(log, time, (offset, epoch) =>
-      messageEnvelope({ roomJson, offset, epoch, time, fromJson, dataJson, base64: payload.kind === 'binary' }),
-    );
-    const room = this.node.hub.room(draft.room);
-    const delivered = room ? this.node.deliver(room, new Publication(envelope, payload, dataJson), draft.except) : 0;
-    return { offset: log.lastOffset, epoch: log.epoch, delivered };
+    return sequence(this.node, this.store, log, draft);
   }
 
   announce(room: Room, change: 'joined' | 'left', member: Member): void {

@@ -386,8 +386,17 @@ export class RedisLink {
       .exec()) as [[unknown, string | null], [unknown, string | null], [unknown, Array<[string, string[]]>], [unknown, Array<[string, string[]]>]];
     if (epoch === null) return undefined;
     const lastOffset = Number(offset ?? 0);
-    const first = oldest.length > 0 ? Number.parseInt(oldest[0]![0], 10) : lastOffset + 1;
-    return { epoch, lastOffset, entries: entries.map(([id, fields]) => parseStreamEntry(id, fields)), first };
+    // XADD trims with MAXLEN ~ (whole stream nodes only), so the stream may hold older entries
+    // than the newest historySize; the API serves the same window a join does (the contract suite
+    // holds both backplanes to it). Reading from the window again costs a round trip only then.
+    const windowStart = Math.max(1, lastOffset - this.options.historySize + 1);
+    const oldestKept = oldest.length > 0 ? Number.parseInt(oldest[0]![0], 10) : lastOffset + 1;
+    const first = Math.max(oldestKept, Math.min(windowStart, lastOffset + 1));
+    let kept = entries;
+    if (kept.length > 0 && Number.parseInt(kept[0]![0], 10) < windowStart) {
+      kept = (await this.redis.xrange(k.stream, `${windowStart}-0`, '+', 'COUNT', limit)) as Array<[string, string[]]>;
+    }
+    return { epoch, lastOffset, entries: kept.map(([id, fields]) => parseStreamEntry(id, fields)), first };
   }
 
   /**

@@ -39,6 +39,7 @@ import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
 import { LocalBackplane, localMembers, serverFull } from './local.js';
+import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
 import { PublishBatches } from './publish-batches.js';
@@ -126,10 +127,10 @@ function unavailable(why: string): BackplaneError {
 }
 
 export class RedisBackplane implements Backplane {
-  readonly kind = 'redis';
   readonly nodeId = randomBytes(6).toString('base64url');
   readonly link: RedisLink;
-  private readonly local: LocalBackplane;
+  /** Answers for this node alone while Redis is away, through the Backplane interface only. */
+  private readonly local: Backplane;
   private readonly mirrors = new Map<string, Mirror>();
   private readonly pendings = new Map<string, Pending>();
   private inflightBytes = 0;
@@ -226,7 +227,7 @@ export class RedisBackplane implements Backplane {
       };
       this.mirrors.set(room, mirror);
     }
-    mirror.log.holds++;
+    mirror.log.hold();
     if (this.link.ready && !mirror.synced) {
       // If Redis fails now the member still joins, answered from the island or stale-but-faithful log.
       await this.sync(mirror).catch((error: Error) => this.logger.warn('room sync failed; answering from this node', { room, error: error.message }));
@@ -237,7 +238,7 @@ export class RedisBackplane implements Backplane {
   detach(room: string): void {
     const mirror = this.mirrors.get(room);
     if (!mirror) return;
-    if (--mirror.log.holds > 0) return;
+    if (mirror.log.release() > 0) return;
     this.mirrors.delete(room);
     this.store.remove(room);
     this.link.unsubscribe(room).catch(() => undefined);
@@ -332,7 +333,7 @@ export class RedisBackplane implements Backplane {
       this.store.restart(mirror.log, newEpoch());
       mirror.island = true;
     }
-    return this.local.sequence(mirror.log, draft);
+    return sequence(this.node, this.store, mirror.log, draft);
   }
 
   // ---- the channel -------------------------------------------------------------------------
@@ -519,6 +520,11 @@ export class RedisBackplane implements Backplane {
   announce(room: Room, change: 'joined' | 'left', member: Member): void {
     if (!this.link.ready) return this.local.announce(room, change, member);
     this.directory.announce(room, change, member);
+  }
+
+  /** Every node's members: the room here is only this node's part of them. */
+  presenceForJoin(room: string, limit: number): Promise<MemberList> {
+    return this.members(room, limit);
   }
 
   members(room: string, limit: number): Promise<MemberList> {

@@ -140,14 +140,34 @@ export interface BackplaneStats {
   publishLatencyMs: number;
 }
 
-export interface Backplane {
-  readonly kind: 'local' | 'redis';
+/**
+ * The admin plane: what an operator asks of the whole cluster (the HTTP API), apart from the
+ * data plane that carries messages.
+ */
+export interface ClusterAdmin {
+  /** The room's members across every node. */
+  members(room: string, limit: number): Promise<MemberList>;
+  /** Rooms with members across every node, with their positions. */
+  rooms(): Promise<RoomSummary[]>;
+  /** A page of the room's history; undefined when the room has none anywhere. */
+  history(room: string, since: number, limit: number): Promise<HistoryPage | undefined>;
+  /** Closes matching connections on every node; resolves with how many. */
+  disconnect(selector: DisconnectSelector): Promise<number>;
+}
+
+/** The operations plane: running, health and counters. */
+export interface BackplaneOperations {
   /** Connects; resolves without waiting for Redis to answer (a node starts while Redis is down). */
   start(): Promise<void>;
   /** Undoes start(): timers, connections. Idempotent. */
   close(): Promise<void>;
   readonly status: BackplaneStatus;
-  readonly stats: BackplaneStats;
+  /** The cluster's counters for /metrics; undefined for a backplane that is not a cluster. */
+  readonly stats: BackplaneStats | undefined;
+}
+
+/** The data plane (rooms, publishing, presence) with the two others; see the contract above. */
+export interface Backplane extends BackplaneOperations, ClusterAdmin {
   /**
    * Makes `room`'s log ready to answer a join and holds the room until `detach`.
    * Rejects with BackplaneError('server_full') when no room slot is left; nothing is held then.
@@ -159,14 +179,11 @@ export interface Backplane {
   publish(draft: Draft): Promise<Published>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
   announce(room: Room, change: 'joined' | 'left', member: Member): void;
-  /** The room's members across every node. */
-  members(room: string, limit: number): Promise<MemberList>;
-  /** Rooms with members across every node, with their positions. */
-  rooms(): Promise<RoomSummary[]>;
-  /** A page of the room's history; undefined when the room has none anywhere. */
-  history(room: string, since: number, limit: number): Promise<HistoryPage | undefined>;
-  /** Closes matching connections on every node; resolves with how many. */
-  disconnect(selector: DisconnectSelector): Promise<number>;
+  /**
+   * The members a joining watcher is told of besides those in the room on this node: every
+   * node's for a cluster, none on one server (the room here is the whole list then).
+   */
+  presenceForJoin(room: string, limit: number): Promise<MemberList>;
 }
 
 /** What a join is answered from: the room's log (offsets, epoch, kept entries). */
