@@ -35,6 +35,7 @@ import { Connection } from './connections/connection.js';
 import type { Admission, ConnectionContext } from './connections/context.js';
 import { HistoryStore } from './rooms/history.js';
 import { Journal } from './rooms/journal.js';
+import { PublishWindow } from './rooms/publish-window.js';
 import { createRequestHandler } from './http/router.js';
 import { createHttpServer } from './access/http-server.js';
 import { Hub } from './engine/hub.js';
@@ -198,6 +199,8 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     metrics,
     beforeFlush: flushJournal,
   });
+  // One server's publish ids (a cluster's live in Redis with each room).
+  const publishIds = new PublishWindow({ size: config.publishIdWindow, ttl: config.publishIdTtl, maxEntries: config.publishIdMaxEntries });
   const hub = new Hub(outbox);
   const node = createLocalNode(hub, metrics, connections);
   const roomBackplane: Backplane = config.redis
@@ -209,12 +212,14 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
           presenceTtl: config.presenceTtl,
           maxInflight: config.redisMaxInflight,
           maxInflightBytes: config.redisMaxInflightBytes,
+          publishIdWindow: config.publishIdWindow,
+          publishIdTtl: config.publishIdTtl,
         },
         node,
         history,
         logger,
       )
-    : new LocalBackplane(node, history);
+    : new LocalBackplane(node, history, undefined, publishIds);
   const backplane = withReservedRooms(roomBackplane, node, history);
   const broker = new Broker(hub, history, backplane, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
@@ -330,6 +335,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     if (config.dataDir) openJournal();
     sweepTimer = setInterval(() => {
       history.sweep(Date.now());
+      publishIds.sweep();
       // Looked at on the sweep too, so a failing disk reaches the log even if nobody probes.
       readiness();
     }, SWEEP_INTERVAL);
@@ -390,7 +396,11 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   function openJournal(): void {
     const opened = Journal.open({ dir: resolve(config.dataDir), maxBytes: config.dataMaxBytes, retainMs: config.historyTtl });
     const now = Date.now();
-    for (const record of opened.records) history.restore(record, now);
+    for (const record of opened.records) {
+      history.restore(record, now);
+      // The window survives a restart with the journal: a retry after it is still answered once.
+      if (record.publishId !== undefined) publishIds.remember(record.room, record.publishId, { offset: record.offset, epoch: record.epoch, time: record.time, fingerprint: record.fingerprint ?? '' });
+    }
     journal = opened.journal;
     if (opened.skipped > 0) logger.warn('skipped unreadable history records', { skipped: opened.skipped, dir: config.dataDir });
     logger.info('history restored', { records: opened.records.length, rooms: history.roomCount, dir: config.dataDir });

@@ -77,6 +77,7 @@ export function createRequestHandler(context: HttpContext) {
         ? { up: context.broker.backplane.status.up, ...context.broker.backplane.stats }
         : undefined,
       orphans: context.broker.hub.orphans(),
+      publishIds: { entries: context.broker.backplane.stats.publishIds, duplicates: context.broker.backplane.stats.duplicates },
       hooks: context.hooks,
       webhooks: context.webhooks,
     });

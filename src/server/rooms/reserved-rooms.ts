@@ -71,6 +71,10 @@ class ReservedRoomRouter implements Backplane {
     return this.serving(draft.room).publish(draft);
   }
 
+  firstAck(room: string, publishId: string) {
+    return this.serving(room).firstAck(room, publishId);
+  }
+
   announce(room: Room, change: 'joined' | 'left', member: Member): void {
     this.serving(room.name).announce(room, change, member);
   }

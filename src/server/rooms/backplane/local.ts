@@ -9,6 +9,7 @@ import { presenceEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import { Publication } from '../../engine/publication.js';
+import type { PublishWindow } from '../publish-window.js';
 import {
   BackplaneError,
   type Backplane,
@@ -23,7 +24,7 @@ import {
 } from './types.js';
 
 const NO_STATS: BackplaneStats = Object.freeze({
-  rooms: 0, channels: 0, inflight: 0, inflightBytes: 0, rejected: 0, resyncs: 0, resets: 0, publishLatencyMs: 0,
+  rooms: 0, channels: 0, inflight: 0, inflightBytes: 0, rejected: 0, resyncs: 0, resets: 0, publishLatencyMs: 0, publishIds: 0, duplicates: 0,
 });
 
 export function serverFull(): BackplaneError {
@@ -33,13 +34,17 @@ export function serverFull(): BackplaneError {
 export class LocalBackplane implements Backplane {
   readonly kind = 'local';
   readonly status = { up: true };
-  readonly stats = NO_STATS;
+  get stats(): BackplaneStats {
+    return this.window ? { ...NO_STATS, publishIds: this.window.size, duplicates: this.window.duplicates } : NO_STATS;
+  }
 
   constructor(
     private readonly node: LocalNode,
     private readonly store: HistoryStore,
     /** Its rooms count offsets but keep no history (the server's own: rooms/reserved-rooms.ts). @default false */
     private readonly settings: { readonly ephemeral: boolean } = { ephemeral: false },
+    /** The rooms' publish ids (issue #22); without one every publish is new. */
+    private readonly window?: PublishWindow,
   ) {}
 
   async start(): Promise<void> {}
@@ -65,10 +70,25 @@ export class LocalBackplane implements Backplane {
   }
 
   async publish(draft: Draft): Promise<Published> {
+    // Looked up and remembered in the same synchronous step as the append: nothing can come between.
+    const first = draft.publishId === undefined ? undefined : this.window?.get(draft.room, draft.publishId);
+    if (first) {
+      this.window!.duplicates++;
+      // Its message was delivered here in the step that gave it its offset: nothing to wait for.
+      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
+    }
     const log = this.store.open(draft.room);
     if (!log) throw serverFull();
     log.ephemeral = this.settings.ephemeral;
-    return this.sequence(log, draft);
+    const published = this.sequence(log, draft);
+    if (draft.publishId !== undefined) {
+      this.window?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    }
+    return published;
+  }
+
+  async firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    return this.window?.get(room, publishId);
   }
 
   /** Gives `draft` the log's next offset, keeps it and hands it to the members here, in one step. */
@@ -76,7 +96,7 @@ export class LocalBackplane implements Backplane {
     const { roomJson, time, fromJson, dataJson, payload } = draft;
     const envelope = this.store.append(log, time, (offset, epoch) =>
       messageEnvelope({ roomJson, offset, epoch, time, fromJson, dataJson, base64: payload.kind === 'binary' }),
-    );
+    draft.publishId === undefined ? undefined : { publishId: draft.publishId, fingerprint: draft.fingerprint ?? '' });
     const room = this.node.hub.room(draft.room);
     const delivered = room ? this.node.deliver(room, new Publication(envelope, payload, dataJson), draft.except) : 0;
     return { offset: log.lastOffset, epoch: log.epoch, delivered };

@@ -42,7 +42,7 @@ import { LocalBackplane, localMembers, serverFull } from './local.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
 import { PublishBatches } from './publish-batches.js';
-import { RedisLink, type ChannelMessage, type PublishParts, type RoomState, type StreamEntry } from './redis-link.js';
+import { RedisLink, type ChannelMessage, type PublishOnce, type PublishParts, type RoomState, type Sequenced, type StreamEntry } from './redis-link.js';
 import {
   BackplaneError,
   type Backplane,
@@ -69,6 +69,10 @@ export interface RedisBackplaneOptions {
   maxInflightBytes: number;
   /** Channel messages held for one room while it is re-read; past it the room is read again. @default 10000 */
   maxSyncBuffer?: number;
+  /** Publish ids remembered per room in Redis (issue #22). @default 0 (none) */
+  publishIdWindow?: number;
+  /** How long (ms). @default 120000 */
+  publishIdTtl?: number;
 }
 
 /** One publish of this node between its script call and its delivery here. */
@@ -80,7 +84,9 @@ interface Pending {
   readonly except: Member | undefined;
   readonly bytes: number;
   /** What the publish script gets. */
-  readonly parts: PublishParts;
+  readonly parts: PublishParts & PublishOnce;
+  /** The script found its publish id in the window: settled once `offset` is delivered here, with the first publish's fingerprint. */
+  repeat?: { fingerprint: string };
   readonly sentAt: number;
   /** Known once the script answered. */
   offset?: number;
@@ -135,6 +141,8 @@ export class RedisBackplane implements Backplane {
   private inflightBytes = 0;
   private seq = 0;
   private rejected = 0;
+  /** Repeated publish ids answered with their first place (for /metrics). */
+  duplicates = 0;
   private resyncs = 0;
   private resets = 0;
   /** Resyncs whose buffer overflowed and had to read the room again. */
@@ -153,7 +161,11 @@ export class RedisBackplane implements Backplane {
   ) {
     this.local = new LocalBackplane(node, store);
     this.link = new RedisLink(
-      { url: options.url, nodeId: this.nodeId, historySize: options.historySize, historyTtl: options.historyTtl },
+      {
+        url: options.url, nodeId: this.nodeId, historySize: options.historySize, historyTtl: options.historyTtl,
+        ...(options.publishIdWindow !== undefined && { publishIdWindow: options.publishIdWindow }),
+        ...(options.publishIdTtl !== undefined && { publishIdTtl: options.publishIdTtl }),
+      },
       {
         onReady: () => this.onReady(),
         onDown: (reason) => this.onDown(reason),
@@ -209,6 +221,8 @@ export class RedisBackplane implements Backplane {
       resyncs: this.resyncs,
       resets: this.resets,
       publishLatencyMs: this.link.lastLatency,
+      publishIds: 0,
+      duplicates: this.duplicates,
     };
   }
 
@@ -262,7 +276,10 @@ export class RedisBackplane implements Backplane {
       const token = `${this.nodeId}.${(++this.seq).toString(36)}`;
       const pending: Pending = {
         token, room: draft.room, payload: draft.payload, dataJson: draft.dataJson, except: draft.except, bytes,
-        parts: { time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '', token },
+        parts: {
+          time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '', token,
+          publishId: draft.publishId ?? '', fingerprint: draft.fingerprint ?? '',
+        },
         sentAt: Date.now(), settled: false, resolve, reject,
       };
       this.pendings.set(pending.token, pending);
@@ -281,8 +298,8 @@ export class RedisBackplane implements Backplane {
       return;
     }
     try {
-      const { offset, epoch } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
-      live.forEach((pending, i) => this.onSequenced(pending, offset + i, epoch));
+      const { epoch, sequenced } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
+      live.forEach((pending, i) => this.onSequenced(pending, sequenced[i]!, epoch));
     } catch (error) {
       // Redis's own words (MOVED or READONLY with node addresses, a script's error) are for the
       // log: clients and the HTTP API get the code and this sentence.
@@ -293,14 +310,17 @@ export class RedisBackplane implements Backplane {
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
-  private onSequenced(pending: Pending, offset: number, epoch: string): void {
+  private onSequenced(pending: Pending, { offset, first }: Sequenced, epoch: string): void {
     if (pending.settled) return; // its channel message was faster
     pending.offset = offset;
-    pending.epoch = epoch;
+    pending.epoch = first ? first.epoch : epoch;
+    if (first) pending.repeat = { fingerprint: first.fingerprint };
     const mirror = this.mirrors.get(pending.room);
     if (!mirror) return this.settle(pending, 0); // no member here: nothing to wait for
     const log = mirror.log;
-    if (mirror.synced && log.epoch === epoch && log.lastOffset >= offset) return this.settle(pending, 0);
+    if (mirror.synced && log.epoch === pending.epoch && log.lastOffset >= offset) return this.settle(pending, 0);
+    // A repeat from an epoch this node has left: its message is behind every member here.
+    if (first && first.epoch !== epoch) return this.settle(pending, 0);
     mirror.pending.add(pending);
   }
 
@@ -308,7 +328,10 @@ export class RedisBackplane implements Backplane {
     if (pending.settled) return;
     pending.settled = true;
     this.release(pending);
-    pending.resolve({ offset: pending.offset!, epoch: pending.epoch!, delivered });
+    if (pending.repeat) this.duplicates++;
+    pending.resolve(pending.repeat
+      ? { offset: pending.offset!, epoch: pending.epoch!, delivered: 0, duplicate: true, fingerprint: pending.repeat.fingerprint }
+      : { offset: pending.offset!, epoch: pending.epoch!, delivered });
   }
 
   private fail(pending: Pending, error: Error): void {
@@ -333,6 +356,11 @@ export class RedisBackplane implements Backplane {
       mirror.island = true;
     }
     return this.local.sequence(mirror.log, draft);
+  }
+
+  firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    if (!this.link.ready || !this.options.publishIdWindow) return Promise.resolve(undefined);
+    return this.link.firstAck(room, publishId, Date.now());
   }
 
   // ---- the channel -------------------------------------------------------------------------
@@ -388,6 +416,8 @@ export class RedisBackplane implements Backplane {
       pending.epoch = epoch;
       this.settle(pending, delivered);
     }
+    // Repeated publish ids wait for their first publish's message to pass here (types.ts, rule 1).
+    for (const waiting of mirror.pending) if (waiting.repeat && waiting.epoch === epoch && waiting.offset! <= offset) this.settle(waiting, 0);
   }
 
   // ---- resync ------------------------------------------------------------------------------

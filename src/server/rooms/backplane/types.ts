@@ -46,6 +46,10 @@ export interface Draft {
   readonly time: number;
   /** A member that must not receive it (excludeSelf / --exclude-sender). */
   readonly except: Member | undefined;
+  /** Names the message across retries: a repeat within the room's window is not published again (issue #22). */
+  readonly publishId?: string;
+  /** What the HTTP API's Idempotency-Key request carried, kept with the id ('' or undefined: nothing). */
+  readonly fingerprint?: string;
 }
 
 export interface Published {
@@ -53,6 +57,10 @@ export interface Published {
   epoch: string;
   /** Members of this node that were handed the message. */
   delivered: number;
+  /** The draft's publishId was published before: this is its first place, nothing was published now. */
+  duplicate?: boolean;
+  /** With `duplicate`: the fingerprint kept with the first publish ('' when none). */
+  fingerprint?: string;
 }
 
 export type BackplaneErrorCode = 'server_full' | 'unavailable';
@@ -138,6 +146,10 @@ export interface BackplaneStats {
   resets: number;
   /** Round trip of the last publish through Redis, in ms. */
   publishLatencyMs: number;
+  /** Publish ids remembered in this server's memory (one server; a cluster keeps its own in Redis, bounded per room). */
+  publishIds: number;
+  /** Repeated publish ids answered with their first place instead of being published again. */
+  duplicates: number;
 }
 
 export interface Backplane {
@@ -155,8 +167,15 @@ export interface Backplane {
   attach(room: string): Promise<RoomLog>;
   /** Gives back one hold taken by attach; the last one lets the room go. */
   detach(room: string): void;
-  /** Gives `draft` the room's next offset and delivers it here (see the contract above). */
+  /**
+   * Gives `draft` the room's next offset and delivers it here (see the contract above). With a
+   * `publishId` already in the room's window, publishes nothing and resolves with the first
+   * place (`duplicate: true`) once that message has reached this node's members; the check and
+   * the append are one atomic step, so two nodes given the same id cannot both publish it.
+   */
   publish(draft: Draft): Promise<Published>;
+  /** Where `publishId` landed in `room`, if the window still has it (a read; publish() is the atomic check). */
+  firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
   announce(room: Room, change: 'joined' | 'left', member: Member): void;
   /** The room's members across every node. */
