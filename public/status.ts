@@ -195,9 +195,9 @@ function start(): void {
     statusLine.dataset.status = status;
     statusLine.textContent = STATUS_TEXT[status];
   });
-  // Recent snapshots from history fill the charts at once; after a reconnect the client resumes
-  // where it left off, so the charts have no gap within the history window.
-  const room = client.join(ROOM, { history: POINTS });
+  // The status room keeps no history (a snapshot is stale a second later), so the charts start
+  // from the next snapshot; after a reconnect they go on from there.
+  const room = client.join(ROOM);
   room.on('joined', () => {
     notice.hidden = true;
   });
