@@ -132,7 +132,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     inflightBytes += p.bytes;
     if (options.ackTimeout) {
       // No answer in time: the link is taken for dead, and the publish is re-sent on the next one.
-      p.timer = setTimeout(() => transport().reconnect(`no ack within ackTimeout (${options.ackTimeout} ms)`), options.ackTimeout);
+      p.timer = setTimeout(() => transport().reconnect('ack timeout'), options.ackTimeout);
     }
     return true;
   }
@@ -176,8 +176,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     }
     queue = kept;
     // Written ones the application gave up on by leaving: the room's history has their fate.
-    const left = error('not_joined', `room ${state.room.name} was left before the ack; the message may be in its history`);
-    retry = retry.filter((p) => p.state != state || void settle(p, left));
+    retry = retry.filter((p) => p.state != state || void settle(p, error('not_joined', 'the room was left before the ack')));
   }
 
   function dispatch(m: Reply): void {
@@ -187,7 +186,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active) {
         // The cluster could not confirm it. With its id, sending it again cannot publish it twice:
         // left in flight, it is re-sent after a reconnect (with backoff, maybe to another node), in order.
-        return transport().reconnect('the cluster could not confirm a publish');
+        return transport().reconnect('unavailable');
       }
       inflight.delete(id);
       if (entry && 'frame' in entry) {
@@ -224,7 +223,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     if (at < 0) return;
     queue.splice(at, 1);
     queuedBytes -= p.bytes;
-    settle(p, error('timeout', `not sent within publishTimeout (${options.publishTimeout} ms); it was not published`));
+    settle(p, error('timeout', 'not sent within publishTimeout; not published'));
   }
 
   const host = {
@@ -293,8 +292,8 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       if (!info.willReconnect) {
         closed = true;
         queuedBytes = 0;
-        for (const p of retry.splice(0)) settle(p, error('closed', 'the client was closed before the ack; the message may or may not have been published'));
-        for (const p of queue.splice(0)) settle(p, error('closed', 'the client was closed before the message was sent; it was not published'));
+        const reply = error('closed', 'the client was closed first');
+        for (const p of [...retry.splice(0), ...queue.splice(0)]) settle(p, reply);
         for (const state of rooms.values()) state.active = false;
         rooms.clear();
       }
