@@ -85,6 +85,26 @@ describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, 
       assert.equal(new Set(views[0]!.data).size, 200);
     });
 
+    it('publishes once when the HTTP API is sent one Idempotency-Key on both nodes at once (issue #22)', async () => {
+      const name = uniqueRoom('idempotent');
+      const member = await client(nodes[0]!.ws);
+      const room = member.join(name);
+      const view = watch(room);
+      await firstJoin(room);
+      const post = (node: Node, data: unknown) => fetch(`${node.http}/api/publish`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': `pay-${name}` },
+        body: JSON.stringify({ room: name, data }),
+      }).then(async (response) => ({ status: response.status, body: await response.json() as { offset: number; epoch: string; duplicate?: boolean } }));
+      const answers = await Promise.all([post(nodes[0]!, 'paid'), post(nodes[1]!, 'paid'), post(nodes[1]!, 'paid'), post(nodes[0]!, 'paid')]);
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200]);
+      assert.equal(new Set(answers.map((a) => `${a.body.epoch}:${a.body.offset}`)).size, 1, 'one place for all four');
+      assert.equal(answers.filter((a) => !a.body.duplicate).length, 1, 'one of them published');
+      assert.equal((await post(nodes[1]!, 'another body')).status, 422);
+      await sleep(300);
+      assert.deepEqual(view.data, ['paid']);
+    });
+
     it('delivers every one of 100 messages to the one member that published them', async () => {
       const name = uniqueRoom('solo');
       const member = await client(nodes[0]!.ws);
