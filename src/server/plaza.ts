@@ -214,6 +214,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
           maxInflightBytes: config.redisMaxInflightBytes,
           publishIdWindow: config.publishIdWindow,
           publishIdTtl: config.publishIdTtl,
+          localIds: publishIds,
         },
         node,
         history,

@@ -2,7 +2,7 @@
  * What a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { CloseCode, ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
 import { reservedRoomProblem } from '../../shared/room-name.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { JoinResult, Published, Publisher } from '../rooms/broker.js';
@@ -25,6 +25,7 @@ export interface Requester extends Member, Publisher {
   replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void;
   /** A bug while answering: closes this connection (1011), never the process. */
   fail(error: unknown): void;
+  close(code: number, reason: string): void;
 }
 import { encodeEnvelope } from '../engine/envelope.js';
 
@@ -170,6 +171,11 @@ function send(connection: Requester, request: PublishRequest, payload: Payload):
       if (!(error instanceof BackplaneError)) return connection.fail(error);
       connection.context.logger.debug('publish refused', { id: connection.id, code: error.code, error: error.message });
       connection.replyError(request.id, error.code, error.message);
+      // A publish with an id will be sent again, and its later ones after it (issue #22): read
+      // nothing more from this link, so none of them can land before it.
+      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) {
+        connection.close(CloseCode.TryAgainLater, 'the cluster could not take a publish; reconnect and send it again');
+      }
     },
   );
 }

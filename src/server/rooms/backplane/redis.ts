@@ -42,6 +42,7 @@ import { LocalBackplane, localMembers, serverFull } from './local.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
 import { PublishBatches } from './publish-batches.js';
+import type { PublishWindow } from '../publish-window.js';
 import { RedisLink, type ChannelMessage, type PublishOnce, type PublishParts, type RoomState, type Sequenced, type StreamEntry } from './redis-link.js';
 import {
   BackplaneError,
@@ -73,6 +74,12 @@ export interface RedisBackplaneOptions {
   publishIdWindow?: number;
   /** How long (ms). @default 120000 */
   publishIdTtl?: number;
+  /**
+   * This node's own memory of publish ids: what it published through Redis and on islands. While
+   * Redis is away a retry is answered from it instead of being published again on the island.
+   * @default none (island publishes are never deduplicated)
+   */
+  localIds?: PublishWindow;
 }
 
 /** One publish of this node between its script call and its delivery here. */
@@ -221,7 +228,7 @@ export class RedisBackplane implements Backplane {
       resyncs: this.resyncs,
       resets: this.resets,
       publishLatencyMs: this.link.lastLatency,
-      publishIds: 0,
+      publishIds: this.options.localIds?.size ?? 0,
       duplicates: this.duplicates,
     };
   }
@@ -306,6 +313,9 @@ export class RedisBackplane implements Backplane {
       this.logger.warn('Redis did not confirm a publish', { room, error: (error as Error).message });
       const why = unavailable('did not confirm the publish; it may or may not have been published');
       for (const pending of live) this.fail(pending, why);
+      // The room's publishes queued behind this batch are refused too, never sent: a client that
+      // sends the failed ones again (with their publish ids) keeps its order (issue #22).
+      for (const pending of this.batches.drain(room)) this.fail(pending, unavailable('did not confirm an earlier publish of this room; this one was not sent'));
     }
   }
 
@@ -329,6 +339,9 @@ export class RedisBackplane implements Backplane {
     pending.settled = true;
     this.release(pending);
     if (pending.repeat) this.duplicates++;
+    else if (pending.parts.publishId) {
+      this.options.localIds?.remember(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
+    }
     pending.resolve(pending.repeat
       ? { offset: pending.offset!, epoch: pending.epoch!, delivered: 0, duplicate: true, fingerprint: pending.repeat.fingerprint }
       : { offset: pending.offset!, epoch: pending.epoch!, delivered });
@@ -349,6 +362,18 @@ export class RedisBackplane implements Backplane {
 
   /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
   private islandPublish(mirror: Mirror, draft: Draft): Published {
+    const ids = this.options.localIds;
+    const first = draft.publishId === undefined ? undefined : ids?.get(draft.room, draft.publishId);
+    if (first) {
+      this.duplicates++;
+      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
+    }
+    const published = this.islandSequence(mirror, draft);
+    if (draft.publishId !== undefined) ids?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    return published;
+  }
+
+  private islandSequence(mirror: Mirror, draft: Draft): Published {
     if (!mirror.island) {
       // Offsets given out here must never collide with the cluster's: a new epoch first. Its
       // entries belong to the cluster's epoch, so they cannot be served under this one.
