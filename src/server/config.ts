@@ -75,7 +75,7 @@ export interface PlazaOptions {
   publishIdWindow: number;
   /** Publish ids older than this (ms) are forgotten; a retry later than this is published again. @default 120000 (2 min) */
   publishIdTtl: number;
-  /** Publish ids remembered across all rooms of one server (memory; a cluster's are in Redis, bounded per room); the oldest go first. @default 100000 */
+  /** Publish ids remembered in one server's memory across rooms (a cluster's window is in Redis, bounded per room; a node keeps this many of its own for Redis outages); the oldest go first. @default 100000 */
   publishIdMaxEntries: number;
   /** Rooms one connection may be in at once. @default 100 */
   maxRoomsPerConnection: number;
