@@ -4,6 +4,7 @@
 //   dist/index.js         the library (`import { createPlaza } from 'plaza-realtime'`); ws and
 //                         ioredis stay imports, resolved from the package's dependencies
 //   dist/public/          the chat page and the embeddable client (plaza.js global, plaza.mjs module)
+//   dist/react.js         the React hooks (`plaza-realtime/react`); react and the client stay imports
 // `node build.mjs --types` writes the .d.ts of the library and the client into dist/types/ with
 // tsc (the package needs them; `npm test` and `npm pack` build them).
 // `node build.mjs --tests` also bundles test/**/*.test.ts into build/test/ for `node --test`,
@@ -66,6 +67,32 @@ async function buildTypes() {
   execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.types.json')], { stdio: 'inherit' });
 }
 
+/**
+ * The hooks import Plaza's client as ./public/plaza.mjs, the module the package ships beside
+ * them, rather than bundling a second copy: an app that uses `plaza-realtime/client` too gets
+ * one client, one PlazaError class. React is the application's own (a peer dependency).
+ */
+async function buildReact() {
+  const clientAsShipped = {
+    name: 'client-as-shipped',
+    setup(builder) {
+      builder.onResolve({ filter: /\/client\/index\.js$/ }, () => ({ path: './public/plaza.mjs', external: true }));
+    },
+  };
+  await build({
+    entryPoints: [join(root, 'src/react/index.ts')],
+    outfile: join(root, 'dist/react.js'),
+    bundle: true,
+    external: ['react'],
+    plugins: [clientAsShipped],
+    platform: 'neutral',
+    format: 'esm',
+    target: 'es2020',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
 async function buildPublic() {
   const out = join(root, 'dist/public');
   await rm(out, { recursive: true, force: true });
@@ -86,7 +113,8 @@ async function listTests(dir) {
   const found = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...(await listTests(path)));
+    // test/react-18/node_modules: React 18, installed there for the hooks' tests.
+    if (entry.isDirectory() && entry.name != 'node_modules') found.push(...(await listTests(path)));
     else if (entry.name.endsWith('.test.ts')) found.push(path);
   }
   return found;
@@ -118,5 +146,5 @@ if (withTests) {
 } else if (withTypes) {
   await buildTypes();
 } else {
-  await Promise.all([buildServer(), buildLibrary(), buildPublic()]);
+  await Promise.all([buildServer(), buildLibrary(), buildPublic(), buildReact()]);
 }

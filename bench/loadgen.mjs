@@ -19,6 +19,8 @@ const LATENCY_SAMPLES_MAX = 200_000;
 
 const sink = new Sink();
 let subscribers = [];
+/** Subscribers the reconnect storm dropped, waiting for `reconnect`. */
+let dropped = [];
 /** One per room: the probe generator holds them (the bulk generator none). */
 let publishers = [];
 
@@ -142,6 +144,39 @@ const commands = {
       for (const publisher of publishers) publisher.send(payload);
     }
     return { t0, sent: count, lateMaxMs: lateMax };
+  },
+
+  /**
+   * The reconnect storm's first half: every subscriber of this generator drops its connection at
+   * once (as after a deploy or a network blip) and is remembered with its place (port, room) and,
+   * for plaza.v1, the position its `joined` reply named. Resolves once every socket is gone.
+   */
+  async drop({ timeoutMs = 10_000 } = {}) {
+    dropped = subscribers;
+    subscribers = [];
+    for (const subscriber of dropped) subscriber.destroy();
+    const deadline = nowMs() + timeoutMs;
+    while (dropped.some((s) => s.socket && !s.socket.destroyed) && nowMs() < deadline) await sleep(10);
+    return { dropped: dropped.length };
+  },
+
+  /**
+   * The storm's second half: every dropped subscriber reconnects at the same moment (all
+   * handshakes in flight together, unlike `connect`'s 128) and, in plaza.v1, resumes after the
+   * position it had. Resolves when all are ready again: the time that took, and how many joins
+   * answered `recovered: true` (and how many did not get in).
+   */
+  async reconnect({ timeoutMs = 60_000 }) {
+    const before = dropped;
+    dropped = [];
+    const start = nowMs();
+    const again = before.map(
+      (old) => new Subscriber({ port: old.port, flavour: old.flavour, room: old.room, probe: old.probe, sink, query: old.query, since: old.position }),
+    );
+    subscribers.push(...again);
+    const results = await Promise.allSettled(again.map((subscriber) => subscriber.connect(timeoutMs)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    return { ms: nowMs() - start, reconnected: again.length - failed, failed, recovered: again.filter((s) => s.recovered).length };
   },
 
   /** Closes every socket and waits (bounded) until they are all gone. */

@@ -9,7 +9,7 @@
  * kept beside it as a cross-check.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 export const CLK_TCK = (() => {
   try {
@@ -106,4 +106,25 @@ export function listeningPort(pid) {
 /** Open file descriptors of `pid`: sockets, pipes, files, epoll and eventfds (entries of /proc/<pid>/fd). */
 export function fdCount(pid) {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Resets the peak resident set size (VmHWM) of `pid` to its current RSS (`5` written to
+ * /proc/<pid>/clear_refs, Linux ≥ 4.0), so peakRssKiB reads the peak of what follows. False when
+ * the kernel refuses (then the peak is that of the process's whole life).
+ */
+export function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The peak resident set size in KiB (VmHWM of /proc/<pid>/status) since start or resetPeakRss. */
+export function peakRssKiB(pid) {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]);
 }

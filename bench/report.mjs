@@ -60,10 +60,67 @@ export function metricRows(cfg) {
   });
   rows.push({ key: 'idle.rssMiB', label: `idle ${count(cfg.big)} connections: server RSS total`, unit: 'MiB', better: 'lower' });
   rows.push({ key: 'connect.cpuPerConn', label: `connect ${count(cfg.big)}: server CPU per connection`, unit: 'µs', better: 'lower' });
+  rows.push({
+    key: 'connect.perCpuSecond',
+    label: `connect ${count(cfg.big)}: connections accepted per server CPU-second`,
+    unit: '/CPU-s',
+    better: 'higher',
+    target: { text: '≥ bare ws', check: (p, w) => p >= w },
+  });
   rows.push({ key: 'connect.rate', label: `connect ${count(cfg.big)}: connections accepted per second`, unit: '/s', better: 'higher' });
+  if (cfg.marginal) {
+    // Issue 24: what one more connection costs, N → 2N on a fresh process (scenarios.mjs marginalMemory).
+    const plain = `${count(cfg.marginal.plain)} → ${count(2 * cfg.marginal.plain)} plain clients`;
+    rows.push({
+      key: 'marginal.plain.rssPerConnKiB',
+      label: `${plain}: server RSS per added connection`,
+      unit: 'KiB',
+      better: 'lower',
+      target: { text: '≤ bare ws (stretch ≤ 0.8×)', check: (p, w) => p <= w },
+    });
+    rows.push({ key: 'marginal.plain.liveRssPerConnKiB', label: `${plain}: the same after a full GC (Node servers)`, unit: 'KiB', better: 'lower' });
+    rows.push({ key: 'marginal.plain.liveHeapPerConn', label: `${plain}: V8 heap per added connection after a full GC`, unit: 'B', better: 'lower' });
+    rows.push({
+      key: 'marginal.plain.perCpuSecond',
+      label: `${plain}: the added connections accepted per server CPU-second`,
+      unit: '/CPU-s',
+      better: 'higher',
+      target: { text: '≥ bare ws', check: (p, w) => p >= w },
+    });
+    const members = `${count(cfg.marginal.members)} → ${count(2 * cfg.marginal.members)} members of ${cfg.idleRooms.rooms} rooms with presence (bare ws: its rooms peer)`;
+    rows.push({
+      key: 'marginal.members.rssPerConnKiB',
+      label: `${members}: server RSS per added connection`,
+      unit: 'KiB',
+      better: 'lower',
+      target: { text: '≤ bare ws (stretch ≤ 0.8×)', check: (p, w) => p <= w },
+    });
+    rows.push({ key: 'marginal.members.liveRssPerConnKiB', label: `${members}: the same after a full GC`, unit: 'KiB', better: 'lower' });
+    rows.push({ key: 'marginal.members.liveHeapPerConn', label: `${members}: V8 heap per added connection after a full GC`, unit: 'B', better: 'lower' });
+  }
+  if (cfg.storm) {
+    // Issue 24: every client back at once (scenarios.mjs reconnectStorm).
+    const plain = `reconnect storm, ${count(cfg.storm.clients)} plain clients at once`;
+    // Times are bimodal (SYNs past the listen backlog are retried after 1 s): no target on them.
+    rows.push({ key: 'storm.plain.ms', label: `${plain}: time until all are back`, unit: 'ms', better: 'lower' });
+    rows.push({ key: 'storm.plain.cpuPerConn', label: `${plain}: server CPU per reconnect`, unit: 'µs', better: 'lower', target: { text: '≤ bare ws', check: (p, w) => p <= w } });
+    rows.push({ key: 'storm.plain.peakOverMiB', label: `${plain}: peak RSS above RSS when it began`, unit: 'MiB', better: 'lower', target: { text: '≤ bare ws', check: (p, w) => p <= w } });
+    const resume = `reconnect storm, ${count(cfg.storm.clients)} plaza.v1 members of ${cfg.storm.rooms} rooms resuming ${cfg.storm.missed} missed messages (bare ws: rooms peer, rejoin only)`;
+    rows.push({ key: 'storm.resume.ms', label: `${resume}: time until all are resumed`, unit: 'ms', better: 'lower' });
+    rows.push({ key: 'storm.resume.cpuPerConn', label: `${resume}: server CPU per reconnect`, unit: 'µs', better: 'lower', target: { text: '≤ bare ws', check: (p, w) => p <= w } });
+    rows.push({ key: 'storm.resume.peakOverMiB', label: `${resume}: peak RSS above RSS when it began`, unit: 'MiB', better: 'lower', target: { text: '≤ bare ws', check: (p, w) => p <= w } });
+    rows.push({ key: 'storm.resume.recoveredPercent', label: `${resume}: joins answered recovered`, unit: '%', better: 'higher' });
+  }
   if (cfg.authConnect) {
     const what = `connect ${count(cfg.authConnect.connections)} plain clients`;
     rows.push({ key: 'connectAuth.none.cpuPerConn', label: `${what} without a token: server CPU per connection`, unit: 'µs', better: 'lower' });
+    rows.push({
+      key: 'connectAuth.none.perCpuSecond',
+      label: `${what} without a token (warm process, median of ${cfg.authConnect.rounds} rounds): connections accepted per server CPU-second`,
+      unit: '/CPU-s',
+      better: 'higher',
+      target: { text: '≥ bare ws', check: (p, w) => p >= w },
+    });
     rows.push({ key: 'connectAuth.HS256.cpuPerConn', label: `${what} with an HS256 token (--auth-secret): server CPU per connection`, unit: 'µs', better: 'lower' });
     rows.push({ key: 'connectAuth.HS256.overNone', label: '… HS256 check: extra CPU per connection over no token', unit: 'µs', better: 'lower' });
     for (const kind of ['RS256', 'ES256', 'EdDSA']) {
@@ -98,6 +155,10 @@ export function derive(run, cfg) {
   put('cluster.steady.totalCpu', run['cluster.steady.cpu'] + run['cluster.steady.redisCpu']);
   for (const mode of ['v1', 'cluster']) put(`publishIds.${mode}.ratio`, run[`publishIds.${mode}.ids.cpu`] / run[`publishIds.${mode}.plain.cpu`]);
   put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
+  put('connect.perCpuSecond', 1e6 / run['connect.cpuPerConn']);
+  put('marginal.plain.perCpuSecond', 1e6 / run['marginal.plain.cpuPerConn']);
+  put('connectAuth.none.perCpuSecond', 1e6 / run['connectAuth.none.cpuPerConn']);
+  put('storm.resume.recoveredPercent', 100 * run['storm.resume.recoveredShare']);
   put('connectAuth.HS256.overNone', run['connectAuth.HS256.cpuPerConn'] - run['connectAuth.none.cpuPerConn']);
   for (const kind of ['RS256', 'ES256', 'EdDSA']) put(`connectAuth.${kind}.overHs256`, run[`connectAuth.${kind}.cpuPerConn`] - run['connectAuth.HS256.cpuPerConn']);
   return out;
@@ -119,7 +180,7 @@ export function format(value, unit) {
   if (unit === 'µs') return value < 1 ? value.toFixed(3) : value < 10 ? value.toFixed(2) : value.toFixed(1);
   if (unit === 'ms') return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US');
   if (unit === 'KiB') return value.toFixed(1);
-  if (unit === 'MiB') return value.toFixed(0);
+  if (unit === 'MiB') return value < 100 ? value.toFixed(1) : value.toFixed(0);
   return Math.round(value).toLocaleString('en-US');
 }
 
@@ -320,15 +381,17 @@ const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * One panel of grouped bars with its own linear scale from zero. `series` is
  * [{ id, label, color }]; each group's `values` are keyed by series id.
  */
-function panel({ x, y, width, height, title, unit, note, groups, series, lowerIsBetter, legend = false }) {
+function panel({ x, y, width, height, title, unit, note, groups, series, lowerIsBetter, legend = false, narrow = false }) {
   const out = [];
   const values = groups.flatMap((g) => series.map((se) => g.values[se.id])).filter(Number.isFinite);
   const max = Math.max(...values, 1e-9) * 1.15;
   const top = y + 34;
   const plotH = height - 34 - 30;
   const base = top + plotH;
-  out.push(`<text x="${x}" y="${y + 14}" class="t">${esc(title)}</text>`);
-  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(note ?? unit)}, ${lowerIsBetter ? 'lower' : 'higher'} is better</text>`);
+  // Narrow panels (six in a row) get a smaller title and a shorter second line.
+  out.push(`<text x="${x}" y="${y + 14}" class="${narrow ? 'tn' : 't'}">${esc(title)}</text>`);
+  const better = narrow ? ` ${lowerIsBetter ? '↓' : '↑'}` : `, ${lowerIsBetter ? 'lower' : 'higher'} is better`;
+  out.push(`<text x="${x}" y="${y + 28}" class="s">${esc(note ?? unit)}${better}</text>`);
   out.push(`<line x1="${x}" y1="${base}" x2="${x + width}" y2="${base}" class="axis"/>`);
   const groupW = width / groups.length;
   const barW = Math.min(36, (groupW - 16) / series.length);
@@ -373,14 +436,16 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
     panel({ x: 30, y: 50, width: W - 60, height: 250, title: `Bursts: server CPU per delivery (${cfg.messages} messages back to back; rooms: ${cfg.rooms?.messages} per room)`, unit: 'µs', groups: burstGroups, series: servers, lowerIsBetter: true }),
   );
   const small = [
-    { title: 'Steady: deliveries/CPU-s', unit: 'per CPU-second', key: 'steady.perCpuSecond', lower: false },
-    { title: 'Steady: latency p99', unit: 'ms', key: 'steady.p99', lower: true },
-    { title: 'Idle: RSS per conn.', unit: 'KiB', key: 'idle.rssPerConnKiB', lower: true },
-    { title: 'Connect rate', unit: 'connections/s', key: 'connect.rate', lower: false },
+    { title: 'Steady: deliveries', unit: 'per CPU-second', note: 'per CPU-s', key: 'steady.perCpuSecond', lower: false },
+    { title: 'Sustained rate', unit: 'msg/s', note: `msg/s, p99 < ${cfg.ladder?.p99Ms} ms`, key: 'ladder.max', lower: false },
+    { title: 'RSS / added client', unit: 'KiB', note: 'KiB, plain', key: 'marginal.plain.rssPerConnKiB', lower: true },
+    { title: 'RSS / added member', unit: 'KiB', note: 'KiB, rooms', key: 'marginal.members.rssPerConnKiB', lower: true },
+    { title: 'Connects', unit: 'per CPU-second', note: 'per CPU-s, warm', key: 'connectAuth.none.perCpuSecond', lower: false },
+    { title: 'Reconnect storm', unit: 'µs', note: 'µs CPU each', key: 'storm.plain.cpuPerConn', lower: true },
   ];
   const pw = (W - 60) / small.length;
   small.forEach((m, i) => {
-    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 24, height: 220, title: m.title, unit: m.unit, groups: [{ label: '', values: pick(m.key) }], series: servers, lowerIsBetter: m.lower }));
+    parts.push(panel({ x: 30 + i * pw, y: 320, width: pw - 16, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: pick(m.key) }], series: servers, lowerIsBetter: m.lower, narrow: true }));
   });
   // Plaza against itself: plaza.v1 against plain, and a two-node cluster against one node.
   const p = med.plaza ?? {};
@@ -396,8 +461,9 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
     { title: 'Cluster: burst CPU/deliv.', unit: 'µs', note: 'µs', series: [one, two, twoRedis], values: { one: p['v1.burst.cpu'], two: p['cluster.burst.cpu'], twoRedis: p['cluster.burst.totalCpu'] } },
     { title: 'Cluster: steady p99', unit: 'ms', note: `ms, ${cfg.steadyShort.rate} msg/s`, series: [one, two], values: { one: p['v1.steady.p99'], two: p['cluster.steady.p99'] } },
   ];
+  const ppw = (W - 60) / plazaPanels.length;
   plazaPanels.forEach((m, i) => {
-    parts.push(panel({ x: 30 + i * pw, y: 588, width: pw - 24, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: m.values }], series: m.series, lowerIsBetter: true, legend: true }));
+    parts.push(panel({ x: 30 + i * ppw, y: 588, width: ppw - 24, height: 220, title: m.title, unit: m.unit, note: m.note, groups: [{ label: '', values: m.values }], series: m.series, lowerIsBetter: true, legend: true }));
   });
   const legend = servers
     .map((se, i) => `<rect x="${30 + i * 120}" y="22" width="12" height="12" fill="${se.color}"/><text x="${48 + i * 120}" y="33" class="l">${se.label}</text>`)
@@ -406,6 +472,7 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif">
 <style>
 .t { font-size: 14px; font-weight: 600; fill: #111827 }
+.tn { font-size: 12px; font-weight: 600; fill: #111827 }
 .s { font-size: 11px; fill: #6b7280 }
 .v { font-size: 10px; fill: #374151; text-anchor: middle }
 .g { font-size: 11px; fill: #374151; text-anchor: middle }
@@ -414,7 +481,7 @@ export function chartSvg({ cfg, runs, serverIds, date }) {
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 ${legend}
-<text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs`)}</text>
+<text x="${W - 30}" y="33" class="s" text-anchor="end">${esc(`Plaza fan-out benchmark, ${date}, medians of ${cfg.runs} runs; ↑ higher, ↓ lower is better`)}</text>
 <line x1="30" y1="560" x2="${W - 30}" y2="560" class="axis"/>
 <text x="30" y="575" class="s">Plaza against itself: the plaza.v1 envelope path, and two nodes joined by Redis (plaza.v1)</text>
 ${parts.join('\n')}

@@ -5,7 +5,7 @@
  *   --runs N            runs per server (default 3; quick 1)
  *   --only a,b          servers to run: plaza, ws, bun, socketio (partial runs are not saved)
  *   --scenarios a,b     scenario id prefixes: idle, burst, steady, ladder, write-delay, compress,
- *                       v1, rooms, connect-auth, cluster, publish-ids, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
+ *                       v1, rooms, connect-auth, storm, memory, cluster, publish-ids, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
  *                       Partial runs are not saved
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
@@ -37,7 +37,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The whole bench is aborted past this, whatever happens. */
-const DEADLINE_MS = 40 * 60_000;
+const DEADLINE_MS = 60 * 60_000;
 /** Other processes using more than this many cores during a measurement disturb it. */
 const DISTURBED_CORES = 0.2;
 /** A disturbed measurement is repeated at most this often, and only within RETRY_BUDGET_MS of the start. */
@@ -114,6 +114,10 @@ function config(args) {
     compress: { messages: 100, size: 1024 },
     /** Idle members with rooms and presence: `members` connections over `rooms` rooms. */
     idleRooms: { members: 5_000, rooms: 100 },
+    /** The reconnect storm: `clients` drop and come back at once; with rooms, `missed` messages per room while away. */
+    storm: { clients: 2_000, rooms: 100, missed: 10 },
+    /** The marginal memory rows: this many clients, then as many again (plain; plaza.v1 members of idleRooms.rooms rooms). */
+    marginal: { plain: 5_000, members: 2_500 },
     /** The connect row with tokens: `connections` plain clients per kind of token, `rounds` times (median). */
     authConnect: { connections: 2_000, rounds: 5 },
     settleMs: 1000,
@@ -138,6 +142,8 @@ function config(args) {
     writeDelay: { ...full.writeDelay, seconds: 2 },
     compress: { messages: 50, size: 1024 },
     idleRooms: { members: 1_000, rooms: 20 },
+    storm: { clients: 500, rooms: 20, missed: 5 },
+    marginal: { plain: 1_000, members: 500 },
     authConnect: { connections: 500, rounds: 2 },
     settleMs: 500,
     soak: { ...full.soak, messages: 60_000, samples: 5, idleMs: 6000 },
@@ -278,19 +284,30 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
    * Exactly n subscribers (cfg.probes of them probes) in `rooms` rooms, plus one publisher per
    * room, all speaking the current mode's flavour (the publishers `publisher`, when given), each
    * handshake's path followed by `query` (`?token=…`); reuses what is connected when nothing changed.
+   * With `grow`, a larger population of the same kind keeps the connected ones and adds the rest.
    */
-  async function population(n, { rooms = 1, publisher, query = '' } = {}) {
+  async function population(n, { rooms = 1, publisher, query = '', grow = false } = {}) {
     const { flavour } = server.modes[mode];
     const publisherFlavour = publisher ?? flavour;
-    const key = n === 0 ? '' : `${n}/${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}/${query}`;
+    const kind = `${flavour}/${publisherFlavour}/${rooms}/${target.spec.key}/${query}`;
+    const key = n === 0 ? '' : `${n}/${kind}`;
     const names = rooms === 1 ? ['lobby'] : Array.from({ length: rooms }, (_, k) => `room-${k}`);
     if (key === current) return { ms: null, connections: n + rooms, rooms: names };
+    const common = { ports: target.ports, flavour, publisherFlavour, rooms: names, query };
+    // `grow`: the same kind of population, larger: only the missing subscribers connect (bulk),
+    // and `connections` counts those alone (the marginal memory scenario).
+    const have = Number(current.split('/')[0]);
+    if (grow && current.endsWith(`/${kind}`) && n > have) {
+      const start = nowMs();
+      await bulk.call('connect', { ...common, first: have, count: n - have });
+      current = key;
+      return { ms: nowMs() - start, connections: n - have, rooms: names };
+    }
     if (current !== '') await closePopulation();
     if (n === 0) return { ms: 0, connections: 0, rooms: [] };
     const probes = Math.min(cfg.probes, n);
     const bulkCount = n - probes;
     const start = nowMs();
-    const common = { ports: target.ports, flavour, publisherFlavour, rooms: names, query };
     await probe.call('connect', { ...common, count: 0, publishers: true });
     // Probes are spread evenly through the connection order, so that they sit at every
     // position of a server's recipient list, not all at its end. Subscriber i joins room
@@ -408,6 +425,16 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     broadcast,
     quiesce,
     relay,
+    /** Every subscriber drops its connection at once (the reconnect storm's first half). */
+    dropAll: () => Promise.all([bulk.call('drop'), probe.call('drop')]),
+    /**
+     * Every dropped subscriber reconnects at once, plaza.v1 ones resuming where they were; resolves
+     * { ms, reconnected, failed, recovered } once all are ready again (or failed).
+     */
+    async reconnectAll() {
+      const [b, p] = await Promise.all([bulk.call('reconnect', {}), probe.call('reconnect', {})]);
+      return { ms: Math.max(b.ms, p.ms), reconnected: b.reconnected + p.reconnected, failed: b.failed + p.failed, recovered: b.recovered + p.recovered };
+    },
     /** The running processes (servers.mjs startTarget): nodes, ports, redisPort. */
     get target() {
       return target;

@@ -34,7 +34,7 @@
  * those servers; `once: true` runs it in the first run only (the soaks: a time series, not a median).
  */
 import { benchIdentity, TOKEN_KINDS } from './identity.mjs';
-import { cpuSince, readCpu, rssKiB } from './proc.mjs';
+import { cpuSince, peakRssKiB, readCpu, resetPeakRss, rssKiB } from './proc.mjs';
 import { collectGarbage } from './servers.mjs';
 import { clusterSoak, soak } from './soak.mjs';
 
@@ -99,6 +99,109 @@ export function connectAndIdle(n, { rooms } = {}) {
   };
 }
 
+/**
+ * RSS now, in KiB, and on a process with the memory preload (servers.mjs `memoryReport`) also RSS
+ * and heap in use after a full garbage collection (NaN elsewhere: Bun).
+ */
+async function memoryNow(ctx) {
+  const rss = rssKiB(ctx.pid);
+  if (!ctx.target.spec.memoryReport) return { rss, liveRss: NaN, liveHeap: NaN };
+  const m = await collectGarbage(ctx.target.nodes[0].child);
+  return { rss, liveRss: m.liveRss / 1024, liveHeap: m.liveHeapUsed };
+}
+
+/**
+ * What one more connection costs (issue 24): on a fresh process, n clients connect and memory is
+ * read; n more connect and it is read again; the difference divided by n is the marginal cost.
+ * Absolute RSS divided by the connections would also charge each connection for what a process
+ * spends once: V8's young generation growing to its full size under the first connections'
+ * garbage, compiled code, buffer pools. RSS is read as it is (every server) and after a full GC
+ * (the Node servers, through the memory preload). `members` (mode 'memory-members'): plaza.v1
+ * members joining `members` rooms with presence (history on, as by default) against the bare-ws
+ * rooms peer; otherwise plain clients, Plaza's in its default room.
+ */
+export function marginalMemory(n, { members } = {}) {
+  const prefix = members ? 'marginal.members' : 'marginal.plain';
+  return {
+    id: members ? `memory-members-${n}` : `memory-plain-${n}`,
+    mode: members ? 'memory-members' : 'memory',
+    async run(ctx) {
+      const rooms = members ? { rooms: members, publisher: 'v1' } : {};
+      await ctx.population(n, rooms);
+      await sleep(ctx.cfg.settleMs);
+      await ctx.quiesce();
+      const first = await memoryNow(ctx);
+      const cpu0 = readCpu(ctx.pid);
+      const { connections } = await ctx.population(2 * n, { ...rooms, grow: true });
+      const cpu = cpuSince(cpu0, readCpu(ctx.pid));
+      await sleep(ctx.cfg.settleMs);
+      await ctx.quiesce();
+      const second = await memoryNow(ctx);
+      const out = {
+        [`${prefix}.rssPerConnKiB`]: (second.rss - first.rss) / connections,
+        [`${prefix}.cpuPerConn`]: cpu.us / connections,
+      };
+      if (Number.isFinite(second.liveRss)) {
+        out[`${prefix}.liveRssPerConnKiB`] = (second.liveRss - first.liveRss) / connections;
+        out[`${prefix}.liveHeapPerConn`] = (second.liveHeap - first.liveHeap) / connections;
+      }
+      await ctx.population(0);
+      return out;
+    },
+  };
+}
+
+/**
+ * A reconnect storm (issue 24; after a deploy every client comes back at once, socket.io #2998):
+ * n clients connected and idle drop their connections together and all reconnect at the same
+ * moment, every handshake in flight at once. With `rooms` (mode 'rooms'): plaza.v1 members of
+ * `rooms` rooms, and `missed` messages are published to every room while they are away, so each
+ * rejoin is a resume (`since` the position its first `joined` named) that must bring them back;
+ * the bare-ws rooms peer has no history and ignores `since` (it only rejoins). Reported: the time
+ * from the first reconnect to the last client ready (joined), the server's CPU per reconnect, its
+ * peak RSS over the storm (VmHWM, reset just before) above its RSS when the storm began, and the
+ * share of resumes that came back `recovered`. More clients than the listen backlog (Node's
+ * default: 511) arrive at once, so some SYNs are dropped and retried a second later: the time is
+ * either a few hundred ms or one or two seconds more, for every server; CPU and peak are steadier.
+ */
+export function reconnectStorm(n, { rooms, missed = 0 } = {}) {
+  const prefix = rooms ? 'storm.resume' : 'storm.plain';
+  return {
+    id: rooms ? `storm-resume-${n}` : `storm-plain-${n}`,
+    ...(rooms && { mode: 'rooms' }),
+    async run(ctx) {
+      // A fresh population, so that each resume misses exactly the messages published below.
+      await ctx.population(0);
+      const { rooms: names } = await ctx.population(n, rooms ? { rooms } : {});
+      await sleep(ctx.cfg.settleMs);
+      await ctx.quiesce();
+      await ctx.dropAll();
+      if (missed > 0) {
+        const sent = await ctx.relay({ messages: missed, size: 64, rooms: names });
+        if (!sent.complete) return { [`${prefix}.incomplete`]: 1 };
+      }
+      await ctx.quiesce();
+      const peakKnown = resetPeakRss(ctx.pid);
+      const before = rssKiB(ctx.pid);
+      const cpu0 = readCpu(ctx.pid);
+      const r = await ctx.reconnectAll();
+      const cpu = cpuSince(cpu0, readCpu(ctx.pid));
+      const peak = peakKnown ? peakRssKiB(ctx.pid) : NaN;
+      const out = r.failed > 0
+        ? { [`${prefix}.incomplete`]: 1 }
+        : {
+            [`${prefix}.ms`]: r.ms,
+            [`${prefix}.cpuPerConn`]: cpu.us / r.reconnected,
+            [`${prefix}.peakOverMiB`]: (peak - before) / 1024,
+          };
+      if (rooms && r.failed === 0) out[`${prefix}.recoveredShare`] = r.recovered / r.reconnected;
+      if (r.failed > 0) ctx.log(`${r.failed} of ${r.failed + r.reconnected} clients did not get back in`);
+      await ctx.population(0);
+      return out;
+    },
+  };
+}
+
 const middle = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /**
@@ -109,11 +212,11 @@ const middle = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
  * without a token, on the ordinary process; the others run on the process that requires tokens
  * (servers.mjs PLAZA_AUTH), whose keys were fetched once at start (identity.mjs).
  */
-export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth', id = `connect-auth-${n}` } = {}) {
+export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth', id = `connect-auth-${n}`, only = ['plaza'] } = {}) {
   return {
     id,
     mode,
-    only: ['plaza'],
+    ...(only && { only }),
     async run(ctx) {
       const idp = await benchIdentity();
       const query = (kind) => (kind === 'none' ? '' : `?token=${idp.token(kind)}`);
@@ -471,10 +574,15 @@ export function plan(cfg) {
     steady(cfg.small),
     ladder(cfg.small),
     compress(cfg.small, { mode: 'broadcast', prefix: 'compressOff' }),
-    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds, { kinds: ['none'], mode: 'broadcast', id: `connect-auth-none-${cfg.authConnect.connections}` }),
+    // Without a token on every server: the warm connect row (issue 24), median of the rounds.
+    connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds, { kinds: ['none'], mode: 'broadcast', id: `connect-auth-none-${cfg.authConnect.connections}`, only: null }),
+    reconnectStorm(cfg.storm.clients),
     v1(cfg.small),
     rooms(cfg.rooms.count, cfg.rooms.members, cfg.rooms.messages),
+    reconnectStorm(cfg.storm.clients, { rooms: cfg.storm.rooms, missed: cfg.storm.missed }),
     connectAndIdle(cfg.idleRooms.members, { rooms: cfg.idleRooms.rooms }),
+    marginalMemory(cfg.marginal.plain),
+    marginalMemory(cfg.marginal.members, { members: cfg.idleRooms.rooms }),
     connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds),
     writeDelay(cfg.small),
     compress(cfg.small),

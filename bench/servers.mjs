@@ -58,6 +58,16 @@ const MEMORY_REPORT = ['--import', new URL('peers/memory-report.mjs', import.met
 const PLAZA_IDLE_ROOMS = { ...PLAZA, key: 'plaza-idle-rooms', nodeArgs: MEMORY_REPORT };
 const WS_ROOMS_IDLE = { ...WS_ROOMS, key: 'ws-rooms-idle', nodeArgs: MEMORY_REPORT };
 const PLAZA_SOAK = { ...PLAZA, key: 'plaza-soak', nodeArgs: MEMORY_REPORT };
+/**
+ * What one more connection costs (issue 24, scenarios.mjs marginalMemory): fresh processes, the
+ * Node ones with the memory preload (`memoryReport`: RSS is also read after a full GC). Bun runs
+ * as it is: it has no such preload, so only its RSS as read is reported.
+ */
+const PLAZA_MEMORY = { ...PLAZA, key: 'plaza-memory', nodeArgs: MEMORY_REPORT, memoryReport: true };
+const PLAZA_MEMORY_MEMBERS = { ...PLAZA, key: 'plaza-memory-members', nodeArgs: MEMORY_REPORT, memoryReport: true };
+const WS_MEMORY = { ...WS, key: 'ws-memory', nodeArgs: MEMORY_REPORT, memoryReport: true };
+const WS_ROOMS_MEMORY = { ...WS_ROOMS, key: 'ws-rooms-memory', nodeArgs: MEMORY_REPORT, memoryReport: true };
+
 const WS_ROOMS_SOAK = { ...WS_ROOMS, key: 'ws-rooms-soak', nodeArgs: MEMORY_REPORT };
 /** The API key of the cluster soak's nodes (loopback only, a throwaway process). */
 export const SOAK_API_KEY = 'bench-soak-key-0123456789';
@@ -79,6 +89,8 @@ export const BUN_BINARY = `${here}node_modules/bun/bin/bun.exe`;
 const BUN = { key: 'bun', label: 'Bun (uWS)', command: BUN_BINARY, script: `${here}peers/bun-pubsub.mjs`, args: ['--port', '0'] };
 const SIO = { key: 'socketio', label: 'socket.io', script: `${here}peers/socketio.mjs`, args: ['--port', '0'] };
 const SIO_ROOMS = { key: 'socketio-rooms', label: 'socket.io (rooms)', script: `${here}peers/socketio-rooms.mjs`, args: ['--port', '0'] };
+const SIO_MEMORY = { ...SIO, key: 'socketio-memory', nodeArgs: MEMORY_REPORT, memoryReport: true };
+const BUN_MEMORY = { ...BUN, key: 'bun-memory' };
 
 export const SERVERS = [
   {
@@ -89,6 +101,8 @@ export const SERVERS = [
       v1: { process: PLAZA, flavour: 'v1' },
       rooms: { process: PLAZA, flavour: 'v1' },
       'idle-rooms': { process: PLAZA_IDLE_ROOMS, flavour: 'v1-presence' },
+      memory: { process: PLAZA_MEMORY, flavour: 'plain' },
+      'memory-members': { process: PLAZA_MEMORY_MEMBERS, flavour: 'v1-presence' },
       'write-delay': { process: PLAZA_WRITE_DELAY, flavour: 'plain' },
       compress: { process: PLAZA_COMPRESS, flavour: 'plain-deflate' },
       auth: { process: PLAZA_AUTH, flavour: 'plain' },
@@ -104,6 +118,8 @@ export const SERVERS = [
       broadcast: { process: WS, flavour: 'plain' },
       rooms: { process: WS_ROOMS, flavour: 'v1' },
       'idle-rooms': { process: WS_ROOMS_IDLE, flavour: 'v1-presence' },
+      memory: { process: WS_MEMORY, flavour: 'plain' },
+      'memory-members': { process: WS_ROOMS_MEMORY, flavour: 'v1-presence' },
       compress: { process: WS_DEFLATE, flavour: 'plain-deflate' },
       soak: { process: WS_ROOMS_SOAK, flavour: 'v1' },
     },
@@ -111,12 +127,16 @@ export const SERVERS = [
   {
     id: 'bun',
     label: 'Bun (uWS)',
-    modes: { broadcast: { process: BUN, flavour: 'plain' } },
+    modes: { broadcast: { process: BUN, flavour: 'plain' }, memory: { process: BUN_MEMORY, flavour: 'plain' } },
   },
   {
     id: 'socketio',
     label: 'socket.io',
-    modes: { broadcast: { process: SIO, flavour: 'socketio' }, rooms: { process: SIO_ROOMS, flavour: 'socketio-rooms' } },
+    modes: {
+      broadcast: { process: SIO, flavour: 'socketio' },
+      rooms: { process: SIO_ROOMS, flavour: 'socketio-rooms' },
+      memory: { process: SIO_MEMORY, flavour: 'socketio' },
+    },
   },
 ];
 

@@ -41,10 +41,14 @@ export const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
 /** The plaza.v1 subprotocol (PROTOCOL.md). */
 export const SUBPROTOCOL = 'plaza.v1';
 
-/** What a client sends to join `room`, and how the reply starts, per flavour that joins. */
+/**
+ * What a client sends to join `room`, and how the reply starts, per flavour that joins. `since`
+ * ({epoch, offset}, plaza.v1 only) resumes after that position (the reconnect storm); the bare-ws
+ * rooms peer ignores the field.
+ */
 export const JOIN = {
-  v1: (room) => JSON.stringify({ type: 'join', room }),
-  'v1-presence': (room) => JSON.stringify({ type: 'join', room, presence: true }),
+  v1: (room, since) => JSON.stringify({ type: 'join', room, ...(since && { since }) }),
+  'v1-presence': (room, since) => JSON.stringify({ type: 'join', room, presence: true, ...(since && { since }) }),
   'socketio-rooms': (room) => `42${JSON.stringify(['join', room])}`,
 };
 const JOINED = { v1: '{"type":"joined"', 'v1-presence': '{"type":"joined"', 'socketio-rooms': '42["joined"' };
@@ -171,14 +175,19 @@ export class Subscriber {
   /**
    * @param {{ port: number, flavour: 'plain' | 'v1' | 'socketio' | 'socketio-rooms', room?: string, probe: boolean, sink: Sink, query?: string }} options
    *   `query` is appended to the handshake's path, e.g. `?token=…` for a Plaza that requires tokens.
+   *   `since` ({epoch, offset}) makes a plaza.v1 join a resume (the reconnect storm).
    */
-  constructor({ port, flavour, room = 'lobby', probe, sink, query = '' }) {
+  constructor({ port, flavour, room = 'lobby', probe, sink, query = '', since }) {
     // Probes read payloads and do not inflate them: they never offer permessage-deflate.
     if (probe && flavour === 'plain-deflate') flavour = 'plain';
     this.port = port;
     this.flavour = flavour;
     this.room = room;
     this.query = query;
+    this.since = since;
+    /** From the `joined` reply (plaza.v1): where to resume after a reconnect, and whether this join was a recovered resume. */
+    this.position = undefined;
+    this.recovered = false;
     this.engineIo = flavour.startsWith('socketio');
     /** Speaks plaza.v1 (joins with a JSON request and waits for `joined`). */
     this.v1 = flavour.startsWith('v1');
@@ -255,7 +264,7 @@ export class Subscriber {
         return;
       }
       if (this.flavour === 'plain' || this.flavour === 'plain-deflate') this.becomeReady();
-      else if (this.v1) this.socket.write(clientFrame(0x1, JOIN[this.flavour](this.room)));
+      else if (this.v1) this.socket.write(clientFrame(0x1, JOIN[this.flavour](this.room, this.since)));
       if (rest.length === 0) return;
       chunk = rest;
     }
@@ -313,7 +322,10 @@ export class Subscriber {
       if (payload !== null && !this.onEngineIo(payload)) return;
     } else if (!this.ready) {
       // v1: the frames before the join reply are not deliveries.
-      if (this.v1 && isJoined('v1', payload.toString('latin1', 0, 20))) this.becomeReady();
+      if (this.v1 && isJoined('v1', payload.toString('latin1', 0, 20))) {
+        this.notePosition(payload);
+        this.becomeReady();
+      }
       return;
     }
     this.received++;
@@ -325,6 +337,22 @@ export class Subscriber {
     } else {
       this.sink.count();
     }
+  }
+
+  /**
+   * Plaza's `joined` reply names the room's epoch and last offset (PROTOCOL.md), where a later
+   * resume starts; the bare-ws rooms peer's reply has neither. Read once per join, outside any
+   * measured delivery.
+   */
+  notePosition(payload) {
+    let reply;
+    try {
+      reply = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (typeof reply.epoch === 'string' && Number.isInteger(reply.offset)) this.position = { epoch: reply.epoch, offset: reply.offset };
+    this.recovered = reply.recovered === true;
   }
 
   /** Handles an engine.io/socket.io packet; true when it is an event to count. */

@@ -17,7 +17,7 @@ import { Hub, type Member, type Room } from '../src/server/engine/hub.js';
 import { createLocalNode } from '../src/server/rooms/local-node.js';
 import { createLogger } from '../src/server/logger.js';
 import { Metrics } from '../src/server/engine/metrics.js';
-import { ConnectionLimits } from '../src/server/connections/connection-limits.js';
+import { ConnectionLimits } from '../src/server/sessions/connection-limits.js';
 import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady } from './helpers/cluster.js';
 import { eventually } from './helpers/plaza.js';
 import { encodeClientFrame, openRaw } from './helpers/raw-ws.js';

@@ -45,6 +45,7 @@ interface ExampleTests {
 
 const EXAMPLES: Record<string, ExampleTests> = {
   express: { tests: expressTests },
+  'react-chat': { tests: reactChatTests },
   'webhook-receiver': { env: { RECEIVER_PORT: '0' }, tests: webhookTests },
 };
 
@@ -220,6 +221,60 @@ function expressTests(example: () => Example): void {
       // The page asks /me whether it is logged in (401 until it is), and there is no favicon.
       const unexpected = (errors: string[]) => errors.filter((error) => !/^console: Failed to load resource: the server responded with a status of 40[14]/.test(error));
       assert.deepEqual([...unexpected(ada.errors), ...unexpected(bob.errors)], []);
+    });
+  });
+}
+
+function reactChatTests(example: () => Example): void {
+  it('is the chat in under 70 lines of app.jsx, on plaza-realtime/react', () => {
+    const app = readFileSync(join(example().clone, 'examples/react-chat/app.jsx'), 'utf8');
+    assert.ok(app.split('\n').length < 70, `app.jsx has ${app.split('\n').length} lines`);
+    assert.match(app, /from 'plaza-realtime\/react'/);
+  });
+
+  it('serves the page, its WebSocket and /healthz from one Plaza on one port', async () => {
+    const { url, client } = example();
+    assert.match(await (await fetch(`${url}/`)).text(), /<script src="\/app.js">/);
+    assert.equal((await fetch(`${url}/app.js`)).status, 200);
+    assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
+    const probe = client.connect(url.replace('http', 'ws'), { WebSocket, rooms: true, name: 'Probe' });
+    try {
+      await joined(probe.join('lobby'));
+    } finally {
+      probe.close();
+    }
+  });
+
+  describe('in Chromium', { skip: skipWithoutChromium(), timeout: 60_000 }, () => {
+    let browser: Browser;
+    before(async () => {
+      browser = await launchChromium();
+    });
+    after(() => browser?.close());
+
+    it('takes a name, then carries a conversation between two pages and shows who is online', async () => {
+      const open = async (name: string) => {
+        const page = await (await browser.newContext()).newPage();
+        const errors = watchErrors(page);
+        await page.goto(example().url);
+        await page.fill('#name', name);
+        await page.press('#name', 'Enter');
+        await page.locator('#status[data-status="open"]').waitFor();
+        return { page, errors };
+      };
+      const ada = await open('Ada');
+      const bob = await open('Bob');
+      await ada.page.locator('#online li', { hasText: 'Bob' }).waitFor();
+      await ada.page.fill('#text', 'hello Bob');
+      await ada.page.press('#text', 'Enter');
+      await bob.page.locator('#log li', { hasText: 'Adahello Bob' }).waitFor();
+      await bob.page.fill('#text', '<b>not bold</b>');
+      await bob.page.press('#text', 'Enter');
+      await ada.page.locator('#log li', { hasText: 'Bob<b>not bold</b>' }).waitFor();
+      assert.deepEqual(await ada.page.locator('#log li').allTextContents(), ['Adahello Bob', 'Bob<b>not bold</b>']);
+      assert.equal(await ada.page.locator('#log li b').count(), 2, 'a peer\'s markup stays text');
+      assert.deepEqual((await bob.page.locator('#online li').allTextContents()).sort(), ['Ada', 'Bob']);
+      assert.deepEqual([...ada.errors, ...bob.errors], []);
     });
   });
 }

@@ -11,7 +11,7 @@ import { roomKeys } from '../src/server/rooms/backplane/redis-link.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { listening } from './helpers/library.js';
 import { MAX_JSON_DEPTH } from '../src/shared/json.js';
-import { CLOSE_GRACE_MS } from '../src/server/connections/ws-server.js';
+import { CLOSE_GRACE_MS } from '../src/server/websocket/ws-server.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';

@@ -78,9 +78,9 @@ function partOf(file: string): string {
 }
 
 /**
- * What each part may import besides itself. Arrows point down: http and connections use rooms,
+ * What each part may import besides itself. Arrows point down: http, sessions and the websocket side use rooms,
  * engine and access; rooms uses engine; engine uses nothing of theirs. config and logger are
- * the foundation every part may read; plaza.ts, main.ts and the token command compose it all.
+ * the foundation every part may read; node/ holds rooms and history without sockets; plaza.ts, main.ts and the token command compose it all.
  * hooks (the application's code in the path) sits under rooms and connections; webhooks is fed
  * by app-events, which turns the broker's news into events and webhook events; index only
  * re-exports the library's surface.
@@ -88,13 +88,16 @@ function partOf(file: string): string {
 const ALLOWED: Record<string, readonly string[]> = {
   shared: [],
   client: ['shared'],
+  react: ['client'],
   public: ['client', 'shared'],
   engine: ['shared'],
   access: ['shared', 'config', 'logger'],
   hooks: ['engine', 'access', 'shared', 'config', 'logger'],
   webhooks: ['shared', 'config', 'logger'],
   rooms: ['engine', 'hooks', 'shared', 'config', 'logger', 'redis-target'],
-  connections: ['rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
+  sessions: ['rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
+  websocket: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
+  node: ['rooms', 'engine', 'hooks', 'webhooks', 'app-events', 'shared', 'config', 'logger'],
   http: ['rooms', 'engine', 'access', 'hooks', 'webhooks', 'shared', 'config', 'logger'],
   'app-events': ['rooms', 'engine', 'hooks', 'webhooks', 'config', 'logger'],
   config: ['shared', 'access', 'redis-target'],
@@ -132,7 +135,7 @@ describe('layout', () => {
 
   it('says, at the top of each server folder\'s main file, what the folder owns and may import', () => {
     const mains = [
-      'engine/hub.ts', 'rooms/broker.ts', 'rooms/backplane/types.ts', 'connections/connection.ts', 'access/tokens.ts', 'http/router.ts',
+      'engine/hub.ts', 'rooms/broker.ts', 'rooms/backplane/types.ts', 'websocket/connection.ts', 'sessions/commands.ts', 'node/node.ts', 'access/tokens.ts', 'http/router.ts',
       'hooks/types.ts', 'webhooks/signature.ts',
     ];
     for (const main of mains) {

@@ -60,6 +60,39 @@ server.close();
 console.log(JSON.stringify({ ack: ack.offset, refused, received, byServer: byServer.offset, user: joins[0]?.user, app, verified }));
 `;
 
+/**
+ * A React app's TypeScript (strict, JSX) against plaza-realtime/react: `useRoom<T>` types the
+ * messages' data and what publish takes (the @ts-expect-error lines fail the build if it did
+ * not), and the page renders on the server with react-dom/server.
+ */
+const REACT_CONSUMER = `
+import { renderToString } from 'react-dom/server';
+import { PlazaProvider, usePlazaStatus, usePresence, useRoom, type RoomView } from '${NAME}/react';
+import type { PlazaError, Status } from '${NAME}/client';
+
+interface Line { text: string; at: number }
+
+function Chat() {
+  const view: RoomView<Line> = useRoom<Line>('lobby', { history: 10, presence: true, keep: 50 });
+  const first: string | undefined = view.messages[0]?.data.text;
+  // @ts-expect-error data is a Line, which has no 'body'
+  view.messages[0]?.data.body;
+  // Type checks only: never called during a render, where nothing holds the room yet.
+  const send = () => {
+    // @ts-expect-error publish takes a Line
+    void view.publish('not a line');
+    return view.publish({ text: 'hi', at: 1 }).then((ack) => ack.offset + 1);
+  };
+  const status: Status = view.status;
+  const error: PlazaError | undefined = view.error;
+  const { memberCount } = usePresence('lobby');
+  const { status: connection } = usePlazaStatus();
+  return <p data-status={status + connection} onClick={send}>{first ?? 'none'} {memberCount} {error?.code ?? ''} {view.reset?.reason ?? ''}</p>;
+}
+
+console.log(renderToString(<PlazaProvider url="ws://127.0.0.1:9" options={{ name: 'Ada' }}><Chat /></PlazaProvider>));
+`;
+
 /** A CommonJS file, as a newcomer writes one after `npm init -y`. */
 const COMMONJS_CONSUMER = `
 const { createServer } = require('node:http');
@@ -106,6 +139,7 @@ describe('the npm package', () => {
       'package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'PROTOCOL.md', 'docs/server.md', 'docs/client.md',
       'dist/index.js', 'dist/server.js', 'dist/public/plaza.js', 'dist/public/plaza.mjs', 'dist/public/index.html',
       'dist/types/server/index.d.ts', 'dist/types/client/index.d.ts', 'dist/types/shared/protocol.d.ts',
+      'dist/react.js', 'dist/types/react/index.d.ts', 'docs/react.md',
     ]) {
       assert.ok(packed.files.includes(file), `the package holds ${file}`);
     }
@@ -142,6 +176,23 @@ describe('the npm package', () => {
     });
     const help = execFileSync(join(project, 'node_modules/.bin/plaza'), ['--help'], { encoding: 'utf8' });
     assert.match(help, /--webhook-url/);
+  });
+
+  it('gives a React app typed hooks at plaza-realtime/react: a strict TSX consumer typechecks and renders on the server', { timeout: INSTALL_TIMEOUT + 60_000 }, () => {
+    const project = join(dir, 'react-consumer');
+    execFileSync('mkdir', ['-p', join(project, 'src')]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'react-consumer', private: true, type: 'module' }));
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', jsx: 'react-jsx', strict: true, skipLibCheck: false, types: ['node'], lib: ['ES2022', 'DOM'], outDir: 'out', rootDir: 'src' },
+      include: ['src'],
+    }));
+    writeFileSync(join(project, 'src/page.tsx'), REACT_CONSUMER);
+    npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', packed.tarball,
+      `typescript@${installed('typescript')}`, `@types/node@${installed('@types/node')}`, `react@${installed('react')}`, `react-dom@${installed('react-dom')}`,
+      `@types/react@${installed('@types/react')}`, `@types/react-dom@${installed('@types/react-dom')}`], project);
+    execFileSync(process.execPath, [join(project, 'node_modules/typescript/bin/tsc'), '-p', project], { cwd: project, encoding: 'utf8' });
+    const output = execFileSync(process.execPath, [join(project, 'out/page.js')], { cwd: project, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(output.trim(), '<p data-status="connectingconnecting">none<!-- --> <!-- -->0<!-- --> <!-- --> </p>');
   });
 
   it('loads with require() in a CommonJS project, as `npm init -y` makes one, where the README says it does', { timeout: INSTALL_TIMEOUT + 30_000 }, () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect as connectClient } from '../src/client/index.js';
 import { createPlaza } from '../src/server/plaza.js';
-import { selectProtocol } from '../src/server/connections/ws-server.js';
+import { selectProtocol } from '../src/server/websocket/ws-server.js';
 import { connect, connectMany, eventually, startPlaza, wsUrl, withPlaza } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
 

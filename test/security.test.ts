@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { signToken, verifyToken, type TokenClaims } from '../src/server/access/tokens.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
-import { REFUSED_GRACE_MS } from '../src/server/connections/upgrade.js';
+import { REFUSED_GRACE_MS } from '../src/server/websocket/upgrade.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
 import { MAX_REQUEST_HEADERS } from '../src/server/access/http-server.js';
 import { rawGet, sendRaw } from './helpers/raw-http.js';

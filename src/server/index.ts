@@ -19,6 +19,10 @@
  * ```
  */
 export { createPlaza, type Plaza, type PlazaConfig, type PlazaDependencies, type PlazaState, type PublishResult, type RequestHandler } from './plaza.js';
+export { createNode, type NodeParts, type NodeProblem, type NodeState, type PlazaNode } from './node/node.js';
+export { backplaneFor, localBackplane, redisBackplane, type BackplaneFactory, type BackplaneParts } from './node/backplanes.js';
+export type { Closing } from './node/lifecycle.js';
+export type { Side } from './sessions/side.js';
 export { ConfigError, DEFAULTS, WEBHOOK_EVENTS, type LogFormat, type LogLevel, type PlazaOptions, type WebhookEventType } from './config.js';
 export { allow, refuse, reject, replace } from './hooks/types.js';
 export type {

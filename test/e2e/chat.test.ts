@@ -2,23 +2,21 @@
  * The chat page and the embeddable client in a real browser (system Chromium via
  * playwright-core) against a real Plaza on port 0: two pages in the default room, plain
  * WebSocket peers alongside, hostile text, a phone-sized screen, history from other days, and a
- * restart without history while a message waits to be sent. Writes docs/chat.png. Rooms,
- * presence and recovery are in rooms.test.ts; the page opened from disk and with tokens in
- * file-page.test.ts.
+ * restart without history while a message waits to be sent. `npm run screenshots` also writes
+ * docs/chat.png. Rooms, presence and recovery are in rooms.test.ts; the page opened from disk and
+ * with tokens in file-page.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Plaza } from '../../src/server/plaza.js';
-import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
+import { docsScreenshot, launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { connect as rawConnect, startPlaza, type TestClient } from '../helpers/plaza.js';
 import { V1Client } from '../helpers/v1.js';
 
-const SCREENSHOT = join(ROOT, 'docs', 'chat.png');
 
 /** Opens the chat page in its own context (own localStorage) as `name`, once connected. */
 async function openChat(browser: Browser, url: string, name: string, viewport: { width: number; height: number }) {
@@ -108,8 +106,7 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
     assert.equal(own.count, 1);
     assert.equal(await ada.locator('[role="log"] .msg.mine').count(), 2);
 
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await ada.screenshot({ path: SCREENSHOT });
+    await docsScreenshot(ada, 'chat.png');
     assert.deepEqual(adaErrors, []);
     assert.deepEqual(graceErrors, []);
   });

@@ -2,21 +2,20 @@
  * The chat page's rooms in a real browser (system Chromium via playwright-core) against a real
  * Plaza on port 0 with a data folder: the room from the URL hash, who is online, the recent
  * conversation on arrival, and a server restart on the same port during which the page says
- * "Reconnecting…", then catches up without duplicates. Writes docs/rooms.png.
+ * "Reconnecting…", then catches up without duplicates. Writes docs/rooms.png under `npm run screenshots`.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { PlazaOptions } from '../../src/server/config.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
+import { docsScreenshot, launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { startPlaza } from '../helpers/plaza.js';
 import { V1Client } from '../helpers/v1.js';
 
-const SCREENSHOT = join(ROOT, 'docs', 'rooms.png');
 
 interface Chat {
   context: BrowserContext;
@@ -190,8 +189,7 @@ describe('chat rooms in a browser', { skip: skipWithoutChromium(), timeout: 90_0
     assert.equal(await ada.locator('[role="log"] .notice').count(), 0, 'with a data folder nothing needs a reset notice');
     await waitOnline(ada, ['Ada', 'Carol', 'Grace']);
 
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await ada.screenshot({ path: SCREENSHOT });
+    await docsScreenshot(ada, 'rooms.png');
   });
 
   it('reports no errors or CSP violations on any page', async () => {

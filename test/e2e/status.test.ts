@@ -1,6 +1,6 @@
 /**
  * The live status page in a real browser (system Chromium via playwright-core) against a real
- * Plaza on port 0 with traffic flowing. Writes docs/status.png.
+ * Plaza on port 0 with traffic flowing. Writes docs/status.png under `npm run screenshots`.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Plaza } from '../../src/server/plaza.js';
-import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
+import { docsScreenshot, launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { connect, startPlaza, wsUrl, type TestClient } from '../helpers/plaza.js';
 import { V1Client } from '../helpers/v1.js';
 
-const SCREENSHOT = join(ROOT, 'docs', 'status.png');
 const KEY = 'status-page-key-0123456789';
 
 /** The big number of one card, once it shows one. */
@@ -103,7 +102,7 @@ describe('status page in a browser', { skip: skipWithoutChromium(), timeout: 60_
     assert.match((await page.locator('#updated').textContent()) ?? '', /^Updated /);
     assert.equal(await page.locator('#notice').isHidden(), true);
 
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await docsScreenshot(page, 'status.png', { fullPage: true });
     assert.deepEqual(errors, [], 'no CSP violations or script errors');
   });
 

@@ -4,7 +4,7 @@
  * that calls them with a timeout and a bound and turns every failure into a coded answer, the
  * typed events a Plaza emits, and the bridge from an `authenticate` identity to a grant.
  * It may import the engine (member types), access/ (room patterns, display names), src/shared,
- * config and logger; rooms/ and connections/ call it, never the other way round.
+ * config and logger; rooms/, sessions/ and the sides call it, never the other way round.
  *
  * The reference is docs/server.md ("Hooks"). Every hook is optional; with none set, nothing of
  * this folder runs on any message.

@@ -41,3 +41,14 @@ export class ReadinessLog {
     }
   }
 }
+
+/** One readiness check from every source (server state, node, keys), logged when it changes. */
+export function createReadiness(logger: Logger, sources: ReadonlyArray<() => readonly NotReady[]>): () => Readiness {
+  const log = new ReadinessLog(logger);
+  return () => {
+    const reasons = sources.flatMap((source) => source());
+    const result = { ready: reasons.length === 0, reasons };
+    log.observe(result);
+    return result;
+  };
+}

@@ -1,7 +1,7 @@
 /**
  * http/ — the plain HTTP surface: this router, static files mapped at start-up, the HTTP API,
  * the Prometheus exposition, readiness and the status feed. It may import rooms/, the engine,
- * access/, src/shared, config and logger; never connections/.
+ * access/, src/shared, config and logger; never a side (websocket/) or node/.
  *
  * Routes plain HTTP requests: health, metrics, the status page, the HTTP API, then static files.
  *

@@ -2,7 +2,7 @@
  * rooms/ — what a room is over time: the broker (joins, leaves, publishes), history (ring
  * buffers with epochs), the journal on disk (--data-dir), and the backplane that gives each
  * message its place (backplane/: local for one server, Redis for a cluster). It may import the
- * engine, src/shared, config and logger; never connections/ or http/, which use it.
+ * engine, src/shared, config and logger; never sessions/, a side or http/, which use it.
  *
  * Rooms as this server's members see them: joining (with the room's position, history and
  * presence), leaving, and publishing. Where a message gets its place in a room's order is the

@@ -1,5 +1,5 @@
 /**
- * One connection (src/server/connections/connection.ts) against a real Plaza on port 0, through
+ * One connection (src/server/websocket/connection.ts) against a real Plaza on port 0, through
  * raw sockets that write several frames in one TCP chunk: requests that arrive behind a waiting
  * join keep their order and their answers; a join stuck on the backplane (a paused Redis) stops
  * the socket being read; a peer that keeps erring is closed with 1008 after exactly its allowance;

@@ -10,8 +10,8 @@ import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js
 import { parseTarget } from '../access/request-target.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../engine/metrics.js';
-import type { Admission } from './context.js';
-import type { ConnectionLimits } from './connection-limits.js';
+import type { Admission } from '../sessions/context.js';
+import type { ConnectionLimits } from '../sessions/connection-limits.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
 import { STATUS_ROOM } from '../../shared/room-name.js';
 import type { Authentication, Authenticator } from '../hooks/authenticate.js';

@@ -1,5 +1,5 @@
 /**
- * The checks at the door (src/server/connections/upgrade.ts), on a real http server on port 0
+ * The checks at the door (src/server/websocket/upgrade.ts), on a real http server on port 0
  * with the real ws server, connection caps and failure limiter, and real WebSocket clients: the
  * path, shutting down, origins, caps, keys and tokens (401 for plain clients, 4003 for plaza.v1),
  * the failure limiter's 429, and what each accepted connection is admitted with.
@@ -15,10 +15,10 @@ import { createHttpServer, MAX_REQUEST_HEADERS } from '../../src/server/access/h
 import { signToken } from '../../src/server/access/tokens.js';
 import { createTokenVerifier } from '../../src/server/access/token-verifier.js';
 import { resolveOptions, type PlazaOptions } from '../../src/server/config.js';
-import { ConnectionLimits } from '../../src/server/connections/connection-limits.js';
-import type { Admission } from '../../src/server/connections/context.js';
-import { createUpgradeHandler, REFUSED_GRACE_MS } from '../../src/server/connections/upgrade.js';
-import { createWebSocketServer } from '../../src/server/connections/ws-server.js';
+import { ConnectionLimits } from '../../src/server/sessions/connection-limits.js';
+import type { Admission } from '../../src/server/sessions/context.js';
+import { createUpgradeHandler, REFUSED_GRACE_MS } from '../../src/server/websocket/upgrade.js';
+import { createWebSocketServer } from '../../src/server/websocket/ws-server.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
 import { createLogger } from '../../src/server/logger.js';
 import { eventually } from '../helpers/plaza.js';

@@ -1,7 +1,7 @@
 /** One timer for many deadlines (token expiry): order, deletion, replacement and the bound. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExpiryQueue } from '../../src/server/connections/expiry-queue.js';
+import { ExpiryQueue } from '../../src/server/sessions/expiry-queue.js';
 import { eventually } from '../helpers/plaza.js';
 
 describe('ExpiryQueue', () => {

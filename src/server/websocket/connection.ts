@@ -1,8 +1,9 @@
 /**
- * connections/ — one WebSocket client from the door to its close: the upgrade checks (path,
- * origin, caps, token), the ws server, the connection (parse, validate, rate-limit, answer),
- * plaza.v1 requests and commands, heartbeats and token deadlines. It may import rooms/, the
- * engine, access/, src/shared, config and logger; never http/.
+ * websocket/ — the WebSocket side of a node (side.ts), one client from the door to its close:
+ * the upgrade checks (path, origin, caps, token), the ws server, the connection (frames in and
+ * out, rate limit, order), heartbeats. What a client asks and how it is answered is sessions/',
+ * shared with every other side. It may import sessions/, rooms/, the engine, access/, hooks/,
+ * src/shared, config and logger; never http/ or node/.
  *
  * This file: one client, reading its messages, handing them to the broker, owning its
  * outgoing queue.
@@ -17,10 +18,10 @@ import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
 import type { DirectQueue, Recipient } from '../engine/outbox.js';
 import type { Payload } from '../engine/publication.js';
-import { handleRequest, type Requester } from './commands.js';
-import type { Admission, ConnectionContext } from './context.js';
-import { parseRequest, requestIdOf } from './requests.js';
-import { TokenBucket } from './token-bucket.js';
+import { handleRequest, type Requester } from '../sessions/commands.js';
+import type { Admission, ConnectionContext } from '../sessions/context.js';
+import { parseRequest, requestIdOf } from '../sessions/requests.js';
+import { TokenBucket } from '../sessions/token-bucket.js';
 import { Replay, type ReplayTarget } from '../engine/replay.js';
 import type { Joined } from '../../shared/protocol.js';
 import { closeCodeOfWsError } from './ws-errors.js';

@@ -1,5 +1,11 @@
 /**
- * What a plaza.v1 client can ask, and the answers. Requests arrive already validated
+ * sessions/ — what a client session is and does, whatever transport carries its frames: its
+ * requests (hello, join, leave, publish) parsed and answered, its rate buckets, session ids,
+ * token deadlines, the caps per address, and the Side interface every transport implements.
+ * It may import rooms/, the engine, access/, hooks/, src/shared, config and logger; never a
+ * transport (websocket/), http/ or node/.
+ *
+ * This file: what a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
 import { CloseCode, ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';

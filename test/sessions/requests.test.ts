@@ -1,12 +1,12 @@
 /**
- * plaza.v1 requests (src/server/connections/requests.ts): every field rule, one by one. A frame
+ * plaza.v1 requests (src/server/sessions/requests.ts): every field rule, one by one. A frame
  * becomes a typed request with only the known fields, or a coded error that echoes the request's
  * id when it had a valid one.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_JSON_DEPTH } from '../../src/shared/json.js';
-import { parseRequest, requestIdOf } from '../../src/server/connections/requests.js';
+import { parseRequest, requestIdOf } from '../../src/server/sessions/requests.js';
 
 const LIMITS = { maxRoomName: 16, historySize: 50 };
 

@@ -1,10 +1,10 @@
 /**
  * The token bucket behind message rates, error allowances and room creations
- * (src/server/connections/token-bucket.ts), driven with explicit times.
+ * (src/server/sessions/token-bucket.ts), driven with explicit times.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TokenBucket } from '../../src/server/connections/token-bucket.js';
+import { TokenBucket } from '../../src/server/sessions/token-bucket.js';
 
 /** How many of `tries` takes at time `now` succeed. */
 const takes = (bucket: TokenBucket, tries: number, now: number) => Array.from({ length: tries }, () => bucket.take(now)).filter(Boolean).length;
