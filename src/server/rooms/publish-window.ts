@@ -7,8 +7,8 @@
  * Bounded three ways, all options (config.ts): per room by count (a room's oldest id goes first),
  * by age (ids older than the TTL are forgotten, checked on read and swept from the oldest end),
  * and across rooms by a total (the globally oldest id goes first). A client sending random ids
- * therefore evicts only ids older than its own, never grows memory. Both maps keep insertion
- * order, so "oldest" is always the first key and every eviction is O(1).
+ * therefore evicts only ids older than its own, never grows memory. A room's Map keeps insertion
+ * order and one queue keeps it across rooms, so "oldest" is always at a head: eviction is O(1).
  */
 
 export interface PublishWindowOptions {
@@ -33,13 +33,24 @@ export interface FirstAck {
 interface Entry extends FirstAck {
   readonly room: string;
   readonly id: string;
+  /** Set once it left its room's map; the store-wide queue skips it. */
+  removed: boolean;
 }
 
+/** Dead queue slots tolerated before a compaction, on top of the live count. */
+const QUEUE_SLACK = 1024;
+
 export class PublishWindow {
-  /** Every remembered id, oldest first, keyed `room \0 id`. */
-  private readonly all = new Map<string, Entry>();
-  /** Per room: id → entry, oldest first. */
+  /** Per room: id → entry, oldest first (a Map keeps insertion order). */
   private readonly rooms = new Map<string, Map<string, Entry>>();
+  /**
+   * Every entry in insertion order across rooms, plus dead ones (removed from their room) until
+   * a compaction: at most twice the live entries plus a constant. No key is built per publish,
+   * so the check costs two lookups and an insert on the hot path.
+   */
+  private queue: Entry[] = [];
+  private head = 0;
+  private live = 0;
   /** Repeated publish ids answered with their first ack (for /metrics). */
   duplicates = 0;
 
@@ -54,7 +65,12 @@ export class PublishWindow {
 
   /** Ids remembered now, across rooms. */
   get size(): number {
-    return this.all.size;
+    return this.live;
+  }
+
+  /** Slots of the store-wide queue in use, dead ones included (for the bound's test). */
+  get queueLength(): number {
+    return this.queue.length - this.head;
   }
 
   /** The first ack of `id` in `room`, if it is still in the window. */
@@ -75,30 +91,44 @@ export class PublishWindow {
     if (!ids) this.rooms.set(room, (ids = new Map()));
     // The first ack stands: a publish id names one message for as long as it is remembered.
     if (ids.has(id)) return;
-    const entry: Entry = { room, id, offset: ack.offset, epoch: ack.epoch, time: ack.time, fingerprint: ack.fingerprint };
+    const entry: Entry = { room, id, offset: ack.offset, epoch: ack.epoch, time: ack.time, fingerprint: ack.fingerprint, removed: false };
     ids.set(id, entry);
-    this.all.set(keyOf(room, id), entry);
-    while (ids.size > this.options.size) this.remove(ids.values().next().value!);
-    while (this.all.size > this.options.maxEntries) this.remove(this.all.values().next().value!);
+    this.queue.push(entry);
+    this.live++;
+    if (ids.size > this.options.size) this.remove(ids.values().next().value!);
+    while (this.live > this.options.maxEntries) this.remove(this.oldest()!);
+    if (this.queue.length - this.head > 2 * this.live + QUEUE_SLACK) this.compact();
   }
 
   /** Forgets ids older than the TTL, oldest first (called with the history sweep). */
   sweep(): void {
     const oldest = this.now() - this.options.ttl;
-    for (const entry of this.all.values()) {
+    for (let entry = this.oldest(); entry; entry = this.oldest()) {
       // Insertion order is time order only roughly (restored records, clock steps): stop at the first young one.
       if (entry.time > oldest) break;
       this.remove(entry);
     }
+    this.compact();
+  }
+
+  /** The oldest live entry, dropping dead ones from the head of the queue. */
+  private oldest(): Entry | undefined {
+    while (this.head < this.queue.length && this.queue[this.head]!.removed) this.head++;
+    return this.queue[this.head];
   }
 
   private remove(entry: Entry): void {
-    this.all.delete(keyOf(entry.room, entry.id));
+    if (entry.removed) return;
+    entry.removed = true;
+    this.live--;
     const ids = this.rooms.get(entry.room);
     if (!ids) return;
     ids.delete(entry.id);
     if (ids.size === 0) this.rooms.delete(entry.room);
   }
-}
 
-const keyOf = (room: string, id: string) => `${room}\u0000${id}`;
+  private compact(): void {
+    this.queue = this.queue.slice(this.head).filter((entry) => !entry.removed);
+    this.head = 0;
+  }
+}
