@@ -3,8 +3,8 @@ import type { AppErrorCode, ErrorCode as ServerErrorCode } from '../shared/proto
 
 /**
  * The server's error codes (PROTOCOL.md) and the client's own. A publish rejected with any of
- * them was not published, except `closed` for one already written (its outcome went with the
- * client). A link that drops before an ack is no error: the publish is re-sent (issue #22).
+ * them was not published, except `closed` and `not_joined` for one already written and not
+ * answered (the application closed the client or left the room first: the room's history says). A link that drops before an ack is no error: the publish is re-sent (issue #22).
  * - `timeout`: the publish was not written within `publishTimeout`, and never will be;
  * - `queue_full`: the publish waited (offline, or behind `maxInflightBytes` unanswered) and was pushed
  *   out of the queue (`maxQueue`, `maxQueueBytes`) by newer ones, or is larger than `maxQueueBytes` alone;
