@@ -224,6 +224,11 @@ describe('faults in Redis', { skip: skipWithoutRedis() }, () => {
     const plaza = await listening({ redis: REDIS_URL, apiKey: key }, { logger });
     const admin = new Redis(REDIS_URL);
     // A plaza.v1 client of its own: Plaza's client does not give up on 'unavailable', it sends the publish again (issue #22).
+    // Redis must be up for this node first: while it is not, a publish goes to this node's island.
+    for (let tries = 0; (await fetch(`http://127.0.0.1:${plaza.port}/readyz`)).status !== 200; tries++) {
+      assert.ok(tries < 100, 'the node became ready');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const client = await V1Client.open(wsUrl(plaza));
     try {
       const name = `script-fails-${randomBytes(4).toString('hex')}`;

@@ -14,6 +14,7 @@ import type { ServerMessage, Welcome } from '../shared/protocol.js';
 import { PlazaError, type ErrorCode } from './error.js';
 import { fail, type ResolvedOptions } from './options.js';
 import { createPublishIds } from './publish-ids.js';
+import { backoffDelay } from './retry.js';
 import { createRoom, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
 import { sizeOf, type CloseInfo } from './socket.js';
 import type { Transport } from './transport.js';
@@ -88,6 +89,9 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
    * or one publish), so bounded without dropping: dropping one would leave its outcome unknown.
    */
   let retry: Publish[] = [];
+  /** After an `unavailable`: re-sends wait for this backoff timer; `refusals` in a row drive it. */
+  let hold: ReturnType<typeof setTimeout> | undefined;
+  let refusals = 0;
   const nextPublishId = createPublishIds();
 
   /** Writes a request and remembers it until its reply; false when no socket is open. */
@@ -107,6 +111,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     p.settled = true;
     clearTimeout(p.deadline);
     if (reply.type == 'ack') {
+      refusals = 0;
       if (p.excluded) p.state.skip(reply);
       p.resolve({
         room: reply.room,
@@ -152,6 +157,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
 
   /** Sends what waits, re-sends first, in order, while the socket and maxInflightBytes take it. */
   function flush(): void {
+    if (hold) return;
     while (retry.length && send(retry[0]!)) retry.shift();
     if (retry.length) return;
     while (queue.length && send(queue[0]!)) queuedBytes -= queue.shift()!.bytes;
@@ -166,29 +172,37 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       state.active = false;
       request({ type: 'leave', room: state.room.name });
     }
-    // Its queued publishes cannot reach the room any more.
+    // Its queued publishes cannot reach the room any more, nor its written ones be sent again
+    // (the application gave those up by leaving: the room's history has their fate).
+    const left = error('not_joined', `room ${state.room.name} was left`);
     const kept: Publish[] = [];
     for (const p of queue) {
       if (p.state == state) {
         queuedBytes -= p.bytes;
-        settle(p, error('not_joined', `room ${state.room.name} was left`));
+        settle(p, left);
       } else kept.push(p);
     }
     queue = kept;
-    // Written ones the application gave up on by leaving: the room's history has their fate.
-    retry = retry.filter((p) => p.state != state || void settle(p, error('not_joined', 'the room was left before the ack')));
+    retry = retry.filter((p) => p.state != state || void settle(p, left));
   }
 
   function dispatch(m: Reply): void {
     const id = m.type == 'error' && m.id === undefined ? inflight.keys().next().value : (m as { id?: unknown }).id;
     if (typeof id == 'number') {
       const entry = inflight.get(id);
-      if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active) {
-        // The cluster could not confirm it. With its id, sending it again cannot publish it twice:
-        // left in flight, it is re-sent after a reconnect (with backoff, maybe to another node), in order.
-        return transport().reconnect('unavailable');
-      }
       inflight.delete(id);
+      if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active) {
+        // The cluster could not take it (or confirm it). With its id, sending it again cannot
+        // publish it twice; the server refuses this room's later ones until it comes (PROTOCOL.md),
+        // so they come back here too and all go again in order, after a backoff.
+        clearTimeout(entry.timer);
+        inflightBytes -= entry.bytes;
+        entry.resent = true;
+        retry.push(entry);
+        retry.sort((a, b) => a.id - b.id);
+        if (!hold) hold = setTimeout(() => ((hold = undefined), flush()), backoffDelay(refusals++, options.minDelay, options.maxDelay));
+        return;
+      }
       if (entry && 'frame' in entry) {
         inflightBytes -= entry.bytes;
         settle(entry, m);
@@ -223,7 +237,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     if (at < 0) return;
     queue.splice(at, 1);
     queuedBytes -= p.bytes;
-    settle(p, error('timeout', 'not sent within publishTimeout; not published'));
+    settle(p, error('timeout', 'publishTimeout passed'));
   }
 
   const host = {
@@ -277,6 +291,8 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       }
     },
     close(info) {
+      clearTimeout(hold);
+      hold = undefined;
       // Written and not answered: re-sent after the reconnect, ahead of what is still waiting to be re-sent.
       const unanswered: Publish[] = [];
       for (const entry of inflight.values()) {
@@ -286,13 +302,13 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
           unanswered.push(entry);
         }
       }
-      retry = [...unanswered, ...retry];
+      retry = [...unanswered, ...retry].sort((a, b) => a.id - b.id);
       inflight.clear();
       inflightBytes = 0;
       if (!info.willReconnect) {
         closed = true;
         queuedBytes = 0;
-        const reply = error('closed', 'the client was closed first');
+        const reply = error('closed', 'the client is closed');
         for (const p of [...retry.splice(0), ...queue.splice(0)]) settle(p, reply);
         for (const state of rooms.values()) state.active = false;
         rooms.clear();

@@ -356,23 +356,23 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.deepEqual(await result, { room: 'r', offset: 1, epoch: 'NEW', mayRepeat: true });
     });
 
-    it("sends again a publish the cluster answered unavailable (it could not confirm it), over a new link (issue #22)", async () => {
-      const { client, sockets, socket } = start();
+    it('sends again, after a backoff and in order, publishes the cluster answered unavailable (issue #22)', async () => {
+      const { client, sockets, socket } = start({ minDelay: 20, maxDelay: 20 });
       socket().open();
       welcome(socket());
       const room = client.join('r');
       joined(socket(), 'r');
-      const result = room.publish('x');
-      const [first] = publishes(socket());
-      reply(socket(), { type: 'error', id: first!.id, code: 'unavailable', message: 'the cluster backplane did not confirm the publish' });
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
-      socket(1).open();
-      welcome(socket(1));
-      joined(socket(1), 'r');
-      const [again] = publishes(socket(1));
-      assert.equal(again!.publishId, first!.publishId);
-      reply(socket(1), { type: 'ack', id: again!.id, room: 'r', offset: 1, epoch: 'E' });
-      assert.equal(await outcome(result), 'ack');
+      const results = [room.publish('x'), room.publish('y')];
+      const [x, y] = publishes(socket());
+      reply(socket(), { type: 'error', id: x!.id, code: 'unavailable', message: 'the cluster backplane did not confirm the publish' });
+      // The server refuses the room's later ones until x comes again; they go again behind it.
+      reply(socket(), { type: 'error', id: y!.id, code: 'unavailable', message: 'an earlier publish of yours to this room could not be taken' });
+      const z = room.publish('z');
+      await eventually(() => publishes(socket()).length === 5, 1000, 'the re-sends');
+      assert.deepEqual(publishes(socket()).slice(2).map((e) => [e.data, e.publishId]), [['x', x!.publishId], ['y', y!.publishId], ['z', publishes(socket())[4]!.publishId]]);
+      assert.equal(sockets.length, 1, 'on the same link');
+      for (const [i, e] of publishes(socket()).slice(2).entries()) reply(socket(), { type: 'ack', id: e.id, room: 'r', offset: i + 1, epoch: 'E' });
+      assert.deepEqual((await Promise.all([...results, z])).map((ack) => ack.offset), [1, 2, 3]);
     });
   });
 

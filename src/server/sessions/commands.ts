@@ -8,7 +8,7 @@
  * This file: what a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { CloseCode, ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
 import { reservedRoomProblem } from '../../shared/room-name.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { JoinResult, Published, Publisher } from '../rooms/broker.js';
@@ -31,9 +31,9 @@ export interface Requester extends Member, Publisher {
   replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void;
   /** A bug while answering: closes this connection (1011), never the process. */
   fail(error: unknown): void;
-  close(code: number, reason: string): void;
 }
 import { encodeEnvelope } from '../engine/envelope.js';
+import { fenceOf, lowerFence, raiseFence } from './publish-fences.js';
 
 /** Handles one request; returns a promise while the answer waits on the cluster. */
 export function handleRequest(connection: Requester, request: ClientMessage): void | Promise<void> {
@@ -132,6 +132,13 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
+  const fence = fenceOf(connection, request.room);
+  if (fence !== undefined) {
+    if (request.publishId !== fence) {
+      return connection.replyError(request.id, ErrorCode.Unavailable, 'an earlier publish of yours to this room could not be taken; send it again first (this one was not sent)');
+    }
+    lowerFence(connection, request.room);
+  }
   const payload: Payload = { kind: 'json', data: request.data };
   if (!broker.screensPublishes) return send(connection, request, payload);
   // A retry of a publish the hook already passed is answered without asking it again.
@@ -177,11 +184,9 @@ function send(connection: Requester, request: PublishRequest, payload: Payload):
       if (!(error instanceof BackplaneError)) return connection.fail(error);
       connection.context.logger.debug('publish refused', { id: connection.id, code: error.code, error: error.message });
       connection.replyError(request.id, error.code, error.message);
-      // A publish with an id will be sent again, and its later ones after it (issue #22): read
-      // nothing more from this link, so none of them can land before it.
-      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) {
-        connection.close(CloseCode.TryAgainLater, 'the cluster could not take a publish; reconnect and send it again');
-      }
+      // A publish with an id will be sent again, and its later ones after it: until it comes,
+      // none of them may land before it (publish-fences.ts).
+      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) raiseFence(connection, request.room, request.publishId);
     },
   );
 }
