@@ -22,7 +22,8 @@ export class Publisher {
    */
   constructor({ port, flavour, room = 'lobby', sink, query = '' }) {
     this.port = port;
-    this.flavour = flavour;
+    // 'v1-ids' is plaza.v1 in every way but what a publish carries.
+    this.flavour = flavour === 'v1-ids' ? 'v1' : flavour;
     this.room = room;
     this.query = query;
     this.sink = sink;

@@ -153,6 +153,7 @@ export function derive(run, cfg) {
   put('v1.ratio.steadyCpu', run['v1.steady.cpu'] / out['steady.cpu']);
   put('cluster.burst.totalCpu', run['cluster.burst.cpu'] + run['cluster.burst.redisCpu']);
   put('cluster.steady.totalCpu', run['cluster.steady.cpu'] + run['cluster.steady.redisCpu']);
+  for (const mode of ['v1', 'cluster']) put(`publishIds.${mode}.ratio`, run[`publishIds.${mode}.ids.cpu`] / run[`publishIds.${mode}.plain.cpu`]);
   put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
   put('connect.perCpuSecond', 1e6 / run['connect.cpuPerConn']);
   put('marginal.plain.perCpuSecond', 1e6 / run['marginal.plain.cpuPerConn']);
@@ -227,7 +228,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   }
   lines.push('');
   lines.push(...fanoutSection(cfg, med));
-  lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []));
+  lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []), ...publishIdsSection(cfg, runs.plaza ?? []));
   lines.push(...soakSection(cfg, runs), ...clusterSoakSection(cfg, runs));
   const generator = rows
     .filter((r) => r.key.endsWith('.cpu'))
@@ -301,6 +302,27 @@ function v1Section(cfg, plazaRuns) {
     const target = ratioKey === 'v1.ratio.burstCpu' ? `≤ ${V1_TARGET}×` : '';
     const result = target ? (r <= V1_TARGET ? 'PASS' : 'MISS') : '';
     lines.push(`| ${label} | ${format(med[plainKey], unit)} ${unit} | ${format(med[v1Key], unit)} ${unit} | ${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'}${runsText} | ${target} | ${result} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** Publishing once (issue #22): CPU per publish with a publish id on each, against none. */
+function publishIdsSection(cfg, plazaRuns) {
+  const med = medians({ plaza: plazaRuns }, cfg).plaza ?? {};
+  const modes = [['v1', 'one node (window in memory)'], ['cluster', 'two nodes + Redis (window in the publish script)']].filter(([mode]) => Number.isFinite(med[`publishIds.${mode}.ids.cpu`]));
+  if (modes.length === 0) return [];
+  const lines = [
+    `**Publishing once** (issue #22): a burst of ${cfg.publishIds.messages} plaza.v1 publishes of 64 B to ${cfg.publishIds.subscribers} subscribers, ` +
+      'without and with a `publishId` on each; server CPU per publish (nodes + Redis in the cluster).',
+    '',
+    '| Where | without ids | with ids | with ÷ without (runs) | Target | Result |',
+    '|---|---:|---:|---:|---|---|',
+  ];
+  for (const [mode, label] of modes) {
+    const key = `publishIds.${mode}.ratio`;
+    const r = med[key];
+    lines.push(`| ${label} | ${format(med[`publishIds.${mode}.plain.cpu`], 'µs')} µs | ${format(med[`publishIds.${mode}.ids.cpu`], 'µs')} µs | ${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} (${range(cfg, plazaRuns, key, '×')}) | ≤ 1.10× | ${r <= 1.1 ? 'PASS' : 'MISS'} |`);
   }
   lines.push('');
   return lines;

@@ -5,7 +5,7 @@
  *   --runs N            runs per server (default 3; quick 1)
  *   --only a,b          servers to run: plaza, ws, bun, socketio (partial runs are not saved)
  *   --scenarios a,b     scenario id prefixes: idle, burst, steady, ladder, write-delay, compress,
- *                       v1, rooms, connect-auth, storm, memory, cluster, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
+ *                       v1, rooms, connect-auth, storm, memory, cluster, publish-ids, soak, cluster-soak (`cluster` includes cluster-soak; `cluster-1000` does not).
  *                       Partial runs are not saved
  *   --plaza FILE        benchmark another build of Plaza (e.g. an engine experiment) instead of
  *                       dist/server.js (results are printed, not saved)
@@ -93,6 +93,8 @@ function config(args) {
     small: 1_000,
     probes: 8,
     messages: 200,
+    /** Publishing once (issue #22): few subscribers, many publishes, so the publish path dominates. */
+    publishIds: { subscribers: 10, messages: 2000 },
     /**
      * Bursts to 1,000 subscribers cost Plaza ~30 ms of CPU, where one GC or one late TCP read
      * moves the figure by a third: they are measured this many times and the median kept.
@@ -132,6 +134,7 @@ function config(args) {
     mid: 1_000,
     small: 500,
     messages: 100,
+    publishIds: { subscribers: 10, messages: 1000 },
     steady: { rate: 100, seconds: 3 },
     steadyShort: { rate: 100, seconds: 2 },
     rooms: { count: 20, members: 50, messages: 50 },

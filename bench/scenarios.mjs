@@ -503,6 +503,38 @@ export function clusterPlainPublisher(n) {
 }
 
 /**
+ * What publishing once costs (issue #22): the same burst from a plaza.v1 publisher without and
+ * with a publish id on every publish, to few subscribers so the publish path dominates, on one
+ * node (`mode: 'v1'`, the window in memory) or two nodes on Redis (the window in the script).
+ * Reported as server CPU (plus Redis's) per publish; the target is ≤ 1.10×.
+ */
+export function publishIds({ subscribers: n, messages }, mode) {
+  const prefix = `publishIds.${mode}`;
+  return {
+    id: `publish-ids-${mode}-${n}`,
+    mode,
+    retryable: true,
+    async run(ctx) {
+      const out = {};
+      // Twice each, alternating, so drift in the machine's load falls on both sides.
+      for (const round of [0, 1]) {
+        for (const [publisher, key] of [['v1', 'plain'], ['v1-ids', 'ids']]) {
+          await ctx.population(n, { publisher });
+          const warm = await ctx.broadcast({ mode: 'burst', messages: ctx.cfg.warmupMessages, size: 64, warmup: true });
+          if (!warm.complete) return { [`${prefix}.incomplete`]: 1 };
+          await ctx.quiesce();
+          const b = await medianBurst(ctx, { messages, size: 64 }, ctx.cfg.burstRepeats);
+          if (!b.complete) return { [`${prefix}.incomplete`]: 1 };
+          const perPublish = (b.cpuUs + (b.auxCpuUs ?? 0)) / messages;
+          out[`${prefix}.${key}.cpu`] = round === 0 ? perPublish : (out[`${prefix}.${key}.cpu`] + perPublish) / 2;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
  * `rooms` rooms of `members` subscribers each and a publisher in every room; every publisher sends
  * `messages` messages of 64 B back to back (interleaved across rooms, so all rooms are busy at once).
  */
@@ -554,8 +586,10 @@ export function plan(cfg) {
     connectWithTokens(cfg.authConnect.connections, cfg.authConnect.rounds),
     writeDelay(cfg.small),
     compress(cfg.small),
+    publishIds(cfg.publishIds, 'v1'),
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
+    publishIds(cfg.publishIds, 'cluster'),
     soak(),
     clusterSoak(),
   ];

@@ -53,10 +53,15 @@ export const JOIN = {
 };
 const JOINED = { v1: '{"type":"joined"', 'v1-presence': '{"type":"joined"', 'socketio-rooms': '42["joined"' };
 
+const ID_PREFIX = randomBytes(9).toString('base64url');
+let publishCount = 0;
+
 /** What a publisher sends to publish `payload` (a string) to `room`, per flavour. */
 export const PUBLISH = {
   plain: (payload) => payload,
   v1: (payload, room) => JSON.stringify({ type: 'publish', room, data: payload }),
+  /** The same with a publish id, as Plaza's client sends it (issue #22): a random part and a counter. */
+  'v1-ids': (payload, room) => JSON.stringify({ type: 'publish', room, data: payload, publishId: `${ID_PREFIX}.${(++publishCount).toString(36)}` }),
   socketio: (payload) => `42${JSON.stringify(['msg', payload])}`,
   'socketio-rooms': (payload, room) => `42${JSON.stringify(['publish', { room, data: payload }])}`,
 };

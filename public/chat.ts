@@ -437,8 +437,8 @@ function start(): void {
         if (!outgoing.includes(entry)) return;
         entry.item.classList.replace('pending', 'failed');
         entry.item.title = error.message;
-        // A message lost with the link may still have been stored: recovery may show it yet.
-        if (error.code != 'disconnected') outgoing.splice(outgoing.indexOf(entry), 1);
+        // A publish is re-sent across reconnects (issue #22): a rejection means it was not published.
+        outgoing.splice(outgoing.indexOf(entry), 1);
       },
     );
     messageInput.value = '';

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
 import { eventually } from './helpers/plaza.js';
+import { V1Client } from './helpers/v1.js';
 import { clientPool, type Client } from './helpers/plaza-client.js';
 import { firstJoin, sleep } from './helpers/workload.js';
 
@@ -83,6 +84,26 @@ describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, 
         assert.deepEqual(view.resets, []);
       }
       assert.equal(new Set(views[0]!.data).size, 200);
+    });
+
+    it('publishes once when the HTTP API is sent one Idempotency-Key on both nodes at once (issue #22)', async () => {
+      const name = uniqueRoom('idempotent');
+      const member = await client(nodes[0]!.ws);
+      const room = member.join(name);
+      const view = watch(room);
+      await firstJoin(room);
+      const post = (node: Node, data: unknown) => fetch(`${node.http}/api/publish`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': `pay-${name}` },
+        body: JSON.stringify({ room: name, data }),
+      }).then(async (response) => ({ status: response.status, body: await response.json() as { offset: number; epoch: string; duplicate?: boolean } }));
+      const answers = await Promise.all([post(nodes[0]!, 'paid'), post(nodes[1]!, 'paid'), post(nodes[1]!, 'paid'), post(nodes[0]!, 'paid')]);
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200]);
+      assert.equal(new Set(answers.map((a) => `${a.body.epoch}:${a.body.offset}`)).size, 1, 'one place for all four');
+      assert.equal(answers.filter((a) => !a.body.duplicate).length, 1, 'one of them published');
+      assert.equal((await post(nodes[1]!, 'another body')).status, 422);
+      await sleep(300);
+      assert.deepEqual(view.data, ['paid']);
     });
 
     it('delivers every one of 100 messages to the one member that published them', async () => {
@@ -333,7 +354,7 @@ describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, 
       }
     });
 
-    it('refuses publishes at once past --redis-max-inflight while Redis stalls, and keeps memory bounded', async () => {
+    it('refuses publishes at once past --redis-max-inflight while Redis stalls, and keeps memory bounded; Plaza\'s client sends them again and each lands once', async () => {
       const node = await startNode(redis.url, ['--redis-max-inflight', '5', '--api-key', API_KEY]);
       await waitForReady(node, 200);
       try {
@@ -342,25 +363,33 @@ describe('a cluster through Plaza\'s own client', { skip: skipWithoutRedis() }, 
         const room = member.join(name);
         const view = watch(room);
         await firstJoin(room);
+        // The server's bound, as a plaza.v1 client sees it: the answer is immediate.
+        const raw = await V1Client.open(node.ws, 'raw');
+        await raw.request({ type: 'join', room: name });
         const plain = new WebSocket(node.ws);
         await new Promise((resolve) => plain.on('open', resolve));
         redis.pause();
         try {
-          const outcomes = Array.from({ length: 20 }, (_, n) => room.publish(n).then(() => 'ack', (error: Client.PlazaError) => error.code));
+          for (let n = 0; n < 20; n++) raw.send({ type: 'publish', id: `p${n}`, room: name, data: `raw ${n}` });
           const refused = await Promise.race([
-            Promise.all(outcomes.slice(5)),
-            sleep(2000).then(() => 'still waiting'),
+            Promise.all(Array.from({ length: 15 }, (_, n) => raw.waitFor((e) => e.id === `p${n + 5}`, 2000).then((e) => e.code))),
+            sleep(2500).then(() => 'still waiting'),
           ]);
           assert.deepEqual(refused, Array(15).fill('unavailable'), 'past the bound: unavailable at once');
           assert.equal(await metric(node, 'plaza_backplane_inflight'), 5);
+          // Plaza's client is told the same, and keeps its publishes to send again (issue #22).
+          const outcomes = Array.from({ length: 5 }, (_, n) => room.publish(n).then(() => 'ack', (error: Client.PlazaError) => error.code));
           for (let n = 0; n < 10; n++) plain.send(`plain ${n}`);
           await sleep(100);
           assert.equal(await metric(node, 'plaza_plain_messages_dropped_total'), 10);
           redis.resume();
-          assert.deepEqual(await Promise.all(outcomes.slice(0, 5)), Array(5).fill('ack'), 'the ones in flight complete');
-          await eventually(() => view.data.length === 5, 5000, 'the five delivered');
-          assert.ok((await metric(node, 'plaza_backplane_rejected_total')) >= 25);
+          assert.deepEqual(await Promise.all(outcomes), Array(5).fill('ack'), 'each published once Redis is back');
+          await eventually(() => view.data.filter((d) => typeof d === 'number').length === 5, 10_000, 'the five delivered');
+          await sleep(300);
+          assert.deepEqual(view.data.filter((d) => typeof d === 'number'), [0, 1, 2, 3, 4], 'once each, in order');
+          assert.ok((await metric(node, 'plaza_backplane_rejected_total')) >= 15);
         } finally {
+          await raw.close();
           redis.resume();
           plain.terminate();
         }

@@ -27,6 +27,21 @@ function client(plaza: Plaza, name = 'ada'): PlazaClient {
 }
 
 describe('onPublish', () => {
+  it('is not asked again, and no second publish event is emitted, for a repeated publishId (issue #22)', async () => {
+    const screened: unknown[] = [];
+    const plaza = track(await listening({ onPublish: ({ data }) => void screened.push(data) }));
+    const events: number[] = [];
+    plaza.on('publish', ({ offset }) => events.push(offset));
+    const v1 = track(await V1Client.open(wsUrl(plaza), 'Ada'));
+    await v1.request({ type: 'join', room: 'team' });
+    const first = await v1.request({ type: 'publish', room: 'team', data: 'once', publishId: 'ada.1' });
+    const again = await v1.request({ type: 'publish', room: 'team', data: 'once', publishId: 'ada.1' });
+    assert.deepEqual([first.type, first.offset, first.duplicate], ['ack', 1, undefined]);
+    assert.deepEqual([again.type, again.offset, again.duplicate], ['ack', 1, true]);
+    assert.deepEqual(screened, ['once']);
+    assert.deepEqual(events, [1]);
+  });
+
   it('sees what the client sent, and who sent it, before the message has an offset', async () => {
     const seen: PublishContext[] = [];
     const plaza = track(await listening({ onPublish: (context) => void seen.push(context) }));

@@ -2,20 +2,21 @@
 import type { AppErrorCode, ErrorCode as ServerErrorCode } from '../shared/protocol.js';
 
 /**
- * The server's error codes (PROTOCOL.md) and the client's own:
- * - `timeout`: no reply within `ackTimeout` of writing the request;
- * - `disconnected`: the connection dropped before the reply came, so the message may or may not
- *   have been published (at-most-once: it is never re-sent);
+ * The server's error codes (PROTOCOL.md) and the client's own. A publish rejected with any of
+ * them was not published, except `closed` and `not_joined` for one already written and not
+ * answered (the application closed the client or left the room first: the room's history says). A link that drops before an ack is no error: the publish is re-sent (issue #22).
+ * - `timeout`: the publish was not written within `publishTimeout`, and never will be;
  * - `queue_full`: the publish waited (offline, or behind `maxInflightBytes` unanswered) and was pushed
  *   out of the queue (`maxQueue`, `maxQueueBytes`) by newer ones, or is larger than `maxQueueBytes` alone;
- * - `closed`: `close()` was called (or the server refused to let the client back) first;
+ * - `closed`: `close()` was called (or the server refused to let the client back) first; for a
+ *   publish already written, the one outcome left unknown (its message may be in the history);
  * - `not_joined`: the room was left (`room.leave()`) or its join was refused;
  * - `unauthorized`: the server refused the token (close code 4003) and the client has no token
  *   function to get another, so it stopped ('error' event on the client);
  * - `token_expired`: the token expired while connected (4004), likewise.
  * A server application's hooks may refuse with codes of their own (`AppErrorCode`).
  */
-export type ErrorCode = ServerErrorCode | 'disconnected' | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired' | AppErrorCode;
+export type ErrorCode = ServerErrorCode | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired' | AppErrorCode;
 
 export class PlazaError extends Error {
   override name = 'PlazaError';

@@ -22,11 +22,20 @@ export interface ClientOptions {
    */
   name?: string;
   /**
-   * With `rooms`: how long a publish waits for its ack once written to the socket, in ms,
-   * before its promise is rejected with code 'timeout'. 0 waits until the connection drops.
+   * With `rooms`: how long a publish waits for its ack once written to the socket, in ms. Past
+   * it the link is taken for dead: the client reconnects and sends the publish again with the
+   * same publish id, so it is published once either way. 0 waits until the connection drops.
    * @default 10000
    */
   ackTimeout?: number;
+  /**
+   * With `rooms`: a publish not yet written to a socket this many ms after `publish()` (offline,
+   * or queued behind others) is rejected with code 'timeout' and never sent: it was not
+   * published. One already written is never given up this way, since only the server knows its
+   * outcome: it is re-sent until answered. 0: no deadline.
+   * @default 0
+   */
+  publishTimeout?: number;
   /**
    * Subprotocols offered in `Sec-WebSocket-Protocol` in plain mode. With `rooms` the client
    * offers plaza.v1 itself, so leave this out.
@@ -96,6 +105,7 @@ const DEFAULTS = {
   rooms: false,
   name: '',
   ackTimeout: 10_000,
+  publishTimeout: 0,
   protocols: [],
   minDelay: 250,
   maxDelay: 10_000,
@@ -124,7 +134,7 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
   if (typeof o.WebSocket != 'function') {
     fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws')");
   }
-  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout', 'maxQueueBytes', 'maxInflightBytes'] as const) {
+  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout', 'publishTimeout', 'maxQueueBytes', 'maxInflightBytes'] as const) {
     const value = o[key];
     if (!(typeof value == 'number' && value >= 0 && value <= MAX_TIMER)) {
       fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : key.endsWith('s') ? 'bytes' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);

@@ -34,6 +34,18 @@ export interface PublishAck {
   room: string;
   offset: number;
   epoch: string;
+  /**
+   * The publish was sent again (after a drop) and the server had already published the first
+   * try: this is that first place, and the message is in the room once.
+   */
+  duplicate?: true;
+  /**
+   * Sent again after a drop into a room whose history started over meanwhile (a new epoch: a
+   * restart without --data-dir, a Redis failover): the server could not know whether the first
+   * try was published, so the message may be in the old epoch too. Rare; members were told with
+   * a 'reset'.
+   */
+  mayRepeat?: true;
 }
 
 /** Everything the envelope says about a message besides its data. */

@@ -38,6 +38,8 @@ export interface Transport {
    * so only the server's own frames can prove the link alive. 0 turns the watchdog off.
    */
   watch(ms: number): void;
+  /** Takes the open socket for dead (1006, `reason`) and reconnects with backoff; nothing when not open. */
+  reconnect(reason: string): void;
   /** Closes for good with 1000; idempotent. */
   close(): void;
 }
@@ -198,6 +200,9 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
         queuedBytes += size;
         while (queue.length > options.maxQueue || queuedBytes > options.maxQueueBytes) queuedBytes -= sizeOf(queue.shift()!);
       }
+    },
+    reconnect(reason) {
+      if (status == 'open') ended(1006, reason);
     },
     watch(ms) {
       silence = ms;

@@ -3,10 +3,18 @@
  * each room from its last delivered position, written before any queued publish; request ids
  * matched to their replies; acks, timeouts and the offline queue of publishes; room traffic
  * routed to its Room.
+ *
+ * Publishing once (issue #22): every publish carries a publish id. One written to a link that
+ * dropped, or not answered within ackTimeout, has an outcome only the server knows, so it is
+ * never rejected for that: after the reconnect it is written again, first and in order, with the
+ * same id, and the server answers a repeat with the first ack. A publish therefore resolves
+ * with its place, or rejects with a code that means it was not published (error.ts).
  */
 import type { ServerMessage, Welcome } from '../shared/protocol.js';
 import { PlazaError, type ErrorCode } from './error.js';
 import { fail, type ResolvedOptions } from './options.js';
+import { createPublishIds } from './publish-ids.js';
+import { backoffDelay } from './retry.js';
 import { createRoom, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
 import { sizeOf, type CloseInfo } from './socket.js';
 import type { Transport } from './transport.js';
@@ -23,9 +31,18 @@ interface Publish {
   readonly resolve: (ack: PublishAck) => void;
   readonly reject: (error: PlazaError) => void;
   timer?: ReturnType<typeof setTimeout>;
+  /** publishTimeout, from publish(): rejects it while it was never written. */
+  deadline?: ReturnType<typeof setTimeout>;
+  /** Written at least once: the server may have published it, so it is re-sent until answered, never dropped. */
+  written?: boolean;
+  /** Written again after a drop or a refusal that asked for a retry. */
+  resent?: boolean;
+  /** The room's epoch when it was first written: an ack in another epoch after a re-send may be a second copy. */
+  epoch?: string | undefined;
+  settled?: boolean;
 }
 
-/** What the server sent, or what the client concludes itself (timeout, disconnected, …). */
+/** What the server sent, or what the client concludes itself (timeout, queue_full, …). */
 type Reply = ServerMessage | { type: 'error'; id?: undefined; code: ErrorCode; message: string };
 
 /** The server's beat interval times this, without any frame, means the link is dead. */
@@ -66,6 +83,16 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
   /** Publishes waiting for a socket or for room in flight, oldest first: maxQueue, maxQueueBytes. */
   let queue: Publish[] = [];
   let queuedBytes = 0;
+  /**
+   * Publishes written before and not answered (the link dropped, or the server asked for a
+   * retry), oldest first: re-sent before the queue. At most what was in flight (maxInflightBytes,
+   * or one publish), so bounded without dropping: dropping one would leave its outcome unknown.
+   */
+  let retry: Publish[] = [];
+  /** After an `unavailable`: re-sends wait for this backoff timer; `refusals` in a row drive it. */
+  let hold: ReturnType<typeof setTimeout> | undefined;
+  let refusals = 0;
+  const nextPublishId = createPublishIds();
 
   /** Writes a request and remembers it until its reply; false when no socket is open. */
   function write(id: number, frame: string, entry?: Publish | RoomState): boolean {
@@ -81,9 +108,19 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
 
   function settle(p: Publish, reply: Reply): void {
     clearTimeout(p.timer);
+    p.settled = true;
+    clearTimeout(p.deadline);
     if (reply.type == 'ack') {
+      refusals = 0;
       if (p.excluded) p.state.skip(reply);
-      p.resolve({ room: reply.room, offset: reply.offset, epoch: reply.epoch });
+      p.resolve({
+        room: reply.room,
+        offset: reply.offset,
+        epoch: reply.epoch,
+        ...(reply.duplicate && { duplicate: true }),
+        // Re-sent into a room that started over meanwhile: the server cannot know the first try.
+        ...(p.resent && !reply.duplicate && p.epoch && p.epoch != reply.epoch && { mayRepeat: true }),
+      });
     } else if (reply.type == 'error') p.reject(new PlazaError(reply.code, reply.message));
   }
 
@@ -95,9 +132,12 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     }
     if (inflightBytes && inflightBytes + p.bytes > options.maxInflightBytes) return false;
     if (!write(p.id, p.frame, p)) return false;
+    if (!p.written) p.epoch = p.state.room.position?.epoch;
+    p.written = true;
     inflightBytes += p.bytes;
     if (options.ackTimeout) {
-      p.timer = setTimeout(() => settle(p, error('timeout', `no ack within ${options.ackTimeout} ms`)), options.ackTimeout);
+      // No answer in time: the link is taken for dead, and the publish is re-sent on the next one.
+      p.timer = setTimeout(() => transport().reconnect('ack timeout'), options.ackTimeout);
     }
     return true;
   }
@@ -115,8 +155,11 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     }
   }
 
-  /** Sends what waits in the queue, in order, while the socket and maxInflightBytes take it. */
+  /** Sends what waits, re-sends first, in order, while the socket and maxInflightBytes take it. */
   function flush(): void {
+    if (hold) return;
+    while (retry.length && send(retry[0]!)) retry.shift();
+    if (retry.length) return;
     while (queue.length && send(queue[0]!)) queuedBytes -= queue.shift()!.bytes;
   }
 
@@ -129,15 +172,18 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       state.active = false;
       request({ type: 'leave', room: state.room.name });
     }
-    // Its queued publishes cannot reach the room any more.
+    // Its queued publishes cannot reach the room any more, nor its written ones be sent again
+    // (the application gave those up by leaving: the room's history has their fate).
+    const left = error('not_joined', `room ${state.room.name} was left`);
     const kept: Publish[] = [];
     for (const p of queue) {
       if (p.state == state) {
         queuedBytes -= p.bytes;
-        settle(p, error('not_joined', `room ${state.room.name} was left`));
+        settle(p, left);
       } else kept.push(p);
     }
     queue = kept;
+    retry = retry.filter((p) => p.state != state || void settle(p, left));
   }
 
   function dispatch(m: Reply): void {
@@ -145,6 +191,18 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     if (typeof id == 'number') {
       const entry = inflight.get(id);
       inflight.delete(id);
+      if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active) {
+        // The cluster could not take it (or confirm it). With its id, sending it again cannot
+        // publish it twice; the server refuses this room's later ones until it comes (PROTOCOL.md),
+        // so they come back here too and all go again in order, after a backoff.
+        clearTimeout(entry.timer);
+        inflightBytes -= entry.bytes;
+        entry.resent = true;
+        retry.push(entry);
+        retry.sort((a, b) => a.id - b.id);
+        if (!hold) hold = setTimeout(() => ((hold = undefined), flush()), backoffDelay(refusals++, options.minDelay, options.maxDelay));
+        return;
+      }
       if (entry && 'frame' in entry) {
         inflightBytes -= entry.bytes;
         settle(entry, m);
@@ -172,17 +230,30 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     }
   }
 
+  /** publishTimeout passed: a publish never written is certainly not published, and is dropped. */
+  function expire(p: Publish): void {
+    if (p.written || p.settled) return;
+    const at = queue.indexOf(p);
+    if (at < 0) return;
+    queue.splice(at, 1);
+    queuedBytes -= p.bytes;
+    settle(p, error('timeout', 'publishTimeout passed'));
+  }
+
   const host = {
     publish: (state: RoomState, data: unknown, { excludeSelf }: PublishOptions) =>
       new Promise<PublishAck>((resolve, reject) => {
         const id = ++lastId;
         // Encoded now: the caller may change `data` while the message waits offline.
-        const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }) });
+        const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }), publishId: nextPublishId() });
         const p: Publish = { id, frame, bytes: sizeOf(frame), state, excluded: !!excludeSelf, resolve, reject };
         if (closed) settle(p, error('closed', 'the client is closed'));
         else if (!state.active) settle(p, error('not_joined', `room ${state.room.name} was left`));
-        // Behind what already waits, so publishes keep their order.
-        else if (queue.length || !(transport().status == 'open' && send(p))) enqueue(p);
+        else {
+          if (options.publishTimeout) p.deadline = setTimeout(() => expire(p), options.publishTimeout);
+          // Behind what already waits, so publishes keep their order.
+          if (queue.length || retry.length || !(transport().status == 'open' && send(p))) enqueue(p);
+        }
       }),
     leave: (state: RoomState) => drop(state),
   };
@@ -220,16 +291,25 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       }
     },
     close(info) {
-      const reply = info.willReconnect
-        ? error('disconnected', `the connection dropped (${info.code}) before the ack; the message may or may not have been published`)
-        : error('closed', 'the client was closed before the ack');
-      for (const entry of inflight.values()) if (entry && 'frame' in entry) settle(entry, reply);
+      clearTimeout(hold);
+      hold = undefined;
+      // Written and not answered: re-sent after the reconnect, ahead of what is still waiting to be re-sent.
+      const unanswered: Publish[] = [];
+      for (const entry of inflight.values()) {
+        if (entry && 'frame' in entry) {
+          clearTimeout(entry.timer);
+          entry.resent = true;
+          unanswered.push(entry);
+        }
+      }
+      retry = [...unanswered, ...retry].sort((a, b) => a.id - b.id);
       inflight.clear();
       inflightBytes = 0;
       if (!info.willReconnect) {
         closed = true;
         queuedBytes = 0;
-        for (const p of queue.splice(0)) settle(p, reply);
+        const reply = error('closed', 'the client is closed');
+        for (const p of [...retry.splice(0), ...queue.splice(0)]) settle(p, reply);
         for (const state of rooms.values()) state.active = false;
         rooms.clear();
       }

@@ -65,6 +65,18 @@ export interface PlazaOptions {
   historyMaxBytes: number;
   /** Rooms tracked at once (with members or history); joins past it get `server_full`. @default 10000 */
   maxRooms: number;
+  /**
+   * Publish ids remembered per room, so a retried publish is answered with its first ack instead
+   * of being published twice (Plaza's client retries after a reconnect; the HTTP API's
+   * Idempotency-Key). Kept in memory, in the --data-dir journal, or in Redis with the room.
+   * 0 turns the check off (every publish is new).
+   * @default 1000
+   */
+  publishIdWindow: number;
+  /** Publish ids older than this (ms) are forgotten; a retry later than this is published again. @default 120000 (2 min) */
+  publishIdTtl: number;
+  /** Publish ids remembered in one server's memory across rooms (a cluster's window is in Redis, bounded per room; a node keeps this many of its own for Redis outages); the oldest go first. @default 100000 */
+  publishIdMaxEntries: number;
   /** Rooms one connection may be in at once. @default 100 */
   maxRoomsPerConnection: number;
   /** Longest room name, in characters. @default 128 */
@@ -249,6 +261,9 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   historyTtl: 60 * 60 * 1000,
   historyMaxBytes: 64 * 1024 * 1024,
   maxRooms: 10_000,
+  publishIdWindow: 1000,
+  publishIdTtl: 120_000,
+  publishIdMaxEntries: 100_000,
   maxRoomsPerConnection: 100,
   maxRoomName: 128,
   maxPresence: 100,
@@ -300,6 +315,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'historyTtl', flag: '--history-ttl', env: 'HISTORY_TTL', kind: 'integer', min: 1000, max: 30 * 24 * 3600 * 1000, value: '<ms>', help: 'ms a message stays in history' },
   { key: 'historyMaxBytes', flag: '--history-max-bytes', env: 'HISTORY_MAX_BYTES', kind: 'bytes', min: 0, max: 64 * 1024 ** 3, help: 'bytes of history kept in memory across rooms' },
   { key: 'maxRooms', flag: '--max-rooms', env: 'MAX_ROOMS', kind: 'integer', min: 1, max: 10_000_000, help: 'rooms tracked at once; past it the least recently used room nobody is in is forgotten (its history too), and when every room has members a new one gets server_full' },
+  { key: 'publishIdWindow', flag: '--publish-id-window', env: 'PUBLISH_ID_WINDOW', kind: 'integer', min: 0, max: 100_000, help: 'publish ids remembered per room so a retry is not published twice (0: off)' },
+  { key: 'publishIdTtl', flag: '--publish-id-ttl', env: 'PUBLISH_ID_TTL', kind: 'integer', min: 1000, max: 24 * 3600 * 1000, value: '<ms>', help: 'ms a publish id is remembered; a later retry is published again' },
+  { key: 'publishIdMaxEntries', flag: '--publish-id-max-entries', env: 'PUBLISH_ID_MAX_ENTRIES', kind: 'integer', min: 1, max: 10_000_000, help: 'publish ids remembered across all rooms of one server (the oldest go first)' },
   { key: 'maxRoomsPerConnection', flag: '--max-rooms-per-connection', env: 'MAX_ROOMS_PER_CONNECTION', kind: 'integer', min: 1, max: 100_000, help: 'rooms one connection may be in' },
   { key: 'maxRoomName', flag: '--max-room-name', env: 'MAX_ROOM_NAME', kind: 'integer', min: 1, max: 1024, help: 'longest room name in characters' },
   { key: 'maxPresence', flag: '--max-presence', env: 'MAX_PRESENCE', kind: 'integer', min: 0, max: 100_000, help: 'members listed in a presence snapshot' },

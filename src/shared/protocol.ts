@@ -35,6 +35,12 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/** Longest `publishId` (and HTTP `Idempotency-Key`), in characters. */
+export const MAX_PUBLISH_ID = 64;
+
+/** What a `publishId` may hold: printable ASCII, no spaces. */
+export const PUBLISH_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
+
 /** The WebSocket subprotocol that selects JSON envelopes instead of plain broadcast. */
 export const SUBPROTOCOL = 'plaza.v1';
 
@@ -140,6 +146,13 @@ export interface PublishRequest {
   data: unknown;
   /** Do not send this message back to me. @default false */
   excludeSelf?: boolean;
+  /**
+   * Names this message across retries (1–64 printable ASCII characters, unique per room; Plaza's
+   * client sends a random part per client plus a counter). A repeat within the server's window
+   * is answered with the first ack (`duplicate: true`) and not published again.
+   * @default undefined (every publish is a new message)
+   */
+  publishId?: string;
 }
 export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest;
 
@@ -204,6 +217,8 @@ export interface Ack {
   room: string;
   offset: number;
   epoch: string;
+  /** The `publishId` was published before: this is its first ack, and nothing was published now. */
+  duplicate?: true;
 }
 export interface ErrorReply {
   type: 'error';

@@ -77,11 +77,11 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.deepEqual(socket(0).protocols, 'plaza.v1');
       socket().open();
       assert.deepEqual(
-        socket().envelopes.map(({ id, ...rest }) => [typeof id, rest]),
+        socket().envelopes.map(({ id, publishId, ...rest }) => [typeof id, typeof publishId, rest]),
         [
-          ['number', { type: 'hello', name: 'Ada' }],
-          ['number', { type: 'join', room: 'team', history: 5, presence: true }],
-          ['number', { type: 'publish', room: 'team', data: { text: 'early' } }],
+          ['number', 'undefined', { type: 'hello', name: 'Ada' }],
+          ['number', 'undefined', { type: 'join', room: 'team', history: 5, presence: true }],
+          ['number', 'string', { type: 'publish', room: 'team', data: { text: 'early' } }],
         ],
       );
       // The publish kept the id it got when publish() was called; every request has its own.
@@ -221,20 +221,45 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.equal(publishes(socket()).length, 1);
     });
 
-    it('rejects with timeout when no ack comes within ackTimeout, and keeps the connection', async (t) => {
-      t.mock.timers.enable({ apis: ['setTimeout'] });
-      const { client, socket } = start({ ackTimeout: 1000 });
+    it('takes a link with no ack within ackTimeout for dead: reconnects and sends the publish again with the same publishId (issue #22)', async () => {
+      const { client, sockets, socket } = start({ ackTimeout: 50 });
+      const reasons: string[] = [];
+      client.on('close', (info) => reasons.push(info.reason));
       socket().open();
       welcome(socket());
       const room = client.join('r');
       joined(socket(), 'r');
       const silent = outcome(room.publish('into the void'));
-      t.mock.timers.tick(999);
-      const early = await Promise.race([silent, Promise.resolve('pending')]);
-      assert.equal(early, 'pending');
-      t.mock.timers.tick(1);
-      assert.equal(await silent, 'timeout');
-      assert.equal(client.status, 'open');
+      const [first] = publishes(socket(0));
+      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      assert.equal(reasons[0], 'ack timeout');
+      socket(1).open();
+      welcome(socket(1));
+      joined(socket(1), 'r');
+      const [again] = publishes(socket(1));
+      assert.equal(again!.publishId, first!.publishId);
+      assert.deepEqual(again!.data, 'into the void');
+      reply(socket(1), { type: 'ack', id: again!.id, room: 'r', offset: 1, epoch: 'E', duplicate: true });
+      assert.equal(await silent, 'ack');
+    });
+
+    it('rejects with timeout a publish not written within publishTimeout, and never sends it; one written is kept (issue #22)', async () => {
+      const { client, sockets, socket } = start({ publishTimeout: 30, minDelay: 200, maxDelay: 200 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r');
+      const written = room.publish('written');
+      socket().drop(1006);
+      const offline = outcome(room.publish('offline'));
+      assert.equal(await offline, 'timeout');
+      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      socket(1).open();
+      welcome(socket(1));
+      joined(socket(1), 'r');
+      assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['written'], 'the expired one is never sent; the written one is');
+      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 1, epoch: 'E' });
+      assert.deepEqual(await written, { room: 'r', offset: 1, epoch: 'E' });
     });
 
     it('queues publishes while offline, at most maxQueue (the oldest rejected queue_full), and sends them after the rejoin', async () => {
@@ -252,13 +277,13 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
     });
 
     it('queues at most maxQueueBytes of publishes; one larger than that alone is refused without pushing others out', async () => {
-      const { client, sockets, socket } = start({ maxQueueBytes: 200 });
+      const { client, sockets, socket } = start({ maxQueueBytes: 300 });
       socket().open();
       welcome(socket());
       const room = client.join('r');
       joined(socket(), 'r');
       socket().drop(1006);
-      // Each frame is about 60 bytes plus its data.
+      // Each frame is about 85 bytes (its publishId included) plus its data: two fit, not three.
       const results = ['a'.repeat(50), 'b'.repeat(50), 'huge'.repeat(100), 'c'.repeat(50)].map((data) => outcome(room.publish(data)));
       assert.equal(await results[2], 'queue_full');
       assert.equal(await results[0], 'queue_full');
@@ -284,18 +309,70 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.deepEqual(await Promise.all(results), ['ack', 'ack', 'ack', 'ack']);
     });
 
-    it("rejects what was written to a link that dropped with 'disconnected', and never sends it again", async () => {
+    it('sends what was written to a link that dropped again after the rejoin, first and in order, with the same publishIds (issue #22)', async () => {
       const { client, sockets, socket } = start();
       socket().open();
       welcome(socket());
       const room = client.join('r');
-      joined(socket(), 'r');
-      const lost = outcome(room.publish('maybe'));
+      joined(socket(), 'r', { epoch: 'E', offset: 0 });
+      const results = [room.publish('one'), room.publish('two')];
+      reply(socket(), { type: 'ack', id: publishes(socket())[0]!.id, room: 'r', offset: 1, epoch: 'E' });
+      const unanswered = room.publish('three');
+      const first = publishes(socket(0));
       socket().drop(1006);
-      assert.equal(await lost, 'disconnected');
+      const queued = room.publish('four');
       await eventually(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
-      assert.deepEqual(publishes(socket(1)), []);
+      assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 'two', 'three', 'four']);
+      const again = publishes(socket(1));
+      assert.deepEqual(again.slice(0, 2).map((e) => e.publishId), [first[1]!.publishId, first[2]!.publishId]);
+      assert.equal(new Set([...first, ...again].map((e) => e.publishId)).size, 4, 'one id per publish');
+      welcome(socket(1));
+      joined(socket(1), 'r', { epoch: 'E', offset: 2 });
+      reply(socket(1), { type: 'ack', id: again[0]!.id, room: 'r', offset: 2, epoch: 'E', duplicate: true });
+      reply(socket(1), { type: 'ack', id: again[1]!.id, room: 'r', offset: 3, epoch: 'E' });
+      reply(socket(1), { type: 'ack', id: again[2]!.id, room: 'r', offset: 4, epoch: 'E' });
+      assert.deepEqual(await Promise.all([...results, unanswered, queued]), [
+        { room: 'r', offset: 1, epoch: 'E' },
+        { room: 'r', offset: 2, epoch: 'E', duplicate: true },
+        { room: 'r', offset: 3, epoch: 'E' },
+        { room: 'r', offset: 4, epoch: 'E' },
+      ]);
+    });
+
+    it('says mayRepeat when a re-sent publish lands in a room that started over (another epoch) (issue #22)', async () => {
+      const { client, sockets, socket } = start();
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'OLD', offset: 5 });
+      const result = room.publish('maybe twice');
+      socket().drop(1006);
+      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      socket(1).open();
+      welcome(socket(1));
+      joined(socket(1), 'r', { epoch: 'NEW', offset: 0, recovered: false, reason: 'epoch_changed' });
+      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 1, epoch: 'NEW' });
+      assert.deepEqual(await result, { room: 'r', offset: 1, epoch: 'NEW', mayRepeat: true });
+    });
+
+    it('sends again, after a backoff and in order, publishes the cluster answered unavailable (issue #22)', async () => {
+      const { client, sockets, socket } = start({ minDelay: 20, maxDelay: 20 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r');
+      const results = [room.publish('x'), room.publish('y')];
+      const [x, y] = publishes(socket());
+      reply(socket(), { type: 'error', id: x!.id, code: 'unavailable', message: 'the cluster backplane did not confirm the publish' });
+      // The server refuses the room's later ones until x comes again; they go again behind it.
+      reply(socket(), { type: 'error', id: y!.id, code: 'unavailable', message: 'an earlier publish of yours to this room could not be taken' });
+      const z = room.publish('z');
+      await eventually(() => publishes(socket()).length === 5, 1000, 'the re-sends');
+      assert.deepEqual(publishes(socket()).slice(2).map((e) => [e.data, e.publishId]), [['x', x!.publishId], ['y', y!.publishId], ['z', publishes(socket())[4]!.publishId]]);
+      assert.equal(sockets.length, 1, 'on the same link');
+      for (const [i, e] of publishes(socket()).slice(2).entries()) reply(socket(), { type: 'ack', id: e.id, room: 'r', offset: i + 1, epoch: 'E' });
+      assert.deepEqual((await Promise.all([...results, z])).map((ack) => ack.offset), [1, 2, 3]);
     });
   });
 

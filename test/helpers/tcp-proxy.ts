@@ -3,7 +3,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 
 /** A TCP proxy in front of a port that the test can cut (both ways at once) or freeze (silent, still open). */
 export class TcpProxy {
-  private readonly links = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
+  private readonly links = new Set<{ client: Socket; upstream: Socket; frozen: boolean; muted?: boolean }>();
   private constructor(
     private readonly server: Server,
     /** Where new links go; change it to move clients to another server (existing links stay). */
@@ -24,10 +24,10 @@ export class TcpProxy {
 
   private accept(client: Socket): void {
     const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-    const link = { client, upstream, frozen: false };
+    const link: { client: Socket; upstream: Socket; frozen: boolean; muted?: boolean } = { client, upstream, frozen: false };
     this.links.add(link);
     client.on('data', (chunk) => link.frozen || upstream.write(chunk));
-    upstream.on('data', (chunk) => link.frozen || client.write(chunk));
+    upstream.on('data', (chunk) => link.frozen || link.muted || client.write(chunk));
     client.on('error', () => {});
     upstream.on('error', () => {});
     client.on('close', () => {
@@ -49,6 +49,15 @@ export class TcpProxy {
   /** Stops carrying bytes on every current link, without closing them; new links pass. */
   freeze(): void {
     for (const link of this.links) link.frozen = true;
+  }
+
+  /**
+   * Stops carrying the server's bytes to clients on every current link, while the clients'
+   * bytes still pass: a publish written now reaches the server, its ack never comes back. Then
+   * cut() drops the link between the two (issue #22).
+   */
+  muteReplies(): void {
+    for (const link of this.links) link.muted = true;
   }
 
   get linkCount(): number {

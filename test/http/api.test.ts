@@ -152,6 +152,37 @@ describe('HTTP API', () => {
         }
       });
 
+      it('with an Idempotency-Key: a repeat gets the first answer and publishes nothing; another body gets 422 (issue #22)', async () => {
+        const v1 = await V1Client.open(wsUrl(plaza), 'Ada');
+        try {
+          await v1.request({ type: 'join', room: 'once' });
+          const headers = { 'idempotency-key': 'order-7f3a' };
+          const first = await call(plaza, 'POST', '/api/publish', { body: { room: 'once', data: { n: 1 } }, headers });
+          const again = await call(plaza, 'POST', '/api/publish', { body: '{ "room": "once",  "data": {"n": 1} }', headers });
+          assert.equal(first.status, 200);
+          assert.equal(first.headers.get('idempotent-replayed'), null);
+          assert.deepEqual(again.body, { ...first.body, delivered: 0, duplicate: true });
+          assert.equal(again.headers.get('idempotent-replayed'), 'true');
+          assertError(await call(plaza, 'POST', '/api/publish', { body: { room: 'once', data: { n: 2 } }, headers }), 422, 'idempotency_key_reused');
+          const other = await call(plaza, 'POST', '/api/publish', { body: { room: 'once', data: { n: 2 } }, headers: { 'idempotency-key': 'order-7f3b' } });
+          assert.equal(other.body.offset, first.body.offset + 1);
+          await v1.waitForMessages(2, 'once');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          assert.deepEqual(v1.client.received.filter((r) => r.text.includes('"type":"message"')).map((r) => JSON.parse(r.text).data), [{ n: 1 }, { n: 2 }]);
+          // Broadcast: the key names the whole request; a repeat publishes in none of its rooms.
+          const rooms = { rooms: ['once', 'once-b'], data: 'both' };
+          const broadcast = await call(plaza, 'POST', '/api/broadcast', { body: rooms, headers: { 'idempotency-key': 'b-1' } });
+          const replay = await call(plaza, 'POST', '/api/broadcast', { body: rooms, headers: { 'idempotency-key': 'b-1' } });
+          assert.deepEqual(replay.body.results, broadcast.body.results.map((r: object) => ({ ...r, delivered: 0, duplicate: true })));
+          assertError(await call(plaza, 'POST', '/api/broadcast', { body: { rooms: ['once-b'], data: 'both' }, headers: { 'idempotency-key': 'b-1' } }), 422, 'idempotency_key_reused');
+          for (const key of ['', 'x'.repeat(65), 'with space']) {
+            assertError(await call(plaza, 'POST', '/api/publish', { body: { room: 'once', data: 3 }, headers: { 'idempotency-key': key } }), 400, 'bad_request');
+          }
+        } finally {
+          await v1.close();
+        }
+      });
+
       it('publishes to a room without members, and offsets continue', async () => {
         const first = await call(plaza, 'POST', '/api/publish', { body: { room: 'empty-room', data: 1 } });
         const second = await call(plaza, 'POST', '/api/publish', { body: { room: 'empty-room', data: 2 } });

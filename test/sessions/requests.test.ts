@@ -158,9 +158,17 @@ describe('parseRequest', () => {
   describe('publish', () => {
     it('takes any JSON value as data, null and false included, and an optional excludeSelf', () => {
       for (const data of [null, false, 0, '', [], {}, { nested: [1, 'two'] }]) {
-        assert.deepEqual(accepted({ type: 'publish', room: 'r', data }), { type: 'publish', id: undefined, room: 'r', data, excludeSelf: undefined });
+        assert.deepEqual(accepted({ type: 'publish', room: 'r', data }), { type: 'publish', id: undefined, room: 'r', data, excludeSelf: undefined, publishId: undefined });
       }
-      assert.deepEqual(accepted({ type: 'publish', id: 2, room: 'r', data: 1, excludeSelf: true }), { type: 'publish', id: 2, room: 'r', data: 1, excludeSelf: true });
+      assert.deepEqual(accepted({ type: 'publish', id: 2, room: 'r', data: 1, excludeSelf: true }), { type: 'publish', id: 2, room: 'r', data: 1, excludeSelf: true, publishId: undefined });
+    });
+
+    it('takes a publishId of 1 to 64 printable ASCII characters, and refuses any other (issue #22)', () => {
+      assert.equal((accepted({ type: 'publish', room: 'r', data: 1, publishId: 'Zx9_-.~!' }) as { publishId?: string }).publishId, 'Zx9_-.~!');
+      assert.equal((accepted({ type: 'publish', room: 'r', data: 1, publishId: 'x'.repeat(64) }) as { publishId?: string }).publishId, 'x'.repeat(64));
+      for (const publishId of ['', 'x'.repeat(65), 'has space', 'ünï', 7, null, ['a']]) {
+        assert.deepEqual(refused({ type: 'publish', id: 4, room: 'r', data: 1, publishId }).slice(0, 2), ['bad_request', 4], JSON.stringify(publishId));
+      }
     });
 
     it('refuses a publish without data, or with an excludeSelf that is not true or false', () => {

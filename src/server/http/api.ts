@@ -10,7 +10,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
-import type { Publisher } from '../rooms/broker.js';
+import type { Publisher, PublishOnce } from '../rooms/broker.js';
+import { idempotencyOf, type Idempotency } from './idempotency.js';
 import type { Authorizer, HttpContext } from './context.js';
 import { allowMethods, HttpError, sendJson, sendJsonText } from './respond.js';
 import { isObject, MAX_JSON_DEPTH, nestsWithin, own } from '../../shared/json.js';
@@ -122,9 +123,20 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     return data;
   }
 
-  /** Publishes like a client; in a cluster this waits for Redis to sequence and deliver the message. */
-  function publishTo(room: string, data: unknown) {
-    return broker.publish(room, { kind: 'json', data }, API_PUBLISHER);
+  /**
+   * Publishes like a client; in a cluster this waits for Redis to sequence and deliver the
+   * message. With an Idempotency-Key, a repeat answers the first place (`duplicate: true`), and
+   * a repeat with another body is refused with 422 (idempotency.ts).
+   */
+  async function publishTo(room: string, data: unknown, once: Idempotency | undefined) {
+    const published = await broker.publish(room, { kind: 'json', data }, API_PUBLISHER, undefined, once && ({ publishId: once.publishId, fingerprint: once.fingerprint } satisfies PublishOnce));
+    if (once && published.duplicate && published.fingerprint !== once.fingerprint) throw once.mismatch();
+    return published;
+  }
+
+  /** The fields of one room's answer: a repeat says so, and nothing was delivered by it. */
+  function answerOf(room: string, published: { offset: number; epoch: string; delivered: number; duplicate?: boolean }) {
+    return { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered, ...(published.duplicate && { duplicate: true }) };
   }
 
   /** What the backplane refused, as an HTTP error: 503 with the same code a client would get. */
@@ -137,11 +149,14 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     const body = await readObject(req, options.apiMaxBody);
     const room = roomName(own(body, 'room'), options.maxRoomName);
     refuseReserved(room);
-    const published = await publishTo(room, publishable(body)).catch((error: unknown) => {
+    const data = publishable(body);
+    const once = idempotencyOf(req, { room, data });
+    const published = await publishTo(room, data, once).catch((error: unknown) => {
       throw refused(error);
     });
     context.flushHistory();
-    sendJson(res, 200, { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered });
+    if (published.duplicate) res.setHeader('Idempotent-Replayed', 'true');
+    sendJson(res, 200, answerOf(room, published));
   };
 
   const broadcast: Handler = async (req, res) => {
@@ -154,18 +169,31 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     if (new Set(rooms).size !== rooms.length) throw badRequest('"rooms" must not name a room twice');
     rooms.forEach(refuseReserved);
     const data = publishable(body);
+    // The key names the broadcast: each room keeps it in its own window, with the whole body's fingerprint.
+    const once = idempotencyOf(req, { rooms, data });
+    if (once) {
+      // Checked for every room first, so a key reused with another body publishes in none of them.
+      for (const room of rooms) {
+        const first = await broker.firstAck(room, once.publishId).catch(() => undefined);
+        if (first && first.fingerprint !== once.fingerprint) throw once.mismatch();
+      }
+    }
     // Each room on its own: a room that cannot take the message does not undo the others.
     const results = [];
+    let replayed = false;
     for (const room of rooms) {
       try {
-        const published = await publishTo(room, data);
-        results.push({ room, offset: published.offset, epoch: published.epoch, delivered: published.delivered });
+        const published = await publishTo(room, data, once);
+        replayed ||= published.duplicate === true;
+        results.push(answerOf(room, published));
       } catch (error) {
+        if (error instanceof HttpError) throw error;
         const { code, message } = refused(error);
         results.push({ room, error: { code, message } });
       }
     }
     context.flushHistory();
+    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
     sendJson(res, 200, { results });
   };
 

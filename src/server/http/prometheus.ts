@@ -91,6 +91,8 @@ export interface MetricsSource {
   readonly eventLoopDelay: EventLoopDelay;
   /** Present in a cluster (--redis). */
   readonly backplane?: { readonly up: boolean } & BackplaneStats;
+  /** The publish-id window (issue #22): ids remembered in memory here, and repeats answered. */
+  readonly publishIds?: { readonly entries: number; readonly duplicates: number };
   /** Members of a room whose connection is already closing or closed (should stay 0). */
   readonly orphans: number;
   /** The application's hooks (library use); absent or all zero without them. */
@@ -137,6 +139,8 @@ export function renderMetrics(source: MetricsSource): string {
     .counter('plaza_protocol_errors_total', 'plaza.v1 error replies sent, by error code.', Exposition.fromMap('code', m.protocolErrors))
     .counter('plaza_api_requests_total', 'HTTP API requests answered, by status.', Exposition.fromMap('status', m.apiRequests))
     .gauge('plaza_rooms', 'Rooms with at least one member on this server.', source.rooms)
+    .gauge('plaza_publish_ids', 'Publish ids remembered in this server\'s memory so a retry is not published twice (a cluster keeps its own in Redis).', source.publishIds?.entries ?? 0)
+    .counter('plaza_publish_duplicates_total', 'Repeated publish ids answered with their first ack instead of being published again.', source.publishIds?.duplicates ?? 0)
     .gauge('plaza_history_rooms', 'Rooms tracked by history (with members or kept messages).', source.history.roomCount)
     .gauge('plaza_history_entries', 'Messages kept in history across rooms.', source.history.totalEntries)
     .gauge('plaza_history_bytes', 'Bytes of message envelopes kept in history across rooms.', source.history.totalBytes)

@@ -12,7 +12,8 @@ export type HttpErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'unsupported_media_type'
-  | 'too_many_headers';
+  | 'too_many_headers'
+  | 'idempotency_key_reused';
 
 /** An error answer: JSON `{error: {code, message}}` for the API, plain text elsewhere. */
 export class HttpError extends Error {

@@ -76,6 +76,7 @@ export function createRequestHandler(context: HttpContext) {
       eventLoopDelay: context.statusFeed.takeEventLoopDelay(),
       backplane: clusterGauges(context.broker.backplane),
       orphans: context.broker.hub.orphans(),
+      publishIds: context.broker.backplane.publishIdCounts,
       hooks: context.hooks,
       webhooks: context.webhooks,
     });

@@ -8,6 +8,7 @@ import { LocalBackplane } from '../rooms/backplane/local.js';
 import { RedisBackplane } from '../rooms/backplane/redis.js';
 import type { Backplane, LocalNode } from '../rooms/backplane/types.js';
 import type { HistoryStore } from '../rooms/history.js';
+import type { PublishWindow } from '../rooms/publish-window.js';
 
 /** What a node hands its backplane factory. */
 export interface BackplaneParts {
@@ -16,15 +17,17 @@ export interface BackplaneParts {
   readonly history: HistoryStore;
   readonly options: Readonly<PlazaOptions>;
   readonly logger: Logger;
+  /** The node's publish ids (issue #22): the window of one server, a cluster node's own for Redis outages. */
+  readonly publishIds?: PublishWindow;
 }
 
 export type BackplaneFactory = (parts: BackplaneParts) => Backplane;
 
 /** One process: rooms, presence and history live here. */
-export const localBackplane: BackplaneFactory = ({ local, history }) => new LocalBackplane(local, history);
+export const localBackplane: BackplaneFactory = ({ local, history, publishIds }) => new LocalBackplane(local, history, undefined, publishIds);
 
 /** A cluster through the Redis at `options.redis`. */
-export const redisBackplane: BackplaneFactory = ({ local, history, options, logger }) => {
+export const redisBackplane: BackplaneFactory = ({ local, history, options, logger, publishIds }) => {
   if (!options.redis) throw new TypeError('redisBackplane needs the redis option (a redis:// URL); or use localBackplane');
   return new RedisBackplane(
     {
@@ -34,6 +37,9 @@ export const redisBackplane: BackplaneFactory = ({ local, history, options, logg
       presenceTtl: options.presenceTtl,
       maxInflight: options.redisMaxInflight,
       maxInflightBytes: options.redisMaxInflightBytes,
+      publishIdWindow: options.publishIdWindow,
+      publishIdTtl: options.publishIdTtl,
+      ...(publishIds && { localIds: publishIds }),
     },
     local,
     history,

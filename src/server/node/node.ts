@@ -21,6 +21,7 @@ import { BackplaneError, type Backplane } from '../rooms/backplane/types.js';
 import { Broker, type Publisher } from '../rooms/broker.js';
 import { HistoryStore } from '../rooms/history.js';
 import { Journal } from '../rooms/journal.js';
+import { PublishWindow } from '../rooms/publish-window.js';
 import { createLocalNode } from '../rooms/local-node.js';
 import { publishProblem, PublishError } from '../rooms/publish-check.js';
 import { withReservedRooms } from '../rooms/reserved-rooms.js';
@@ -137,8 +138,10 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
   });
   const hub = new Hub(outbox);
   const local = createLocalNode(hub, metrics, sessions);
+  // This node's publish ids (issue #22): one server's window; in a cluster, what it published, for Redis outages.
+  const publishIds = new PublishWindow({ size: config.publishIdWindow, ttl: config.publishIdTtl, maxEntries: config.publishIdMaxEntries });
   const makeBackplane = parts.backplane ?? backplaneFor(config);
-  const backplane = withReservedRooms(makeBackplane({ local, history, options: config, logger }), local, history);
+  const backplane = withReservedRooms(makeBackplane({ local, history, options: config, logger, publishIds }), local, history);
   const broker = new Broker(hub, history, backplane, {
     maxRoomsPerConnection: config.maxRoomsPerConnection,
     maxPresence: config.maxPresence,
@@ -154,7 +157,11 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
       start() {
         const opened = Journal.open({ dir: resolve(config.dataDir), maxBytes: config.dataMaxBytes, retainMs: config.historyTtl });
         const now = Date.now();
-        for (const record of opened.records) history.restore(record, now);
+        for (const record of opened.records) {
+          history.restore(record, now);
+          // The window survives a restart with the journal: a retry after it is still answered once.
+          if (record.publishId !== undefined) publishIds.remember(record.room, record.publishId, { offset: record.offset, epoch: record.epoch, time: record.time, fingerprint: record.fingerprint ?? '' });
+        }
         journal = opened.journal;
         if (opened.skipped > 0) logger.warn('skipped unreadable history records', { skipped: opened.skipped, dir: config.dataDir });
         logger.info('history restored', { records: opened.records.length, rooms: history.roomCount, dir: config.dataDir });
@@ -168,6 +175,7 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
     start() {
       sweepTimer = setInterval(() => {
         history.sweep(Date.now());
+        publishIds.sweep();
         // Looked at on the sweep too, so a failing disk reaches the log even if nobody probes.
         parts.onSweep?.();
       }, SWEEP_INTERVAL);

@@ -20,6 +20,12 @@ import { applicationIn } from './reserved-rooms.js';
 
 export type { Payload, Published };
 
+/** A publish that names itself across retries (issue #22); see Draft.publishId. */
+export interface PublishOnce {
+  publishId: string;
+  fingerprint?: string;
+}
+
 /** Who published: the sender part of the envelope, encoded once per connection. */
 export interface Publisher {
   readonly fromJson: string;
@@ -175,7 +181,7 @@ export class Broker {
    * Publishes to `name`, which need not have members here. Resolves once this server's members
    * have been handed the message; rejects with a BackplaneError (`server_full`, `unavailable`).
    */
-  async publish(name: string, payload: Payload, from: Publisher, except?: Member): Promise<Published> {
+  async publish(name: string, payload: Payload, from: Publisher, except?: Member, once?: PublishOnce): Promise<Published> {
     const draft: Draft = {
       room: name,
       roomJson: this.encodedRoom(name),
@@ -184,12 +190,23 @@ export class Broker {
       payload,
       time: Date.now(),
       except,
+      ...(once && { publishId: once.publishId, fingerprint: once.fingerprint }),
     };
     const published = await this.backplane.publish(draft);
+    // A repeated publish id: the first one was counted and told to the application, once.
+    if (published.duplicate) return published;
     this.metrics.published++;
     const observer = applicationIn(name, this.app).observer;
     if (observer?.watchesPublishes) observer.published(draft, published, from);
     return published;
+  }
+
+  /**
+   * Where `publishId` landed in `name`, if the room's window has it: read before an onPublish
+   * hook runs, so a retry is not screened twice. publish() stays the atomic check.
+   */
+  firstAck(name: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    return this.backplane.firstAck(name, publishId);
   }
 
   recover(log: RoomLog, since: Position): Recovery {

@@ -166,6 +166,10 @@ export interface HistoryRecord {
   time: number;
   /** The message envelope JSON. */
   data: string;
+  /** The publish id it was published with (issue #22), so a restart keeps the window. */
+  publishId?: string;
+  /** With publishId: what the HTTP API's request carried ('' or absent: nothing). */
+  fingerprint?: string;
 }
 
 /** Writes appended entries somewhere durable (the journal); optional. */
@@ -321,12 +325,19 @@ export class HistoryStore {
    * Takes the next offset and keeps the envelope that `encode` builds for it.
    * `encode` runs exactly once, so the live frame and the history hold the same bytes.
    */
-  append(log: RoomLog, time: number, encode: (offset: number, epoch: string) => string): string {
+  append(log: RoomLog, time: number, encode: (offset: number, epoch: string) => string, id?: { publishId: string; fingerprint: string }): string {
     const offset = ++log.lastOffset;
     const json = encode(offset, log.epoch);
     if (log.ephemeral) return json;
     this.keep(log, offset, time, json);
-    this.sink?.append({ room: log.room, epoch: log.epoch, offset, time, data: json });
+    if (this.sink) {
+      const record: HistoryRecord = { room: log.room, epoch: log.epoch, offset, time, data: json };
+      if (id) {
+        record.publishId = id.publishId;
+        if (id.fingerprint) record.fingerprint = id.fingerprint;
+      }
+      this.sink.append(record);
+    }
     return json;
   }
 

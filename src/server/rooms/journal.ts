@@ -9,7 +9,8 @@
  * corrupt line and is skipped.
  *
  * Format: DIR/00000001.log, 00000002.log … hold one record per line, JSON with fixed keys
- * {"room","epoch","offset","time","data"}. JSON.stringify escapes newlines and lone surrogates,
+ * {"room","epoch","offset","time","data"}, plus "publishId" and "fingerprint" for a message
+ * published with an id (issue #22). JSON.stringify escapes newlines and lone surrogates,
  * so '\n' only ever ends a record and any string round-trips through UTF-8. A line without its
  * '\n' (torn write), that does not parse, or whose shape is wrong is skipped and counted. No
  * checksum: torn writes are caught by the missing newline, bit rot is the filesystem's business.
@@ -32,6 +33,10 @@ export interface JournalRecord {
   time: number;
   /** Opaque payload text (the message envelope JSON). */
   data: string;
+  /** The message's publish id, when it had one (issue #22): a restart keeps the window. */
+  publishId?: string;
+  /** With publishId: the HTTP API request's fingerprint, when it had one. */
+  fingerprint?: string;
 }
 
 export interface JournalOptions {
@@ -172,8 +177,9 @@ export class Journal {
     if (this.closed) return;
     // A caller bug, caught here: written as is, the record would be skipped at the next start.
     if (!isRecord(record)) throw new TypeError('journal record: expected string room/epoch/data, integer offset ≥ 1, finite time');
-    const { room, epoch, offset, time, data } = record;
-    const line = JSON.stringify({ room, epoch, offset, time, data }) + '\n';
+    const { room, epoch, offset, time, data, publishId, fingerprint } = record;
+    // Optional keys are left out when absent (JSON.stringify skips undefined): old records read the same.
+    const line = JSON.stringify({ room, epoch, offset, time, data, publishId, fingerprint }) + '\n';
     this.pending.push(line);
     this.pendingChars += line.length;
     this.pendingNewest = Math.max(this.pendingNewest, time);
@@ -306,15 +312,19 @@ function parseRecord(line: string): JournalRecord | undefined {
     return undefined;
   }
   if (!isRecord(value)) return undefined;
-  const { room, epoch, offset, time, data } = value;
-  return { room, epoch, offset, time, data };
+  const { room, epoch, offset, time, data, publishId, fingerprint } = value;
+  const record: JournalRecord = { room, epoch, offset, time, data };
+  if (publishId !== undefined) record.publishId = publishId;
+  if (fingerprint !== undefined) record.fingerprint = fingerprint;
+  return record;
 }
 
 function isRecord(value: unknown): value is JournalRecord {
   if (typeof value !== 'object' || value === null) return false;
-  const { room, epoch, offset, time, data } = value as Record<string, unknown>;
+  const { room, epoch, offset, time, data, publishId, fingerprint } = value as Record<string, unknown>;
   return typeof room === 'string' && typeof epoch === 'string' && typeof data === 'string' &&
-    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 1 && typeof time === 'number' && Number.isFinite(time);
+    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 1 && typeof time === 'number' && Number.isFinite(time) &&
+    (publishId === undefined || typeof publishId === 'string') && (fingerprint === undefined || typeof fingerprint === 'string');
 }
 
 function total(segments: Segment[]): number {

@@ -43,6 +43,10 @@ class ReservedRoomRouter implements Backplane {
     return this.backplane.stats;
   }
 
+  get publishIdCounts() {
+    return this.backplane.publishIdCounts;
+  }
+
   start(): Promise<void> {
     return this.backplane.start();
   }
@@ -65,6 +69,10 @@ class ReservedRoomRouter implements Backplane {
 
   publish(draft: Draft) {
     return this.serving(draft.room).publish(draft);
+  }
+
+  firstAck(room: string, publishId: string) {
+    return this.serving(room).firstAck(room, publishId);
   }
 
   announce(room: Room, change: 'joined' | 'left', member: Member): void {

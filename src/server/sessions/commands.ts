@@ -11,7 +11,7 @@
 import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
 import { reservedRoomProblem } from '../../shared/room-name.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
-import type { JoinResult, Publisher } from '../rooms/broker.js';
+import type { JoinResult, Published, Publisher } from '../rooms/broker.js';
 import type { RequestId } from '../engine/envelope.js';
 import type { Member } from '../engine/hub.js';
 import type { Payload } from '../engine/publication.js';
@@ -33,6 +33,7 @@ export interface Requester extends Member, Publisher {
   fail(error: unknown): void;
 }
 import { encodeEnvelope } from '../engine/envelope.js';
+import { fenceOf, lowerFence, raiseFence } from './publish-fences.js';
 
 /** Handles one request; returns a promise while the answer waits on the cluster. */
 export function handleRequest(connection: Requester, request: ClientMessage): void | Promise<void> {
@@ -131,14 +132,38 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
+  const fence = fenceOf(connection, request.room);
+  if (fence !== undefined) {
+    if (request.publishId !== fence) {
+      return connection.replyError(request.id, ErrorCode.Unavailable, 'an earlier publish of yours to this room could not be taken; send it again first (this one was not sent)');
+    }
+    lowerFence(connection, request.room);
+  }
   const payload: Payload = { kind: 'json', data: request.data };
   if (!broker.screensPublishes) return send(connection, request, payload);
+  // A retry of a publish the hook already passed is answered without asking it again.
+  if (request.publishId !== undefined) {
+    return broker.firstAck(request.room, request.publishId).then(
+      (first) => (first ? acknowledge(connection, request, { ...first, delivered: 0, duplicate: true }) : screenAndSend(connection, request, payload)),
+      () => screenAndSend(connection, request, payload),
+    );
+  }
+  return screenAndSend(connection, request, payload);
+}
+
+function screenAndSend(connection: Requester, request: PublishRequest, payload: Payload): Promise<void> {
+  const broker = connection.context.broker;
   return broker.screen(request.room, payload, connection).then((screened) => {
     if (!screened.ok) return connection.replyRefusal(request.id, screened.code, screened.message);
     // An operator's disconnect or a slow-consumer drop may have taken it out of the room meanwhile.
     if (!isMember(connection, request.room)) return notJoined(connection, request);
     send(connection, request, screened.payload);
   });
+}
+
+function acknowledge(connection: Requester, request: PublishRequest, done: Published): void {
+  if (request.id === undefined) return;
+  connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch, ...(done.duplicate && { duplicate: true as const }) }));
 }
 
 function isMember(connection: Requester, name: string): boolean {
@@ -152,16 +177,16 @@ function notJoined(connection: Requester, request: PublishRequest): void {
 /** Hands the message to the broker; the ack (or the backplane's refusal) follows when it resolves. */
 function send(connection: Requester, request: PublishRequest, payload: Payload): void {
   const broker = connection.context.broker;
-  broker.publish(request.room, payload, connection, request.excludeSelf ? connection : undefined).then(
-    (done) => {
-      if (request.id !== undefined) {
-        connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: done.offset, epoch: done.epoch }));
-      }
-    },
+  const once = request.publishId === undefined ? undefined : { publishId: request.publishId };
+  broker.publish(request.room, payload, connection, request.excludeSelf ? connection : undefined, once).then(
+    (done) => acknowledge(connection, request, done),
     (error: unknown) => {
       if (!(error instanceof BackplaneError)) return connection.fail(error);
       connection.context.logger.debug('publish refused', { id: connection.id, code: error.code, error: error.message });
       connection.replyError(request.id, error.code, error.message);
+      // A publish with an id will be sent again, and its later ones after it: until it comes,
+      // none of them may land before it (publish-fences.ts).
+      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) raiseFence(connection, request.room, request.publishId);
     },
   );
 }

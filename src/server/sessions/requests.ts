@@ -3,7 +3,7 @@
  * Only known fields are read, one by one, so keys like `__proto__` or `constructor` in the
  * JSON can never reach an object's prototype or the server's state.
  */
-import { ErrorCode, type ClientMessage, type Position } from '../../shared/protocol.js';
+import { ErrorCode, MAX_PUBLISH_ID, PUBLISH_ID_PATTERN, type ClientMessage, type Position } from '../../shared/protocol.js';
 import { DisplayNameError, normalizeDisplayName } from '../access/display-name.js';
 import { isObject, MAX_JSON_DEPTH, own, textNestsWithin } from '../../shared/json.js';
 import { roomNameProblem } from '../../shared/room-name.js';
@@ -63,6 +63,14 @@ function readPosition(value: unknown): Position | undefined {
   }
   if (!Number.isSafeInteger(offset) || (offset as number) < 0) fail('"since.offset" must be an integer ≥ 0');
   return { epoch, offset: offset as number };
+}
+
+function readPublishId(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !PUBLISH_ID_PATTERN.test(value)) {
+    fail(`"publishId" must be 1 to ${MAX_PUBLISH_ID} printable ASCII characters without spaces`);
+  }
+  return value;
 }
 
 function readName(value: unknown): string | undefined {
@@ -139,6 +147,7 @@ function readRequest(value: Record<string, unknown>, id: number | string | undef
         room: validateRoomName(own(value, 'room'), limits.maxRoomName),
         data,
         excludeSelf: optionalBoolean(value, 'excludeSelf'),
+        publishId: readPublishId(own(value, 'publishId')),
       };
     }
     default:

@@ -11,10 +11,11 @@ import { Metrics } from '../../../src/server/engine/metrics.js';
 import { LocalBackplane, localMembers } from '../../../src/server/rooms/backplane/local.js';
 import type { Draft } from '../../../src/server/rooms/backplane/types.js';
 import { HistoryStore } from '../../../src/server/rooms/history.js';
+import { PublishWindow } from '../../../src/server/rooms/publish-window.js';
 import { createLocalNode, type Disconnectable } from '../../../src/server/rooms/local-node.js';
 import { Collector } from '../../helpers/members.js';
 
-function setup(options: { size?: number; maxRooms?: number; ephemeral?: boolean } = {}) {
+function setup(options: { size?: number; maxRooms?: number; ephemeral?: boolean; window?: PublishWindow } = {}) {
   const metrics = new Metrics();
   const hub = new Hub();
   const history = new HistoryStore({ size: options.size ?? 10, ttl: 60_000, maxBytes: 1 << 20, maxRooms: options.maxRooms ?? 100 });
@@ -24,7 +25,7 @@ function setup(options: { size?: number; maxRooms?: number; ephemeral?: boolean 
     { id: 's2', userId: 'ada', close: (code, reason) => closed.push({ id: 's2', code, reason }) },
     { id: 's3', userId: 'grace', close: (code, reason) => closed.push({ id: 's3', code, reason }) },
   ];
-  const backplane = new LocalBackplane(createLocalNode(hub, metrics, connections), history, { ephemeral: options.ephemeral ?? false });
+  const backplane = new LocalBackplane(createLocalNode(hub, metrics, connections), history, { ephemeral: options.ephemeral ?? false }, options.window);
   return { metrics, hub, history, backplane, closed };
 }
 
@@ -38,6 +39,7 @@ describe('LocalBackplane', () => {
     await backplane.start();
     assert.deepEqual(backplane.status, { up: true });
     assert.equal(backplane.stats, undefined);
+    assert.deepEqual(backplane.publishIdCounts, { entries: 0, duplicates: 0 });
     assert.deepEqual(await backplane.presenceForJoin('r', 10), { members: [], count: 0, sessions: new Set() });
     await backplane.close();
     await backplane.close();
@@ -82,6 +84,26 @@ describe('LocalBackplane', () => {
     assert.equal(metrics.deliveries, 3);
     // History keeps the very envelope members got live.
     assert.deepEqual(log.entries.map((entry) => entry.json), b!.texts);
+  });
+
+  it('answers a repeated publish id with the first place, publishing and delivering nothing (issue #22)', async () => {
+    const window = new PublishWindow({ size: 10, ttl: 60_000, maxEntries: 100 });
+    const { backplane, hub, history } = setup({ window });
+    const member = new Collector('m');
+    hub.join(member, 'r');
+    // Now: the window forgets ids published longer than its ttl ago.
+    const time = Date.now();
+    const first = await backplane.publish({ ...draft('r', 'one'), time, publishId: 'c.1', fingerprint: 'fp' });
+    const again = await backplane.publish({ ...draft('r', 'one, retried'), time, publishId: 'c.1' });
+    const other = await backplane.publish({ ...draft('r', 'two'), time, publishId: 'c.2' });
+    const log = history.log('r')!;
+    assert.deepEqual(first, { offset: 1, epoch: log.epoch, delivered: 1 });
+    assert.deepEqual(again, { offset: 1, epoch: log.epoch, delivered: 0, duplicate: true, fingerprint: 'fp' });
+    assert.equal(other.offset, 2);
+    assert.deepEqual(member.envelopes.map((e) => e.data), ['one', 'two']);
+    assert.equal((await backplane.firstAck('r', 'c.2'))?.offset, 2);
+    assert.equal(await backplane.firstAck('r', 'never'), undefined);
+    assert.deepEqual(backplane.publishIdCounts, { entries: 2, duplicates: 1 });
   });
 
   it("ephemeral (the server's own rooms): counts offsets but keeps no history", async () => {

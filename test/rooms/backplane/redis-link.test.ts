@@ -62,13 +62,17 @@ const parts = (n: number, extra: Partial<Parts> = {}): Parts => ({
   plain: 'j' as const,
   except: '',
   token: '',
+  publishId: '',
+  fingerprint: '',
   newEpoch: 'EPOCH-A',
   ...extra,
 });
 
 /** One message through the publish script (which takes a room's messages in batches). */
-function publishOne(link: RedisLink, room: string, { newEpoch, ...message }: Parts) {
-  return link.publish(room, newEpoch, [message]);
+async function publishOne(link: RedisLink, room: string, { newEpoch, ...message }: Parts) {
+  const { epoch, sequenced } = await link.publish(room, newEpoch, [message]);
+  const { offset, first } = sequenced[0]!;
+  return first ? { offset, epoch, first } : { offset, epoch };
 }
 
 describe('RedisLink', { skip: skipWithoutRedis() }, () => {
@@ -78,11 +82,11 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
   let admin: Redis;
 
   /** A connected link (ready, subscriptions restored) with its own node id. */
-  async function open(options: { historySize?: number; historyTtl?: number } = {}): Promise<{ link: RedisLink; events: Recorder; nodeId: string }> {
+  async function open(options: { historySize?: number; historyTtl?: number; publishIdWindow?: number; publishIdTtl?: number } = {}): Promise<{ link: RedisLink; events: Recorder; nodeId: string }> {
     const events = new Recorder();
     const nodeId = unique('node');
     nodes.push(nodeId);
-    const link = new RedisLink({ url: REDIS_URL, nodeId, historySize: options.historySize ?? 100, historyTtl: options.historyTtl ?? TTL }, events);
+    const link = new RedisLink({ url: REDIS_URL, nodeId, historySize: options.historySize ?? 100, historyTtl: options.historyTtl ?? TTL, ...options }, events);
     links.push(link);
     await link.connect();
     await eventually(() => link.ready && events.readies === 1, 5000, 'the link ready');
@@ -111,6 +115,41 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
   });
 
   describe('the publish script', () => {
+    it('answers a repeated publish id with the first offset and epoch, publishing nothing, even from another link (issue #22)', async () => {
+      const { link } = await open({ publishIdWindow: 10 });
+      const { link: other } = await open({ publishIdWindow: 10 });
+      const name = room();
+      const now = Date.now();
+      assert.deepEqual(await publishOne(link, name, parts(1, { time: now, publishId: 'c.1', fingerprint: 'fp' })), { offset: 1, epoch: 'EPOCH-A' });
+      assert.deepEqual(await publishOne(other, name, parts(2, { time: now, publishId: 'c.1' })), { offset: 1, epoch: 'EPOCH-A', first: { epoch: 'EPOCH-A', fingerprint: 'fp' } });
+      assert.deepEqual(await publishOne(other, name, parts(3, { time: now, publishId: 'c.2' })), { offset: 2, epoch: 'EPOCH-A' });
+      // In one batch too: the second of two equal ids is a repeat of the first.
+      const batch = await link.publish(name, 'EPOCH-A', [parts(4, { time: now, publishId: 'c.3' }), parts(5, { time: now, publishId: 'c.3' })]);
+      assert.deepEqual(batch.sequenced, [{ offset: 3 }, { offset: 3, first: { epoch: 'EPOCH-A', fingerprint: '' } }]);
+      assert.equal(await admin.xlen(roomKeys(name).stream), 3);
+      assert.deepEqual(await link.firstAck(name, 'c.2', now), { offset: 2, epoch: 'EPOCH-A', fingerprint: '' });
+      assert.equal(await link.firstAck(name, 'nope', now), undefined);
+    });
+
+    it('keeps at most publishIdWindow ids per room in Redis, and forgets them after publishIdTtl (issue #22)', async () => {
+      const { link } = await open({ publishIdWindow: 20, publishIdTtl: 60_000 });
+      const name = room();
+      const now = Date.now();
+      for (let n = 1; n <= 200; n++) await publishOne(link, name, parts(n, { time: now, publishId: `random-${n}` }));
+      const keys = roomKeys(name);
+      assert.equal(await admin.hlen(keys.ids), 20);
+      assert.equal(await admin.llen(keys.idq), 20);
+      assert.equal(await link.firstAck(name, 'random-180', now), undefined, 'pushed out by newer ids');
+      assert.equal((await link.firstAck(name, 'random-181', now))?.offset, 181);
+      // A minute later every id has aged out: the next publish sweeps them from the oldest end.
+      const later = now + 61_000;
+      assert.equal(await link.firstAck(name, 'random-200', later), undefined);
+      for (let n = 201; n <= 203; n++) await publishOne(link, name, parts(n, { time: later, publishId: `late-${n}` }));
+      // Each publish sweeps up to 8 aged ids: three took the twenty old ones away.
+      assert.equal(await admin.hlen(keys.ids), 3);
+      assert.equal(await admin.llen(keys.idq), 3);
+      assert.ok((await admin.pttl(keys.ids)) <= 60_000);
+    });
     it('gives a room offsets 1, 2, 3 under the epoch its first publish brought, and stores each under <offset>-1', async () => {
       const { link } = await open();
       const name = room();

@@ -9,6 +9,7 @@ import { presenceEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
 import { sequence } from './sequence.js';
 import type { Member, Room } from '../../engine/hub.js';
+import type { PublishWindow } from '../publish-window.js';
 import {
   BackplaneError,
   type Backplane,
@@ -17,6 +18,7 @@ import {
   type HistoryPage,
   type LocalNode,
   type MemberList,
+  type PublishIdCounts,
   type Published,
   type RoomSummary,
 } from './types.js';
@@ -33,11 +35,17 @@ export class LocalBackplane implements Backplane {
   /** Not a cluster: nothing for /metrics' cluster gauges. */
   readonly stats = undefined;
 
+  get publishIdCounts(): PublishIdCounts {
+    return { entries: this.window?.size ?? 0, duplicates: this.window?.duplicates ?? 0 };
+  }
+
   constructor(
     private readonly node: LocalNode,
     private readonly store: HistoryStore,
     /** Its rooms count offsets but keep no history (the server's own: rooms/reserved-rooms.ts). @default false */
     private readonly settings: { readonly ephemeral: boolean } = { ephemeral: false },
+    /** The rooms' publish ids (issue #22); without one every publish is new. */
+    private readonly window?: PublishWindow,
   ) {}
 
   async start(): Promise<void> {}
@@ -67,10 +75,25 @@ export class LocalBackplane implements Backplane {
   }
 
   async publish(draft: Draft): Promise<Published> {
+    // Looked up and remembered in the same synchronous step as the append: nothing can come between.
+    const first = draft.publishId === undefined ? undefined : this.window?.get(draft.room, draft.publishId);
+    if (first) {
+      this.window!.duplicates++;
+      // Its message was delivered here in the step that gave it its offset: nothing to wait for.
+      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
+    }
     const log = this.store.open(draft.room);
     if (!log) throw serverFull();
     log.ephemeral = this.settings.ephemeral;
-    return sequence(this.node, this.store, log, draft);
+    const published = sequence(this.node, this.store, log, draft);
+    if (draft.publishId !== undefined) {
+      this.window?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    }
+    return published;
+  }
+
+  async firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    return this.window?.get(room, publishId);
   }
 
   announce(room: Room, change: 'joined' | 'left', member: Member): void {

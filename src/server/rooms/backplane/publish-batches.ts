@@ -31,6 +31,12 @@ export class PublishBatches<T> {
     if (!queue.sending) this.flush(room, queue);
   }
 
+  /** Takes every item still waiting for `room` out of its queue (the batch on its way stays). */
+  drain(room: string): T[] {
+    const queue = this.rooms.get(room);
+    return queue ? queue.waiting.splice(0) : [];
+  }
+
   private flush(room: string, queue: { waiting: T[]; sending: boolean }): void {
     let count = 0;
     let bytes = 0;

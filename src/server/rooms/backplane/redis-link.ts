@@ -36,6 +36,10 @@ export interface RedisLinkOptions {
   historySize: number;
   /** Room keys expire this long (ms) after their last message. */
   historyTtl: number;
+  /** Publish ids remembered per room (issue #22). @default 0 (none) */
+  publishIdWindow?: number;
+  /** How long a publish id is remembered (ms). @default 120000 */
+  publishIdTtl?: number;
 }
 
 /** One message for the publish script: everything but the offset Redis gives it. */
@@ -48,6 +52,20 @@ export interface PublishParts {
   except: string;
   /** The publishing node's token for this publish ('' when unknown). */
   token: string;
+}
+
+/** What the publish script is told besides the message: its id in the room's window (issue #22). */
+export interface PublishOnce {
+  /** '' for none. */
+  publishId: string;
+  fingerprint: string;
+}
+
+/** Where one message of a batch landed: its offset, and whether its publish id had landed before. */
+export interface Sequenced {
+  offset: number;
+  /** Set for a repeated publish id: the first publish's epoch and fingerprint; nothing was published now. */
+  first?: { epoch: string; fingerprint: string };
 }
 
 /** A stored room message as read back from a stream: its parts and its offset. */
@@ -95,7 +113,10 @@ const NODES_KEY = 'plaza:{nodes}';
 
 export function roomKeys(room: string) {
   const tag = `plaza:{${room}}`;
-  return { epoch: `${tag}:epoch`, offset: `${tag}:offset`, stream: `${tag}:stream`, gen: `${tag}:gen`, presence: `${tag}:presence`, channel: `${tag}:ch` };
+  return {
+    epoch: `${tag}:epoch`, offset: `${tag}:offset`, stream: `${tag}:stream`, gen: `${tag}:gen`, presence: `${tag}:presence`, channel: `${tag}:ch`,
+    ids: `${tag}:ids`, idq: `${tag}:idq`,
+  };
 }
 
 function roomOfChannel(channel: string): string | undefined {
@@ -149,7 +170,7 @@ function parseStreamEntry(id: string, fields: string[]): StreamEntry {
 /** The scripts, as defineCommand adds them to either kind of client. */
 interface Scripts {
   plazaRetire(...args: Array<string | number>): Promise<number>;
-  plazaPublish(...args: Array<string | number>): Promise<[number, string]>;
+  plazaPublish(...args: Array<string | number>): Promise<[string, number[], string[]]>;
   plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
 }
 /** Commands go to one Redis or to a cluster; on a cluster a multi or pipeline holds keys of one slot (see `many`). */
@@ -184,6 +205,10 @@ export class RedisLink {
   /** Room channels wanted right now. */
   get channelCount(): number {
     return this.subscribed.size;
+  }
+
+  private get idTtl(): number {
+    return this.options.publishIdTtl ?? 120_000;
   }
 
   /** Where room messages are published: sharded on a cluster. */
@@ -276,7 +301,7 @@ export class RedisLink {
       this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
     }
     const command = this.command;
-    command.defineCommand('plazaPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    command.defineCommand('plazaPublish', { numberOfKeys: 7, lua: PUBLISH_SCRIPT });
     command.defineCommand('plazaFetch', { numberOfKeys: 4, lua: FETCH_SCRIPT });
     command.defineCommand('plazaRetire', { numberOfKeys: 4, lua: RETIRE_SCRIPT });
     // Not awaited to completion: a server must start (and say "not ready") while Redis is away.
@@ -404,17 +429,32 @@ export class RedisLink {
    * first one's offset (the rest follow it) and the epoch. `newEpoch` starts the room if it has
    * none (or another master's lineage).
    */
-  async publish(room: string, newEpoch: string, messages: readonly PublishParts[]): Promise<{ offset: number; epoch: string }> {
+  async publish(room: string, newEpoch: string, messages: ReadonlyArray<PublishParts & PublishOnce>): Promise<{ epoch: string; sequenced: Sequenced[] }> {
     const k = roomKeys(room);
     const started = performance.now();
     const args: Array<string | number> = [
-      k.epoch, k.offset, k.stream, k.gen, k.channel,
+      k.epoch, k.offset, k.stream, k.gen, k.channel, k.ids, k.idq,
       newEpoch, this.options.historySize, this.options.historyTtl, this.publishCommand, this.checkLineage,
+      this.options.publishIdWindow ?? 0, this.idTtl,
     ];
-    for (const m of messages) args.push(m.time, m.fromJson, m.dataJson, m.plain, m.except || '-', m.token || '-');
-    const [offset, epoch] = await this.redis.plazaPublish(...args);
+    for (const m of messages) args.push(m.time, m.fromJson, m.dataJson, m.plain, m.except || '-', m.token || '-', m.publishId, m.fingerprint);
+    const [epoch, offsets, repeats] = await this.redis.plazaPublish(...args);
     this.lastLatency = performance.now() - started;
-    return { offset: Number(offset), epoch };
+    const sequenced = offsets.map((offset, i): Sequenced => {
+      const repeat = repeats[i] ?? '';
+      if (repeat === '') return { offset: Number(offset) };
+      const space = repeat.indexOf(' ');
+      return { offset: Number(offset), first: { epoch: repeat.slice(1, space), fingerprint: repeat.slice(space + 1) } };
+    });
+    return { epoch, sequenced };
+  }
+
+  /** Where `publishId` landed in `room`, if its window still has it (a plain read; the publish script is the check). */
+  async firstAck(room: string, publishId: string, now: number): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    const kept = await this.redis.hget(roomKeys(room).ids, publishId);
+    const match = kept ? /^(\S+) (\d+) (\d+) ?(.*)$/.exec(kept) : null;
+    if (!match || Number(match[3]) <= now - this.idTtl) return undefined;
+    return { epoch: match[1]!, offset: Number(match[2]), fingerprint: match[4]! };
   }
 
   /** Sends a presence delta on the room's channel (after the room's records were written). */

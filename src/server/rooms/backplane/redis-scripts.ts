@@ -39,15 +39,43 @@ if not epoch or (lineage ~= '' and redis.call('GET', KEYS[4]) ~= lineage) then f
 
 /**
  * Sequences a batch of one room's messages, in order, in one atomic step: each takes the next
- * offset, joins the stream and goes out on the room's channel. Returns the first offset (the
- * batch's offsets are consecutive) and the epoch.
- * KEYS: epoch, offset, stream, gen, channel. ARGV: new epoch, history size, ttl, PUBLISH or
- * SPUBLISH, check lineage, then six per message: time, from, data, plain kind, except, token.
+ * offset, joins the stream and goes out on the room's channel. Returns the epoch, each
+ * message's offset, and for each '' (published now) or 'd' + the fingerprint kept with its
+ * publish id (a repeat: nothing published, the offset is the first one's).
+ *
+ * The publish-id window (issue #22) lives with the room, in its hash slot: `ids` maps a publish
+ * id to `epoch offset time fingerprint`, `idq` lists the ids oldest first for the bounds (count
+ * and age; an id that expired and came back sits in `idq` twice, and its older place may
+ * forget it early: the bounds hold either way). Checked and written in this same script as the
+ * INCR, so two nodes sending the same id cannot both publish it.
+ * KEYS: epoch, offset, stream, gen, channel, ids, idq. ARGV: new epoch, history size, ttl,
+ * PUBLISH or SPUBLISH, check lineage, window size, window ttl, then eight per message: time,
+ * from, data, plain kind, except, token, publish id ('' for none), fingerprint.
  */
 export const PUBLISH_SCRIPT = `
 ${LINEAGE.replace('CHECK_LINEAGE', 'ARGV[5]').replaceAll('TTL', 'ARGV[3]').replace('NEW_EPOCH', 'ARGV[1]')}
 local first
-for i = 6, #ARGV, 6 do
+local offsets = {}
+local repeats = {}
+local windowSize = tonumber(ARGV[6])
+local windowTtl = tonumber(ARGV[7])
+local withIds = false
+for i = 8, #ARGV, 8 do
+  local id = ARGV[i + 6]
+  local had = false
+  if id ~= '' and windowSize > 0 then
+    withIds = true
+    local kept = redis.call('HGET', KEYS[6], id)
+    if kept then
+      local keptEpoch, keptOffset, keptTime, keptPrint = string.match(kept, '^(%S+) (%d+) (%d+) ?(.*)$')
+      if keptTime and tonumber(keptTime) > tonumber(ARGV[i]) - windowTtl then
+        offsets[#offsets + 1] = tonumber(keptOffset)
+        repeats[#repeats + 1] = 'd' .. keptEpoch .. ' ' .. keptPrint
+        had = true
+      end
+    end
+  end
+  if not had then
   local offset = redis.call('INCR', KEYS[2])
   local function append()
     return redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], offset .. '-1', 't', ARGV[i], 'f', ARGV[i + 1], 'd', ARGV[i + 2], 'k', ARGV[i + 3], 'x', ARGV[i + 4], 'n', ARGV[i + 5])
@@ -64,9 +92,31 @@ for i = 6, #ARGV, 6 do
   end
   first = first or offset
   redis.call(ARGV[4], KEYS[5], 'm ' .. offset .. ' ' .. epoch .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 3] .. ' ' .. ARGV[i + 4] .. ' ' .. ARGV[i + 5] .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+  offsets[#offsets + 1] = offset
+  repeats[#repeats + 1] = ''
+  if id ~= '' and windowSize > 0 then
+    redis.call('HSET', KEYS[6], id, epoch .. ' ' .. offset .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 7])
+    redis.call('RPUSH', KEYS[7], id)
+    while redis.call('LLEN', KEYS[7]) > windowSize do redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7])) end
+    -- By age, from the oldest end; a few per publish keep the script short and the window bounded.
+    for _ = 1, 8 do
+      local oldest = redis.call('LINDEX', KEYS[7], 0)
+      if not oldest then break end
+      local kept = redis.call('HGET', KEYS[6], oldest)
+      local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
+      if keptTime and tonumber(keptTime) > tonumber(ARGV[i]) - windowTtl then break end
+      redis.call('LPOP', KEYS[7])
+      if keptTime then redis.call('HDEL', KEYS[6], oldest) end
+    end
+  end
+  end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
-return {first, epoch}
+if withIds then
+  redis.call('PEXPIRE', KEYS[6], windowTtl)
+  redis.call('PEXPIRE', KEYS[7], windowTtl)
+end
+return {epoch, offsets, repeats}
 `;
 
 /**

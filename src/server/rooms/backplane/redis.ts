@@ -43,11 +43,13 @@ import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
 import { PublishBatches } from './publish-batches.js';
-import { RedisLink, type ChannelMessage, type PublishParts, type RoomState, type StreamEntry } from './redis-link.js';
+import type { PublishWindow } from '../publish-window.js';
+import { RedisLink, type ChannelMessage, type PublishOnce, type PublishParts, type RoomState, type Sequenced, type StreamEntry } from './redis-link.js';
 import {
   BackplaneError,
   type Backplane,
   type BackplaneStats,
+  type PublishIdCounts,
   type BackplaneStatus,
   type DisconnectSelector,
   type Draft,
@@ -70,6 +72,16 @@ export interface RedisBackplaneOptions {
   maxInflightBytes: number;
   /** Channel messages held for one room while it is re-read; past it the room is read again. @default 10000 */
   maxSyncBuffer?: number;
+  /** Publish ids remembered per room in Redis (issue #22). @default 0 (none) */
+  publishIdWindow?: number;
+  /** How long (ms). @default 120000 */
+  publishIdTtl?: number;
+  /**
+   * This node's own memory of publish ids: what it published through Redis and on islands. While
+   * Redis is away a retry is answered from it instead of being published again on the island.
+   * @default none (island publishes are never deduplicated)
+   */
+  localIds?: PublishWindow;
 }
 
 /** One publish of this node between its script call and its delivery here. */
@@ -81,7 +93,9 @@ interface Pending {
   readonly except: Member | undefined;
   readonly bytes: number;
   /** What the publish script gets. */
-  readonly parts: PublishParts;
+  readonly parts: PublishParts & PublishOnce;
+  /** The script found its publish id in the window: settled once `offset` is delivered here, with the first publish's fingerprint. */
+  repeat?: { fingerprint: string };
   readonly sentAt: number;
   /** Known once the script answered. */
   offset?: number;
@@ -136,6 +150,8 @@ export class RedisBackplane implements Backplane {
   private inflightBytes = 0;
   private seq = 0;
   private rejected = 0;
+  /** Repeated publish ids answered with their first place (for /metrics). */
+  duplicates = 0;
   private resyncs = 0;
   private resets = 0;
   /** Resyncs whose buffer overflowed and had to read the room again. */
@@ -154,7 +170,11 @@ export class RedisBackplane implements Backplane {
   ) {
     this.local = new LocalBackplane(node, store);
     this.link = new RedisLink(
-      { url: options.url, nodeId: this.nodeId, historySize: options.historySize, historyTtl: options.historyTtl },
+      {
+        url: options.url, nodeId: this.nodeId, historySize: options.historySize, historyTtl: options.historyTtl,
+        ...(options.publishIdWindow !== undefined && { publishIdWindow: options.publishIdWindow }),
+        ...(options.publishIdTtl !== undefined && { publishIdTtl: options.publishIdTtl }),
+      },
       {
         onReady: () => this.onReady(),
         onDown: (reason) => this.onDown(reason),
@@ -213,6 +233,10 @@ export class RedisBackplane implements Backplane {
     };
   }
 
+  get publishIdCounts(): PublishIdCounts {
+    return { entries: this.options.localIds?.size ?? 0, duplicates: this.duplicates };
+  }
+
   // ---- rooms followed here --------------------------------------------------------------
 
   async attach(room: string): Promise<RoomLog> {
@@ -263,7 +287,10 @@ export class RedisBackplane implements Backplane {
       const token = `${this.nodeId}.${(++this.seq).toString(36)}`;
       const pending: Pending = {
         token, room: draft.room, payload: draft.payload, dataJson: draft.dataJson, except: draft.except, bytes,
-        parts: { time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '', token },
+        parts: {
+          time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '', token,
+          publishId: draft.publishId ?? '', fingerprint: draft.fingerprint ?? '',
+        },
         sentAt: Date.now(), settled: false, resolve, reject,
       };
       this.pendings.set(pending.token, pending);
@@ -282,26 +309,32 @@ export class RedisBackplane implements Backplane {
       return;
     }
     try {
-      const { offset, epoch } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
-      live.forEach((pending, i) => this.onSequenced(pending, offset + i, epoch));
+      const { epoch, sequenced } = await this.link.publish(room, newEpoch(), live.map((pending) => pending.parts));
+      live.forEach((pending, i) => this.onSequenced(pending, sequenced[i]!, epoch));
     } catch (error) {
       // Redis's own words (MOVED or READONLY with node addresses, a script's error) are for the
       // log: clients and the HTTP API get the code and this sentence.
       this.logger.warn('Redis did not confirm a publish', { room, error: (error as Error).message });
       const why = unavailable('did not confirm the publish; it may or may not have been published');
       for (const pending of live) this.fail(pending, why);
+      // The room's publishes queued behind this batch are refused too, never sent: a client that
+      // sends the failed ones again (with their publish ids) keeps its order (issue #22).
+      for (const pending of this.batches.drain(room)) this.fail(pending, unavailable('did not confirm an earlier publish of this room; this one was not sent'));
     }
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
-  private onSequenced(pending: Pending, offset: number, epoch: string): void {
+  private onSequenced(pending: Pending, { offset, first }: Sequenced, epoch: string): void {
     if (pending.settled) return; // its channel message was faster
     pending.offset = offset;
-    pending.epoch = epoch;
+    pending.epoch = first ? first.epoch : epoch;
+    if (first) pending.repeat = { fingerprint: first.fingerprint };
     const mirror = this.mirrors.get(pending.room);
     if (!mirror) return this.settle(pending, 0); // no member here: nothing to wait for
     const log = mirror.log;
-    if (mirror.synced && log.epoch === epoch && log.lastOffset >= offset) return this.settle(pending, 0);
+    if (mirror.synced && log.epoch === pending.epoch && log.lastOffset >= offset) return this.settle(pending, 0);
+    // A repeat from an epoch this node has left: its message is behind every member here.
+    if (first && first.epoch !== epoch) return this.settle(pending, 0);
     mirror.pending.add(pending);
   }
 
@@ -309,7 +342,13 @@ export class RedisBackplane implements Backplane {
     if (pending.settled) return;
     pending.settled = true;
     this.release(pending);
-    pending.resolve({ offset: pending.offset!, epoch: pending.epoch!, delivered });
+    if (pending.repeat) this.duplicates++;
+    else if (pending.parts.publishId) {
+      this.options.localIds?.remember(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
+    }
+    pending.resolve(pending.repeat
+      ? { offset: pending.offset!, epoch: pending.epoch!, delivered: 0, duplicate: true, fingerprint: pending.repeat.fingerprint }
+      : { offset: pending.offset!, epoch: pending.epoch!, delivered });
   }
 
   private fail(pending: Pending, error: Error): void {
@@ -327,6 +366,18 @@ export class RedisBackplane implements Backplane {
 
   /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
   private islandPublish(mirror: Mirror, draft: Draft): Published {
+    const ids = this.options.localIds;
+    const first = draft.publishId === undefined ? undefined : ids?.get(draft.room, draft.publishId);
+    if (first) {
+      this.duplicates++;
+      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
+    }
+    const published = this.islandSequence(mirror, draft);
+    if (draft.publishId !== undefined) ids?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    return published;
+  }
+
+  private islandSequence(mirror: Mirror, draft: Draft): Published {
     if (!mirror.island) {
       // Offsets given out here must never collide with the cluster's: a new epoch first. Its
       // entries belong to the cluster's epoch, so they cannot be served under this one.
@@ -334,6 +385,11 @@ export class RedisBackplane implements Backplane {
       mirror.island = true;
     }
     return sequence(this.node, this.store, mirror.log, draft);
+  }
+
+  firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
+    if (!this.link.ready || !this.options.publishIdWindow) return Promise.resolve(undefined);
+    return this.link.firstAck(room, publishId, Date.now());
   }
 
   // ---- the channel -------------------------------------------------------------------------
@@ -389,6 +445,8 @@ export class RedisBackplane implements Backplane {
       pending.epoch = epoch;
       this.settle(pending, delivered);
     }
+    // Repeated publish ids wait for their first publish's message to pass here (types.ts, rule 1).
+    for (const waiting of mirror.pending) if (waiting.repeat && waiting.epoch === epoch && waiting.offset! <= offset) this.settle(waiting, 0);
   }
 
   // ---- resync ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ export function sequence(node: LocalNode, store: HistoryStore, log: RoomLog, dra
   const { roomJson, time, fromJson, dataJson, payload } = draft;
   const envelope = store.append(log, time, (offset, epoch) =>
     messageEnvelope({ roomJson, offset, epoch, time, fromJson, dataJson, base64: payload.kind === 'binary' }),
+    draft.publishId === undefined ? undefined : { publishId: draft.publishId, fingerprint: draft.fingerprint ?? '' },
   );
   const room = node.hub.room(draft.room);
   const delivered = room ? node.deliver(room, new Publication(envelope, payload, dataJson), draft.except) : 0;

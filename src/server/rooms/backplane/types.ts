@@ -46,6 +46,10 @@ export interface Draft {
   readonly time: number;
   /** A member that must not receive it (excludeSelf / --exclude-sender). */
   readonly except: Member | undefined;
+  /** Names the message across retries: a repeat within the room's window is not published again (issue #22). */
+  readonly publishId?: string;
+  /** What the HTTP API's Idempotency-Key request carried, kept with the id ('' or undefined: nothing). */
+  readonly fingerprint?: string;
 }
 
 export interface Published {
@@ -53,6 +57,10 @@ export interface Published {
   epoch: string;
   /** Members of this node that were handed the message. */
   delivered: number;
+  /** The draft's publishId was published before: this is its first place, nothing was published now. */
+  duplicate?: boolean;
+  /** With `duplicate`: the fingerprint kept with the first publish ('' when none). */
+  fingerprint?: string;
 }
 
 export type BackplaneErrorCode = 'server_full' | 'unavailable';
@@ -140,6 +148,14 @@ export interface BackplaneStats {
   publishLatencyMs: number;
 }
 
+/** The publish-id window's gauges for /metrics, in every mode. */
+export interface PublishIdCounts {
+  /** Publish ids remembered in this server's memory (one server; a cluster keeps its own in Redis, bounded per room). */
+  readonly entries: number;
+  /** Repeated publish ids answered with their first place instead of being published again. */
+  readonly duplicates: number;
+}
+
 /**
  * The admin plane: what an operator asks of the whole cluster (the HTTP API), apart from the
  * data plane that carries messages.
@@ -164,6 +180,8 @@ export interface BackplaneOperations {
   readonly status: BackplaneStatus;
   /** The cluster's counters for /metrics; undefined for a backplane that is not a cluster. */
   readonly stats: BackplaneStats | undefined;
+  /** The publish-id window's counts (one server and cluster alike). */
+  readonly publishIdCounts: PublishIdCounts;
 }
 
 /** The data plane (rooms, publishing, presence) with the two others; see the contract above. */
@@ -175,8 +193,15 @@ export interface Backplane extends BackplaneOperations, ClusterAdmin {
   attach(room: string): Promise<RoomLog>;
   /** Gives back one hold taken by attach; the last one lets the room go. */
   detach(room: string): void;
-  /** Gives `draft` the room's next offset and delivers it here (see the contract above). */
+  /**
+   * Gives `draft` the room's next offset and delivers it here (see the contract above). With a
+   * `publishId` already in the room's window, publishes nothing and resolves with the first
+   * place (`duplicate: true`) once that message has reached this node's members; the check and
+   * the append are one atomic step, so two nodes given the same id cannot both publish it.
+   */
   publish(draft: Draft): Promise<Published>;
+  /** Where `publishId` landed in `room`, if the window still has it (a read; publish() is the atomic check). */
+  firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
   announce(room: Room, change: 'joined' | 'left', member: Member): void;
   /**
