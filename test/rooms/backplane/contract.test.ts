@@ -59,13 +59,21 @@ const freshRoom = (what: string) => `contract-${what}-${randomBytes(4).toString(
 
 /** Reads until `done` holds (or 10 s pass) and returns the last reading, for the asserts to judge. */
 async function settled<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  // A read may also fail while a fresh Redis Cluster client settles its slot map ("Connection is
+  // closed" on a connection it replaced): reads are safe to repeat, so only the last one counts.
   const deadline = Date.now() + 10_000;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
+  for (;;) {
+    let value: T;
+    try {
+      value = await read();
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      continue;
+    }
+    if (done(value) || Date.now() >= deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 25));
-    value = await read();
   }
-  return value;
 }
 
 /** Joins `member` as the broker does: the backplane holds the room, then the hub has the member. */
