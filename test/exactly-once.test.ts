@@ -21,21 +21,9 @@ import { ExactlyOnceChecker } from './helpers/exactly-once-checker.js';
 import { eventually, startPlaza } from './helpers/plaza.js';
 import { clientPool } from './helpers/plaza-client.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
-import { seedFromEnv, sleep } from './helpers/workload.js';
+import { seeded, seedFromEnv, sleep } from './helpers/workload.js';
 
 const ROUNDS = 24;
-
-/** A small seeded generator (mulberry32), so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Scenario {
   seed: number;
