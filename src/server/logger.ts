@@ -10,6 +10,12 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   /** Written at every level but silent: lines an operator always needs, like where the server listens. */
   always(msg: string, fields?: LogFields): void;
+  /**
+   * True when lines of `level` are written. Optional (an application's own logger may leave it
+   * out: everything is then assumed written); Plaza uses it to skip building the fields of a
+   * per-connection line nobody will read, and to know whether its logs need a client's address.
+   */
+  writes?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 export interface LoggerOptions {
@@ -37,6 +43,7 @@ export function createLogger({ level, format, write = (line) => process.stdout.w
     always: (msg, fields) => {
       if (threshold > 0) write(line('info', msg, fields));
     },
+    writes: (name) => SEVERITY[name] <= threshold,
   };
 }
 

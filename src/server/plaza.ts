@@ -15,6 +15,7 @@ import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
 import { ConfigError, resolveOptions } from './config.js';
 import { createAuthenticator } from './hooks/authenticate.js';
+import type { PlazaEventName } from './hooks/events.js';
 import { RoomHooks } from './hooks/room-hooks.js';
 import { HookRunner, resolveHookBounds } from './hooks/runner.js';
 import { splitConfig, type PlazaConfig } from './hooks/split-config.js';
@@ -38,6 +39,9 @@ export type { PlazaConfig } from './hooks/split-config.js';
 export type { PublishResult } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
+/** The events that carry a client, and with it its address. */
+const CLIENT_EVENTS: readonly PlazaEventName[] = ['connect', 'disconnect', 'join', 'leave', 'publish'];
+
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
   const { options, hooks } = splitConfig(configuration);
   const config = resolveOptions(options);
@@ -54,10 +58,18 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   const tokens = createTokenVerifier(config, logger);
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const connections = node.sessions.group<Connection>();
+  /**
+   * Whether anything may read a client's address once its socket is closed and can no longer
+   * tell it: info log lines (the close line names it), room hooks (onLeave runs on disconnect),
+   * the application's client events. While nothing does, the door lets plain clients in without
+   * the getpeername(2) call (websocket/late-address.ts).
+   */
+  const readsAddressLater = (): boolean =>
+    logger.writes?.('info') !== false || roomHooks !== undefined || CLIENT_EVENTS.some((event) => node.app.events.has(event));
   const authenticate = createAuthenticator(hooks, runner);
   const websocket = createWebSocketSide({
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
-    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress,
+    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress, readsAddressLater,
     isAccepting: () => state === 'listening',
     connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
@@ -165,7 +177,12 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     attach,
     handleRequest,
     publish,
-    on: (event, listener) => node.app.events.on(event, listener),
+    on: (event, listener) => {
+      // A listener added now hears of clients already connected: their addresses are read while
+      // their sockets can still tell them (late-address.ts).
+      if (CLIENT_EVENTS.includes(event)) for (const connection of connections) void connection.remoteAddress;
+      return node.app.events.on(event, listener);
+    },
     close: () => (closing ??= shutdown()),
     get state() {
       return state;

@@ -137,7 +137,8 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   ) {
     this.id = context.sessionIds.next();
     if (admission.grant) this.name = admission.grant.name;
-    context.limits.add(admission.ip);
+    // The address is not read for a count nobody caps (late-address.ts).
+    context.limits.add(context.limits.countsAddresses ? admission.ip : undefined);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
     if (protocol === 'plain') this.joinDefaultRoom();
@@ -146,7 +147,9 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     ws.on('close', onWsClose);
     ws.on('pong', onWsPong);
     ws.on('error', onWsError);
-    context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    if (context.logger.writes?.('info') !== false) {
+      context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    }
   }
 
   /**
@@ -463,12 +466,17 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     this.replay?.cancel();
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
-    this.context.limits.remove(this.remoteAddress);
+    this.context.limits.remove(this.context.limits.countsAddresses ? this.remoteAddress : undefined);
     this.context.expiries?.delete(this);
     const by: ClosedBy = this.sentCode !== undefined ? 'server' : received === ABNORMAL_CLOSURE ? 'network' : 'client';
     const code = this.sentCode ?? received;
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.queued = undefined;
+    if (this.context.logger.writes?.('info') !== false) this.logClosed(code, by);
+    this.context.onClosed?.(this, code);
+  }
+
+  private logClosed(code: number, by: ClosedBy): void {
     this.context.logger.info('connection closed', {
       id: this.id,
       code,
@@ -480,6 +488,5 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
       // Everything written to the socket: the 101 response, frames, pings and the close frame.
       bytesOut: (this.socket as Partial<Socket>).bytesWritten ?? 0,
     });
-    this.context.onClosed?.(this, code);
   }
 }

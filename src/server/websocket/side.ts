@@ -43,6 +43,8 @@ export interface WebSocketSideParts {
   /** The one limiter for wrong keys and tokens, shared with the HTTP routes. */
   readonly authFailures: AuthFailureLimiter;
   clientAddress(request: IncomingMessage): string;
+  /** True while something may read a client's address after its connection closed (upgrade.ts). */
+  readsAddressLater(): boolean;
   /** False while the server starts or shuts down: upgrades get 503. */
   isAccepting(): boolean;
   /** Told when a connection opens and closes (the application's connect and disconnect events). */
@@ -100,7 +102,7 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
     heartbeat = startHeartbeat(connections, options.heartbeatMs);
     upgradeListener = createUpgradeHandler({
       wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, authFailures: parts.authFailures,
-      clientAddress: parts.clientAddress, isAccepting: parts.isAccepting, onConnection, othersListen,
+      clientAddress: parts.clientAddress, readsAddressLater: parts.readsAddressLater, isAccepting: parts.isAccepting, onConnection, othersListen,
       ...(parts.authenticate && { authenticate: parts.authenticate }),
       ...(parts.tokens && { tokens: parts.tokens }),
     });
