@@ -1,4 +1,5 @@
 import type { LogFormat, LogLevel } from './config.js';
+import { writeStdoutLine } from './stdout-lines.js';
 
 /** Fields attached to a log line. Never put message bodies, tokens or keys here. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -21,13 +22,13 @@ export interface Logger {
 export interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
-  /** Where lines go. @default process.stdout */
+  /** Where lines go. @default process.stdout, the lines of one event-loop turn together (stdout-lines.ts) */
   write?: (line: string) => void;
 }
 
 const SEVERITY: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
-export function createLogger({ level, format, write = (line) => process.stdout.write(line) }: LoggerOptions): Logger {
+export function createLogger({ level, format, write = writeStdoutLine }: LoggerOptions): Logger {
   const threshold = SEVERITY[level];
   const line = format === 'json' ? jsonLine : prettyLine;
   const at =
