@@ -64,8 +64,11 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
    * the application's client events. While nothing does, the door lets plain clients in without
    * the getpeername(2) call (websocket/late-address.ts).
    */
-  const readsAddressLater = (): boolean =>
-    logger.writes?.('info') !== false || roomHooks !== undefined || CLIENT_EVENTS.some((event) => node.app.events.has(event));
+  const readsAddressLater = (): boolean => {
+    if (logger.writes?.('info') !== false || roomHooks !== undefined) return true;
+    for (const event of CLIENT_EVENTS) if (node.app.events.has(event)) return true;
+    return false;
+  };
   const authenticate = createAuthenticator(hooks, runner);
   const websocket = createWebSocketSide({
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
