@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../src/server/logger.js';
-import { createBatchedLines } from '../src/server/stdout-lines.js';
+import { createBatchedLines, writeStdoutLine } from '../src/server/stdout-lines.js';
 
-// Run as a child by the exit test below: log through the default writer, then exit at once.
+// Run as a child by the exit test below: log through the command line's writer, then exit at once.
 if (process.env.PLAZA_STDOUT_LINES_CHILD) {
-  const logger = createLogger({ level: 'info', format: 'json' });
+  const logger = createLogger({ level: 'info', format: 'json', write: writeStdoutLine });
   for (let i = 0; i < 3; i++) logger.info('last words', { i });
   process.exit(0);
 }

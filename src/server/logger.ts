@@ -1,5 +1,4 @@
 import type { LogFormat, LogLevel } from './config.js';
-import { writeStdoutLine } from './stdout-lines.js';
 
 /** Fields attached to a log line. Never put message bodies, tokens or keys here. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -22,13 +21,17 @@ export interface Logger {
 export interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
-  /** Where lines go. @default process.stdout, the lines of one event-loop turn together (stdout-lines.ts) */
+  /**
+   * Where lines go. The command-line server passes stdout-lines.ts's writer (a turn's lines in one
+   * write); a library keeps each line in its place among the application's own output.
+   * @default process.stdout, each line at once
+   */
   write?: (line: string) => void;
 }
 
 const SEVERITY: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
-export function createLogger({ level, format, write = writeStdoutLine }: LoggerOptions): Logger {
+export function createLogger({ level, format, write = (line) => process.stdout.write(line) }: LoggerOptions): Logger {
   const threshold = SEVERITY[level];
   const line = format === 'json' ? jsonLine : prettyLine;
   const at =

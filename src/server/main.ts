@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { helpText, inFlagTerms, parseCommandLine } from './command-line.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './logger.js';
+import { writeStdoutLine } from './stdout-lines.js';
 import { createPlaza } from './plaza.js';
 import { mintToken } from './token-command.js';
 
@@ -34,7 +35,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const options = commandLine.options;
-  const logger = createLogger({ level: options.logLevel, format: options.logFormat });
+  // The server's own process: nothing else writes to its stdout, so a turn's lines go out in one write.
+  const logger = createLogger({ level: options.logLevel, format: options.logFormat, write: writeStdoutLine });
   // The built page and client sit beside this file in dist/public; --public-dir is laid over them.
   const plaza = createPlaza(options, { logger, builtinPublicDir: fileURLToPath(new URL('./public/', import.meta.url)) });
 

@@ -6,8 +6,9 @@
  * their order; past MAX_PENDING characters they go at once, so what waits is bounded. Whatever
  * still waits when the process exits (process.exit() included) is written synchronously then.
  *
- * stdout is one per process, so this writer is too: every logger of the process shares it, made
- * on the first line (a logger that never writes, `silent`, never makes it).
+ * stdout is one per process, so this writer is too, made on the first line. Only the command-line
+ * server uses it (main.ts): in an application's process, lines held back would land after output
+ * the application wrote later in the same turn.
  */
 import { writeSync } from 'node:fs';
 
