@@ -107,7 +107,7 @@ export class Workload {
     this.published++;
     return member.rooms.get(room)!.publish(data, { excludeSelf }).then(
       (ack) => {
-        record.ack = { epoch: ack.epoch, offset: ack.offset };
+        record.ack = { epoch: ack.epoch, offset: ack.offset, ...(ack.mayRepeat && { mayRepeat: true }) };
         this.acked++;
       },
       () => undefined, // not acknowledged: it may or may not have been published
