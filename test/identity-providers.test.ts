@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
-import { AUTH_FAILURE_BURST } from '../src/server/access/failure-limiter.js';
+import { AUTH_FAILURE_BURST } from '../src/server/bounds.js';
 import { signToken } from '../src/server/access/tokens.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';

@@ -11,7 +11,7 @@ import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { REFUSED_GRACE_MS } from '../src/server/websocket/upgrade.js';
 import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
-import { MAX_REQUEST_HEADERS } from '../src/server/access/http-server.js';
+import { MAX_REQUEST_HEADERS } from '../src/server/bounds.js';
 import { rawGet, sendRaw } from './helpers/raw-http.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';

@@ -215,7 +215,7 @@ describe('webhooks', () => {
 
   it('a receiver that sends 200 and never finishes the body times out like a stall, and delivery resumes once it behaves', async () => {
     const receiver = await Receiver.start();
-    // As many half answers as POSTs may be on their way at once (the sender's CONCURRENCY):
+    // As many half answers as POSTs may be on their way at once (WEBHOOK_CONCURRENCY in bounds.ts):
     // if any of them kept its socket, no later POST would get one.
     receiver.answer(...Array.from({ length: 8 }, () => 'half' as const));
     const plaza = await plazaFor(receiver.url, { webhookRetries: 3 });

@@ -13,11 +13,11 @@ import { AuthFailureLimiter } from './access/failure-limiter.js';
 import { createHttpServer } from './access/http-server.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
-import { ConfigError, resolveOptions } from './config.js';
+import { ConfigError } from './config.js';
 import { createAuthenticator } from './hooks/authenticate.js';
 import { RoomHooks } from './hooks/room-hooks.js';
-import { HookRunner, resolveHookBounds } from './hooks/runner.js';
-import { splitConfig, type PlazaConfig } from './hooks/split-config.js';
+import { HookRunner } from './hooks/runner.js';
+import { resolveConfig, type PlazaConfig } from './hooks/split-config.js';
 import { ownServerSteps, portOf, urlOf } from './http/listen.js';
 import { createReadiness, type NotReady } from './http/readiness.js';
 import { createRequestHandler } from './http/router.js';
@@ -39,10 +39,9 @@ export type { PublishResult } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
-  const { options, hooks } = splitConfig(configuration);
-  const config = resolveOptions(options);
+  const { options: config, hooks, hookBounds } = resolveConfig(configuration);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
-  const runner = new HookRunner(resolveHookBounds(hooks), logger);
+  const runner = new HookRunner(hookBounds, logger);
   const roomHooks = hooks.onJoin || hooks.onLeave || hooks.onPublish ? new RoomHooks(hooks, runner, config.maxPayload) : undefined;
   const node = createNode(config, {
     logger, onSweep: () => readiness(),

@@ -27,6 +27,7 @@ import { Connection } from './connection.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { createWebSocketServer, takesSharedDeflate } from './ws-server.js';
+import { SHUTDOWN_CLOSE_BATCH } from '../bounds.js';
 
 export interface WebSocketSideParts {
   readonly options: Readonly<PlazaOptions>;
@@ -52,8 +53,6 @@ export interface WebSocketSideParts {
   readonly tokens?: TokenVerifier;
 }
 
-/** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
-const CLOSE_BATCH = 500;
 
 /** How long peers that never answered the closing handshake get once they are cut off. */
 const TERMINATE_WAIT_MS = 1000;
@@ -113,7 +112,7 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
     let batch = 0;
     for (const connection of [...connections]) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
-      if (++batch % CLOSE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (++batch % SHUTDOWN_CLOSE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await until(() => connections.size === 0, graceMs);
     // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
