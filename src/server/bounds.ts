@@ -4,8 +4,8 @@
  * (config.ts, with the hook bounds); these guard against peers and inputs no deployment should
  * need to accommodate, so each sits far above any honest use. Every one has a test that crosses it.
  *
- * The Redis backplane's own constants (publish batches, the resync buffer) are named beside it in
- * rooms/backplane/. May import nothing: every part of the server reads it.
+ * The Redis backplane's (publish batches, the resync buffer) belong here too, in a section of
+ * their own. May import nothing: every part of the server reads it.
  */
 
 // ── WebSocket connections (websocket/) ───────────────────────────────────────────────────────
