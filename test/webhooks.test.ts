@@ -13,7 +13,9 @@ import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.j
 import { signWebhook, verifyWebhook } from '../src/server/webhooks/signature.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { assertHealthy, connect, wsUrl } from './helpers/plaza.js';
-import { joined, listening, messages, metric, roomsClient, until } from './helpers/library.js';
+import { joined, listening, messages, roomsClient } from './helpers/library.js';
+import { until } from './helpers/wait.mjs';
+import { metric } from './helpers/metrics.mjs';
 
 const SECRET = 'webhook-test-secret-0123456789abcdef0123';
 

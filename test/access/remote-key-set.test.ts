@@ -15,9 +15,9 @@ import { DEFAULT_FRESH_MS, keepFor, MAX_FRESH_MS, RemoteKeySet, type RemoteKeySe
 import { TokenError } from '../../src/server/access/token-claims.js';
 import { createLogger } from '../../src/server/logger.js';
 import { generateSigningKey, IdentityProvider, publicJwk } from '../helpers/identity-provider.js';
+import { sleep } from '../helpers/wait.mjs';
 
 const importKey: ImportKey = (jwk, alg) => importJWK(jwk as never, alg) as Promise<CryptoKey>;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('RemoteKeySet', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
