@@ -11,7 +11,9 @@ import type { Plaza } from '../src/server/plaza.js';
 import { createLogger } from '../src/server/logger.js';
 import { assertHealthy, connect, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
-import { gate, joined, listening, messages, metric, rejection, roomsClient, until } from './helpers/library.js';
+import { gate, joined, listening, messages, rejection, roomsClient } from './helpers/library.js';
+import { until } from './helpers/wait.mjs';
+import { metric } from './helpers/metrics.mjs';
 
 const open: Array<{ close(): unknown }> = [];
 function track<T extends { close(): unknown }>(thing: T): T {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { connect, PlazaError, type ClientOptions, type PlazaClient, type Room } from '../../src/client/index.js';
 import { fakeWebSocket, type FakeSocket } from '../helpers/fake-socket.js';
-import { eventually } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 const clients = new Set<PlazaClient>();
 
@@ -99,7 +99,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       reply(socket(), { type: 'message', room: 'r', id: 'E1:4', offset: 4, epoch: 'E1', time: 1, from: { session: 'x', name: 'X' }, data: 'four' });
       assert.deepEqual(room.position, { epoch: 'E1', offset: 4 });
       socket().drop(1006);
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(
         socket(1).envelopes.map(({ id: _id, ...rest }) => rest),
@@ -231,7 +231,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       joined(socket(), 'r');
       const silent = outcome(room.publish('into the void'));
       const [first] = publishes(socket(0));
-      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      await until(() => sockets.length === 2, 2000, 'the reconnect');
       assert.equal(reasons[0], 'ack timeout');
       socket(1).open();
       welcome(socket(1));
@@ -253,7 +253,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       socket().drop(1006);
       const offline = outcome(room.publish('offline'));
       assert.equal(await offline, 'timeout');
-      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      await until(() => sockets.length === 2, 2000, 'the reconnect');
       socket(1).open();
       welcome(socket(1));
       joined(socket(1), 'r');
@@ -271,7 +271,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       socket().drop(1006);
       const results = [1, 2, 3].map((n) => outcome(room.publish(n)));
       assert.equal(await results[0], 'queue_full');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 2, 3]);
     });
@@ -287,7 +287,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       const results = ['a'.repeat(50), 'b'.repeat(50), 'huge'.repeat(100), 'c'.repeat(50)].map((data) => outcome(room.publish(data)));
       assert.equal(await results[2], 'queue_full');
       assert.equal(await results[0], 'queue_full');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['b'.repeat(50), 'c'.repeat(50)]);
     });
@@ -321,7 +321,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       const first = publishes(socket(0));
       socket().drop(1006);
       const queued = room.publish('four');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 'two', 'three', 'four']);
       const again = publishes(socket(1));
@@ -348,7 +348,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       joined(socket(), 'r', { epoch: 'OLD', offset: 5 });
       const result = room.publish('maybe twice');
       socket().drop(1006);
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       welcome(socket(1));
       joined(socket(1), 'r', { epoch: 'NEW', offset: 0, recovered: false, reason: 'epoch_changed' });
@@ -368,7 +368,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       // The server refuses the room's later ones until x comes again; they go again behind it.
       reply(socket(), { type: 'error', id: y!.id, code: 'unavailable', message: 'an earlier publish of yours to this room could not be taken' });
       const z = room.publish('z');
-      await eventually(() => publishes(socket()).length === 5, 1000, 'the re-sends');
+      await until(() => publishes(socket()).length === 5, 1000, 'the re-sends');
       assert.deepEqual(publishes(socket()).slice(2).map((e) => [e.data, e.publishId]), [['x', x!.publishId], ['y', y!.publishId], ['z', publishes(socket())[4]!.publishId]]);
       assert.equal(sockets.length, 1, 'on the same link');
       for (const [i, e] of publishes(socket()).slice(2).entries()) reply(socket(), { type: 'ack', id: e.id, room: 'r', offset: i + 1, epoch: 'E' });

@@ -32,7 +32,9 @@ export function soakMs(ciDefault: number): number {
   return given > 0 ? given : ciDefault;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './wait.mjs';
+
+export { sleep };
 
 interface Member {
   readonly name: string;
