@@ -15,6 +15,7 @@ import { createHttpServer } from './access/http-server.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
 import { createAuthenticator } from './hooks/authenticate.js';
+import type { PlazaEventName } from './hooks/events.js';
 import { RoomHooks } from './hooks/room-hooks.js';
 import { HookRunner } from './hooks/runner.js';
 import { resolveConfig, type PlazaConfig } from './hooks/split-config.js';
@@ -38,6 +39,9 @@ export type { PlazaConfig } from './hooks/split-config.js';
 export type { PublishResult } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
+/** The events that carry a client, and with it its address. */
+const CLIENT_EVENTS: readonly PlazaEventName[] = ['connect', 'disconnect', 'join', 'leave', 'publish'];
+
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
   const { options: config, hooks, hookBounds } = resolveConfig(configuration);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
@@ -52,10 +56,21 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   // Nothing is read or fetched here: start() loads the keys with the rest.
   const tokens = createTokenVerifier(config, logger);
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
+  /**
+   * Whether anything may read a client's address once its socket is closed and can no longer
+   * tell it: info log lines (the close line names it), room hooks (onLeave runs on disconnect),
+   * the application's client events. While nothing does, the door lets plain clients in without
+   * the getpeername(2) call (websocket/late-address.ts).
+   */
+  const readsAddressLater = (): boolean => {
+    if (logger.writes?.('info') !== false || roomHooks !== undefined) return true;
+    for (const event of CLIENT_EVENTS) if (node.app.events.has(event)) return true;
+    return false;
+  };
   const authenticate = createAuthenticator(hooks, runner);
   const sideParts: SideParts = {
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, group: () => node.sessions.group(),
-    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress, isAccepting: () => state === 'listening',
+    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress, readsAddressLater, isAccepting: () => state === 'listening',
     connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   };
@@ -132,7 +147,12 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       if (state !== 'listening') throw new PublishError(ErrorCode.Unavailable, `this Plaza is ${state}: publish() works after listen() or attach() and before close()`);
       return node.publish(room, data);
     },
-    on: (event, listener) => node.app.events.on(event, listener),
+    on: (event, listener) => {
+      // A listener added now hears of clients already connected: their addresses are read while
+      // their sockets can still tell them (late-address.ts).
+      if (CLIENT_EVENTS.includes(event)) for (const side of sides) side.keepAddresses?.();
+      return node.app.events.on(event, listener);
+    },
     close: () => (closing ??= shutdown()),
     get state() {
       return state;

@@ -5,6 +5,7 @@
  * the failure limiter's 429, and what each accepted connection is admitted with.
  */
 import assert from 'node:assert/strict';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { describe, it } from 'node:test';
@@ -38,8 +39,10 @@ async function door(options: Partial<PlazaOptions> = {}) {
   const limits = new ConnectionLimits(config);
   const authFailures = new AuthFailureLimiter();
   const admitted: Admission[] = [];
+  /** The raw socket under each admitted connection, in the same order. */
+  const sockets: Duplex[] = [];
   const accepted = new Set<WebSocket>();
-  const state = { accepting: true };
+  const state = { accepting: true, readsAddressLater: false };
   const wss = createWebSocketServer(config);
   const logger = createLogger({ level: 'silent', format: 'json' });
   const tokens = createTokenVerifier(config, logger);
@@ -55,8 +58,10 @@ async function door(options: Partial<PlazaOptions> = {}) {
       authFailures,
       clientAddress: createClientAddress(config.trustProxy, config.trustProxyHeader),
       isAccepting: () => state.accepting,
-      onConnection: (ws, _socket, admission) => {
+      readsAddressLater: () => state.readsAddressLater,
+      onConnection: (ws, socket, admission) => {
         admitted.push(admission);
+        sockets.push(socket);
         accepted.add(ws);
         ws.on('error', () => {});
       },
@@ -72,6 +77,7 @@ async function door(options: Partial<PlazaOptions> = {}) {
     limits,
     authFailures,
     admitted,
+    sockets,
     state,
     async close() {
       for (const ws of accepted) ws.terminate();
@@ -196,6 +202,59 @@ describe('upgrade', () => {
         assert.deepEqual([d.metrics.upgradeRejections.get(429), d.metrics.upgradeRejections.get(503)], [1, 1]);
       } finally {
         await d.close();
+      }
+    });
+
+    it('answers 503 at --max-connections without a per-address cap too, where the door does not read the address', async () => {
+      const d = await door({ maxConnections: 2 });
+      try {
+        assert.equal((await upgrade(d.port)).status, 101);
+        assert.equal((await upgrade(d.port)).status, 101);
+        for (const admission of d.admitted) d.limits.add(admission.ip);
+        const total = await upgrade(d.port);
+        assert.deepEqual([total.status, total.retryAfter], [503, '10']);
+        assert.equal(d.limits.trackedAddresses, 0, 'nothing counted per address without a cap');
+      } finally {
+        await d.close();
+      }
+    });
+  });
+
+  describe('the client address', () => {
+    /** Node keeps the peer address here once read (getpeername(2)); undefined until then. */
+    const peerRead = (socket: Duplex) => (socket as unknown as { _peername?: { address: string } })._peername?.address;
+
+    it('lets a plain client in without reading its address when nothing needs it, and reads the right one on first use', async () => {
+      const d = await door();
+      try {
+        assert.equal((await upgrade(d.port, '/', { localAddress: '127.0.0.2' })).status, 101);
+        assert.equal(peerRead(d.sockets[0]!), undefined, 'no getpeername(2) at the door');
+        assert.equal(d.admitted[0]!.ip, '127.0.0.2');
+        assert.equal(d.admitted[0]!.ip, '127.0.0.2', 'read once, then kept');
+        assert.deepEqual([d.admitted[0]!.grant, d.admitted[0]!.isOperator], [undefined, false]);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('reads it at the door when something may read it after the close, or a check needs it', async () => {
+      const cases: Array<[string, Partial<PlazaOptions>, boolean]> = [
+        ['readers after the close', {}, true],
+        ['--max-connections-per-ip', { maxConnectionsPerIp: 5 }, false],
+        ['--trust-proxy', { trustProxy: ['10.0.0.1'] }, false],
+        ['--api-key with ?key=', { apiKey: KEY }, false],
+      ];
+      for (const [what, options, readsLater] of cases) {
+        const d = await door(options);
+        d.state.readsAddressLater = readsLater;
+        try {
+          const path = options.apiKey ? `/?key=${KEY}` : '/';
+          assert.equal((await upgrade(d.port, path, { localAddress: '127.0.0.2' })).status, 101, what);
+          assert.equal(peerRead(d.sockets[0]!), '127.0.0.2', `${what}: read at the door`);
+          assert.equal(d.admitted[0]!.ip, '127.0.0.2', what);
+        } finally {
+          await d.close();
+        }
       }
     });
   });

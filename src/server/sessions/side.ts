@@ -36,6 +36,8 @@ export interface Side {
    * cuts off the rest, and stops listening on the server. Idempotent.
    */
   detach(graceMs: number): Promise<void>;
+  /** Reads every open session's address now, while its socket can still tell it (late-address.ts). */
+  keepAddresses?(): void;
   /** Takes a plain HTTP request that is this side's (an SSE stream, a POSTed request); false if not. */
   handle?(request: IncomingMessage, response: ServerResponse): boolean;
 }
@@ -61,6 +63,8 @@ export interface SideParts {
   /** The one limiter for wrong keys and tokens, shared with the HTTP routes. */
   readonly authFailures: AuthFailureLimiter;
   clientAddress(request: IncomingMessage): string;
+  /** True while something may read a client's address after its session closed (websocket/upgrade.ts). */
+  readsAddressLater(): boolean;
   /** False while the server starts or shuts down: new clients get 503. */
   isAccepting(): boolean;
   /** Told when a session opens and closes (the application's connect and disconnect events). */

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode, type AppErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
+import type { JoinResult } from '../rooms/broker.js';
 import { encodeSender, errorEnvelope, joinedEnvelope, type RequestId } from '../engine/envelope.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Member, Room, WireProtocol } from '../engine/hub.js';
@@ -125,7 +126,8 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
   ) {
     this.id = context.sessionIds.next();
     if (admission.grant) this.name = admission.grant.name;
-    context.limits.add(admission.ip);
+    // The address is not read for a count nobody caps (late-address.ts).
+    context.limits.add(context.limits.countsAddresses ? admission.ip : undefined);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
     if (protocol === 'plain') this.joinDefaultRoom();
@@ -134,7 +136,9 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     ws.on('close', onWsClose);
     ws.on('pong', onWsPong);
     ws.on('error', onWsError);
-    context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    if (context.logger.writes?.('info') !== false) {
+      context.logger.info('connection open', { id: this.id, protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    }
   }
 
   /**
@@ -143,15 +147,27 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
    * With that hook, the client's messages wait until it is in: none is published before.
    */
   private joinDefaultRoom(): void {
-    const joining = this.context.broker.join(this, this.context.options.defaultRoom, false).then((result) => {
-      if (!result || result.ok) return;
-      this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
-      if (!result.byHook) return this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
-      if (HOOK_FAILURES.has(result.code)) return this.close(CloseCode.TryAgainLater, `${result.code}: try again later`);
-      this.close(CloseCode.PolicyViolation, Buffer.from(`${result.code}: ${result.message}`).subarray(0, MAX_REASON_BYTES).toString());
-    });
-    if (this.context.broker.screensJoins) this.waitFor(joining);
-    else joining.catch((error: unknown) => this.fail(error));
+    const joining = this.context.broker.join(this, this.context.options.defaultRoom, false);
+    if (this.context.broker.screensJoins) return this.waitFor(joining.then((result) => this.joinedDefaultRoom(result)));
+    // One reaction for both outcomes rather than a .catch() chained on: a promise fewer per plain client.
+    joining.then(
+      (result) => {
+        try {
+          this.joinedDefaultRoom(result);
+        } catch (error) {
+          this.fail(error);
+        }
+      },
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private joinedDefaultRoom(result: JoinResult | undefined): void {
+    if (!result || result.ok) return;
+    this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
+    if (!result.byHook) return this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
+    if (HOOK_FAILURES.has(result.code)) return this.close(CloseCode.TryAgainLater, `${result.code}: try again later`);
+    this.close(CloseCode.PolicyViolation, Buffer.from(`${result.code}: ${result.message}`).subarray(0, MAX_REASON_BYTES).toString());
   }
 
   /** The client's address (what --trust-proxy says, or the TCP peer): limits and logs. */
@@ -451,12 +467,17 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     this.replay?.cancel();
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
-    this.context.limits.remove(this.remoteAddress);
+    this.context.limits.remove(this.context.limits.countsAddresses ? this.remoteAddress : undefined);
     this.context.expiries?.delete(this);
     const by: ClosedBy = this.sentCode !== undefined ? 'server' : received === ABNORMAL_CLOSURE ? 'network' : 'client';
     const code = this.sentCode ?? received;
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.queued = undefined;
+    if (this.context.logger.writes?.('info') !== false) this.logClosed(code, by);
+    this.context.onClosed?.(this, code);
+  }
+
+  private logClosed(code: number, by: ClosedBy): void {
     this.context.logger.info('connection closed', {
       id: this.id,
       code,
@@ -468,6 +489,5 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
       // Everything written to the socket: the 101 response, frames, pings and the close frame.
       bytesOut: (this.socket as Partial<Socket>).bytesWritten ?? 0,
     });
-    this.context.onClosed?.(this, code);
   }
 }

@@ -64,7 +64,7 @@ export function createWebSocketSide(parts: SideParts): Side {
     heartbeat = startHeartbeat(connections, options.heartbeatMs);
     upgradeListener = createUpgradeHandler({
       wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, authFailures: parts.authFailures,
-      clientAddress: parts.clientAddress, isAccepting: parts.isAccepting, onConnection, othersListen,
+      clientAddress: parts.clientAddress, readsAddressLater: parts.readsAddressLater, isAccepting: parts.isAccepting, onConnection, othersListen,
       ...(parts.authenticate && { authenticate: parts.authenticate }),
       ...(parts.tokens && { tokens: parts.tokens }),
     });
@@ -94,5 +94,8 @@ export function createWebSocketSide(parts: SideParts): Side {
     },
     attach,
     detach: (graceMs) => (detaching ??= closeAll(graceMs)),
+    keepAddresses() {
+      for (const connection of connections) void connection.remoteAddress;
+    },
   };
 }
