@@ -33,7 +33,8 @@ async function exercise(t: TestContext, workload: Workload, seed: number, probeU
   workload.checker.assertClean(seed);
   assert.ok(workload.acked > 50, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
   assert.ok(workload.checker.deliveries > workload.acked, `seed ${seed}: ${workload.checker.deliveries} deliveries`);
-  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets`);
+  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets, ${workload.ephemeral} ephemeral publishes seen ${workload.checker.ephemerals} times`);
+  assert.ok(workload.checker.ephemerals > 0, `seed ${seed}: no ephemeral publish reached anyone`);
 }
 
 describe('the delivery promise through Plaza\'s own client', () => {

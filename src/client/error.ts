@@ -13,10 +13,13 @@ import type { AppErrorCode, ErrorCode as ServerErrorCode } from '../shared/proto
  * - `not_joined`: the room was left (`room.leave()`) or its join was refused;
  * - `unauthorized`: the server refused the token (close code 4003) and the client has no token
  *   function to get another, so it stopped ('error' event on the client);
- * - `token_expired`: the token expired while connected (4004), likewise.
+ * - `token_expired`: the token expired while connected (4004), likewise;
+ * - `disconnected`: only for an ephemeral publish, which is never queued or sent again: not
+ *   connected when publish() was called (not sent), or the link dropped before its answer (it may
+ *   have reached the members there then).
  * A server application's hooks may refuse with codes of their own (`AppErrorCode`).
  */
-export type ErrorCode = ServerErrorCode | 'queue_full' | 'closed' | 'unauthorized' | 'token_expired' | AppErrorCode;
+export type ErrorCode = ServerErrorCode | 'queue_full' | 'closed' | 'disconnected' | 'unauthorized' | 'token_expired' | AppErrorCode;
 
 export class PlazaError extends Error {
   override name = 'PlazaError';

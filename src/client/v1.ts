@@ -15,7 +15,7 @@ import { PlazaError, type ErrorCode } from './error.js';
 import { fail, type ResolvedOptions } from './options.js';
 import { createPublishIds } from './publish-ids.js';
 import { backoffDelay } from './retry.js';
-import { createRoom, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
+import { createRoom, type EphemeralAck, type JoinOptions, type PublishAck, type PublishOptions, type Room, type RoomState } from './room.js';
 import { sizeOf, type CloseInfo } from './socket.js';
 import type { Transport } from './transport.js';
 
@@ -28,7 +28,9 @@ interface Publish {
   readonly state: RoomState;
   /** Sent with excludeSelf: its ack stands for a message that never comes to us. */
   readonly excluded: boolean;
-  readonly resolve: (ack: PublishAck) => void;
+  /** To the members of the moment only: never queued, never sent again, no publish id. */
+  readonly ephemeral: boolean;
+  readonly resolve: (ack: PublishAck | EphemeralAck) => void;
   readonly reject: (error: PlazaError) => void;
   timer?: ReturnType<typeof setTimeout>;
   /** publishTimeout, from publish(): rejects it while it was never written. */
@@ -110,7 +112,8 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     clearTimeout(p.timer);
     p.settled = true;
     clearTimeout(p.deadline);
-    if (reply.type == 'ack') {
+    if (reply.type == 'ack' && 'ephemeral' in reply) p.resolve({ room: reply.room, ephemeral: true });
+    else if (reply.type == 'ack') {
       refusals = 0;
       if (p.excluded) p.state.skip(reply);
       p.resolve({
@@ -191,7 +194,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     if (typeof id == 'number') {
       const entry = inflight.get(id);
       inflight.delete(id);
-      if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active) {
+      if (entry && 'frame' in entry && m.type == 'error' && m.code == 'unavailable' && entry.state.active && !entry.ephemeral) {
         // The cluster could not take it (or confirm it). With its id, sending it again cannot
         // publish it twice; the server refuses this room's later ones until it comes (PROTOCOL.md),
         // so they come back here too and all go again in order, after a backoff.
@@ -225,6 +228,9 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       case 'message':
         rooms.get(m.room)?.message(m);
         break;
+      case 'ephemeral':
+        rooms.get(m.room)?.ephemeral(m);
+        break;
       case 'presence':
         rooms.get(m.room)?.presence(m);
     }
@@ -241,14 +247,16 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
   }
 
   const host = {
-    publish: (state: RoomState, data: unknown, { excludeSelf }: PublishOptions) =>
-      new Promise<PublishAck>((resolve, reject) => {
+    publish: (state: RoomState, data: unknown, { excludeSelf, ephemeral }: PublishOptions) =>
+      new Promise<PublishAck | EphemeralAck>((resolve, reject) => {
         const id = ++lastId;
         // Encoded now: the caller may change `data` while the message waits offline.
-        const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }), publishId: nextPublishId() });
-        const p: Publish = { id, frame, bytes: sizeOf(frame), state, excluded: !!excludeSelf, resolve, reject };
+        const frame = JSON.stringify({ type: 'publish', id, room: state.room.name, data, ...(excludeSelf && { excludeSelf }), ...(ephemeral ? { ephemeral } : { publishId: nextPublishId() }) });
+        const p: Publish = { id, frame, bytes: sizeOf(frame), state, excluded: !!excludeSelf, ephemeral: !!ephemeral, resolve, reject };
         if (closed) settle(p, error('closed', 'the client is closed'));
         else if (!state.active) settle(p, error('not_joined', `room ${state.room.name} was left`));
+        // Now or never: an ephemeral publish would be stale after a wait, so it never queues.
+        else if (ephemeral) (transport().status == 'open' && send(p)) || settle(p, error('queue_full', 'not sent: ephemeral publishes never wait'));
         else {
           if (options.publishTimeout) p.deadline = setTimeout(() => expire(p), options.publishTimeout);
           // Behind what already waits, so publishes keep their order.
@@ -296,7 +304,9 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       // Written and not answered: re-sent after the reconnect, ahead of what is still waiting to be re-sent.
       const unanswered: Publish[] = [];
       for (const entry of inflight.values()) {
-        if (entry && 'frame' in entry) {
+        // An ephemeral one is never sent again: it may have reached the members of its moment.
+        if (entry && 'frame' in entry && entry.ephemeral) settle(entry, error('disconnected', 'the link dropped first'));
+        else if (entry && 'frame' in entry) {
           clearTimeout(entry.timer);
           entry.resent = true;
           unanswered.push(entry);

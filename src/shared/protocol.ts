@@ -153,6 +153,14 @@ export interface PublishRequest {
    * @default undefined (every publish is a new message)
    */
   publishId?: string;
+  /**
+   * Send it only to the room's members of this moment (typing indicators, cursors): it takes no
+   * offset, is kept in no history or journal, is never replayed on a resume, and may not carry a
+   * `publishId`. Members receive an `ephemeral` envelope; the answer is an ack with
+   * `ephemeral: true` and no place.
+   * @default false
+   */
+  ephemeral?: boolean;
 }
 export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest;
 
@@ -220,6 +228,22 @@ export interface Ack {
   /** The `publishId` was published before: this is its first ack, and nothing was published now. */
   duplicate?: true;
 }
+/** The answer to an ephemeral publish: the room's members here were handed it; it has no place. */
+export interface EphemeralAck {
+  type: 'ack';
+  id: number | string;
+  room: string;
+  ephemeral: true;
+}
+/** An ephemeral publish as members receive it: no id, offset or epoch; it is not part of the room's order. */
+export interface EphemeralMessage {
+  type: 'ephemeral';
+  room: string;
+  /** Server time, ms since the Unix epoch. */
+  time: number;
+  from: Sender;
+  data: unknown;
+}
 export interface ErrorReply {
   type: 'error';
   id?: number | string;
@@ -241,4 +265,4 @@ export interface Notice {
   type: 'notice';
   text: string;
 }
-export type ServerMessage = Welcome | Joined | Left | RoomMessage | Ack | ErrorReply | Presence | Beat | Notice;
+export type ServerMessage = Welcome | Joined | Left | RoomMessage | EphemeralMessage | Ack | EphemeralAck | ErrorReply | Presence | Beat | Notice;

@@ -71,6 +71,10 @@ class ReservedRoomRouter implements Backplane {
     return this.serving(draft.room).publish(draft);
   }
 
+  publishEphemeral(draft: Draft) {
+    return this.serving(draft.room).publishEphemeral(draft);
+  }
+
   firstAck(room: string, publishId: string) {
     return this.serving(room).firstAck(room, publishId);
   }

@@ -132,6 +132,8 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
+  // No place in the room's order, so no fence: it cannot land before or after a retried publish.
+  if (request.ephemeral) return publishEphemeral(connection, request);
   const fence = fenceOf(connection, request.room);
   if (fence !== undefined) {
     if (request.publishId !== fence) {
@@ -149,6 +151,34 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
     );
   }
   return screenAndSend(connection, request, payload);
+}
+
+/**
+ * An ephemeral publish (issue #22, item 8): the same rate limit (counted on arrival), grants and
+ * onPublish hook as any publish, then to the members of the moment only.
+ */
+function publishEphemeral(connection: Requester, request: PublishRequest): void | Promise<void> {
+  const broker = connection.context.broker;
+  const payload: Payload = { kind: 'json', data: request.data };
+  if (!broker.screensPublishes) return sendEphemeral(connection, request, payload);
+  return broker.screen(request.room, payload, connection).then((screened) => {
+    if (!screened.ok) return connection.replyRefusal(request.id, screened.code, screened.message);
+    if (!isMember(connection, request.room)) return notJoined(connection, request);
+    sendEphemeral(connection, request, screened.payload);
+  });
+}
+
+function sendEphemeral(connection: Requester, request: PublishRequest, payload: Payload): void {
+  const broker = connection.context.broker;
+  broker.publishEphemeral(request.room, payload, connection, request.excludeSelf ? connection : undefined).then(
+    () => {
+      if (request.id !== undefined) connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, ephemeral: true }));
+    },
+    (error: unknown) => {
+      if (!(error instanceof BackplaneError)) return connection.fail(error);
+      connection.replyError(request.id, error.code, error.message);
+    },
+  );
 }
 
 function screenAndSend(connection: Requester, request: PublishRequest, payload: Payload): Promise<void> {

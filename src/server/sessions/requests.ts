@@ -140,13 +140,18 @@ function readRequest(value: Record<string, unknown>, id: number | string | undef
     case 'publish': {
       const data = own(value, 'data');
       if (data === undefined) fail('"data" is required (any JSON value)');
+      const ephemeral = optionalBoolean(value, 'ephemeral');
+      const publishId = readPublishId(own(value, 'publishId'));
+      // An ephemeral publish has no place to remember an id by, and is never retried.
+      if (ephemeral && publishId !== undefined) fail('an ephemeral publish takes no "publishId": it is sent once, to the members there now');
       return {
         type,
         id,
         room: validateRoomName(own(value, 'room'), limits.maxRoomName),
         data,
         excludeSelf: optionalBoolean(value, 'excludeSelf'),
-        publishId: readPublishId(own(value, 'publishId')),
+        publishId,
+        ...(ephemeral && { ephemeral }),
       };
     }
     default:

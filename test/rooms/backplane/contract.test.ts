@@ -152,6 +152,35 @@ function contract(name: string, factory: BackplaneFactory, redis: () => string |
       assert.deepEqual(cut?.messages.map((json) => JSON.parse(json).offset), [5, 6]);
     });
 
+    it('hands an ephemeral publish to the members of the moment on every node, outside the room\'s order (issue #22, item 8)', async () => {
+      const subject = await backplanes.build();
+      // On one server the room here is every member; a cluster has a second node to reach.
+      const other = redis() === undefined ? undefined : await backplanes.build();
+      const room = freshRoom('ephemeral');
+      const [here, there] = [new Collector('here'), new Collector('there')];
+      await join(subject, here, room);
+      if (other) await join(other, there, room);
+      const first = await subject.backplane.publish(draft(room, 'before'));
+      const delivered = await subject.backplane.publishEphemeral(draft(room, 'typing'));
+      assert.equal(delivered, 1);
+      const second = await subject.backplane.publish(draft(room, 'after'));
+      assert.equal(second.offset, first.offset + 1, 'the ephemeral publish took no offset');
+      assert.deepEqual(here.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
+      const ephemeral = here.envelopes[1]!;
+      assert.equal(ephemeral.offset, undefined);
+      assert.equal(ephemeral.epoch, undefined);
+      assert.equal(ephemeral.room, room);
+      if (other) {
+        await eventually(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
+        assert.deepEqual(there.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
+        // Not taken for a gap: the other node's log went on from 'before' to 'after' without a re-read.
+        assert.equal(other.backplane.stats?.resets, 0);
+        assert.equal((await other.backplane.attach(room)).lastOffset, second.offset);
+      }
+      const page = await subject.backplane.history(room, 0, 10);
+      assert.deepEqual(page?.messages.map((json) => JSON.parse(json).data), ['before', 'after'], 'history keeps no ephemeral publish');
+    });
+
     it('lists the members announced, with an exact count and the list cut at the limit', async () => {
       const subject = await backplanes.build();
       const room = freshRoom('presence');

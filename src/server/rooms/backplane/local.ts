@@ -5,7 +5,7 @@
  * also uses it for island publishes while Redis is away, and rooms/reserved-rooms.ts for the
  * server's own rooms in every mode.
  */
-import { presenceEnvelope } from '../../engine/envelope.js';
+import { ephemeralEnvelope, presenceEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
 import { sequence } from './sequence.js';
 import type { Member, Room } from '../../engine/hub.js';
@@ -92,6 +92,10 @@ export class LocalBackplane implements Backplane {
     return published;
   }
 
+  async publishEphemeral(draft: Draft): Promise<number> {
+    return deliverEphemeral(this.node, draft.room, ephemeralEnvelope(draft.roomJson, draft.time, draft.fromJson, draft.dataJson), draft.except);
+  }
+
   async firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
     return this.window?.get(room, publishId);
   }
@@ -123,6 +127,18 @@ export class LocalBackplane implements Backplane {
   async disconnect(selector: DisconnectSelector): Promise<number> {
     return this.node.disconnect(selector);
   }
+}
+
+/**
+ * Hands an ephemeral publish to the room's plaza.v1 members on this node, in the turn's order
+ * with its messages. Plain members never get one: they could not tell it from a message.
+ */
+export function deliverEphemeral(node: LocalNode, room: string, envelope: string, except: Member | string | undefined): number {
+  const here = node.hub.room(room);
+  if (!here) return 0;
+  let member = typeof except === 'string' ? undefined : except;
+  if (typeof except === 'string' && except !== '') for (const candidate of here.members) if (candidate.id === except) member = candidate;
+  return node.tell(here, envelope, member);
 }
 
 /** The members of a room on this node, cut at `limit`. */

@@ -83,7 +83,9 @@ export interface RoomState {
 /** What travels on a room's channel. */
 export type ChannelMessage =
   | ({ kind: 'message'; room: string; epoch: string } & StreamEntry)
-  | { kind: 'presence'; room: string; subject: string; json: string };
+  | { kind: 'presence'; room: string; subject: string; json: string }
+  /** An ephemeral publish (issue #22, item 8): outside the room's order, never in its stream. */
+  | ({ kind: 'ephemeral'; room: string; node: string } & Omit<PublishParts, 'token'>);
 
 /** A request on the control channel, seen by every node. */
 export interface ControlRequest {
@@ -126,13 +128,21 @@ function roomOfChannel(channel: string): string | undefined {
 const nodeRoomsKey = (nodeId: string) => `plaza:{nodes}:${nodeId}:rooms`;
 const replyChannel = (nodeId: string) => `plaza:reply:${nodeId}`;
 
-/** Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>` or `p <subject>\n<json>`. */
+/**
+ * Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>`,
+ * `p <subject>\n<json>` or `e <node> <time> <plain> <except>\n<from>\n<data>` (ephemeral).
+ */
 export function parseChannelText(room: string, text: string): ChannelMessage | undefined {
   const first = text.indexOf('\n');
   if (first === -1) return undefined;
   const head = text.slice(0, first).split(' ');
   if (head[0] === 'p' && head.length === 2) return { kind: 'presence', room, subject: head[1]!, json: text.slice(first + 1) };
   const second = text.indexOf('\n', first + 1);
+  if (head[0] === 'e' && head.length === 5 && second !== -1) {
+    const [, node, time, plain, except] = head as [string, string, string, string, string];
+    if (plain !== 't' && plain !== 'b' && plain !== 'j') return undefined;
+    return { kind: 'ephemeral', room, node, time: Number(time), plain, except: except === '-' ? '' : except, fromJson: text.slice(first + 1, second), dataJson: text.slice(second + 1) };
+  }
   if (head[0] !== 'm' || head.length !== 7 || second === -1) return undefined;
   const [, offset, epoch, time, plain, except, token] = head as [string, string, string, string, string, string, string];
   if (plain !== 't' && plain !== 'b' && plain !== 'j') return undefined;
@@ -455,6 +465,11 @@ export class RedisLink {
     const match = kept ? /^(\S+) (\d+) (\d+) ?(.*)$/.exec(kept) : null;
     if (!match || Number(match[3]) <= now - this.idTtl) return undefined;
     return { epoch: match[1]!, offset: Number(match[2]), fingerprint: match[4]! };
+  }
+
+  /** Sends an ephemeral publish on the room's channel only: no offset, nothing stored (issue #22, item 8). */
+  async publishEphemeral(room: string, parts: Omit<PublishParts, 'token'>): Promise<void> {
+    await this.tellRoom(room, `e ${this.options.nodeId} ${parts.time} ${parts.plain} ${parts.except || '-'}\n${parts.fromJson}\n${parts.dataJson}`);
   }
 
   /** Sends a presence delta on the room's channel (after the room's records were written). */

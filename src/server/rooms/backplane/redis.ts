@@ -33,12 +33,12 @@
  * node stays up (no islands) and re-reads each room whose channel lapsed (onLapse).
  */
 import { randomBytes } from 'node:crypto';
-import { joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
+import { ephemeralEnvelope, joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
-import { LocalBackplane, localMembers, serverFull } from './local.js';
+import { deliverEphemeral, LocalBackplane, localMembers, serverFull } from './local.js';
 import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
@@ -148,6 +148,8 @@ export class RedisBackplane implements Backplane {
   private readonly mirrors = new Map<string, Mirror>();
   private readonly pendings = new Map<string, Pending>();
   private inflightBytes = 0;
+  /** Ephemeral publishes sent to Redis and not answered yet (counted against maxInflight). */
+  private ephemeralInflight = 0;
   private seq = 0;
   private rejected = 0;
   /** Repeated publish ids answered with their first place (for /metrics). */
@@ -387,6 +389,31 @@ export class RedisBackplane implements Backplane {
     return sequence(this.node, this.store, mirror.log, draft);
   }
 
+  /**
+   * Members here first, then the channel for the other nodes (no script, no stream: outside the
+   * room's order). While Redis is away only this node's members can have it. Bounded with the
+   * publishes by --redis-max-inflight.
+   */
+  async publishEphemeral(draft: Draft): Promise<number> {
+    const envelope = ephemeralEnvelope(draft.roomJson, draft.time, draft.fromJson, draft.dataJson);
+    if (!this.link.ready) return deliverEphemeral(this.node, draft.room, envelope, draft.except);
+    if (this.pendings.size + this.ephemeralInflight >= this.options.maxInflight) {
+      this.rejected++;
+      throw unavailable('is falling behind (too many publishes on their way to Redis)');
+    }
+    const delivered = deliverEphemeral(this.node, draft.room, envelope, draft.except);
+    this.ephemeralInflight++;
+    try {
+      await this.link.publishEphemeral(draft.room, { time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '' });
+    } catch (error) {
+      this.logger.debug('Redis did not take an ephemeral publish', { room: draft.room, error: (error as Error).message });
+      throw unavailable('did not take the ephemeral publish; members on this node got it, others may not have');
+    } finally {
+      this.ephemeralInflight--;
+    }
+    return delivered;
+  }
+
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
     if (!this.link.ready || !this.options.publishIdWindow) return Promise.resolve(undefined);
     return this.link.firstAck(room, publishId, Date.now());
@@ -397,6 +424,9 @@ export class RedisBackplane implements Backplane {
   private onChannel(message: ChannelMessage): void {
     const mirror = this.mirrors.get(message.room);
     if (!mirror) return;
+    // Outside the room's order: handed on at once, never held by a resync nor taken for a gap.
+    // The publishing node handed it to its own members already.
+    if (message.kind === 'ephemeral') return this.onEphemeral(mirror, message);
     if (!mirror.synced) {
       const bytes = message.kind === 'message' ? message.dataJson.length + message.fromJson.length : message.json.length;
       if (mirror.buffer.length >= (this.options.maxSyncBuffer ?? MAX_SYNC_BUFFER) || mirror.bufferBytes + bytes > MAX_SYNC_BUFFER_BYTES) {
@@ -426,6 +456,11 @@ export class RedisBackplane implements Backplane {
       return;
     }
     this.deliverEntry(mirror, message.epoch, message);
+  }
+
+  private onEphemeral(mirror: Mirror, message: ChannelMessage & { kind: 'ephemeral' }): void {
+    if (message.node === this.nodeId) return;
+    deliverEphemeral(this.node, mirror.room, ephemeralEnvelope(mirror.roomJson, message.time, message.fromJson, message.dataJson), message.except);
   }
 
   /** Keeps a sequenced message in the mirror and hands it to the members here. */

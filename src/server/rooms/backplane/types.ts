@@ -115,8 +115,11 @@ export interface LocalNode {
   readonly hub: Hub;
   /** Hands one message to the room's members here; returns how many got it. */
   deliver(room: Room, message: Outgoing, except: Member | undefined): number;
-  /** Hands an already encoded envelope to the room's plaza.v1 members (a catch-up or a reset). */
-  tell(room: Room, json: string): void;
+  /**
+   * Hands an already encoded envelope to the room's plaza.v1 members but `except` (a catch-up, a
+   * reset, an ephemeral publish), in the turn's order with its messages; returns how many got it.
+   */
+  tell(room: Room, json: string, except?: Member): number;
   /** Hands a presence delta to the room's watchers, except the member it is about. */
   presence(room: Room, json: string, subject: string | undefined): void;
   /** Closes this node's matching connections with 4001; returns how many. */
@@ -200,6 +203,14 @@ export interface Backplane extends BackplaneOperations, ClusterAdmin {
    * the append are one atomic step, so two nodes given the same id cannot both publish it.
    */
   publish(draft: Draft): Promise<Published>;
+  /**
+   * Hands `draft` to the room's members of this moment, on every node, outside the room's order
+   * (issue #22, item 8): no offset, no history, no journal, no publish id; a node that follows
+   * the room never takes it for a gap. Resolves with how many members here were handed it, once
+   * it is also on its way to the other nodes; rejects with BackplaneError('unavailable') when a
+   * cluster could not send it on (the members here have it then).
+   */
+  publishEphemeral(draft: Draft): Promise<number>;
   /** Where `publishId` landed in `room`, if the window still has it (a read; publish() is the atomic check). */
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
