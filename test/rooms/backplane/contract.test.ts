@@ -171,7 +171,7 @@ function contract(name: string, factory: BackplaneFactory, redis: () => string |
       assert.equal(ephemeral.epoch, undefined);
       assert.equal(ephemeral.room, room);
       if (other) {
-        await eventually(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
+        await until(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
         assert.deepEqual(there.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
         // Not taken for a gap: the other node's log went on from 'before' to 'after' without a re-read.
         assert.equal(other.backplane.stats?.resets, 0);
