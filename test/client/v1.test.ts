@@ -356,6 +356,31 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.deepEqual(await result, { room: 'r', offset: 1, epoch: 'NEW', mayRepeat: true });
     });
 
+    it('says mayRepeat when the room was reset between the first try and the ack, even in the same epoch (an island copy)', async () => {
+      const { client, sockets, socket } = start();
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'C', offset: 5 });
+      const result = room.publish('placed on an island, then again');
+      socket().drop(1006);
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
+      socket(1).open();
+      welcome(socket(1));
+      joined(socket(1), 'r', { epoch: 'C', offset: 6, recovered: false, reason: 'epoch_changed' });
+      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 7, epoch: 'C' });
+      assert.deepEqual(await result, { room: 'r', offset: 7, epoch: 'C', mayRepeat: true });
+      // Without a reset in between, a re-sent publish acked in its epoch is simply placed once.
+      const second = room.publish('once');
+      socket(1).drop(1006);
+      await until(() => sockets.length === 3, 1000, 'the second reconnect');
+      socket(2).open();
+      welcome(socket(2));
+      joined(socket(2), 'r', { epoch: 'C', offset: 7 });
+      reply(socket(2), { type: 'ack', id: publishes(socket(2))[0]!.id, room: 'r', offset: 8, epoch: 'C' });
+      assert.deepEqual(await second, { room: 'r', offset: 8, epoch: 'C' });
+    });
+
     it('sends again, after a backoff and in order, publishes the cluster answered unavailable (issue #22)', async () => {
       const { client, sockets, socket } = start({ minDelay: 20, maxDelay: 20 });
       socket().open();
