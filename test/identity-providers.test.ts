@@ -26,6 +26,7 @@ import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { claimsFor, forgeWithPublicKey, generateSigningKey, IdentityProvider, signJwt, type Algorithm } from './helpers/identity-provider.js';
 import { ROOT, wsUrl } from './helpers/plaza.js';
 import { until } from './helpers/wait.mjs';
+import { untilReady } from './helpers/processes.mjs';
 import { metric } from './helpers/metrics.mjs';
 
 const KEY = 'operator-key-0123456789abcdef';
@@ -306,10 +307,7 @@ describe('sign-in from identity providers', () => {
       await until(() => c.status === 'open', 3000, `${alg} with the cached key`);
     }
     idp.mode = 'up';
-    const deadline = Date.now() + 3000;
-    let status = 0;
-    while (Date.now() < deadline && (status = (await fetch(`${plaza.url}/readyz`)).status) !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(status, 200, 'ready again once the provider answers');
+    await untilReady(plaza.url, 200, 3000); // ready again once the provider answers
   });
 
   it('starts while the provider is down: not ready, upgrades 503 (not counted), and serves once it answers', async () => {

@@ -306,7 +306,7 @@ describe('security', () => {
         assert.equal(await upgradeStatus(wsUrl(plaza)), 503);
         assert.equal(plaza.connectionCount, 2);
         await held[0]!.close();
-        await new Promise((r) => setTimeout(r, 50));
+        await until(() => plaza.connectionCount === 1, 5000, 'the server to see the client leave');
         assert.equal(await upgradeStatus(wsUrl(plaza)), 101, 'a slot frees up when a client leaves');
         await held[1]!.close();
       } finally {

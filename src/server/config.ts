@@ -6,7 +6,7 @@
  */
 
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
-import { isReservedRoom, roomNameProblem } from '../shared/room-name.js';
+import { isReservedRoom, RESERVED_PREFIX, ROOM_NAME_RULE, roomNameProblem } from '../shared/room-name.js';
 import { reachablePath } from './access/request-target.js';
 import { parseRedisTarget } from './redis-target.js';
 import { MAX_CLAIM_PATH, parseClaimPath } from './access/claim-path.js';
@@ -471,14 +471,14 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
   }
   checkCombinations(resolved);
   if (roomNameProblem(resolved.defaultRoom, resolved.maxRoomName) !== undefined) {
-    throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
+    throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} characters: ${ROOM_NAME_RULE}; got ${JSON.stringify(resolved.defaultRoom)}`);
   }
   // Compared with each upgrade's path as parsed, so it must be spelled that way too.
   const path = reachablePath(resolved.path);
   if ('problem' in path) throw new ConfigError('path', path.problem);
   resolved.path = path.path;
   // Plain clients talk there: in a room of the server's own, they would skip the hooks.
-  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named plaza:… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
+  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named ${RESERVED_PREFIX}… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
   return resolved;
 }
 
