@@ -30,6 +30,16 @@ export function serverFull(): BackplaneError {
   return new BackplaneError('server_full', 'the server tracks as many rooms as it may (--max-rooms); try again later');
 }
 
+/** A publish whose id was withdrawn first: it is not published, now or later. */
+export function withdrawn(): BackplaneError {
+  return new BackplaneError('withdrawn', 'this publishId was withdrawn: it was not published, and will not be');
+}
+
+/** Without a window nothing can be withdrawn: the server would promise what it cannot keep. */
+export function noWindow(): BackplaneError {
+  return new BackplaneError('bad_request', 'this server keeps no publish ids (--publish-id-window 0), so it cannot withdraw one');
+}
+
 export class LocalBackplane implements Backplane {
   readonly status = { up: true };
   /** Not a cluster: nothing for /metrics' cluster gauges. */
@@ -77,6 +87,7 @@ export class LocalBackplane implements Backplane {
   async publish(draft: Draft): Promise<Published> {
     // Looked up and remembered in the same synchronous step as the append: nothing can come between.
     const first = draft.publishId === undefined ? undefined : this.window?.get(draft.room, draft.publishId);
+    if (first?.withdrawn) throw withdrawn();
     if (first) {
       this.window!.duplicates++;
       // Its message was delivered here in the step that gave it its offset: nothing to wait for.
@@ -94,6 +105,11 @@ export class LocalBackplane implements Backplane {
 
   async publishEphemeral(draft: Draft): Promise<number> {
     return deliverEphemeral(this.node, draft.room, ephemeralEnvelope(draft.roomJson, draft.time, draft.fromJson, draft.dataJson), draft.except);
+  }
+
+  async withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined> {
+    if (!this.window?.enabled) throw noWindow();
+    return this.window.withdraw(room, publishId, time);
   }
 
   async firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {

@@ -38,7 +38,7 @@ import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
-import { deliverEphemeral, LocalBackplane, localMembers, serverFull } from './local.js';
+import { deliverEphemeral, LocalBackplane, localMembers, noWindow, serverFull, withdrawn } from './local.js';
 import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
@@ -326,8 +326,9 @@ export class RedisBackplane implements Backplane {
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
-  private onSequenced(pending: Pending, { offset, first }: Sequenced, epoch: string): void {
+  private onSequenced(pending: Pending, { offset, first, withdrawn: refused }: Sequenced, epoch: string): void {
     if (pending.settled) return; // its channel message was faster
+    if (refused) return this.fail(pending, withdrawn());
     pending.offset = offset;
     pending.epoch = first ? first.epoch : epoch;
     if (first) pending.repeat = { fingerprint: first.fingerprint };
@@ -370,6 +371,7 @@ export class RedisBackplane implements Backplane {
   private islandPublish(mirror: Mirror, draft: Draft): Published {
     const ids = this.options.localIds;
     const first = draft.publishId === undefined ? undefined : ids?.get(draft.room, draft.publishId);
+    if (first?.withdrawn) throw withdrawn();
     if (first) {
       this.duplicates++;
       return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
@@ -412,6 +414,25 @@ export class RedisBackplane implements Backplane {
       this.ephemeralInflight--;
     }
     return delivered;
+  }
+
+  /**
+   * Settled in Redis, atomically with the publish script's check (WITHDRAW_SCRIPT); this node
+   * remembers a withdrawal too, so a copy retried here during a later outage is refused as well.
+   * While Redis is away it cannot be settled: 'unavailable', and the client asks again.
+   */
+  async withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined> {
+    if (!this.options.publishIdWindow) throw noWindow();
+    if (!this.link.ready) throw unavailable('is unreachable');
+    let first;
+    try {
+      first = await this.link.withdraw(room, publishId, time);
+    } catch (error) {
+      this.logger.warn('Redis did not settle a withdraw', { room, error: (error as Error).message });
+      throw unavailable('did not answer the withdraw');
+    }
+    if (!first) this.options.localIds?.withdraw(room, publishId, time);
+    return first;
   }
 
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
