@@ -86,6 +86,29 @@ export class PublishWindow {
     return entry;
   }
 
+  /**
+   * Remembers where a publish landed by its id (a publish without one, undefined or '', leaves
+   * nothing). The one way a place gets in: the local backplane, island publishes, a cluster
+   * node's own publishes and the journal's replay at start-up all call it, so a retry or an HTTP
+   * Idempotency-Key (`api:` + key) is answered the same wherever its first try landed.
+   */
+  landed(room: string, publishId: string | undefined, place: { offset: number; epoch: string; time: number; fingerprint?: string | undefined }): void {
+    if (publishId === undefined || publishId === '') return;
+    this.remember(room, publishId, { offset: place.offset, epoch: place.epoch, time: place.time, fingerprint: place.fingerprint ?? '' });
+  }
+
+  /**
+   * What the window knows of a publish's id before it is sequenced: its first place (counted in
+   * `duplicates`), its withdrawal, or undefined for a new publish. Call it in the same
+   * synchronous step as the sequencing and `landed`, so nothing can come between.
+   */
+  repeatOf(room: string, publishId: string | undefined): FirstAck | undefined {
+    if (publishId === undefined || publishId === '') return undefined;
+    const first = this.get(room, publishId);
+    if (first && !first.withdrawn) this.duplicates++;
+    return first;
+  }
+
   /** Remembers where `id` landed in `room`; the oldest ids make way past the bounds. */
   remember(room: string, id: string, ack: FirstAck): void {
     if (!this.enabled) return;
