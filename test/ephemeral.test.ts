@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
 import { reject } from '../src/server/hooks/types.js';
-import { REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
+import { untilReady } from './helpers/processes.mjs';
 import { listening } from './helpers/library.js';
 import { connect, startPlaza, wsUrl } from './helpers/plaza.js';
 import { until } from './helpers/wait.mjs';
@@ -286,6 +287,32 @@ describe('ephemeral publishes on two cluster nodes on Redis', { skip: skipWithou
       assert.deepEqual(await history(nodes[1]!.http, room), ['one', 'two']);
     } finally {
       await Promise.all(nodes.map((node) => stopNode(node)));
+    }
+  });
+
+  it('count against --redis-max-inflight while Redis stalls: past it, unavailable at once, and the members here still got each one', async () => {
+    const redis = await PrivateRedis.start();
+    const node = await startNode(redis.url, ['--redis-max-inflight', '3']);
+    try {
+      await untilReady(node.http, 200);
+      const room = fresh('bound');
+      const raw = await V1Client.open(node.ws);
+      open.push(raw);
+      await raw.request({ type: 'join', room });
+      const listener = await member(node.ws, room);
+      redis.pause();
+      try {
+        for (let n = 0; n < 10; n++) raw.send({ type: 'publish', id: `e${n}`, room, data: `e${n}`, ephemeral: true });
+        const answers = await Promise.all(Array.from({ length: 7 }, (_, n) => raw.waitFor((e) => e.id === `e${n + 3}`, 2000).then((e) => e.code)));
+        assert.deepEqual(answers, Array(7).fill('unavailable'), 'past the bound: refused at once, nothing queued');
+        await until(() => listener.ephemerals.length === 3, 2000, 'the three taken reached the member here');
+      } finally {
+        redis.resume();
+      }
+      for (let n = 0; n < 3; n++) assert.deepEqual(await raw.waitFor((e) => e.id === `e${n}`, 5000), { type: 'ack', id: `e${n}`, room, ephemeral: true });
+    } finally {
+      await stopNode(node);
+      await redis.destroy();
     }
   });
 });

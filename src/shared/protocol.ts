@@ -68,6 +68,8 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   /** The cluster backplane (Redis) could not be reached for this request; retry shortly. */
   Unavailable: 'unavailable',
+  /** The publish's `publishId` was withdrawn (a `withdraw` came first): it was not published, and will not be. */
+  Withdrawn: 'withdrawn',
   /** The request timed out on the client side (never sent by the server). */
   Timeout: 'timeout',
   /** The server failed unexpectedly; the error is in its log. */
@@ -162,7 +164,19 @@ export interface PublishRequest {
    */
   ephemeral?: boolean;
 }
-export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest;
+/**
+ * Settles a publish whose ack never came (issue #22, item 3): the server answers the publish's
+ * first ack (`duplicate: true`) if it was published, or else records the id as withdrawn, in the
+ * same atomic step that checks it, and answers `withdrawn`: from then on, within the room's
+ * window, no copy of that publish can be published.
+ */
+export interface WithdrawRequest {
+  type: 'withdraw';
+  id?: number | string;
+  room: string;
+  publishId: string;
+}
+export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest | WithdrawRequest;
 
 // ---- server → client --------------------------------------------------------------------
 
@@ -228,6 +242,13 @@ export interface Ack {
   /** The `publishId` was published before: this is its first ack, and nothing was published now. */
   duplicate?: true;
 }
+/** The answer to a `withdraw` whose publish was not published: now it never will be. */
+export interface Withdrawn {
+  type: 'withdrawn';
+  id: number | string;
+  room: string;
+  publishId: string;
+}
 /** The answer to an ephemeral publish: the room's members here were handed it; it has no place. */
 export interface EphemeralAck {
   type: 'ack';
@@ -265,4 +286,4 @@ export interface Notice {
   type: 'notice';
   text: string;
 }
-export type ServerMessage = Welcome | Joined | Left | RoomMessage | EphemeralMessage | Ack | EphemeralAck | ErrorReply | Presence | Beat | Notice;
+export type ServerMessage = Welcome | Joined | Left | RoomMessage | EphemeralMessage | Ack | EphemeralAck | Withdrawn | ErrorReply | Presence | Beat | Notice;

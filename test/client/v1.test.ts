@@ -243,23 +243,66 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.equal(await silent, 'ack');
     });
 
-    it('rejects with timeout a publish not written within publishTimeout, and never sends it; one written is kept (issue #22)', async () => {
+    it('past publishTimeout: one never written rejects with timeout, unsent; one written is withdrawn on the next connection, never re-sent (issue #22)', async () => {
       const { client, sockets, socket } = start({ publishTimeout: 30, minDelay: 200, maxDelay: 200 });
       socket().open();
       welcome(socket());
       const room = client.join('r');
-      joined(socket(), 'r');
-      const written = room.publish('written');
+      joined(socket(), 'r', { epoch: 'E' });
+      const lost = outcome(room.publish('lost'));
+      const landed = room.publish('landed');
+      const ids = publishes(socket()).map((e) => e.publishId as string);
       socket().drop(1006);
       const offline = outcome(room.publish('offline'));
       assert.equal(await offline, 'timeout');
       await until(() => sockets.length === 2, 2000, 'the reconnect');
       socket(1).open();
       welcome(socket(1));
-      joined(socket(1), 'r');
-      assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['written'], 'the expired one is never sent; the written one is');
-      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 1, epoch: 'E' });
-      assert.deepEqual(await written, { room: 'r', offset: 1, epoch: 'E' });
+      joined(socket(1), 'r', { epoch: 'E' });
+      assert.deepEqual(publishes(socket(1)), [], 'nothing is sent again after its deadline');
+      const withdraws = socket(1).envelopes.filter((e) => e.type === 'withdraw');
+      assert.deepEqual(withdraws.map((e) => [e.room, e.publishId]), [['r', ids[0]], ['r', ids[1]]]);
+      reply(socket(1), { type: 'withdrawn', id: withdraws[0]!.id, room: 'r', publishId: ids[0] });
+      reply(socket(1), { type: 'ack', id: withdraws[1]!.id, room: 'r', offset: 1, epoch: 'E', duplicate: true });
+      assert.equal(await lost, 'timeout');
+      assert.deepEqual(await landed, { room: 'r', offset: 1, epoch: 'E', duplicate: true });
+    });
+
+    it('past publishTimeout on an open link: the withdraw follows the publish; its own ack, if it comes first, settles it (issue #22)', async () => {
+      const { client, socket } = start({ publishTimeout: 30, ackTimeout: 0 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'E' });
+      const late = room.publish('late');
+      const slow = outcome(room.publish('slow'));
+      await until(() => socket().envelopes.filter((e) => e.type === 'withdraw').length === 2, 2000, 'both withdrawn');
+      const [first, second] = publishes(socket());
+      const withdraws = socket().envelopes.filter((e) => e.type === 'withdraw');
+      reply(socket(), { type: 'ack', id: first!.id, room: 'r', offset: 1, epoch: 'E' });
+      reply(socket(), { type: 'error', id: second!.id, code: 'unavailable', message: 'Redis is away' });
+      reply(socket(), { type: 'ack', id: withdraws[0]!.id, room: 'r', offset: 1, epoch: 'E', duplicate: true });
+      // Redis away: the withdraw is asked again after a backoff, and its answer decides.
+      reply(socket(), { type: 'error', id: withdraws[1]!.id, code: 'unavailable', message: 'Redis is away' });
+      await until(() => socket().envelopes.filter((e) => e.type === 'withdraw').length === 3, 2000, 'the withdraw asked again');
+      reply(socket(), { type: 'withdrawn', id: socket().envelopes.filter((e) => e.type === 'withdraw')[2]!.id, room: 'r', publishId: second!.publishId });
+      assert.deepEqual(await late, { room: 'r', offset: 1, epoch: 'E' });
+      assert.equal(await slow, 'timeout');
+      assert.equal(publishes(socket()).length, 2, 'neither was sent again');
+    });
+
+    it('past publishTimeout, a withdraw answered after the room started over cannot say: epoch_changed (issue #22)', async () => {
+      const { client, socket } = start({ publishTimeout: 30, ackTimeout: 0 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'E' });
+      const result = outcome(room.publish('x'));
+      reply(socket(), { type: 'joined', room: 'r', epoch: 'F', offset: 0, recovered: false, reason: 'epoch_changed', messages: [] });
+      await until(() => socket().envelopes.some((e) => e.type === 'withdraw'), 2000, 'the withdraw');
+      const withdraw = socket().envelopes.find((e) => e.type === 'withdraw')!;
+      reply(socket(), { type: 'withdrawn', id: withdraw.id, room: 'r', publishId: withdraw.publishId });
+      assert.equal(await result, 'epoch_changed');
     });
 
     it('queues publishes while offline, at most maxQueue (the oldest rejected queue_full), and sends them after the rejoin', async () => {

@@ -219,6 +219,11 @@ export class Broker {
     });
   }
 
+  /** Settles `publishId` in `name` (Backplane.withdraw): its first place, or undefined once withdrawn. */
+  withdraw(name: string, publishId: string): Promise<{ offset: number; epoch: string } | undefined> {
+    return this.backplane.withdraw(name, publishId, Date.now());
+  }
+
   /**
    * Where `publishId` landed in `name`, if the room's window has it: read before an onPublish
    * hook runs, so a retry is not screened twice. publish() stays the atomic check.

@@ -154,8 +154,13 @@ function readRequest(value: Record<string, unknown>, id: number | string | undef
         ...(ephemeral && { ephemeral }),
       };
     }
+    case 'withdraw': {
+      const publishId = readPublishId(own(value, 'publishId'));
+      if (publishId === undefined) fail('"publishId" is required: the id of the publish to withdraw');
+      return { type, id, room: validateRoomName(own(value, 'room'), limits.maxRoomName), publishId };
+    }
     default:
       if (typeof type !== 'string') fail('"type" must be a string');
-      return fail(`unknown type ${JSON.stringify(type.slice(0, 32))}; expected hello, join, leave or publish`, ErrorCode.UnknownType);
+      return fail(`unknown type ${JSON.stringify(type.slice(0, 32))}; expected hello, join, leave, publish or withdraw`, ErrorCode.UnknownType);
   }
 }

@@ -25,7 +25,7 @@
 import type { Cluster as ClusterClient, Redis as RedisClient, RedisOptions } from 'ioredis';
 import { parseRedisTarget, redactRedisUrl, type RedisTarget } from '../../redis-target.js';
 import type { PlainKind } from '../../engine/publication.js';
-import { FETCH_SCRIPT, PUBLISH_SCRIPT, RETIRE_SCRIPT } from './redis-scripts.js';
+import { FETCH_SCRIPT, PUBLISH_SCRIPT, RETIRE_SCRIPT, WITHDRAW_SCRIPT } from './redis-scripts.js';
 import { ShardedChannels } from './redis-shards.js';
 
 export interface RedisLinkOptions {
@@ -66,6 +66,8 @@ export interface Sequenced {
   offset: number;
   /** Set for a repeated publish id: the first publish's epoch and fingerprint; nothing was published now. */
   first?: { epoch: string; fingerprint: string };
+  /** The publish id was withdrawn (issue #22, item 3): nothing was published, and `offset` means nothing. */
+  withdrawn?: true;
 }
 
 /** A stored room message as read back from a stream: its parts and its offset. */
@@ -182,6 +184,7 @@ interface Scripts {
   plazaRetire(...args: Array<string | number>): Promise<number>;
   plazaPublish(...args: Array<string | number>): Promise<[string, number[], string[]]>;
   plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
+  plazaWithdraw(...args: Array<string | number>): Promise<string>;
 }
 /** Commands go to one Redis or to a cluster; on a cluster a multi or pipeline holds keys of one slot (see `many`). */
 type Commands = (RedisClient | ClusterClient) & Scripts;
@@ -314,6 +317,7 @@ export class RedisLink {
     command.defineCommand('plazaPublish', { numberOfKeys: 7, lua: PUBLISH_SCRIPT });
     command.defineCommand('plazaFetch', { numberOfKeys: 4, lua: FETCH_SCRIPT });
     command.defineCommand('plazaRetire', { numberOfKeys: 4, lua: RETIRE_SCRIPT });
+    command.defineCommand('plazaWithdraw', { numberOfKeys: 2, lua: WITHDRAW_SCRIPT });
     // Not awaited to completion: a server must start (and say "not ready") while Redis is away.
     command.connect().catch(() => undefined);
     this.subscriber?.connect().catch(() => undefined);
@@ -454,9 +458,23 @@ export class RedisLink {
       const repeat = repeats[i] ?? '';
       if (repeat === '') return { offset: Number(offset) };
       const space = repeat.indexOf(' ');
+      // A withdrawn id's entry is '- 0 <time>' (WITHDRAW_SCRIPT): the script reports it as a repeat of epoch '-'.
+      if (repeat.slice(1, space) === '-') return { offset: 0, withdrawn: true };
       return { offset: Number(offset), first: { epoch: repeat.slice(1, space), fingerprint: repeat.slice(space + 1) } };
     });
     return { epoch, sequenced };
+  }
+
+  /**
+   * Settles `publishId` in `room` (WITHDRAW_SCRIPT): its first place if it was published within
+   * the window, or else undefined, the id now recorded as withdrawn.
+   */
+  async withdraw(room: string, publishId: string, now: number): Promise<{ offset: number; epoch: string } | undefined> {
+    const k = roomKeys(room);
+    const kept = await this.redis.plazaWithdraw(k.ids, k.idq, publishId, now, this.options.publishIdWindow ?? 0, this.idTtl);
+    const match = /^(\S+) (\d+) /.exec(kept);
+    if (!match || match[1] === '-') return undefined;
+    return { epoch: match[1]!, offset: Number(match[2]) };
   }
 
   /** Where `publishId` landed in `room`, if its window still has it (a plain read; the publish script is the check). */

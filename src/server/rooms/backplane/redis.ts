@@ -38,7 +38,7 @@ import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
-import { deliverEphemeral, LocalBackplane, localMembers, serverFull } from './local.js';
+import { deliverEphemeral, LocalBackplane, localMembers, noWindow, repeatAnswer, serverFull, withdrawn } from './local.js';
 import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
@@ -236,7 +236,8 @@ export class RedisBackplane implements Backplane {
   }
 
   get publishIdCounts(): PublishIdCounts {
-    return { entries: this.options.localIds?.size ?? 0, duplicates: this.duplicates };
+    // Repeats answered by Redis, and by this node's own memory while Redis was away.
+    return { entries: this.options.localIds?.size ?? 0, duplicates: this.duplicates + (this.options.localIds?.duplicates ?? 0) };
   }
 
   // ---- rooms followed here --------------------------------------------------------------
@@ -326,8 +327,9 @@ export class RedisBackplane implements Backplane {
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
-  private onSequenced(pending: Pending, { offset, first }: Sequenced, epoch: string): void {
+  private onSequenced(pending: Pending, { offset, first, withdrawn: refused }: Sequenced, epoch: string): void {
     if (pending.settled) return; // its channel message was faster
+    if (refused) return this.fail(pending, withdrawn());
     pending.offset = offset;
     pending.epoch = first ? first.epoch : epoch;
     if (first) pending.repeat = { fingerprint: first.fingerprint };
@@ -345,9 +347,7 @@ export class RedisBackplane implements Backplane {
     pending.settled = true;
     this.release(pending);
     if (pending.repeat) this.duplicates++;
-    else if (pending.parts.publishId) {
-      this.options.localIds?.remember(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
-    }
+    else this.options.localIds?.landed(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
     pending.resolve(pending.repeat
       ? { offset: pending.offset!, epoch: pending.epoch!, delivered: 0, duplicate: true, fingerprint: pending.repeat.fingerprint }
       : { offset: pending.offset!, epoch: pending.epoch!, delivered });
@@ -369,13 +369,10 @@ export class RedisBackplane implements Backplane {
   /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
   private islandPublish(mirror: Mirror, draft: Draft): Published {
     const ids = this.options.localIds;
-    const first = draft.publishId === undefined ? undefined : ids?.get(draft.room, draft.publishId);
-    if (first) {
-      this.duplicates++;
-      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
-    }
+    const first = ids?.repeatOf(draft.room, draft.publishId);
+    if (first) return repeatAnswer(first);
     const published = this.islandSequence(mirror, draft);
-    if (draft.publishId !== undefined) ids?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    ids?.landed(draft.room, draft.publishId, { ...published, time: draft.time, fingerprint: draft.fingerprint });
     return published;
   }
 
@@ -412,6 +409,25 @@ export class RedisBackplane implements Backplane {
       this.ephemeralInflight--;
     }
     return delivered;
+  }
+
+  /**
+   * Settled in Redis, atomically with the publish script's check (WITHDRAW_SCRIPT); this node
+   * remembers a withdrawal too, so a copy retried here during a later outage is refused as well.
+   * While Redis is away it cannot be settled: 'unavailable', and the client asks again.
+   */
+  async withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined> {
+    if (!this.options.publishIdWindow) throw noWindow();
+    if (!this.link.ready) throw unavailable('is unreachable');
+    let first;
+    try {
+      first = await this.link.withdraw(room, publishId, time);
+    } catch (error) {
+      this.logger.warn('Redis did not settle a withdraw', { room, error: (error as Error).message });
+      throw unavailable('did not answer the withdraw');
+    }
+    if (!first) this.options.localIds?.withdraw(room, publishId, time);
+    return first;
   }
 
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {

@@ -63,7 +63,8 @@ export interface Published {
   fingerprint?: string;
 }
 
-export type BackplaneErrorCode = 'server_full' | 'unavailable';
+/** `bad_request` only answers a withdraw where no window is kept (--publish-id-window 0). */
+export type BackplaneErrorCode = 'server_full' | 'unavailable' | 'withdrawn' | 'bad_request';
 
 /** Why a publish or attach could not be done; `code` is the error code clients see. */
 export class BackplaneError extends Error {
@@ -211,6 +212,13 @@ export interface Backplane extends BackplaneOperations, ClusterAdmin {
    * cluster could not send it on (the members here have it then).
    */
   publishEphemeral(draft: Draft): Promise<number>;
+  /**
+   * Settles `publishId` in `room` (issue #22, item 3): resolves with its first place if it was
+   * published, or else records it as withdrawn, atomically with the check publish() makes, and
+   * resolves undefined; a publish of a withdrawn id then rejects with
+   * BackplaneError('withdrawn'). Rejects with 'unavailable' when that cannot be done now.
+   */
+  withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined>;
   /** Where `publishId` landed in `room`, if the window still has it (a read; publish() is the atomic check). */
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
