@@ -31,7 +31,8 @@ import { createNode, type PublishResult } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
 import { SessionIds } from './sessions/session-ids.js';
-import type { Side, SideParts } from './sessions/side.js';
+import type { Side } from './sessions/side.js';
+import type { SideParts } from './sessions/side-parts.js';
 import { createWebSocketSide } from './websocket/side.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
