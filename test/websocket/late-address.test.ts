@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createPlaza, type Plaza } from '../../src/server/plaza.js';
-import { eventually } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 /** A plain client from `localAddress` (127.0.0.x are all loopback on Linux), open. */
 async function plainFrom(plaza: Plaza, localAddress: string): Promise<WebSocket> {
@@ -35,7 +35,7 @@ describe('the address of a client let in without reading it', () => {
       const late = await plainFrom(plaza, '127.0.0.3');
       await closed(early);
       await closed(late);
-      await eventually(() => seen.length === 2, 3000, 'two disconnect events');
+      await until(() => seen.length === 2, 3000, 'two disconnect events');
       assert.deepEqual(seen.sort(), ['127.0.0.2', '127.0.0.3']);
     } finally {
       await plaza.close();
@@ -48,7 +48,7 @@ describe('the address of a client let in without reading it', () => {
     await plaza.start();
     try {
       await closed(await plainFrom(plaza, '127.0.0.4'));
-      await eventually(() => left.length === 1, 3000, 'the onLeave call');
+      await until(() => left.length === 1, 3000, 'the onLeave call');
       assert.deepEqual(left, ['127.0.0.4']);
     } finally {
       await plaza.close();

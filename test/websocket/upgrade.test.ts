@@ -11,8 +11,9 @@ import type { Server } from 'node:http';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createClientAddress } from '../../src/server/access/client-address.js';
-import { AUTH_FAILURE_BURST, AuthFailureLimiter } from '../../src/server/access/failure-limiter.js';
-import { createHttpServer, MAX_REQUEST_HEADERS } from '../../src/server/access/http-server.js';
+import { AuthFailureLimiter } from '../../src/server/access/failure-limiter.js';
+import { createHttpServer } from '../../src/server/access/http-server.js';
+import { AUTH_FAILURE_BURST, MAX_REQUEST_HEADERS } from '../../src/server/bounds.js';
 import { signToken } from '../../src/server/access/tokens.js';
 import { createTokenVerifier } from '../../src/server/access/token-verifier.js';
 import { resolveOptions, type PlazaOptions } from '../../src/server/config.js';
@@ -22,9 +23,10 @@ import { createUpgradeHandler, REFUSED_GRACE_MS } from '../../src/server/websock
 import { createWebSocketServer } from '../../src/server/websocket/ws-server.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
 import { createLogger } from '../../src/server/logger.js';
-import { eventually } from '../helpers/plaza.js';
+
 import { sendRaw } from '../helpers/raw-http.js';
 import { openRaw } from '../helpers/raw-ws.js';
+import { until } from '../helpers/wait.mjs';
 
 const SECRET = 'an-auth-secret-of-at-least-32-chars-0123';
 const KEY = 'operator-key-0123456789abcdef';
@@ -315,7 +317,7 @@ describe('upgrade', () => {
         const started = Date.now();
         await silent.closed;
         assert.ok(Date.now() - started <= REFUSED_GRACE_MS + 1000);
-        await eventually(() => d.limits.refusal('127.0.0.1') === 0, 3000, 'the slot given back');
+        await until(() => d.limits.refusal('127.0.0.1') === 0, 3000, 'the slot given back');
         assert.equal((await upgrade(d.port, `/?token=${token()}`, { protocol: 'plaza.v1' })).status, 101);
       } finally {
         await d.close();

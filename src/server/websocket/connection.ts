@@ -26,20 +26,13 @@ import { TokenBucket } from '../sessions/token-bucket.js';
 import { Replay, type ReplayTarget } from '../engine/replay.js';
 import type { Joined } from '../../shared/protocol.js';
 import { closeCodeOfWsError } from './ws-errors.js';
+import { PROTOCOL_ERROR_BURST, PROTOCOL_ERROR_REFILL, REQUEST_GATE_MAX_FRAMES, REQUEST_GATE_PAUSE_FRAMES } from '../bounds.js';
 
 /** What ws reports when no close frame came back: the TCP connection just ended (RFC 6455 §7.1.5). */
 const ABNORMAL_CLOSURE = 1006;
 
 /** Who ended a connection: sent the first close frame, or neither (the TCP link ended). */
 export type ClosedBy = 'server' | 'client' | 'network';
-
-/**
- * Frames queued behind a request waiting on the backplane: past PAUSE_WAITING (or --max-buffered
- * bytes) the socket is no longer read; past MAX_WAITING (or 4 × --max-buffered bytes), which only a
- * peer ignoring TCP backpressure reaches, the connection is closed with 1008.
- */
-const PAUSE_WAITING = 100;
-const MAX_WAITING = 1000;
 
 /**
  * A frame as it waits its turn. plaza.v1: its bytes, or what it earned on arrival (over the
@@ -61,11 +54,6 @@ const HOOK_FAILURES: ReadonlySet<string> = new Set([ErrorCode.HookFailed, ErrorC
 
 /** A close reason must fit in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
-
-/** Protocol errors a connection may make in a burst before it is closed with 1008. */
-const ERROR_BURST = 20;
-/** ...and how fast that allowance comes back, per second. */
-const ERROR_REFILL = 2;
 
 /** Where the shared ws listeners below find their connection. */
 const OWNER = Symbol('plaza.connection');
@@ -223,7 +211,7 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
 
   /** Spends one unit of the error allowance; false once the connection has erred too much. */
   private spendError(): boolean {
-    return (this.errorBudget ??= new TokenBucket(ERROR_REFILL, ERROR_BURST)).take();
+    return (this.errorBudget ??= new TokenBucket(PROTOCOL_ERROR_REFILL, PROTOCOL_ERROR_BURST)).take();
   }
 
   isWritable(): boolean {
@@ -420,14 +408,14 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     const waiting = this.waiting!;
     const bytes = sizeOf(frame);
     // Past the hard bound only a peer that ignores TCP backpressure is left: it is closed.
-    if (waiting.length >= MAX_WAITING || this.waitingBytes + bytes > 4 * this.context.options.maxBuffered) {
+    if (waiting.length >= REQUEST_GATE_MAX_FRAMES || this.waitingBytes + bytes > 4 * this.context.options.maxBuffered) {
       return this.close(CloseCode.PolicyViolation, 'too many requests waiting');
     }
     waiting.push(frame);
     this.waitingBytes += bytes;
     // Past the soft bound the socket is not read until the queue drains: a client flushing its
     // offline queue right behind a rejoin waits, instead of being cut off.
-    if (waiting.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered) this.ws.pause();
+    if (waiting.length >= REQUEST_GATE_PAUSE_FRAMES || this.waitingBytes > this.context.options.maxBuffered) this.ws.pause();
   }
 
   /** Frames arriving from now on wait until `pending` settles, then go on in their order. */
@@ -459,7 +447,7 @@ export class Connection implements Member, Recipient, ReplayTarget, Requester {
     }
     // Reading goes on once what waits is back under the soft bound.
     const queued = this.waiting as Waiting[] | undefined;
-    const full = queued !== undefined && (queued.length >= PAUSE_WAITING || this.waitingBytes > this.context.options.maxBuffered);
+    const full = queued !== undefined && (queued.length >= REQUEST_GATE_PAUSE_FRAMES || this.waitingBytes > this.context.options.maxBuffered);
     if (!full && this.ws.isPaused) this.ws.resume();
   }
 
