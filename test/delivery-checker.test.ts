@@ -50,6 +50,18 @@ describe('DeliveryChecker', () => {
     d.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5 } });
     d.published({ client: 'b', room: 'r', data: 'p2', seq: 2, excludeSelf: false, ack: { epoch: 'E', offset: 4 } });
     assert.deepEqual(kinds(d), ['publisher order']);
+    // A retry the server could not tell from a first try (a new epoch) lands where it can, and says so.
+    const e = checker({});
+    e.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5, mayRepeat: true } });
+    e.published({ client: 'b', room: 'r', data: 'p2', seq: 2, excludeSelf: false, ack: { epoch: 'E', offset: 4 } });
+    assert.deepEqual(kinds(e), []);
+    // ...and may have a place in the epoch the room left, but only one in each.
+    const f = checker({ a: [joined('O', 0), m('O', 1, 'p1'), { kind: 'reset', reason: 'epoch_changed' }, joined('E', 4), m('E', 5, 'p1')] });
+    f.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5, mayRepeat: true } });
+    assert.deepEqual(kinds(f), []);
+    const g = checker({ a: [joined('E', 0), m('E', 1, 'p1'), m('E', 2, 'p1')] });
+    g.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 2, mayRepeat: true } });
+    assert.ok(kinds(g).includes('twice'), kinds(g).join());
   });
 
   it('catches going back to an epoch left without a reset (a gap hidden behind an island)', () => {

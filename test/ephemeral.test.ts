@@ -13,9 +13,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
 import { reject } from '../src/server/hooks/types.js';
-import { PrivateRedis, REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
+import { untilReady } from './helpers/processes.mjs';
 import { listening } from './helpers/library.js';
-import { connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect, startPlaza, wsUrl } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
 import { clientPool, type Client } from './helpers/plaza-client.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { V1Client } from './helpers/v1.js';
@@ -76,14 +78,14 @@ describe('ephemeral publishes on one server', () => {
     assert.deepEqual(ack, { room, ephemeral: true });
     const second = await ada.room.publish('again');
     assert.equal(second.offset, first.offset + 1, 'the ephemeral publish took no offset');
-    await eventually(() => bob.messages.length === 2, 3000, 'bob has both messages');
+    await until(() => bob.messages.length === 2, 3000, 'bob has both messages');
     assert.deepEqual(bob.ephemerals.map(({ data, sender }) => ({ data, sender })), [{ data: { typing: true }, sender: 'Ada' }]);
     assert.ok(Math.abs(bob.ephemerals[0]!.time - Date.now()) < 10_000);
     assert.deepEqual(ada.ephemerals, [], 'excludeSelf keeps it from its sender');
     assert.deepEqual(bob.room.position, { epoch: second.epoch, offset: second.offset });
     // Without excludeSelf the sender gets it too.
     await bob.room.publish('seen', { ephemeral: true });
-    await eventually(() => bob.ephemerals.length === 2 && ada.ephemerals.length === 1, 3000, 'both have the second one');
+    await until(() => bob.ephemerals.length === 2 && ada.ephemerals.length === 1, 3000, 'both have the second one');
     // A late joiner asking for history, and the HTTP API's history, see only the messages.
     const late = await pool.connect(wsUrl(plaza));
     const lateRoom = late.join(room, { history: 10 });
@@ -106,14 +108,14 @@ describe('ephemeral publishes on one server', () => {
     const away = await member(proxy.url, room);
     const here = await member(wsUrl(plaza), room);
     await here.room.publish('before');
-    await eventually(() => away.messages.length === 1, 3000, 'the member behind the proxy has the first message');
+    await until(() => away.messages.length === 1, 3000, 'the member behind the proxy has the first message');
     const reconnected = new Promise<void>((resolve) => away.room.on('joined', () => resolve()));
     proxy.freeze();
     await here.room.publish('typing…', { ephemeral: true });
     await here.room.publish('while away');
     proxy.cut();
     await reconnected;
-    await eventually(() => away.messages.length === 2, 3000, 'the missed message recovered');
+    await until(() => away.messages.length === 2, 3000, 'the missed message recovered');
     assert.deepEqual(away.messages.map((m) => m.data), ['before', 'while away']);
     assert.deepEqual(away.ephemerals, [], 'the ephemeral publish was for the members of its moment');
     assert.deepEqual(away.resets, []);
@@ -137,12 +139,12 @@ describe('ephemeral publishes on one server', () => {
     await queued;
     proxy.muteReplies();
     const written = publisher.room.publish('typing 2', { ephemeral: true });
-    await eventually(() => listener.ephemerals.length === 1, 3000, 'the written one reached the listener');
+    await until(() => listener.ephemerals.length === 1, 3000, 'the written one reached the listener');
     proxy.cut();
     assert.equal(await rejectionOf(written), 'disconnected');
     await new Promise<void>((resolve) => publisher.room.on('joined', () => resolve()));
     await publisher.room.publish('after');
-    await eventually(() => listener.messages.length === 2, 3000, 'the listener has the messages');
+    await until(() => listener.messages.length === 2, 3000, 'the listener has the messages');
     assert.deepEqual(listener.ephemerals.map((e) => e.data), ['typing 2'], 'sent once: not re-sent after the reconnect, the offline one never');
   });
 
@@ -155,7 +157,7 @@ describe('ephemeral publishes on one server', () => {
     await v1.room.publish('typing', { ephemeral: true });
     await v1.room.publish('a message');
     await plain.waitFor(1);
-    await eventually(() => v1.ephemerals.length === 1 && v1.messages.length === 1, 3000, 'the v1 member has both');
+    await until(() => v1.ephemerals.length === 1 && v1.messages.length === 1, 3000, 'the v1 member has both');
     assert.deepEqual(plain.received.map((r) => r.text), ['a message']);
   });
 
@@ -204,7 +206,7 @@ describe('ephemeral publishes on one server', () => {
     const [a, b] = [await member(wsUrl(plaza), room), await member(wsUrl(plaza), room)];
     assert.equal(await rejectionOf(a.room.publish('blocked', { ephemeral: true })), 'moderated');
     await a.room.publish('fine', { ephemeral: true });
-    await eventually(() => b.ephemerals.length === 1, 3000, 'the allowed one arrived');
+    await until(() => b.ephemerals.length === 1, 3000, 'the allowed one arrived');
     assert.deepEqual(b.ephemerals.map((e) => e.data), ['fine']);
     assert.deepEqual(screened, ['blocked', 'fine']);
   });
@@ -221,7 +223,7 @@ describe('ephemeral publishes on one server', () => {
     assert.deepEqual(await published.json(), { room: one, ephemeral: true, delivered: 1 });
     const broadcast = await api(http, '/api/broadcast', { rooms: [one, two], data: 'all', ephemeral: true });
     assert.deepEqual(await broadcast.json(), { results: [{ room: one, ephemeral: true, delivered: 1 }, { room: two, ephemeral: true, delivered: 1 }] });
-    await eventually(() => a.ephemerals.length === 2 && b.ephemerals.length === 1, 3000, 'both rooms got theirs');
+    await until(() => a.ephemerals.length === 2 && b.ephemerals.length === 1, 3000, 'both rooms got theirs');
     assert.deepEqual(a.ephemerals.map((e) => [e.data, e.sender]), [[{ cursor: 3 }, 'api'], ['all', 'api']]);
     const keyed = await api(http, '/api/publish', { room: one, data: 'x', ephemeral: true }, { 'idempotency-key': 'k1' });
     assert.equal(keyed.status, 400);
@@ -243,7 +245,7 @@ describe('ephemeral publishes with --data-dir', () => {
       await a.room.publish('kept 1');
       await a.room.publish('EPHEMERAL-MARK', { ephemeral: true });
       await a.room.publish('kept 2');
-      await eventually(() => b.ephemerals.length === 1 && b.messages.length === 2, 3000, 'the member has all three');
+      await until(() => b.ephemerals.length === 1 && b.messages.length === 2, 3000, 'the member has all three');
       await stopNode(node, 'SIGKILL');
       pool.closeAll();
       node = await spawnPlaza(args);
@@ -272,7 +274,7 @@ describe('ephemeral publishes on two cluster nodes on Redis', { skip: skipWithou
       assert.equal(((await published.json()) as { delivered: number }).delivered, 1);
       const second = await b.room.publish('two');
       assert.equal(second.offset, first.offset + 1);
-      await eventually(() => a.messages.length === 2 && a.ephemerals.length === 2 && b.ephemerals.length === 1, 5000, 'every member has its share');
+      await until(() => a.messages.length === 2 && a.ephemerals.length === 2 && b.ephemerals.length === 1, 5000, 'every member has its share');
       assert.deepEqual(a.ephemerals.map((e) => [e.data, e.sender]), [['typing', 'Bob'], ['from the api', 'api']]);
       assert.deepEqual(b.ephemerals.map((e) => e.data), ['from the api']);
       assert.deepEqual(a.messages.map((m) => m.data), ['one', 'two']);
@@ -292,7 +294,7 @@ describe('ephemeral publishes on two cluster nodes on Redis', { skip: skipWithou
     const redis = await PrivateRedis.start();
     const node = await startNode(redis.url, ['--redis-max-inflight', '3']);
     try {
-      await waitForReady(node, 200);
+      await untilReady(node.http, 200);
       const room = fresh('bound');
       const raw = await V1Client.open(node.ws);
       open.push(raw);
@@ -303,7 +305,7 @@ describe('ephemeral publishes on two cluster nodes on Redis', { skip: skipWithou
         for (let n = 0; n < 10; n++) raw.send({ type: 'publish', id: `e${n}`, room, data: `e${n}`, ephemeral: true });
         const answers = await Promise.all(Array.from({ length: 7 }, (_, n) => raw.waitFor((e) => e.id === `e${n + 3}`, 2000).then((e) => e.code)));
         assert.deepEqual(answers, Array(7).fill('unavailable'), 'past the bound: refused at once, nothing queued');
-        await eventually(() => listener.ephemerals.length === 3, 2000, 'the three taken reached the member here');
+        await until(() => listener.ephemerals.length === 3, 2000, 'the three taken reached the member here');
       } finally {
         redis.resume();
       }

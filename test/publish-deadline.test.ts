@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { REDIS_URL, skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { ExactlyOnceChecker } from './helpers/exactly-once-checker.js';
-import { eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { startPlaza, wsUrl } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
 import { clientPool, type Client } from './helpers/plaza-client.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { V1Client } from './helpers/v1.js';
@@ -85,7 +86,7 @@ async function play(scene: Scene): Promise<{ checker: ExactlyOnceChecker; outcom
 
   // In flight: the network holds the publish (and the withdraw written after the deadline) while
   // the client gives up on the link and withdraws it on a new one; then the copy arrives late.
-  await eventually(() => proxy.linkCount === 1 && publisherClient.status === 'open', 5000, 'the publisher back');
+  await until(() => proxy.linkCount === 1 && publisherClient.status === 'open', 5000, 'the publisher back');
   proxy.hold();
   const held = publish('held');
   await sleep(DEADLINE * 2);
@@ -95,11 +96,11 @@ async function play(scene: Scene): Promise<{ checker: ExactlyOnceChecker; outcom
   const answered = proxy.lateAnswers;
   proxy.release();
   // The server answered the late copy (to nobody): it was decided before 'last' is published.
-  await eventually(() => proxy.lateAnswers > answered, 5000, 'the server answered the late copy');
+  await until(() => proxy.lateAnswers > answered, 5000, 'the server answered the late copy');
   await sleep(100);
 
   await publish('last');
-  await eventually(() => checker.deliveries >= 2 * 3, 5000, 'both members have first, landed and last');
+  await until(() => checker.deliveries >= 2 * 3, 5000, 'both members have first, landed and last');
   return { checker, outcomes };
 }
 

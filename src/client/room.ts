@@ -129,6 +129,8 @@ export interface Room {
 export interface RoomState {
   readonly room: Room;
   active: boolean;
+  /** Resumes refused so far (`'reset'`): a publish written before one may have a first copy in the timeline left behind. */
+  resets: number;
   request(): Omit<JoinRequest, 'id'>;
   joined(reply: Joined): void;
   message(message: RoomMessage): void;
@@ -195,6 +197,7 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
 
   const state: RoomState = {
     active: true,
+    resets: 0,
     room: {
       name,
       get members() {
@@ -225,6 +228,7 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
         // The old position means nothing now; everything in this reply is news.
         position = undefined;
         skips = [];
+        state.resets++;
         events.emit('reset', { reason: reply.reason ?? 'epoch_changed' });
       }
       if (reply.members) setMembers(reply.members, reply.memberCount ?? reply.members.length);

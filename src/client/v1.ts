@@ -46,6 +46,8 @@ interface Publish {
   resent?: boolean;
   /** The room's epoch when it was first written: an ack in another epoch after a re-send may be a second copy. */
   epoch?: string | undefined;
+  /** The room's resets when it was first written: one since then means the same as another epoch. */
+  resets?: number;
   /** Its publish id (none for an ephemeral one), for a withdraw. */
   readonly publishId?: string;
   /** publishTimeout passed after it was written: never sent again, its withdraw settles it. */
@@ -138,7 +140,8 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
         epoch: reply.epoch,
         ...(reply.duplicate && { duplicate: true }),
         // Re-sent into a room that started over meanwhile: the server cannot know the first try.
-        ...(p.resent && !reply.duplicate && p.epoch && p.epoch != reply.epoch && { mayRepeat: true }),
+        // (A node's island copy, made while Redis was away, is in a timeline left with a reset.)
+        ...(p.resent && !reply.duplicate && ((p.epoch && p.epoch != reply.epoch) || p.resets != p.state.resets) && { mayRepeat: true }),
       });
     } else if (reply.type == 'error') p.reject(new PlazaError(reply.code, reply.message));
   }
@@ -151,7 +154,10 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
     }
     if (inflightBytes && inflightBytes + p.bytes > options.maxInflightBytes) return false;
     if (!write(p.id, p.frame, p)) return false;
-    if (!p.written) p.epoch = p.state.room.position?.epoch;
+    if (!p.written) {
+      p.epoch = p.state.room.position?.epoch;
+      p.resets = p.state.resets;
+    }
     p.written = true;
     inflightBytes += p.bytes;
     if (options.ackTimeout) {

@@ -32,7 +32,9 @@ export function soakMs(ciDefault: number): number {
   return given > 0 ? given : ciDefault;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './wait.mjs';
+
+export { sleep };
 
 interface Member {
   readonly name: string;
@@ -112,7 +114,7 @@ export class Workload {
     this.published++;
     return member.rooms.get(room)!.publish(data, { excludeSelf }).then(
       (ack) => {
-        record.ack = { epoch: ack.epoch, offset: ack.offset };
+        record.ack = { epoch: ack.epoch, offset: ack.offset, ...(ack.mayRepeat && { mayRepeat: true }) };
         this.acked++;
       },
       () => undefined, // not acknowledged: it may or may not have been published

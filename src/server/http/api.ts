@@ -16,9 +16,8 @@ import type { Authorizer, HttpContext } from './context.js';
 import { allowMethods, HttpError, sendJson, sendJsonText } from './respond.js';
 import { isObject, MAX_JSON_DEPTH, nestsWithin, own } from '../../shared/json.js';
 import { reservedRoomProblem, roomNameProblem } from '../../shared/room-name.js';
+import { MAX_BROADCAST_ROOMS } from '../bounds.js';
 
-/** Rooms one POST /api/broadcast may name. */
-const MAX_BROADCAST_ROOMS = 100;
 
 /** The sender of messages published through the API, as v1 clients see it in `from`. */
 const API_PUBLISHER: Publisher = { fromJson: '{"session":"api","name":"api"}' };

@@ -18,8 +18,9 @@ import { HistoryStore } from '../../../src/server/rooms/history.js';
 import { createLocalNode } from '../../../src/server/rooms/local-node.js';
 import { REDIS_URL, skipWithoutRedis } from '../../helpers/cluster.js';
 import { Collector } from '../../helpers/members.js';
-import { eventually } from '../../helpers/plaza.js';
+
 import { RedisCluster } from '../../helpers/redis-cluster.js';
+import { until } from '../../helpers/wait.mjs';
 
 const HISTORY_SIZE = 4;
 
@@ -41,7 +42,7 @@ function builder(factory: BackplaneFactory, redis: () => string | undefined) {
       const backplane = factory({ local, history, options, logger: createLogger({ level: 'error', format: 'json' }) });
       built.push(backplane);
       await backplane.start();
-      await eventually(() => backplane.status.up, 10_000, 'the backplane up');
+      await until(() => backplane.status.up, 10_000, 'the backplane up');
       return { backplane, hub, history };
     },
     async closeAll(): Promise<void> {
@@ -170,7 +171,7 @@ function contract(name: string, factory: BackplaneFactory, redis: () => string |
       assert.equal(ephemeral.epoch, undefined);
       assert.equal(ephemeral.room, room);
       if (other) {
-        await eventually(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
+        await until(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
         assert.deepEqual(there.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
         // Not taken for a gap: the other node's log went on from 'before' to 'after' without a re-read.
         assert.equal(other.backplane.stats?.resets, 0);
