@@ -78,4 +78,15 @@ describe('DeliveryChecker', () => {
     own.published({ client: 'a', room: 'r', data: 'mine', seq: 1, excludeSelf: true, ack: { epoch: 'E', offset: 2 } });
     assert.deepEqual(own.violations(), []);
   });
+
+  it('takes ephemeral events for no gap or step, and catches an ephemeral publish that took a place (issue #22)', () => {
+    const e = (data: string): RoomEvent => ({ kind: 'ephemeral', data });
+    const clean = checker({ a: [joined('E', 0), e('typing'), m('E', 1, 'x'), e('typing'), e('typing'), m('E', 2, 'y')] }, { epoch: 'E', offset: 2 });
+    clean.published({ client: 'b', room: 'r', data: 'typing', seq: 1, excludeSelf: false, ephemeral: true });
+    assert.deepEqual(clean.violations(), []);
+    assert.equal(clean.deliveries, 2);
+    const stored = checker({ a: [joined('E', 0), m('E', 1, 'typing'), m('E', 2, 'y')] });
+    stored.published({ client: 'b', room: 'r', data: 'typing', seq: 1, excludeSelf: false, ephemeral: true });
+    assert.deepEqual(kinds(stored), ['stored']);
+  });
 });

@@ -9,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { SentinelSet } from './helpers/redis-sentinel.js';
 import { seedFromEnv, sleep, Workload } from './helpers/workload.js';
+import { untilReady } from './helpers/processes.mjs';
 
 const API_KEY = 'k'.repeat(32);
 
@@ -26,7 +27,7 @@ describe('Plaza behind Redis Sentinel (a master, 2 replicas, 3 Sentinels, 3 node
     const started = await Promise.allSettled([0, 1, 2].map(() => startNode(set.url, ['--api-key', API_KEY])));
     nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     for (const s of started) if (s.status === 'rejected') throw s.reason;
-    await Promise.all(nodes.map((n) => waitForReady(n, 200)));
+    await Promise.all(nodes.map((n) => untilReady(n.http, 200)));
   });
 
   after(async () => {

@@ -17,13 +17,18 @@
  *   acknowledged with `mayRepeat` is exempt: its first try may sit in an epoch that was lost, and
  *   the documented answer says its retry landed where it could in the new one);
  * - `tail`: after the run a client did not end at the room's final position (so an
- *   acknowledged message that never reached it shows as a `gap` or here).
+ *   acknowledged message that never reached it shows as a `gap` or here);
+ * - `stored`: an ephemeral publish (issue #22, item 8) reached a client as a room message, with a
+ *   place in the room's order. Ephemeral events themselves have no place: they are never a gap
+ *   or an order break, and never move a client's position.
  */
 
 export type RoomEvent =
   | { kind: 'message'; epoch: string; offset: number; data: string }
   | { kind: 'joined'; epoch: string; offset: number }
-  | { kind: 'reset'; reason: string };
+  | { kind: 'reset'; reason: string }
+  /** An ephemeral publish as the client's 'ephemeral' event gave it: no place. */
+  | { kind: 'ephemeral'; data: string };
 
 export interface PublishRecord {
   client: string;
@@ -32,12 +37,14 @@ export interface PublishRecord {
   /** Order of sending within the client (per room). */
   seq: number;
   excludeSelf: boolean;
+  /** Sent with `ephemeral: true`: it must never take a place. */
+  ephemeral?: boolean;
   /** Set when the publish was acknowledged. */
   ack?: { epoch: string; offset: number; mayRepeat?: boolean };
 }
 
 export interface Violation {
-  kind: 'reused' | 'twice' | 'duplicate' | 'gap' | 'order' | 'publisher order' | 'tail';
+  kind: 'reused' | 'twice' | 'duplicate' | 'gap' | 'order' | 'publisher order' | 'tail' | 'stored';
   detail: string;
 }
 
@@ -69,6 +76,13 @@ export class DeliveryChecker {
   get deliveries(): number {
     let n = 0;
     for (const list of this.events.values()) for (const e of list) if (e.kind === 'message') n++;
+    return n;
+  }
+
+  /** How many ephemeral events were recorded in all. */
+  get ephemerals(): number {
+    let n = 0;
+    for (const list of this.events.values()) for (const e of list) if (e.kind === 'ephemeral') n++;
     return n;
   }
 
@@ -111,6 +125,10 @@ export class DeliveryChecker {
       for (const e of list) if (e.kind === 'message') note(room, key(e.epoch, e.offset), e.data, client);
     }
     for (const p of this.publishes) if (p.ack) note(p.room, key(p.ack.epoch, p.ack.offset), p.data, `ack to ${p.client}`);
+    for (const p of this.publishes) {
+      const place = p.ephemeral ? placeOf.get(p.room)?.get(p.data) : undefined;
+      if (place !== undefined) found.push({ kind: 'stored', detail: `${p.room}: the ephemeral ${p.data} took the place ${place}` });
+    }
 
     // What each client published with excludeSelf: it may never see those, so their places may be skipped.
     const excluded = new Map<string, Set<string>>();
@@ -132,6 +150,8 @@ export class DeliveryChecker {
       const left = new Set<string>();
       let seen = new Set<string>();
       for (const e of list) {
+        // Outside the room's order: neither a gap nor a step.
+        if (e.kind === 'ephemeral') continue;
         if (e.kind === 'reset') {
           at = undefined;
           left.clear();

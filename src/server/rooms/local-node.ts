@@ -23,9 +23,15 @@ export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterabl
       metrics.deliveries += delivered;
       return delivered;
     },
-    tell(room: Room, json: string): void {
+    tell(room: Room, json: string, except?: Member): number {
       const frame = encodeTextFrame(json);
-      for (const member of room.members) if (member.protocol === 'v1') member.deliver(frame);
+      let told = 0;
+      for (const member of room.members) {
+        if (member.protocol !== 'v1' || member === except) continue;
+        member.deliver(frame);
+        told++;
+      }
+      return told;
     },
     presence(room: Room, json: string, subject: string | undefined): void {
       if (room.watchers.size === 0) return;

@@ -6,7 +6,8 @@ import type { AuthFailureLimiter } from '../access/failure-limiter.js';
 import { TokenError, type Grant } from '../access/tokens.js';
 import { TokenCheckUnavailableError, type TokenVerifier } from '../access/token-verifier.js';
 import type { PlazaOptions } from '../config.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
+import { hasTooManyHeaders } from '../access/http-server.js';
+import { MAX_REQUEST_HEADERS } from '../bounds.js';
 import { parseTarget } from '../access/request-target.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../engine/metrics.js';
@@ -15,6 +16,7 @@ import type { ConnectionLimits } from '../sessions/connection-limits.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
 import { STATUS_ROOM } from '../../shared/room-name.js';
 import type { Authentication, Authenticator } from '../hooks/authenticate.js';
+import { LateAddress } from './late-address.js';
 
 /**
  * How long a socket accepted only to be closed with 4003 may take to answer the close frame
@@ -35,6 +37,11 @@ export interface UpgradeContext {
   readonly authFailures: AuthFailureLimiter;
   /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
   clientAddress(request: IncomingMessage): string;
+  /**
+   * True while something may read a client's address after its connection closed (info log
+   * lines, the application's hooks or client events): the door then reads it at once.
+   */
+  readsAddressLater(): boolean;
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
@@ -96,6 +103,8 @@ function destroyOnError(this: Duplex): void {
 export function createUpgradeHandler(context: UpgradeContext) {
   const { options, metrics } = context;
   const allowedOrigins = new Set(options.allowedOrigins);
+  /** A check at the door reads the address (per-address cap), or only the request has it (--trust-proxy). */
+  const needsAddress = (): boolean => context.limits.countsAddresses || options.trustProxy.length > 0 || context.readsAddressLater();
 
   function refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
     metrics.countIn(metrics.upgradeRejections, status);
@@ -229,15 +238,22 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       return refuse(socket, 403, 'this origin may not connect; ask the operator to add it to --allowed-origins');
     }
+    // Every secret on the URL is checked under the same limiter as the HTTP API's key.
+    const key = options.apiKey === '' ? null : target.searchParams.get('key');
+    if (key === null && !context.tokens && !context.authenticate && !needsAddress()) {
+      // Nothing to check that needs the address, and nobody to read it after the close: it is
+      // read from the socket if something asks while the connection lives (late-address.ts).
+      if (context.limits.refusal(undefined) === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
+      // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
+      return context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, new LateAddress(socket)));
+    }
     const ip = context.clientAddress(request);
     const limited = context.limits.refusal(ip);
     if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
     if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
 
     const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
-    // Every secret on the URL is checked under the same limiter as the HTTP API's key, and an
-    // address past it is refused before any comparison: no guess is ever answered for free.
-    const key = options.apiKey === '' ? null : target.searchParams.get('key');
+    // An address past the limiter is refused before any comparison: no guess is ever answered for free.
     if (key !== null || context.tokens) {
       const wait = context.authFailures.retryAfter(ip);
       if (wait > 0) {
