@@ -171,6 +171,35 @@ describe('cluster (--redis)', { skip }, () => {
       }
     });
 
+    it('answers a retry of a publish id first placed on an island with its first ack after Redis returns, never publishing it again', async () => {
+      const a = await startNode(redis.url);
+      try {
+        const room = uniqueRoom('island-once');
+        const publisher = await V1Client.open(a.ws);
+        const watcher = await V1Client.open(a.ws);
+        for (const c of [publisher, watcher]) await c.request({ type: 'join', room });
+        await redis.stop();
+        await untilReady(a.http, 503);
+        const first = await publisher.request({ type: 'publish', room, data: 'once', publishId: 'island.1' });
+        assert.equal(first.type, 'ack');
+        await watcher.waitForMessages(1, room);
+        await redis.restart();
+        await untilReady(a.http, 200, 15_000);
+        // The island epoch is left: the watcher is told (an unsolicited joined) once the room was re-read.
+        await watcher.waitFor((e) => e.type === 'joined' && e.id === undefined && e.recovered === false, 10_000);
+        // The ack was lost with the link, say: the client sends the same publish again.
+        const again = await publisher.request({ type: 'publish', room, data: 'once', publishId: 'island.1' });
+        assert.deepEqual({ type: again.type, epoch: again.epoch, offset: again.offset, duplicate: again.duplicate }, { type: 'ack', epoch: first.epoch, offset: first.offset, duplicate: true });
+        const marker = await publisher.request({ type: 'publish', room, data: 'after' });
+        assert.equal(marker.type, 'ack');
+        await watcher.waitFor((e) => e.type === 'message' && e.data === 'after', 10_000);
+        assert.deepEqual(watcher.messages(room).map((m) => m.data), ['once', 'after'], 'the retry published nothing');
+        await Promise.all([publisher.close(), watcher.close()]);
+      } finally {
+        await stopNode(a);
+      }
+    });
+
     it('starts without Redis, says not ready, and joins when Redis comes up', async () => {
       const later = await PrivateRedis.start();
       await later.stop();

@@ -22,7 +22,11 @@ describe('Plaza behind Redis Sentinel (a master, 2 replicas, 3 Sentinels, 3 node
 
   before(async () => {
     set = await SentinelSet.start({ replicas: 2, sentinels: 3 });
-    nodes = await Promise.all([0, 1, 2].map(() => startNode(set.url, ['--api-key', API_KEY])));
+    // Every node that started is kept for after(), even when another did not: a node left
+    // running would keep the test process alive after the failure.
+    const started = await Promise.allSettled([0, 1, 2].map(() => startNode(set.url, ['--api-key', API_KEY])));
+    nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
     await Promise.all(nodes.map((n) => untilReady(n.http, 200)));
   });
 

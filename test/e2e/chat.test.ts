@@ -117,13 +117,17 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
     rawClients.push(watcher);
     await watcher.request({ type: 'join', room: 'lobby' });
     const signals = () => watcher.envelopes.filter((e) => e.type === 'ephemeral').length;
+    const typingFrom = Date.now();
     await ada.locator('#message').pressSequentially('one two three four', { delay: 15 });
+    // One signal per 2 s of typing at most (a loaded machine may take longer than 2 s for 19 keys).
+    const most = 1 + Math.floor((Date.now() - typingFrom) / 2000);
     await grace.locator('#typing', { hasText: 'Ada is typing…' }).waitFor();
     assert.equal(await ada.locator('#typing').textContent(), '', 'a page does not show its own typing');
     const first = watcher.envelopes.find((e) => e.type === 'ephemeral')!;
     assert.deepEqual(first.data, { typing: true });
     assert.equal(first.from.name, 'Ada');
-    assert.equal(signals(), 1, 'one signal for a burst of keys');
+    assert.ok(signals() >= 1 && signals() <= most, `${signals()} signals for 19 keys, at most ${most} allowed`);
+    const burst = signals();
     await ada.press('input[name="message"]', 'Enter');
     await seen(grace, 'one two three four');
     // Sooner than the line would expire on its own (4.5 s): the message cleared it.
@@ -131,7 +135,7 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
     // After a send, the next key tells the room again at once.
     await ada.locator('#message').pressSequentially('x');
     await grace.locator('#typing', { hasText: 'Ada is typing…' }).waitFor();
-    assert.equal(signals(), 2);
+    assert.equal(signals(), burst + 1);
     // Nobody types any more: the line clears by itself.
     await ada.fill('input[name="message"]', '');
     await grace.locator('#typing', { hasText: /^$/ }).waitFor({ timeout: 8000 });

@@ -98,7 +98,11 @@ export async function spawnPlaza(args: string[], serverJs = join(ROOT, 'dist/ser
   });
   const lines: string[] = [];
   const http = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${lines.join('\n')}`)), 10_000);
+    const timer = setTimeout(() => {
+      // Killed, not left running: a live child would keep the test process from ever ending.
+      child.kill('SIGKILL');
+      reject(new Error(`node did not start within 10 s: ${lines.join('\n')}`));
+    }, 10_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(line);
       let entry: { msg?: string; url?: string } = {};

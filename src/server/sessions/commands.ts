@@ -33,7 +33,7 @@ export interface Requester extends Member, Publisher {
   fail(error: unknown): void;
 }
 import { encodeEnvelope } from '../engine/envelope.js';
-import { fenceOf, lowerFence, raiseFence } from './publish-fences.js';
+import { arrived, fenceOf, lowerFence, raiseFence } from './publish-fences.js';
 
 /** Handles one request; returns a promise while the answer waits on the cluster. */
 export function handleRequest(connection: Requester, request: ClientMessage): void | Promise<void> {
@@ -237,6 +237,7 @@ function notJoined(connection: Requester, request: PublishRequest): void {
 function send(connection: Requester, request: PublishRequest, payload: Payload): void {
   const broker = connection.context.broker;
   const once = request.publishId === undefined ? undefined : { publishId: request.publishId };
+  const arrival = arrived(connection);
   broker.publish(request.room, payload, connection, request.excludeSelf ? connection : undefined, once).then(
     (done) => acknowledge(connection, request, done),
     (error: unknown) => {
@@ -245,7 +246,7 @@ function send(connection: Requester, request: PublishRequest, payload: Payload):
       connection.replyError(request.id, error.code, error.message);
       // A publish with an id will be sent again, and its later ones after it: until it comes,
       // none of them may land before it (publish-fences.ts).
-      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) raiseFence(connection, request.room, request.publishId);
+      if (request.publishId !== undefined && error.code === ErrorCode.Unavailable) raiseFence(connection, request.room, request.publishId, arrival);
     },
   );
 }

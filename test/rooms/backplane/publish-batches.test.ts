@@ -28,6 +28,21 @@ describe('PublishBatches', () => {
     assert.deepEqual(sent.map((s) => s.batch), [[1]]);
   });
 
+  it('is busy for a room while something of it is on its way or waiting, and idle once all was answered', async () => {
+    const { batches, sent } = controlled();
+    assert.equal(batches.busy('a'), false);
+    batches.add('a', 1);
+    batches.add('a', 2);
+    assert.equal(batches.busy('a'), true);
+    assert.equal(batches.busy('b'), false);
+    sent[0]!.finish();
+    await tick();
+    assert.equal(batches.busy('a'), true, 'the second batch is on its way');
+    sent[1]!.finish();
+    await tick();
+    assert.equal(batches.busy('a'), false);
+  });
+
   it('holds a room\'s next publishes until its batch on the way is answered, then sends them together, in order', async () => {
     const { batches, sent } = controlled();
     batches.add('a', 1);

@@ -31,6 +31,11 @@ export class PublishBatches<T> {
     if (!queue.sending) this.flush(room, queue);
   }
 
+  /** Something of `room` is on its way or waiting. */
+  busy(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
   /** Takes every item still waiting for `room` out of its queue (the batch on its way stays). */
   drain(room: string): T[] {
     const queue = this.rooms.get(room);

@@ -77,8 +77,9 @@ export interface RedisBackplaneOptions {
   /** How long (ms). @default 120000 */
   publishIdTtl?: number;
   /**
-   * This node's own memory of publish ids: what it published through Redis and on islands. While
-   * Redis is away a retry is answered from it instead of being published again on the island.
+   * This node's own memory of publish ids: what it published through Redis and on islands. A
+   * retry is answered from it instead of being published again, on the island or, for an
+   * island publish (never in the window in Redis), in Redis once it is back.
    * @default none (island publishes are never deduplicated)
    */
   localIds?: PublishWindow;
@@ -277,8 +278,22 @@ export class RedisBackplane implements Backplane {
 
   publish(draft: Draft): Promise<Published> {
     const mirror = this.mirrors.get(draft.room);
+    // A retry of a publish this node already placed: answered from its own memory, with Redis
+    // up too. An island publish never entered the window in Redis, so a retry after Redis came
+    // back (its ack was lost with a cut link) would otherwise be published a second time.
+    const first = this.options.localIds?.repeatOf(draft.room, draft.publishId);
+    if (first) {
+      try {
+        return Promise.resolve(repeatAnswer(first));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
     if (!this.link.ready) {
       if (!mirror) return Promise.reject(unavailable('is unreachable and no member of this room is here'));
+      // An earlier publish of the room is still on its way to Redis: were it refused, the
+      // client's retry of it would land on the island behind this one (a connection's order).
+      if (this.batches.busy(draft.room)) return Promise.reject(unavailable('is unreachable and an earlier publish of this room is still on its way'));
       return Promise.resolve(this.islandPublish(mirror, draft));
     }
     const bytes = draft.dataJson.length + draft.fromJson.length + draft.roomJson.length;
@@ -368,9 +383,8 @@ export class RedisBackplane implements Backplane {
 
   /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
   private islandPublish(mirror: Mirror, draft: Draft): Published {
+    // A repeated publish id was answered in publish().
     const ids = this.options.localIds;
-    const first = ids?.repeatOf(draft.room, draft.publishId);
-    if (first) return repeatAnswer(first);
     const published = this.islandSequence(mirror, draft);
     ids?.landed(draft.room, draft.publishId, { ...published, time: draft.time, fingerprint: draft.fingerprint });
     return published;
