@@ -97,6 +97,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   rooms: ['engine', 'hooks', 'shared', 'config', 'logger', 'redis-target'],
   sessions: ['rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
   websocket: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
+  streams: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
   node: ['rooms', 'engine', 'hooks', 'webhooks', 'app-events', 'shared', 'config', 'logger'],
   http: ['rooms', 'engine', 'access', 'hooks', 'webhooks', 'shared', 'config', 'logger'],
   'app-events': ['rooms', 'engine', 'hooks', 'webhooks', 'config', 'logger'],

@@ -5,8 +5,8 @@
 import type { WireProtocol } from './hub.js';
 
 export class Metrics {
-  /** Upgrades accepted, by wire protocol. */
-  readonly connects: Record<WireProtocol, number> = { plain: 0, v1: 0 };
+  /** Connections accepted (WebSocket upgrades, SSE streams), by wire protocol. */
+  readonly connects: Record<WireProtocol, number> = { plain: 0, v1: 0, sse: 0 };
   /** Closed connections by close code. */
   readonly disconnects = new Map<number, number>();
   /** Upgrades refused before a WebSocket existed, by HTTP status. */
