@@ -28,6 +28,7 @@ import { Lifecycle } from './node/lifecycle.js';
 import { createNode, type PublishResult } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
+import { createDoor } from './sessions/door.js';
 import { SessionIds } from './sessions/session-ids.js';
 import type { Side } from './sessions/side.js';
 import { createWebSocketSide } from './websocket/side.js';
@@ -55,12 +56,16 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const connections = node.sessions.group<Connection>();
   const authenticate = createAuthenticator(hooks, runner);
+  const limits = new ConnectionLimits(config);
+  const isAccepting = () => state === 'listening';
+  const door = createDoor({
+    options: config, logger, metrics: node.metrics, limits, authFailures, clientAddress, isAccepting,
+    ...(authenticate && { authenticate }), ...(tokens && { tokens }),
+  });
   const websocket = createWebSocketSide({
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
-    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress,
-    isAccepting: () => state === 'listening',
+    sessionIds: new SessionIds(), limits, door, clientAddress, isAccepting,
     connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
-    ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   });
   const sides: Side[] = [websocket];
   const readiness = createReadiness(logger, [
