@@ -137,7 +137,7 @@ describe('layout', () => {
   it('says, at the top of each server folder\'s main file, what the folder owns and may import', () => {
     const mains = [
       'engine/hub.ts', 'rooms/broker.ts', 'rooms/backplane/types.ts', 'websocket/connection.ts', 'sessions/commands.ts', 'node/node.ts', 'access/tokens.ts', 'http/router.ts',
-      'hooks/types.ts', 'webhooks/signature.ts',
+      'hooks/types.ts', 'webhooks/signature.ts', 'streams/stream.ts',
     ];
     for (const main of mains) {
       const head = readFileSync(join(ROOT, 'src/server', main), 'utf8').slice(0, 1500);

@@ -32,6 +32,9 @@ import { createDoor } from './sessions/door.js';
 import { SessionIds } from './sessions/session-ids.js';
 import type { Side } from './sessions/side.js';
 import { createWebSocketSide } from './websocket/side.js';
+import { createStreamSide } from './streams/side.js';
+import type { Stream } from './streams/stream.js';
+import type { Member } from './engine/hub.js';
 import type { Connection } from './websocket/connection.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
@@ -62,12 +65,18 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     options: config, logger, metrics: node.metrics, limits, authFailures, clientAddress, isAccepting,
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   });
+  const sessionIds = new SessionIds();
+  const connected = (member: Member) => node.app.connected(member);
+  const disconnected = (member: Member, code: number) => node.app.disconnected(member, code);
   const websocket = createWebSocketSide({
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
-    sessionIds: new SessionIds(), limits, door, clientAddress, isAccepting,
-    connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
+    sessionIds, limits, door, clientAddress, isAccepting, connected, disconnected,
   });
-  const sides: Side[] = [websocket];
+  const streams = createStreamSide({
+    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, streams: node.sessions.group<Stream>(),
+    sessionIds, limits, door, isAccepting, connected, disconnected, mail: node.backplane.mail,
+  });
+  const sides: Side[] = [websocket, streams];
   const readiness = createReadiness(logger, [
     (): NotReady[] => (state === 'new' || state === 'starting' ? [{ code: 'starting', detail: `server is ${state}` }]
       : state === 'closing' || state === 'closed' ? [{ code: 'shutting_down', detail: `server is ${state}` }] : []),
@@ -182,7 +191,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       return urlOf(server, attached, config.host, Boolean(config.tlsCert));
     },
     get connectionCount() {
-      return connections.size;
+      return node.sessions.size;
     },
     options: config,
   };
