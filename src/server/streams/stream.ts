@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import { encodeSseEnvelope, encodeSseEvent } from '../engine/sse-event.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
 import { Session } from '../sessions/session.js';
+import { lastIdIn, Positions } from './positions.js';
 import type { StreamClose } from '../../shared/sse.js';
 
 /** How long a stream's last event and buffered bytes get to leave before the socket is cut off. */
@@ -36,6 +37,10 @@ export class Stream extends Session {
   /** The close code Plaza sent in the `close` event, if it ended the stream. */
   private sentCode: number | undefined;
   private cutOff: NodeJS.Timeout | undefined;
+  /** Made when the stream is first in two rooms at once: one room's ids are the whole position. */
+  private positions: Positions | undefined;
+  /** The last `id:` written while in one room, to start `positions` from. */
+  private lastId: string | undefined;
 
   constructor(
     context: ConnectionContext<Stream>,
@@ -59,6 +64,28 @@ export class Stream extends Session {
 
   isWritable(): boolean {
     return !this.closeSent && this.socket.writable;
+  }
+
+  /**
+   * After each write: a stream in several rooms ends it with an id-only line naming every room's
+   * position, so `Last-Event-ID` resumes them all (PROTOCOL.md, "Ids and resuming").
+   */
+  wrote(data: Buffer | readonly Buffer[]): void {
+    const options = this.context.options;
+    if (this.rooms.size < 2 && this.positions === undefined) {
+      // Kept cheaply: only the last write that carried an id matters, and only until a second room.
+      const last = Buffer.isBuffer(data) ? data : data[data.length - 1];
+      if (last) this.lastId = lastIdIn(last) ?? this.lastId;
+      return;
+    }
+    if (!this.positions) {
+      this.positions = new Positions();
+      if (this.lastId !== undefined) this.positions.take(Buffer.from(`id: ${this.lastId}\n`), options.maxRoomName, options.maxRoomsPerConnection);
+      this.lastId = undefined;
+    }
+    if (!this.positions.take(data, options.maxRoomName, options.maxRoomsPerConnection) || this.rooms.size < 2) return;
+    const line = this.positions.line([...this.rooms].map((room) => room.name));
+    if (line && this.socket.writable) this.socket.write(line);
   }
 
   // A stream is not read: its POSTs are refused with 429 while too many requests wait.
