@@ -19,6 +19,13 @@ import type { StreamClose } from '../../shared/sse.js';
 /** How long a stream's last event and buffered bytes get to leave before the socket is cut off. */
 export const CLOSE_GRACE_MS = 2000;
 
+/** Where the shared close listener finds its stream: one function for every socket, no closure each. */
+const OWNER = Symbol('plaza.stream');
+type Owned = Socket & { [OWNER]: Stream };
+function onSocketClose(this: Socket): void {
+  (this as Owned)[OWNER].handleClose();
+}
+
 /** What a stream says to one POST's lines. */
 export type Taken =
   | { status: 204; duplicate?: true }
@@ -32,6 +39,8 @@ export type Taken =
 /** An SSE stream: the outbox writes its events straight to the response's socket. */
 export class Stream extends Session {
   readonly protocol = 'sse' as const;
+  /** Heartbeats as `{"type":"beat"}` events (`?beats=1`) instead of comments. */
+  beats = false;
   /** The `Plaza-Seq` the next numbered POST must carry. */
   private nextSeq = 1;
   /** The close code Plaza sent in the `close` event, if it ended the stream. */
@@ -54,7 +63,8 @@ export class Stream extends Session {
     context.limits.add(admission.ip);
     context.connections.add(this);
     context.metrics.connects.sse++;
-    socket.once('close', () => this.handleClose());
+    (socket as Owned)[OWNER] = this;
+    socket.once('close', onSocketClose);
     context.logger.info('connection open', { id: this.id, transport: 'sse', protocol: 'sse', remote: this.remoteAddress, user: admission.grant?.userId });
   }
 
@@ -136,7 +146,8 @@ export class Stream extends Session {
     this.cutOff.unref();
   }
 
-  private handleClose(): void {
+  /** Called by the shared close listener. */
+  handleClose(): void {
     clearTimeout(this.cutOff);
     this.ended(this.sentCode ?? 1006, this.sentCode !== undefined ? 'server' : 'network', this.socket.bytesWritten);
   }
