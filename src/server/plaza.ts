@@ -34,6 +34,7 @@ import { SessionIds } from './sessions/session-ids.js';
 import type { Side } from './sessions/side.js';
 import type { SideParts } from './sessions/side-parts.js';
 import { createWebSocketSide } from './websocket/side.js';
+import { createStreamSide } from './streams/side.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export type { PlazaConfig } from './hooks/split-config.js';
@@ -76,8 +77,9 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   };
   const websocket = createWebSocketSide(sideParts);
-  /** The transports, mounted in this order: a new one (SSE) is one more entry, made from sideParts. */
-  const sides: Side[] = [websocket];
+  const streams = createStreamSide(sideParts, node.backplane.mail);
+  /** The transports, mounted in this order, each made from sideParts. */
+  const sides: Side[] = [websocket, streams];
   const readiness = createReadiness(logger, [() => stateProblems(state), () => node.problems(), () => keyProblems(tokens)]);
   const lifecycle = new Lifecycle((name, error) => logger.error(`closing ${name} failed`, { error: String(error) }));
   let state: PlazaState = 'new';
@@ -165,7 +167,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       return urlOf(server, attached, config.host, Boolean(config.tlsCert));
     },
     get connectionCount() {
-      return websocket.size;
+      return websocket.size + streams.size;
     },
     options: config,
   };

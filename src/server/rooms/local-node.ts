@@ -4,7 +4,7 @@
  */
 import { CloseCode } from '../../shared/protocol.js';
 import type { DisconnectSelector, LocalNode } from './backplane/types.js';
-import { encodeTextFrame } from '../engine/frame.js';
+import { Envelope } from '../engine/publication.js';
 import type { Hub, Member, Outgoing, Room } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 
@@ -24,11 +24,12 @@ export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterabl
       return delivered;
     },
     tell(room: Room, json: string, except?: Member): number {
-      const frame = encodeTextFrame(json);
+      // Plain clients cannot read envelopes; v1 and SSE members get it framed their way.
+      const message = new Envelope(json);
       let told = 0;
       for (const member of room.members) {
-        if (member.protocol !== 'v1' || member === except) continue;
-        member.deliver(frame);
+        if (member.protocol === 'plain' || member === except) continue;
+        member.deliver(message.frameFor(member.protocol));
         told++;
       }
       return told;
@@ -37,7 +38,7 @@ export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterabl
       if (room.watchers.size === 0) return;
       let except: Member | undefined;
       if (subject !== undefined) for (const member of room.watchers) if (member.id === subject) except = member;
-      hub.notifyWatchers(room, encodeTextFrame(json), except);
+      hub.notifyWatchers(room, new Envelope(json), except);
     },
     disconnect(selector: DisconnectSelector): number {
       // Never "everyone": a request without a selector is a mistake.
