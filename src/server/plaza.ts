@@ -15,7 +15,6 @@ import { createHttpServer } from './access/http-server.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
 import { createAuthenticator } from './hooks/authenticate.js';
-import type { PlazaEventName } from './hooks/events.js';
 import { RoomHooks } from './hooks/room-hooks.js';
 import { HookRunner } from './hooks/runner.js';
 import { resolveConfig, type PlazaConfig } from './hooks/split-config.js';
@@ -35,14 +34,12 @@ import type { Side } from './sessions/side.js';
 import type { SideParts } from './sessions/side-parts.js';
 import { createWebSocketSide } from './websocket/side.js';
 import { createStreamSide } from './streams/side.js';
+import { addressReaders, CLIENT_EVENTS } from './plaza/address-readers.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export type { PlazaConfig } from './hooks/split-config.js';
 export type { PublishResult } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
-
-/** The events that carry a client, and with it its address. */
-const CLIENT_EVENTS: readonly PlazaEventName[] = ['connect', 'disconnect', 'join', 'leave', 'publish'];
 
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
   const { options: config, hooks, hookBounds } = resolveConfig(configuration);
@@ -58,17 +55,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   // Nothing is read or fetched here: start() loads the keys with the rest.
   const tokens = createTokenVerifier(config, logger);
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
-  /**
-   * Whether anything may read a client's address once its socket is closed and can no longer
-   * tell it: info log lines (the close line names it), room hooks (onLeave runs on disconnect),
-   * the application's client events. While nothing does, the door lets plain clients in without
-   * the getpeername(2) call (websocket/late-address.ts).
-   */
-  const readsAddressLater = (): boolean => {
-    if (logger.writes?.('info') !== false || roomHooks !== undefined) return true;
-    for (const event of CLIENT_EVENTS) if (node.app.events.has(event)) return true;
-    return false;
-  };
+  const readsAddressLater = addressReaders(logger, roomHooks !== undefined, node.app.events);
   const authenticate = createAuthenticator(hooks, runner);
   const sideParts: SideParts = {
     options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, group: () => node.sessions.group(),
