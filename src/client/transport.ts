@@ -354,7 +354,10 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
       silence = ms;
       heardAt = Date.now();
       watchdog();
-      if (at && handler.probe && options.upgradeDelay && !probeTimer) probeTimer = setTimeout(upgrade, options.upgradeDelay);
+      // Only one failed attempt before this fallback worked: the first transport is blocked from
+      // here, so wait upgradeDelay. More: the server was unreachable (a restart) and the fallback
+      // merely answered first, so try the first transport again right away.
+      if (at && handler.probe && options.upgradeDelay && !probeTimer) probeTimer = setTimeout(upgrade, attempt > 1 ? options.minDelay : options.upgradeDelay);
     },
     close() {
       if (status != 'closed') finish(1000, '');
