@@ -16,7 +16,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { REDIS_URL, skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { HttpProxy, type UpgradeMode } from './helpers/http-proxy.js';
 import { startPlaza } from './helpers/plaza.js';
-import { seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
+import { seeded, seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
 
 const ROOMS = ['alpha', 'beta'];
 
@@ -67,6 +67,31 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
     try {
       await exercise(t, workload, seed, nodes[1]!.ws, async () => {
         await workload.churn(soakMs(5000), 50, 250);
+      });
+    } finally {
+      await workload.close();
+      await Promise.all(nodes.map((n) => stopNode(n)));
+    }
+  });
+
+  it('two nodes on Redis behind a load balancer without sticky sessions: each stream and POST lands on either node', { skip: skipWithoutRedis() }, async (t) => {
+    const seed = seedFromEnv();
+    const nodes: Node[] = [await startNode(REDIS_URL), await startNode(REDIS_URL)];
+    const ports = nodes.map((n) => Number(new URL(n.http).port));
+    const workload = new Workload({
+      seed,
+      ports,
+      members: 5,
+      rooms: ROOMS.map((r) => `${r}-${seed}-${Math.random().toString(36).slice(2)}`),
+      publishEvery: 20,
+      client: () => ({ transports: ['sse'] }),
+      // Every request to a node picked at random (from the seed): a POST often reaches the node
+      // that does not hold its stream, which must carry it over.
+      link: (_port, member) => HttpProxy.start(ports, { random: seeded(seed + member) }),
+    });
+    try {
+      await exercise(t, workload, seed, nodes[0]!.ws, async () => {
+        await workload.churn(soakMs(4000), 100, 300);
       });
     } finally {
       await workload.close();
