@@ -23,8 +23,9 @@ async function openChat(browser: Browser, proxy: HttpProxy, name: string) {
   const page = await context.newPage();
   const errors = watchErrors(page);
   await page.goto(proxy.url);
-  // The proxy that eats frames costs a stall (stallTimeout, 5 s) before the fallback.
-  await page.locator('#status[data-status="open"]').waitFor({ timeout: 20_000 });
+  // The proxy that eats frames costs a stall (stallTimeout, 5 s) before the fallback; meanwhile
+  // the page's WebSocket looks open.
+  await page.locator('#status[data-status="open"][data-transport="sse"]').waitFor({ timeout: 20_000 });
   await page.fill('#name', name);
   await page.locator('#name').dispatchEvent('change');
   return { context, page, errors };
@@ -88,7 +89,7 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
     const started = Date.now();
     await grace.page.reload();
     await grace.page.locator('#status[data-status="open"]').waitFor();
-    assert.equal(await grace.page.locator('#status').getAttribute('data-transport'), 'sse');
+    assert.equal(await grace.page.locator('#status').getAttribute('data-transport'), 'sse', 'the reloaded page started on SSE');
     assert.equal(eating.upgradeAttempts, before, 'the reloaded page went straight to SSE');
     assert.ok(Date.now() - started < 5000, `the reload took ${Date.now() - started} ms: it waited out a stall`);
     // History came back over SSE too.
