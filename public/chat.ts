@@ -47,6 +47,7 @@ const RESET_TEXT: Record<UnrecoveredReason, string> = {
   epoch_changed: 'The server restarted without its history: messages sent while you were away are missing.',
   window_passed: 'You were away for longer than the server keeps history: some messages are missing.',
   offset_ahead: 'The server’s history changed: some messages may be missing.',
+  no_position: 'The connection could not tell where you left this room: some messages may be missing.',
 };
 
 /** A message this page published and has not yet seen come back from the server. */

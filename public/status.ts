@@ -148,7 +148,7 @@ function start(): void {
 
   function show(s: StatusSnapshot): void {
     const c = s.connections;
-    cards.connections.push(c.total, integer.format(c.total), `plain ${integer.format(c.plain)} · plaza.v1 ${integer.format(c.v1)}`);
+    cards.connections.push(c.total, integer.format(c.total), `plain ${integer.format(c.plain)} · plaza.v1 ${integer.format(c.v1)} · SSE ${integer.format(c.sse ?? 0)}`);
     cards.published.push(s.rates.published, decimal.format(s.rates.published), `${integer.format(s.totals.published)} in all`);
     cards.deliveries.push(s.rates.deliveries, decimal.format(s.rates.deliveries), `${integer.format(s.totals.deliveries)} in all`);
     cards.received.push(s.rates.messagesIn, decimal.format(s.rates.messagesIn), `${bytes(s.rates.bytesIn)}/s`);

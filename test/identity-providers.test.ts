@@ -349,7 +349,7 @@ describe('sign-in from identity providers', () => {
     c.close();
     await eventually(() => lines.some((line) => line.includes('connection closed')), 3000, 'the close line');
     const log = lines.join('');
-    assert.match(log, /refused an upgrade without a valid key or token/);
+    assert.match(log, /refused a client without a valid key or token/);
     for (const token of [valid, forged]) {
       for (const part of token.split('.')) assert.ok(!log.includes(part), 'no part of a token is logged');
     }

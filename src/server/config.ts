@@ -101,6 +101,10 @@ export interface PlazaOptions {
   redisMaxInflight: number;
   /** Cluster: bytes of those publishes, per node; past it the same. @default 16777216 (16 MiB) */
   redisMaxInflightBytes: number;
+  /** Cluster: how long (ms) a POST for an SSE stream another node holds waits for that node's answer; then 503. @default 5000 */
+  sseRelayTimeout: number;
+  /** Cluster: POSTs for SSE streams of other nodes waiting for an answer at once, per node; past it 503. @default 1000 */
+  sseMaxRelays: number;
   /** Bearer key that enables the HTTP API under /api/ (and the status page). @default '' (API off: 404) */
   apiKey: string;
   /** Largest HTTP API request body, in bytes. @default 1048576 (1 MiB) */
@@ -253,6 +257,8 @@ export const DEFAULTS: Readonly<PlazaOptions> = Object.freeze({
   presenceTtl: 15_000,
   redisMaxInflight: 10_000,
   redisMaxInflightBytes: 16 * 1024 * 1024,
+  sseRelayTimeout: 5000,
+  sseMaxRelays: 1000,
   apiKey: '',
   apiMaxBody: 1024 * 1024,
   status: false,
@@ -356,6 +362,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'presenceTtl', flag: '--presence-ttl', env: 'PRESENCE_TTL', kind: 'integer', min: 1000, max: 3_600_000, value: '<ms>', help: 'ms before a dead node\'s members leave cluster presence' },
   { key: 'redisMaxInflight', flag: '--redis-max-inflight', env: 'REDIS_MAX_INFLIGHT', kind: 'integer', min: 1, max: 1_000_000, help: 'publishes on their way through Redis at once (past it: unavailable)' },
   { key: 'redisMaxInflightBytes', flag: '--redis-max-inflight-bytes', env: 'REDIS_MAX_INFLIGHT_BYTES', kind: 'bytes', min: 1024, max: 1024 ** 3, help: 'bytes of publishes on their way through Redis at once' },
+  { key: 'sseRelayTimeout', flag: '--sse-relay-timeout', env: 'SSE_RELAY_TIMEOUT', kind: 'integer', min: 100, max: 600_000, value: '<ms>', help: 'ms a POST for an SSE stream on another node waits for its answer (then 503)' },
+  { key: 'sseMaxRelays', flag: '--sse-max-relays', env: 'SSE_MAX_RELAYS', kind: 'integer', min: 1, max: 1_000_000, help: 'POSTs for SSE streams on other nodes waiting at once (past it: 503)' },
   { key: 'apiKey', flag: '--api-key', env: 'API_KEY', kind: 'string', secret: true, value: '<key>', help: 'enables the HTTP API (Authorization: Bearer <key>)' },
   { key: 'apiMaxBody', flag: '--api-max-body', env: 'API_MAX_BODY', kind: 'bytes', min: 1, max: 100 * 1024 * 1024, help: 'largest HTTP API request body' },
   { key: 'status', flag: '--status', env: 'STATUS', kind: 'boolean', help: 'serve the live status page at /status to anyone' },

@@ -28,9 +28,13 @@ import { Lifecycle } from './node/lifecycle.js';
 import { createNode, type PublishResult } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
+import { createDoor } from './sessions/door.js';
 import { SessionIds } from './sessions/session-ids.js';
 import type { Side } from './sessions/side.js';
 import { createWebSocketSide } from './websocket/side.js';
+import { createStreamSide } from './streams/side.js';
+import type { Stream } from './streams/stream.js';
+import type { Member } from './engine/hub.js';
 import type { Connection } from './websocket/connection.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
@@ -55,14 +59,24 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
   const connections = node.sessions.group<Connection>();
   const authenticate = createAuthenticator(hooks, runner);
-  const websocket = createWebSocketSide({
-    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
-    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress,
-    isAccepting: () => state === 'listening',
-    connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
+  const limits = new ConnectionLimits(config);
+  const isAccepting = () => state === 'listening';
+  const door = createDoor({
+    options: config, logger, metrics: node.metrics, limits, authFailures, clientAddress, isAccepting,
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
   });
-  const sides: Side[] = [websocket];
+  const sessionIds = new SessionIds();
+  const connected = (member: Member) => node.app.connected(member);
+  const disconnected = (member: Member, code: number) => node.app.disconnected(member, code);
+  const websocket = createWebSocketSide({
+    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
+    sessionIds, limits, door, clientAddress, isAccepting, connected, disconnected,
+  });
+  const streams = createStreamSide({
+    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, streams: node.sessions.group<Stream>(),
+    sessionIds, limits, door, isAccepting, connected, disconnected, mail: node.backplane.mail,
+  });
+  const sides: Side[] = [websocket, streams];
   const readiness = createReadiness(logger, [
     (): NotReady[] => (state === 'new' || state === 'starting' ? [{ code: 'starting', detail: `server is ${state}` }]
       : state === 'closing' || state === 'closed' ? [{ code: 'shutting_down', detail: `server is ${state}` }] : []),
@@ -177,7 +191,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       return urlOf(server, attached, config.host, Boolean(config.tlsCert));
     },
     get connectionCount() {
-      return connections.size;
+      return node.sessions.size;
     },
     options: config,
   };

@@ -96,7 +96,9 @@ export type UnrecoveredReason =
   /** The messages after the position are no longer in history (count or age window passed). */
   | 'window_passed'
   /** The position is after the room's last offset: it is from another history. */
-  | 'offset_ahead';
+  | 'offset_ahead'
+  /** (SSE) A reconnect's `Last-Event-ID` did not name this room of the stream's URL. */
+  | 'no_position';
 
 /** A place in a room's history: messages after `offset` in `epoch`. */
 export interface Position {
@@ -174,6 +176,8 @@ export interface Welcome {
   limits: Limits;
   /** The server sends `{type:"beat"}` this often (ms); silence for two beats means a dead link. */
   heartbeat: number;
+  /** (SSE) The stream id to POST requests to (PROTOCOL.md, "Server-sent events"). */
+  stream?: string;
 }
 export interface RoomMessage {
   type: 'message';

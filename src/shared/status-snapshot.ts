@@ -10,7 +10,7 @@ export interface StatusSnapshot {
   /** Server time, ms since the Unix epoch. */
   time: number;
   uptime: number;
-  connections: { total: number; plain: number; v1: number };
+  connections: { total: number; plain: number; v1: number; sse: number };
   /** Rooms with members; `plaza:status` itself is left out. */
   rooms: number;
   /** Per second; the snapshots themselves are not counted. */

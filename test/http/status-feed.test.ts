@@ -107,7 +107,7 @@ describe('createStatusFeed', () => {
       { room: 'b', members: 6 }, { room: 'e', members: 5 }, { room: 'f', members: 4 }, { room: 'c', members: 3 }, { room: 'd', members: 2 },
     ]);
     const plain = [...s.connections].filter((c) => c.protocol === 'plain').length;
-    assert.deepEqual(snapshot!.connections, { total: 23, plain, v1: 23 - plain });
+    assert.deepEqual(snapshot!.connections, { total: 23, plain, v1: 23 - plain, sse: 0 });
     assert.equal(snapshot!.rooms, 7, 'seven rooms: the status room, where the page itself is, is left out');
   });
 

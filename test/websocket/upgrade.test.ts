@@ -17,6 +17,7 @@ import { createTokenVerifier } from '../../src/server/access/token-verifier.js';
 import { resolveOptions, type PlazaOptions } from '../../src/server/config.js';
 import { ConnectionLimits } from '../../src/server/sessions/connection-limits.js';
 import type { Admission } from '../../src/server/sessions/context.js';
+import { createDoor } from '../../src/server/sessions/door.js';
 import { createUpgradeHandler, REFUSED_GRACE_MS } from '../../src/server/websocket/upgrade.js';
 import { createWebSocketServer } from '../../src/server/websocket/ws-server.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
@@ -42,6 +43,8 @@ async function door(options: Partial<PlazaOptions> = {}) {
   const logger = createLogger({ level: 'silent', format: 'json' });
   const tokens = createTokenVerifier(config, logger);
   const server: Server = createHttpServer(config, undefined, (_req, res) => res.writeHead(404).end());
+  const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
+  const isAccepting = () => state.accepting;
   server.on(
     'upgrade',
     createUpgradeHandler({
@@ -50,15 +53,14 @@ async function door(options: Partial<PlazaOptions> = {}) {
       logger,
       metrics,
       limits,
-      authFailures,
-      clientAddress: createClientAddress(config.trustProxy, config.trustProxyHeader),
-      isAccepting: () => state.accepting,
+      door: createDoor({ options: config, logger, metrics, limits, authFailures, clientAddress, isAccepting, ...(tokens && { tokens }) }),
+      clientAddress,
+      isAccepting,
       onConnection: (ws, _socket, admission) => {
         admitted.push(admission);
         accepted.add(ws);
         ws.on('error', () => {});
       },
-      ...(tokens && { tokens }),
     }),
   );
   server.listen(0, '127.0.0.1');

@@ -11,22 +11,31 @@
  * can take a frame, which is what lets it be tested without a network.
  */
 
-export type WireProtocol = 'plain' | 'v1';
+/**
+ * How a member's frames are written: `plain` and `v1` are WebSocket frames (raw payloads, or
+ * plaza.v1 envelopes); `sse` is the same plaza.v1 envelopes as server-sent events.
+ */
+export type WireProtocol = 'plain' | 'v1' | 'sse';
 
 /**
  * Which of a message's frames a member takes: its wire protocol, and whether it negotiated
- * permessage-deflate (--compress). Index into Room.kinds and a room turn's frames.
+ * permessage-deflate (--compress; WebSocket only). Index into Room.kinds and a room turn's frames:
+ * 0 plain, 1 v1, 2 plain+deflate, 3 v1+deflate, 4 sse.
  */
-export type FrameKind = 0 | 1 | 2 | 3;
-export const KIND_COUNT = 4;
+export type FrameKind = 0 | 1 | 2 | 3 | 4;
+export const KIND_COUNT = 5;
+const SSE_KIND = 4;
 
 export function frameKindOf(member: Pick<Member, 'protocol' | 'deflate'>): FrameKind {
+  if (member.protocol === 'sse') return SSE_KIND;
   return ((member.protocol === 'v1' ? 1 : 0) | (member.deflate ? 2 : 0)) as FrameKind;
 }
 
 /** The wire protocol of a frame kind, and whether its frames are compressed. */
-export const protocolOfKind = (kind: FrameKind): WireProtocol => ((kind & 1) === 1 ? 'v1' : 'plain');
-export const isDeflateKind = (kind: FrameKind): boolean => (kind & 2) === 2;
+export const protocolOfKind = (kind: FrameKind): WireProtocol => (kind === SSE_KIND ? 'sse' : (kind & 1) === 1 ? 'v1' : 'plain');
+export const isDeflateKind = (kind: FrameKind): boolean => kind !== SSE_KIND && (kind & 2) === 2;
+/** The uncompressed kind a compressed one is made from (itself when it is not compressed). */
+export const baseKindOf = (kind: FrameKind): FrameKind => (kind === SSE_KIND ? kind : ((kind & 1) as FrameKind));
 
 export interface Member {
   /** Session id, shown to others in presence and as a message's sender. */
@@ -57,7 +66,7 @@ export class Room {
   /** Members that asked for presence: they get join/leave deltas. */
   readonly watchers = new Set<Member>();
   /** Members by frame kind, so a message is framed (and compressed) only for kinds present. */
-  readonly kinds = [0, 0, 0, 0];
+  readonly kinds = [0, 0, 0, 0, 0];
   constructor(readonly name: string) {}
 }
 
@@ -81,8 +90,8 @@ export const DIRECT_FANOUT: Fanout = {
     const frames: Array<Buffer | undefined> = [];
     for (const member of room.members) {
       if (member === except) continue;
-      const kind = frameKindOf(member) & 1;
-      member.deliver((frames[kind] ??= message.frameFor(protocolOfKind(kind as FrameKind))));
+      const kind = baseKindOf(frameKindOf(member));
+      member.deliver((frames[kind] ??= message.frameFor(protocolOfKind(kind))));
     }
   },
   joined() {},
@@ -154,9 +163,9 @@ export class Hub {
     for (const room of member.rooms) this.leave(member, room);
   }
 
-  /** Sends one ready frame to the room's presence watchers, except `except`. */
-  notifyWatchers(room: Room, frame: Buffer, except?: Member): void {
-    for (const member of room.watchers) if (member !== except) member.deliver(frame);
+  /** Sends one envelope to the room's presence watchers, except `except`: framed once per wire protocol. */
+  notifyWatchers(room: Room, message: Outgoing, except?: Member): void {
+    for (const member of room.watchers) if (member !== except) member.deliver(message.frameFor(member.protocol));
   }
 
   /**

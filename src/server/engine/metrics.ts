@@ -5,12 +5,18 @@
 import type { WireProtocol } from './hub.js';
 
 export class Metrics {
-  /** Upgrades accepted, by wire protocol. */
-  readonly connects: Record<WireProtocol, number> = { plain: 0, v1: 0 };
+  /** Connections accepted (WebSocket upgrades, SSE streams), by wire protocol. */
+  readonly connects: Record<WireProtocol, number> = { plain: 0, v1: 0, sse: 0 };
   /** Closed connections by close code. */
   readonly disconnects = new Map<number, number>();
   /** Upgrades refused before a WebSocket existed, by HTTP status. */
   readonly upgradeRejections = new Map<number, number>();
+  /** SSE requests refused (streams not opened, POSTs not taken), by HTTP status. */
+  readonly streamRejections = new Map<number, number>();
+  /** POSTs for SSE streams carried to the node that holds them. */
+  relayedPosts = 0;
+  /** Of those, the ones that got no answer in time (--sse-relay-timeout) or found no room (--sse-max-relays). */
+  relayFailures = 0;
   messagesIn = 0;
   bytesIn = 0;
   /** Room messages published (each counted once, however many receive it). */

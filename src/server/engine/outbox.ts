@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { compressFrame } from './deflate.js';
-import { frameKindOf, isDeflateKind, KIND_COUNT, protocolOfKind, type Fanout, type FrameKind, type Member, type Outgoing, type Room } from './hub.js';
+import { baseKindOf, frameKindOf, isDeflateKind, KIND_COUNT, protocolOfKind, type Fanout, type FrameKind, type Member, type Outgoing, type Room } from './hub.js';
 import type { Metrics } from './metrics.js';
 
 /** Frames for one recipient alone (replies, presence, beats), with their places in the turn's order. */
@@ -62,8 +62,8 @@ interface Special {
  */
 class RoomTurn {
   readonly seqs: number[] = [];
-  readonly frames: Array<Array<Buffer | undefined>> = [[], [], [], []];
-  readonly bytes = [0, 0, 0, 0];
+  readonly frames: Array<Array<Buffer | undefined>> = [[], [], [], [], []];
+  readonly bytes = [0, 0, 0, 0, 0];
   /** Members that joined during the turn or are excluded from some of its messages. */
   special: Map<Member, Special> | undefined;
   private readonly batches: Array<Buffer | undefined> = [];
@@ -124,11 +124,11 @@ export class Outbox implements Fanout {
   broadcast(room: Room, message: Outgoing, except: Member | undefined): void {
     // Framed (and compressed) once per kind of member the room has, before anything is queued.
     const kinds = room.kinds;
-    const frames: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined];
+    const frames: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined, undefined];
     let bytes = 0;
     for (let kind = 0 as FrameKind; kind < KIND_COUNT; kind++) {
       if (kinds[kind] === 0) continue;
-      const base = kind & 1;
+      const base = baseKindOf(kind);
       const plain = (frames[base] ??= message.frameFor(protocolOfKind(kind)));
       const frame = isDeflateKind(kind) ? compressFrame(plain, this.options.compressMinBytes ?? Infinity) : plain;
       frames[kind] = frame;

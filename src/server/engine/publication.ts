@@ -4,6 +4,22 @@
  */
 import { encodeFrame, encodeTextFrame, Opcode } from './frame.js';
 import type { Outgoing, WireProtocol } from './hub.js';
+import { encodeSseEnvelope } from './sse-event.js';
+
+/** A plaza.v1 envelope framed for a member that speaks plaza.v1 (over a WebSocket or as events). */
+export function frameEnvelope(protocol: WireProtocol, json: string): Buffer {
+  return protocol === 'sse' ? encodeSseEnvelope(json) : encodeTextFrame(json);
+}
+
+/** One envelope for several members (presence, a cluster's notice of a gap): framed once per protocol. */
+export class Envelope implements Outgoing {
+  private readonly frames: Partial<Record<WireProtocol, Buffer>> = {};
+  constructor(readonly json: string) {}
+
+  frameFor(protocol: WireProtocol): Buffer {
+    return (this.frames[protocol] ??= frameEnvelope(protocol, this.json));
+  }
+}
 
 /** What was published, in the form it arrived. */
 export type Payload =
@@ -46,7 +62,7 @@ export class Publication implements Outgoing {
   ) {}
 
   frameFor(protocol: WireProtocol): Buffer {
-    if (protocol === 'v1') return encodeTextFrame(this.envelope);
+    if (protocol !== 'plain') return frameEnvelope(protocol, this.envelope);
     const payload = this.payload;
     if (payload.kind === 'binary') return encodeFrame(payload.bytes, Opcode.Binary);
     if (payload.kind === 'text') return encodeFrame(payload.bytes, Opcode.Text);
@@ -64,7 +80,7 @@ export class StoredPublication implements Outgoing {
   ) {}
 
   frameFor(protocol: WireProtocol): Buffer {
-    if (protocol === 'v1') return encodeTextFrame(this.envelope);
+    if (protocol !== 'plain') return frameEnvelope(protocol, this.envelope);
     if (this.plain === 'j') return encodeTextFrame(this.dataJson);
     const text = JSON.parse(this.dataJson) as string;
     return this.plain === 'b' ? encodeFrame(Buffer.from(text, 'base64'), Opcode.Binary) : encodeTextFrame(text);

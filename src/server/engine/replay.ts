@@ -31,12 +31,13 @@ class PagedReply {
   constructor(
     private readonly first: Buffer,
     private readonly rest: readonly string[],
+    private readonly frame: (json: string) => Buffer,
   ) {}
 
   next(): Buffer | undefined {
     const i = this.index++;
     if (i < 0) return this.first;
-    return i < this.rest.length ? encodeTextFrame(this.rest[i]!) : undefined;
+    return i < this.rest.length ? this.frame(this.rest[i]!) : undefined;
   }
 }
 
@@ -56,10 +57,11 @@ export class Replay {
   }
 
   /**
-   * A paced replay of `reply` with `messages` (contiguous, ending at `reply.offset`), or
+   * A paced replay of `reply` with `messages` (contiguous, ending at `reply.offset`), each envelope
+   * framed by `frame` (a WebSocket text frame, or an SSE event), or
    * undefined when the whole reply fits in half of --max-buffered and can simply be queued.
    */
-  static of(reply: Omit<Joined, 'messages'>, messages: readonly string[], maxBuffered: number): Replay | undefined {
+  static of(reply: Omit<Joined, 'messages'>, messages: readonly string[], maxBuffered: number, frame: (json: string) => Buffer = encodeTextFrame): Replay | undefined {
     let total = 0;
     for (const message of messages) total += message.length;
     if (total <= maxBuffered / 2) return undefined;
@@ -68,8 +70,8 @@ export class Replay {
     let bytes = 0;
     while (carried < messages.length && bytes + messages[carried]!.length <= maxBuffered / 4) bytes += messages[carried++]!.length;
     const offset = reply.offset - (messages.length - carried);
-    const first = encodeTextFrame(joinedEnvelope({ ...reply, offset }, messages.slice(0, carried)));
-    return new Replay(new PagedReply(first, messages.slice(carried)), maxBuffered);
+    const first = frame(joinedEnvelope({ ...reply, offset }, messages.slice(0, carried)));
+    return new Replay(new PagedReply(first, messages.slice(carried), frame), maxBuffered);
   }
 
   start(target: ReplayTarget, done: () => void): void {

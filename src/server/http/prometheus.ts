@@ -106,7 +106,7 @@ export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Renders every Plaza metric (names listed in docs/operations.md). */
 export function renderMetrics(source: MetricsSource): string {
   const m = source.metrics;
-  const open: Record<WireProtocol, number> = { plain: 0, v1: 0 };
+  const open: Record<WireProtocol, number> = { plain: 0, v1: 0, sse: 0 };
   for (const connection of source.connections) open[connection.protocol]++;
   const byProtocol = (counts: Record<WireProtocol, number>): Sample[] =>
     (Object.keys(counts) as WireProtocol[]).map((protocol) => ({ labels: { protocol }, value: counts[protocol] }));

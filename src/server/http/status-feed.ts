@@ -104,7 +104,7 @@ export function createStatusFeed(feed: StatusFeedOptions): StatusFeed {
   function snapshot(now: ReturnType<typeof counters>, monitor: IntervalHistogram): StatusSnapshot {
     const seconds = Math.max(0.001, (now.at - last.at) / 1000);
     const rate = (key: 'published' | 'deliveries' | 'messagesIn' | 'bytesIn') => round((now[key] - last[key]) / seconds, 1);
-    const connections = { total: 0, plain: 0, v1: 0 };
+    const connections = { total: 0, plain: 0, v1: 0, sse: 0 };
     for (const connection of feed.connections) {
       connections.total++;
       connections[connection.protocol]++;

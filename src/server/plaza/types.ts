@@ -58,7 +58,7 @@ export interface Plaza {
   readonly port: number;
   /** http(s)://host:port of the running server. */
   readonly url: string;
-  /** Open WebSocket connections. */
+  /** Open client connections: WebSockets and SSE streams. */
   readonly connectionCount: number;
   readonly options: Readonly<PlazaOptions>;
 }

@@ -4,7 +4,7 @@
  */
 import { CloseCode } from '../../shared/protocol.js';
 import type { DisconnectSelector, LocalNode } from './backplane/types.js';
-import { encodeTextFrame } from '../engine/frame.js';
+import { Envelope } from '../engine/publication.js';
 import type { Hub, Member, Outgoing, Room } from '../engine/hub.js';
 import type { Metrics } from '../engine/metrics.js';
 
@@ -24,14 +24,15 @@ export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterabl
       return delivered;
     },
     tell(room: Room, json: string): void {
-      const frame = encodeTextFrame(json);
-      for (const member of room.members) if (member.protocol === 'v1') member.deliver(frame);
+      // Plain clients cannot read envelopes; v1 and SSE members get it framed their way.
+      const message = new Envelope(json);
+      for (const member of room.members) if (member.protocol !== 'plain') member.deliver(message.frameFor(member.protocol));
     },
     presence(room: Room, json: string, subject: string | undefined): void {
       if (room.watchers.size === 0) return;
       let except: Member | undefined;
       if (subject !== undefined) for (const member of room.watchers) if (member.id === subject) except = member;
-      hub.notifyWatchers(room, encodeTextFrame(json), except);
+      hub.notifyWatchers(room, new Envelope(json), except);
     },
     disconnect(selector: DisconnectSelector): number {
       // Never "everyone": a request without a selector is a mistake.

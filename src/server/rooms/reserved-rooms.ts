@@ -47,6 +47,10 @@ class ReservedRoomRouter implements Backplane {
     return this.backplane.publishIdCounts;
   }
 
+  get mail() {
+    return this.backplane.mail;
+  }
+
   start(): Promise<void> {
     return this.backplane.start();
   }

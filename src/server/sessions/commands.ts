@@ -31,7 +31,16 @@ export interface Requester extends Member, Publisher {
   replyJoined(reply: Omit<Joined, 'messages'>, messages: readonly string[]): void;
   /** A bug while answering: closes this connection (1011), never the process. */
   fail(error: unknown): void;
+  /** An SSE stream's id, told in its `welcome`s (the WebSocket has none). */
+  readonly streamId?: string;
 }
+
+/**
+ * A join the server makes for the client (an SSE stream's `?room=` on opening): with
+ * `noPosition`, its `Last-Event-ID` named other rooms and not this one, so the answer says it
+ * could not resume (`no_position`).
+ */
+export type OwnJoin = JoinRequest & { noPosition?: boolean };
 import { encodeEnvelope } from '../engine/envelope.js';
 import { fenceOf, lowerFence, raiseFence } from './publish-fences.js';
 
@@ -51,11 +60,17 @@ export function handleRequest(connection: Requester, request: ClientMessage): vo
 
 function hello(connection: Requester, request: HelloRequest): void {
   if (request.name !== undefined) connection.setName(request.name);
+  connection.reply(encodeEnvelope(welcomeOf(connection, request.id)));
+}
+
+/** The `welcome` that answers a `hello` (and opens an SSE stream, without an id). */
+export function welcomeOf(connection: Requester, id: RequestId): Welcome {
   const options = connection.context.options;
   const welcome: Welcome = {
     type: 'welcome',
-    ...(request.id === undefined ? {} : { id: request.id }),
+    ...(id === undefined ? {} : { id }),
     session: connection.id,
+    ...(connection.streamId !== undefined && { stream: connection.streamId }),
     name: connection.name,
     limits: {
       maxPayload: options.maxPayload,
@@ -66,10 +81,15 @@ function hello(connection: Requester, request: HelloRequest): void {
     },
     heartbeat: options.heartbeatMs,
   };
-  connection.reply(encodeEnvelope(welcome));
+  return welcome;
 }
 
-async function join(connection: Requester, request: JoinRequest): Promise<void> {
+/** Joins on the client's behalf (see OwnJoin); resolves once answered. */
+export function joinFor(connection: Requester, request: OwnJoin): Promise<void> {
+  return join(connection, request);
+}
+
+async function join(connection: Requester, request: OwnJoin): Promise<void> {
   const reserved = reservedRoomProblem(request.room, 'join', connection.context.options.status || connection.isOperator);
   if (reserved !== undefined) return connection.replyError(request.id, ErrorCode.Forbidden, reserved);
   const grant = connection.admission.grant;
@@ -82,7 +102,7 @@ async function join(connection: Requester, request: JoinRequest): Promise<void> 
 }
 
 /** Builds the reply in one synchronous step after the join, so nothing live can come between. */
-function answerJoin(connection: Requester, request: JoinRequest, result: JoinResult): void {
+function answerJoin(connection: Requester, request: OwnJoin, result: JoinResult): void {
   const broker = connection.context.broker;
   if (!result.ok && result.byHook) return connection.replyRefusal(request.id, result.code, result.message);
   if (!result.ok) return connection.replyError(request.id, result.code, result.message);
@@ -93,7 +113,7 @@ function answerJoin(connection: Requester, request: JoinRequest, result: JoinRes
     const outcome = broker.recover(log, request.since);
     recovery = outcome.recovered ? { recovered: true } : { recovered: false, reason: outcome.reason };
     if (outcome.recovered) entries = outcome.entries;
-  }
+  } else if (request.noPosition) recovery = { recovered: false, reason: 'no_position' };
   // Recent messages for a late joiner, or as the fallback when a resume failed.
   if (request.history && (!recovery || !recovery.recovered)) entries = broker.recent(log, request.history);
   const reply = {

@@ -8,18 +8,16 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
-import type { AuthFailureLimiter } from '../access/failure-limiter.js';
-import type { TokenVerifier } from '../access/token-verifier.js';
 import type { PlazaOptions } from '../config.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { Outbox } from '../engine/outbox.js';
 import type { Member } from '../engine/hub.js';
-import type { Authenticator } from '../hooks/authenticate.js';
 import type { Logger } from '../logger.js';
 import type { Broker } from '../rooms/broker.js';
 import type { ConnectionLimits } from '../sessions/connection-limits.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
+import type { Door } from '../sessions/door.js';
 import { ExpiryQueue } from '../sessions/expiry-queue.js';
 import type { SessionIds } from '../sessions/session-ids.js';
 import type { Side } from '../sessions/side.js';
@@ -40,16 +38,14 @@ export interface WebSocketSideParts {
   readonly sessionIds: SessionIds;
   /** The caps per address and in total, shared by every side. */
   readonly limits: ConnectionLimits;
-  /** The one limiter for wrong keys and tokens, shared with the HTTP routes. */
-  readonly authFailures: AuthFailureLimiter;
+  /** The checks at the door, shared by every side. */
+  readonly door: Door;
   clientAddress(request: IncomingMessage): string;
   /** False while the server starts or shuts down: upgrades get 503. */
   isAccepting(): boolean;
   /** Told when a connection opens and closes (the application's connect and disconnect events). */
   connected(member: Member): void;
   disconnected(member: Member, code: number): void;
-  readonly authenticate?: Authenticator;
-  readonly tokens?: TokenVerifier;
 }
 
 /** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
@@ -99,10 +95,8 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
     wss = createWebSocketServer(options);
     heartbeat = startHeartbeat(connections, options.heartbeatMs);
     upgradeListener = createUpgradeHandler({
-      wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, authFailures: parts.authFailures,
+      wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, door: parts.door,
       clientAddress: parts.clientAddress, isAccepting: parts.isAccepting, onConnection, othersListen,
-      ...(parts.authenticate && { authenticate: parts.authenticate }),
-      ...(parts.tokens && { tokens: parts.tokens }),
     });
     target.on('upgrade', upgradeListener);
   }

@@ -33,6 +33,10 @@ class Recorder implements RedisLinkEvents {
   channel: ChannelMessage[] = [];
   control: ControlRequest[] = [];
   replies: Array<{ id: string; count: number }> = [];
+  mail: string[] = [];
+  onMail(text: string): void {
+    this.mail.push(text);
+  }
   onReady(): void {
     this.readies++;
   }

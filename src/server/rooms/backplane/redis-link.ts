@@ -104,6 +104,8 @@ export interface RedisLinkEvents {
   onChannel(message: ChannelMessage): void;
   onControl(request: ControlRequest): void;
   onReply(id: string, count: number): void;
+  /** A text another node sent this one (NodeMail). */
+  onMail(text: string): void;
   /** A Redis Cluster: the room's channel subscription ended (its master went away or its slot moved). */
   onLapse(room: string): void;
 }
@@ -125,6 +127,8 @@ function roomOfChannel(channel: string): string | undefined {
 
 const nodeRoomsKey = (nodeId: string) => `plaza:{nodes}:${nodeId}:rooms`;
 const replyChannel = (nodeId: string) => `plaza:reply:${nodeId}`;
+/** A node's mailbox: POSTs for its SSE streams, carried from other nodes, and their answers. */
+const mailChannel = (nodeId: string) => `plaza:sse:${nodeId}`;
 
 /** Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>` or `p <subject>\n<json>`. */
 export function parseChannelText(room: string, text: string): ChannelMessage | undefined {
@@ -317,6 +321,7 @@ export class RedisLink {
       return;
     }
     try {
+      if (channel === mailChannel(this.options.nodeId)) return this.events.onMail(text);
       if (channel === CONTROL_CHANNEL) this.events.onControl(JSON.parse(text) as ControlRequest);
       else if (channel === replyChannel(this.options.nodeId)) {
         const { id, count } = JSON.parse(text) as { id: string; count: number };
@@ -336,7 +341,7 @@ export class RedisLink {
       return;
     }
     this.lastError = undefined;
-    const control = [CONTROL_CHANNEL, replyChannel(this.options.nodeId)];
+    const control = [CONTROL_CHANNEL, replyChannel(this.options.nodeId), mailChannel(this.options.nodeId)];
     // On a cluster the room channels are subscribed room by room as the backplane re-reads them.
     const subscribed = this.cluster
       ? this.cluster.subscribe(...control)
@@ -580,6 +585,15 @@ export class RedisLink {
     if (!this.cluster) return received;
     const alive = await this.redis.zcount(NODES_KEY, Date.now() - presenceTtl, '+inf');
     return Math.max(1, alive);
+  }
+
+  /**
+   * Sends a text to node `to`'s mailbox; false when one Redis counted no subscriber there. A Redis
+   * Cluster counts only the subscribers of the master that took the PUBLISH, so it never says false.
+   */
+  async mail(to: string, text: string): Promise<boolean> {
+    const received = await this.redis.publish(mailChannel(to), text);
+    return this.cluster !== undefined || received > 0;
   }
 
   async reply(to: string, id: string, count: number): Promise<void> {

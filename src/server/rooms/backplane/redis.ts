@@ -56,6 +56,7 @@ import {
   type HistoryPage,
   type LocalNode,
   type MemberList,
+  type NodeMail,
   type Published,
   type RoomSummary,
 } from './types.js';
@@ -161,6 +162,14 @@ export class RedisBackplane implements Backplane {
   private presenceTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private mailListener: ((text: string) => void) | undefined;
+  readonly mail: NodeMail = {
+    nodeId: this.nodeId,
+    send: (to, text) => this.link.mail(to, text),
+    receive: (listener) => {
+      this.mailListener = listener;
+    },
+  };
 
   constructor(
     private readonly options: RedisBackplaneOptions,
@@ -181,6 +190,7 @@ export class RedisBackplane implements Backplane {
         onChannel: (message) => this.onChannel(message),
         onControl: (request) => this.directory.onControl(request),
         onReply: (id, count) => this.directory.onReply(id, count),
+        onMail: (text) => this.mailListener?.(text),
         onLapse: (room) => this.onLapse(room),
       },
     );

@@ -171,6 +171,22 @@ export interface ClusterAdmin {
   disconnect(selector: DisconnectSelector): Promise<number>;
 }
 
+/**
+ * Texts between the nodes of a cluster, one channel per node (`plaza:sse:<node>` on Redis): how
+ * a POST for an SSE stream that another node holds reaches that node, and its answer comes back.
+ */
+export interface NodeMail {
+  /** This node's id among the cluster's nodes. */
+  readonly nodeId: string;
+  /**
+   * Sends `text` to node `to`. Resolves false when Redis knows no node listens there (it is
+   * gone); rejects when Redis cannot be reached.
+   */
+  send(to: string, text: string): Promise<boolean>;
+  /** Sets the one listener for texts sent to this node. */
+  receive(listener: (text: string) => void): void;
+}
+
 /** The operations plane: running, health and counters. */
 export interface BackplaneOperations {
   /** Connects; resolves without waiting for Redis to answer (a node starts while Redis is down). */
@@ -182,6 +198,8 @@ export interface BackplaneOperations {
   readonly stats: BackplaneStats | undefined;
   /** The publish-id window's counts (one server and cluster alike). */
   readonly publishIdCounts: PublishIdCounts;
+  /** Texts between nodes; absent on one server, which has no other node. */
+  readonly mail?: NodeMail;
 }
 
 /** The data plane (rooms, publishing, presence) with the two others; see the contract above. */
