@@ -16,7 +16,22 @@ import { describe, it, type TestContext } from 'node:test';
 import { REDIS_URL, skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { HttpProxy, type UpgradeMode } from './helpers/http-proxy.js';
 import { startPlaza } from './helpers/plaza.js';
-import { seeded, seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
+import { seedFromEnv, sleep, soakMs, Workload, type Link } from './helpers/workload.js';
+
+/** An HTTP proxy as a member's link in the workload. */
+function link(proxy: HttpProxy): Link {
+  return {
+    url: `${proxy.origin}/`,
+    get targetPort() {
+      return proxy.targets[0]!;
+    },
+    set targetPort(port: number) {
+      proxy.targets = [port];
+    },
+    cut: () => proxy.cutAll(),
+    close: () => proxy.close(),
+  };
+}
 
 const ROOMS = ['alpha', 'beta'];
 
@@ -78,6 +93,7 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
     const seed = seedFromEnv();
     const nodes: Node[] = [await startNode(REDIS_URL), await startNode(REDIS_URL)];
     const ports = nodes.map((n) => Number(new URL(n.http).port));
+    const spread: HttpProxy[] = [];
     const workload = new Workload({
       seed,
       ports,
@@ -87,19 +103,32 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
       client: () => ({ transports: ['sse'] }),
       // Every request to a node picked at random (from the seed): a POST often reaches the node
       // that does not hold its stream, which must carry it over.
-      link: (_port, member) => HttpProxy.start(ports, { random: seeded(seed + member) }),
+      link: async (_port, member) => {
+        const proxy = await HttpProxy.start({ targets: ports, seed: seed + member });
+        spread.push(proxy);
+        return link(proxy);
+      },
     });
+    const refused: string[] = [];
     try {
       await exercise(t, workload, seed, nodes[0]!.ws, async () => {
+        // A POST the wrong node could not carry over would end the client's link (it reconnects
+        // and the promise holds all the same): the relay is proven only if none was refused.
+        for (const client of workload.clients) client.on('close', ({ reason }) => reason.startsWith('POST') && refused.push(reason));
         await workload.churn(soakMs(4000), 100, 300);
       });
+      assert.deepEqual(refused, [], `seed ${seed}: POSTs refused`);
+      for (const port of ports) {
+        const requests = spread.reduce((sum, proxy) => sum + (proxy.sent.get(port) ?? 0), 0);
+        assert.ok(requests > 10, `seed ${seed}: only ${requests} requests reached port ${port}`);
+      }
     } finally {
       await workload.close();
       await Promise.all(nodes.map((n) => stopNode(n)));
     }
   });
 
-  it('members behind proxies that refuse, eat or pass WebSockets at random move down to SSE and back, and lose or repeat nothing', async (t) => {
+  it('members behind proxies that pass WebSockets, then refuse, strip or eat them, move down to SSE and back, round after round, and lose or repeat nothing', async (t) => {
     const seed = seedFromEnv();
     const plaza = await startPlaza({ rateLimit: 0 });
     const proxies: HttpProxy[] = [];
@@ -113,33 +142,47 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
       // Short waits, so a member goes down and up many times within the run.
       client: () => ({ stallTimeout: 400, upgradeDelay: 300 }),
       link: async (port) => {
-        const proxy = await HttpProxy.start(port, { upgrades: 'refuse' });
+        const proxy = await HttpProxy.start({ targets: [port], upgrades: 'refuse' });
         proxies.push(proxy);
-        return proxy;
+        return link(proxy);
       },
     });
     try {
       await exercise(t, workload, seed, `ws://127.0.0.1:${plaza.port}/`, async () => {
         for (const client of workload.clients) client.on('transport', (name) => moves[name]++);
-        const modes: UpgradeMode[] = ['pass', 'refuse', 'eat'];
-        const until = Date.now() + soakMs(6000);
-        while (Date.now() < until) {
-          await sleep(100 + workload.random() * 300);
-          const proxy = workload.pick(proxies);
-          proxy.upgrades = workload.pick(modes);
-          // A link already upgraded keeps working: cut it sometimes, so the new mode bites.
-          if (workload.random() < 0.5) proxy.cut();
+        const blocked: UpgradeMode[] = ['refuse', 'strip', 'eat'];
+        const everyone = async (transport: 'websocket' | 'sse') => {
+          const deadline = Date.now() + 10_000;
+          while (workload.clients.some((c) => c.transport !== transport || c.status !== 'open')) {
+            if (Date.now() > deadline) throw new Error(`seed ${seed}: not all on ${transport}: ${workload.clients.map((c) => `${c.transport}/${c.status}`).join(', ')}`);
+            await sleep(50);
+          }
+        };
+        const rounds = Math.max(2, Math.round(soakMs(6000) / 3000));
+        for (let round = 0; round < rounds; round++) {
+          // WebSockets pass: everyone moves up (the background probe), while links are cut.
+          for (const proxy of proxies) proxy.upgrades = 'pass';
+          await everyone('websocket');
+          await sleep(200 + workload.random() * 300);
+          // Each proxy blocks WebSockets its own way; a link already upgraded keeps working, so
+          // it is cut: everyone moves down.
+          for (const proxy of proxies) {
+            proxy.upgrades = workload.pick(blocked);
+            proxy.cutAll();
+          }
+          await everyone('sse');
+          // Random cuts on SSE.
+          for (let i = 0; i < 4; i++) {
+            await sleep(50 + workload.random() * 200);
+            workload.pick(proxies).cutAll();
+          }
         }
-        // Let WebSockets through at the end: every member must come back to one.
         for (const proxy of proxies) proxy.upgrades = 'pass';
-        const deadline = Date.now() + 10_000;
-        while (workload.clients.some((c) => c.transport !== 'websocket' || c.status !== 'open')) {
-          if (Date.now() > deadline) throw new Error(`seed ${seed}: not all back on WebSocket: ${workload.clients.map((c) => `${c.transport}/${c.status}`).join(', ')}`);
-          await sleep(50);
-        }
+        await everyone('websocket');
       });
       t.diagnostic(`seed ${seed}: ${moves.sse} moves down to SSE, ${moves.websocket} back to WebSocket`);
-      assert.ok(moves.sse >= 3 && moves.websocket >= 3, `seed ${seed}: only ${moves.sse} moves down and ${moves.websocket} up`);
+      // Every member went down and up in every round.
+      assert.ok(moves.sse >= 5 * 2 && moves.websocket >= 5 * 2, `seed ${seed}: only ${moves.sse} moves down and ${moves.websocket} up`);
     } finally {
       await workload.close();
       await plaza.close();

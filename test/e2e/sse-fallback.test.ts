@@ -22,7 +22,7 @@ async function openChat(browser: Browser, proxy: HttpProxy, name: string) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = watchErrors(page);
-  await page.goto(proxy.url);
+  await page.goto(`${proxy.origin}/`);
   // The proxy that eats frames costs a stall (stallTimeout, 5 s) before the fallback; meanwhile
   // the page's WebSocket looks open.
   await page.locator('#status[data-status="open"][data-transport="sse"]').waitFor({ timeout: 20_000 });
@@ -30,6 +30,13 @@ async function openChat(browser: Browser, proxy: HttpProxy, name: string) {
   await page.locator('#name').dispatchEvent('change');
   return { context, page, errors };
 }
+
+/**
+ * Errors the page reported, but the browser's own line for each WebSocket the proxy refused
+ * (e.g. "WebSocket connection to 'ws://…' failed: … ERR_UNEXPECTED_PROXY_AUTH"): that is the
+ * blocked attempt the fallback answers, not a fault of the page.
+ */
+const unexpected = (errors: string[]) => errors.filter((e) => !/^console: WebSocket connection to '[^']+' failed: /.test(e));
 
 async function say(page: Page, text: string): Promise<void> {
   await page.fill('input[name="message"]', text);
@@ -50,7 +57,7 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
   const contexts: BrowserContext[] = [];
 
   const proxy = async (upgrades: UpgradeMode) => {
-    const started = await HttpProxy.start(plaza.port, { upgrades });
+    const started = await HttpProxy.start({ targets: [plaza.port], upgrades });
     proxies.push(started);
     return started;
   };
@@ -73,7 +80,7 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
     const ada = await openChat(browser, refusing, 'Ada');
     const grace = await openChat(browser, eating, 'Grace');
     contexts.push(ada.context, grace.context);
-    assert.ok(refusing.upgradeAttempts >= 1 && eating.upgradeAttempts >= 1, 'both pages tried a WebSocket first');
+    assert.ok(refusing.upgradesSeen.refuse >= 1 && eating.upgradesSeen.eat >= 1, 'both pages tried a WebSocket first');
     for (const { page } of [ada, grace]) {
       assert.equal(await page.locator('#status').getAttribute('data-transport'), 'sse');
       assert.equal(await page.locator('#status').textContent(), 'Connected (server-sent events)');
@@ -85,16 +92,16 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
     assert.equal(await seen(ada.page, 'Nor here, and it works all the same'), 'Grace');
 
     // The next page load starts where the last one got through: no WebSocket attempt, no stall.
-    const before = eating.upgradeAttempts;
+    const before = eating.upgradesSeen.eat;
     const started = Date.now();
     await grace.page.reload();
     await grace.page.locator('#status[data-status="open"]').waitFor();
     assert.equal(await grace.page.locator('#status').getAttribute('data-transport'), 'sse', 'the reloaded page started on SSE');
-    assert.equal(eating.upgradeAttempts, before, 'the reloaded page went straight to SSE');
+    assert.equal(eating.upgradesSeen.eat, before, 'the reloaded page went straight to SSE');
     assert.ok(Date.now() - started < 5000, `the reload took ${Date.now() - started} ms: it waited out a stall`);
     // History came back over SSE too.
     await seen(grace.page, 'Nor here, and it works all the same');
-    assert.deepEqual([...ada.errors, ...grace.errors], []);
+    assert.deepEqual(unexpected([...ada.errors, ...grace.errors]), []);
   });
 
   for (const blocked of ['refuse', 'eat'] as const) {
@@ -102,9 +109,12 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
       const gate = await proxy(blocked);
       const context = await browser.newContext();
       contexts.push(context);
+      // The browser asks for a favicon for a document that names none; Plaza has none (404).
+      await context.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
       const page = await context.newPage();
       const errors = watchErrors(page);
-      await page.goto(gate.url);
+      // Not the chat page: its own client would learn the transport for this origin first.
+      await page.goto(`${gate.origin}/healthz`);
       await page.addScriptTag({ url: '/plaza.js' });
       const room = `switch-${blocked}`;
       // The page's own client (the built plaza.js), with short waits so the test is quick.
@@ -159,7 +169,7 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
         assert.deepEqual(page_.moves, ['sse', 'websocket'], 'down to SSE once, then back to WebSocket once');
         assert.deepEqual(page_.failed, []);
         assert.equal(await page.evaluate(() => (window as unknown as { acked: number }).acked), N);
-        assert.deepEqual(errors, []);
+        assert.deepEqual(unexpected(errors), []);
       } finally {
         peer.close();
       }

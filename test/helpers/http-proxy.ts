@@ -1,133 +1,203 @@
 /**
- * A real HTTP reverse proxy for tests, in front of one or more Plaza servers, that treats
- * WebSockets the ways networks do (issue #21): it passes them, refuses the upgrade (403), strips
- * `Upgrade` so the server answers a plain GET, or accepts the upgrade and then drops every frame
- * both ways while the socket stays open. Plain HTTP (pages, event streams, POSTs) always passes,
- * streamed as it comes, each request to a target picked at random (a load balancer without
- * sticky sessions). The mode can change while clients run, and cut() drops every current link.
+ * A real HTTP proxy for tests, in front of one Plaza or spread over several: what stands between
+ * a browser and Plaza on networks where WebSockets do not pass. Plain HTTP requests (pages, SSE
+ * streams, POSTs) are forwarded as they come, streamed both ways without buffering; WebSocket
+ * upgrades get what `upgrades` says:
+ *
+ * - `pass`: tunnelled to the server like any proxy that allows them;
+ * - `refuse`: answered `refuseStatus` (407 by default, as corporate proxies do) and closed;
+ * - `strip`: forwarded as a plain request without `Upgrade` and `Connection` (the server answers
+ *   a normal response, never 101);
+ * - `eat`: the handshake passes (the client sees 101 and an open socket), then every byte after
+ *   it is dropped both ways, as middleboxes that accept the upgrade and drop frames do.
+ *
+ * With several targets each request (and each upgrade) goes to one picked at random (seeded), as
+ * a load balancer without sticky sessions does. `upgrades` and `targets` may change at any time;
+ * links already open stay as they are. Used as a reverse proxy: clients connect to `url`.
  */
-import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export type UpgradeMode = 'pass' | 'refuse' | 'strip' | 'eat';
 
-export class HttpProxy {
-  /** What happens to a WebSocket upgrade from now on (links already upgraded keep theirs). */
-  upgrades: UpgradeMode;
-  /** Upgrade requests seen, in every mode; and plain HTTP requests. */
-  upgradeAttempts = 0;
-  requests = 0;
-  private readonly sockets = new Set<Socket>();
-  private readonly agent = new Agent({ keepAlive: true });
+export interface HttpProxyOptions {
+  /** Ports of the servers behind it (on 127.0.0.1). */
+  targets: number[];
+  /** @default 'pass' */
+  upgrades?: UpgradeMode;
+  /** The status of a refused upgrade. @default 407 */
+  refuseStatus?: number;
+  /** Seed of the random spread over targets. @default 1 */
+  seed?: number;
+}
 
-  private constructor(
-    private readonly server: Server,
-    /** Ports of the servers behind; each request and upgrade goes to one at random. */
-    public targets: number[],
-    upgrades: UpgradeMode,
-    private readonly random: () => number,
-  ) {
-    this.upgrades = upgrades;
+/** Headers that belong to one hop, never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+
+function endToEnd(headers: IncomingMessage['headers']): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+  return out;
+}
+
+export class HttpProxy {
+  upgrades: UpgradeMode;
+  targets: number[];
+  readonly refuseStatus: number;
+  /** Requests and upgrades sent to each target port, for tests that check the spread. */
+  readonly sent = new Map<number, number>();
+  /** Upgrades seen, by what became of them. */
+  readonly upgradesSeen: Record<UpgradeMode, number> = { pass: 0, refuse: 0, strip: 0, eat: 0 };
+  private random: () => number;
+  private readonly sockets = new Set<Duplex>();
+
+  private constructor(private readonly server: Server, options: HttpProxyOptions) {
+    this.targets = [...options.targets];
+    this.upgrades = options.upgrades ?? 'pass';
+    this.refuseStatus = options.refuseStatus ?? 407;
+    this.random = mulberry32(options.seed ?? 1);
   }
 
-  static async start(targets: number | number[], options: { upgrades?: UpgradeMode; random?: () => number } = {}): Promise<HttpProxy> {
+  static async start(options: HttpProxyOptions): Promise<HttpProxy> {
     const server = createServer();
-    const proxy = new HttpProxy(server, ([] as number[]).concat(targets), options.upgrades ?? 'pass', options.random ?? Math.random);
+    const proxy = new HttpProxy(server, options);
+    server.on('request', (req, res) => proxy.forward(req, res));
+    server.on('upgrade', (req, socket, head) => proxy.upgrade(req, socket, head));
     server.on('connection', (socket) => proxy.track(socket));
-    server.on('request', (req, res) => {
-      proxy.requests++;
-      const upstream = request(
-        { host: '127.0.0.1', port: proxy.pick(), method: req.method, path: req.url, headers: req.headers, agent: proxy.agent },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          // Event streams must pass event by event: flush every chunk as it comes.
-          res.flushHeaders();
-          answer.pipe(res);
-          answer.on('error', () => res.destroy());
-        },
-      );
-      upstream.on('socket', (socket) => proxy.track(socket));
-      upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
-      res.on('close', () => upstream.destroy());
-      req.pipe(upstream);
-    });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxy.upgrade(req, socket, head));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
 
-  /** The proxy's address as a page or Plaza's client would use it. */
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}/`;
+  get port(): number {
+    return (this.server.address() as { port: number }).port;
   }
 
-  /** One target only, as a TcpProxy's: where new requests and upgrades go. */
-  get targetPort(): number {
-    return this.targets[0]!;
+  /** `http://127.0.0.1:<port>`: the origin clients use. */
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
-  set targetPort(port: number) {
-    this.targets = [port];
+  private track(socket: Duplex): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
   }
 
   private pick(): number {
-    return this.targets[Math.floor(this.random() * this.targets.length)]!;
+    if (this.targets.length === 0) throw new Error('the proxy has no target');
+    const port = this.targets[Math.floor(this.random() * this.targets.length)]!;
+    this.sent.set(port, (this.sent.get(port) ?? 0) + 1);
+    return port;
   }
 
-  private track(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => this.sockets.delete(socket));
+  private forward(req: IncomingMessage, res: ServerResponse, headers = endToEnd(req.headers)): void {
+    const port = this.pick();
+    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: pathOf(req.url), headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+      // Streamed as it comes: an event stream must not wait for its end.
+      res.flushHeaders();
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' }).end('bad gateway\n');
+      else res.destroy();
+    });
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
   }
 
-  private upgrade(req: IncomingMessage, client: Socket, head: Buffer): void {
-    this.upgradeAttempts++;
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const mode = this.upgrades;
+    this.upgradesSeen[mode]++;
     if (mode === 'refuse') {
-      client.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 26\r\nConnection: close\r\n\r\nWebSockets are not allowed');
+      socket.end(`HTTP/1.1 ${this.refuseStatus} Refused By Proxy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    const upstream = connect(this.pick(), '127.0.0.1');
-    this.track(upstream);
-    const drop = /^(upgrade|connection|sec-websocket-.*)$/i;
-    const lines = [`${req.method} ${req.url} HTTP/1.1`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if (mode === 'strip' && drop.test(req.rawHeaders[i]!)) continue;
-      lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    if (mode === 'strip') {
+      // The request goes on as plain HTTP: whatever the server answers, it is never a 101.
+      const headers = endToEnd(req.headers);
+      for (const name of Object.keys(headers)) if (name.startsWith('sec-websocket')) delete headers[name];
+      const port = this.pick();
+      const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: pathOf(req.url), headers, agent: false }, (answer) => {
+        const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}`, 'Connection: close'];
+        for (const [name, value] of Object.entries(endToEnd(answer.headers))) if (name !== 'content-length') lines.push(`${name}: ${String(value)}`);
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks);
+          socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+        });
+      });
+      upstream.on('error', () => socket.destroy());
+      upstream.end();
+      return;
     }
-    if (mode === 'strip') lines.push('Connection: close');
+    const port = this.pick();
+    const upstream = tcpConnect(port, '127.0.0.1');
+    this.track(upstream);
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (head.length) upstream.write(head);
-    let answered = false;
-    let seen = '';
-    upstream.on('data', (chunk: Buffer) => {
-      if (mode !== 'eat' || !answered) {
-        if (mode === 'eat') {
-          // Pass the handshake's answer, then nothing: the link looks open and carries no frame.
-          seen += chunk.toString('latin1');
-          const end = seen.indexOf('\r\n\r\n');
-          if (end >= 0) {
-            answered = true;
-            client.write(chunk.subarray(0, chunk.length - (seen.length - end - 4)));
-            return;
-          }
-        }
-        client.write(chunk);
-      }
-    });
-    client.on('data', (chunk: Buffer) => mode === 'eat' || upstream.write(chunk));
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
+    if (mode === 'pass') {
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    } else {
+      // eat: only the server's handshake answer reaches the client; nothing after it, either way.
+      let seen = Buffer.alloc(0);
+      let through = false;
+      upstream.on('data', (chunk: Buffer) => {
+        if (through) return;
+        seen = Buffer.concat([seen, chunk]);
+        const end = seen.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        through = true;
+        socket.write(seen.subarray(0, end + 4));
+      });
+      socket.on('data', () => undefined);
+    }
+    const end = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.once('close', end);
+    upstream.once('close', end);
   }
 
-  /** Drops every current link (pages, streams, POSTs, WebSockets) at once, like a network failure. */
-  cut(): void {
+  /** Cuts every link now (both ways), as a proxy restart would. */
+  cutAll(): void {
     for (const socket of this.sockets) socket.destroy();
   }
 
   async close(): Promise<void> {
-    this.cut();
-    this.agent.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
+    this.cutAll();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** The path and query of a request target, also when a client sent the absolute form (`GET http://host/x`). */
+function pathOf(url: string | undefined): string {
+  if (!url) return '/';
+  if (url.startsWith('/')) return url;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return '/';
+  }
+}
+
+/** A small seeded generator, so a spread can be replayed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -195,7 +195,12 @@ export class Workload {
         }
         this.checker.published({ client: 'probe', room: name, data: marker, seq: 1, excludeSelf: false, ack: { epoch: ack.epoch, offset: ack.offset } });
         this.checker.final(name, { epoch: ack.epoch, offset: ack.offset });
-        const reached = () => this.members.every((m) => m.rooms.get(name)!.position?.offset === ack!.offset && m.rooms.get(name)!.position?.epoch === ack!.epoch);
+        // At the marker or past it: a publish still being re-sent when the workload stopped may land after it.
+        const reached = () =>
+          this.members.every((m) => {
+            const at = m.rooms.get(name)!.position;
+            return at?.epoch === ack!.epoch && at.offset >= ack!.offset;
+          });
         while (!reached() && Date.now() < deadline) await sleep(50);
       }
     } finally {
