@@ -140,7 +140,7 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
       rooms: ROOMS,
       publishEvery: 15,
       // Short waits, so a member goes down and up many times within the run.
-      client: () => ({ stallTimeout: 400, upgradeDelay: 300 }),
+      client: () => ({ stallTimeout: 1000, upgradeDelay: 300 }),
       link: async (port) => {
         const proxy = await HttpProxy.start({ targets: [port], upgrades: 'refuse' });
         proxies.push(proxy);
@@ -152,7 +152,8 @@ describe('the delivery promise over server-sent events, through Plaza\'s own cli
         for (const client of workload.clients) client.on('transport', (name) => moves[name]++);
         const blocked: UpgradeMode[] = ['refuse', 'strip', 'eat'];
         const everyone = async (transport: 'websocket' | 'sse') => {
-          const deadline = Date.now() + 10_000;
+          // Generous: on a loaded machine a probe may miss stallTimeout a few times.
+          const deadline = Date.now() + 20_000;
           while (workload.clients.some((c) => c.transport !== transport || c.status !== 'open')) {
             if (Date.now() > deadline) throw new Error(`seed ${seed}: not all on ${transport}: ${workload.clients.map((c) => `${c.transport}/${c.status}`).join(', ')}`);
             await sleep(50);
