@@ -154,6 +154,7 @@ export function derive(run, cfg) {
   put('cluster.burst.totalCpu', run['cluster.burst.cpu'] + run['cluster.burst.redisCpu']);
   put('cluster.steady.totalCpu', run['cluster.steady.cpu'] + run['cluster.steady.redisCpu']);
   for (const mode of ['v1', 'cluster']) put(`publishIds.${mode}.ratio`, run[`publishIds.${mode}.ids.cpu`] / run[`publishIds.${mode}.plain.cpu`]);
+  for (const figure of ['cpu', 'heap', 'rss']) put(`sse.ratio.${figure}`, run[`sse.sse.${figure}`] / run[`sse.websocket.${figure}`]);
   put('clusterPlain.burst.totalCpu', run['clusterPlain.burst.cpu'] + run['clusterPlain.burst.redisCpu']);
   put('connect.perCpuSecond', 1e6 / run['connect.cpuPerConn']);
   put('marginal.plain.perCpuSecond', 1e6 / run['marginal.plain.cpuPerConn']);
@@ -228,7 +229,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
   }
   lines.push('');
   lines.push(...fanoutSection(cfg, med));
-  lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []), ...publishIdsSection(cfg, runs.plaza ?? []));
+  lines.push(...v1Section(cfg, runs.plaza ?? []), ...clusterSection(cfg, runs.plaza ?? []), ...publishIdsSection(cfg, runs.plaza ?? []), ...sseSection(cfg, runs.plaza ?? []));
   lines.push(...soakSection(cfg, runs), ...clusterSoakSection(cfg, runs));
   const generator = rows
     .filter((r) => r.key.endsWith('.cpu'))
@@ -323,6 +324,35 @@ function publishIdsSection(cfg, plazaRuns) {
     const key = `publishIds.${mode}.ratio`;
     const r = med[key];
     lines.push(`| ${label} | ${format(med[`publishIds.${mode}.plain.cpu`], 'µs')} µs | ${format(med[`publishIds.${mode}.ids.cpu`], 'µs')} µs | ${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} (${range(cfg, plazaRuns, key, '×')}) | ≤ 1.10× | ${r <= 1.1 ? 'PASS' : 'MISS'} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** SSE against WebSocket (issue #21): CPU per delivery in a burst, memory per connection. */
+function sseSection(cfg, plazaRuns) {
+  const med = medians({ plaza: plazaRuns }, cfg).plaza ?? {};
+  if (!Number.isFinite(med['sse.sse.cpu'])) return [];
+  const lines = [
+    `**SSE against WebSocket** (issue #21): ${count(cfg.small)} plaza.v1 subscribers of one room over each transport, each on a fresh server; ` +
+      `a burst of ${cfg.messages} messages of 64 B from a plaza.v1 WebSocket publisher (server CPU per delivery, median of ${cfg.burstRepeats}), ` +
+      'and what each connection keeps after a full GC.',
+    '',
+    '| Figure | WebSocket | SSE | SSE ÷ WebSocket (runs) | Target | Result |',
+    '|---|---:|---:|---:|---|---|',
+  ];
+  const rows = [
+    ['CPU per delivery', 'cpu', 'µs', 1, 2],
+    ['heap per connection', 'heap', 'KiB', 1024, 1],
+    ['RSS per connection', 'rss', 'KiB', 1024, 1],
+  ];
+  for (const [label, figure, unit, scale, target] of rows) {
+    const key = `sse.ratio.${figure}`;
+    const r = med[key];
+    lines.push(
+      `| ${label} | ${format(med[`sse.websocket.${figure}`] / scale, unit)} ${unit} | ${format(med[`sse.sse.${figure}`] / scale, unit)} ${unit} | ` +
+        `${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} (${range(cfg, plazaRuns, key, '×')}) | ≤ ${target}× | ${r <= target ? 'PASS' : 'MISS'} |`,
+    );
   }
   lines.push('');
   return lines;

@@ -37,6 +37,7 @@ import { benchIdentity, TOKEN_KINDS } from './identity.mjs';
 import { cpuSince, peakRssKiB, readCpu, resetPeakRss, rssKiB } from './proc.mjs';
 import { collectGarbage } from './servers.mjs';
 import { clusterSoak, soak } from './soak.mjs';
+import { sseVersusWebSocket } from './sse.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -560,6 +561,19 @@ export function rooms(count, members, messages) {
 }
 
 /**
+ * SSE against WebSocket (issue #21, bench/sse.mjs): Plaza only, on fresh processes of its own.
+ */
+export function sse(n, messages) {
+  return {
+    id: `sse-${n}`,
+    mode: 'broadcast',
+    only: ['plaza'],
+    retryable: true,
+    run: (ctx) => sseVersusWebSocket({ connections: n, messages, size: 64, repeats: ctx.cfg.burstRepeats }),
+  };
+}
+
+/**
  * The whole plan, in order: the big population first so idle RSS is read on a fresh server; the
  * scenarios needing another process (the peers' rooms servers, a cluster) last, and the soaks
  * (soak.mjs), each on fresh processes, at the very end.
@@ -587,6 +601,7 @@ export function plan(cfg) {
     writeDelay(cfg.small),
     compress(cfg.small),
     publishIds(cfg.publishIds, 'v1'),
+    sse(cfg.small, cfg.messages),
     cluster(cfg.small),
     clusterPlainPublisher(cfg.small),
     publishIds(cfg.publishIds, 'cluster'),

@@ -18,6 +18,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { seeded } from './workload.js';
 
 export type UpgradeMode = 'pass' | 'refuse' | 'strip' | 'eat';
 
@@ -56,7 +57,7 @@ export class HttpProxy {
     this.targets = [...options.targets];
     this.upgrades = options.upgrades ?? 'pass';
     this.refuseStatus = options.refuseStatus ?? 407;
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = seeded(options.seed ?? 1);
   }
 
   static async start(options: HttpProxyOptions): Promise<HttpProxy> {
@@ -188,16 +189,4 @@ function pathOf(url: string | undefined): string {
   } catch {
     return '/';
   }
-}
-
-/** A small seeded generator, so a spread can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

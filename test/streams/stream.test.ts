@@ -41,8 +41,10 @@ describe('SSE streams on one node', () => {
     assert.deepEqual(client.envelopes().map((e) => [e.type, e.id ?? null]), [
       ['welcome', null], ['notice', null], ['joined', 'open:lobby'], ['joined', 'open:team-7'],
     ]);
-    const joined = client.envelopes()[3]!;
-    assert.equal(client.lastEventId, `team-7 ${joined.epoch}:${joined.offset}`);
+    const [lobby, team] = [client.envelopes()[2]!, client.envelopes()[3]!];
+    assert.equal(client.events.find((e) => e.json?.room === 'team-7')!.lastEventId, `team-7 ${team.epoch}:${team.offset}`);
+    // In two rooms: the write ends with a line naming both.
+    await client.until(() => client.lastEventId === `lobby ${lobby.epoch}:${lobby.offset} team-7 ${team.epoch}:${team.offset}`, 5000, 'a cursor of both rooms');
   });
 
   it('takes POSTed requests in order and answers them on the stream, with ids that are room positions', async () => {

@@ -26,6 +26,8 @@ export interface Recipient extends Member {
   /** A large reply is being paced out (replay.ts): frames must wait behind it, through hold(). */
   readonly replaying: boolean;
   hold(frame: Buffer): void;
+  /** Told what was just written to its socket (an SSE stream keeps its rooms' positions from it). */
+  wrote?(data: Buffer | readonly Buffer[]): void;
 }
 
 export interface OutboxOptions {
@@ -330,6 +332,7 @@ export class Outbox implements Fanout {
     }
     if (Buffer.isBuffer(data)) {
       socket.write(data);
+      recipient.wrote?.(data);
       return;
     }
     // Small frames are cheaper copied into one buffer than walked one by one through the
@@ -347,6 +350,7 @@ export class Outbox implements Fanout {
       batchBytes += frame.length;
     }
     socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes));
+    recipient.wrote?.(data);
     socket.uncork();
   }
 }

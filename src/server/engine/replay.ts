@@ -23,6 +23,8 @@ export interface ReplayTarget {
   /** Writes the journal's pending records before any frame that carries them leaves. */
   writeAhead(): void;
   countWrite(bytes: number): void;
+  /** Told what was just written (as the outbox tells it). */
+  wrote?(data: Buffer): void;
 }
 
 /** One reply written in pieces: its `joined` frame, then its remaining messages, one frame each. */
@@ -135,6 +137,7 @@ export class Replay {
         }
         socket.write(frame);
         target.countWrite(frame.length);
+        target.wrote?.(frame);
       }
     } finally {
       socket.uncork();

@@ -22,7 +22,7 @@ export interface ClientInfo {
   readonly name: string;
   /** The client's address (behind `trustProxy`, the one the proxy reports). */
   readonly address: string;
-  /** `v1` for Plaza's client (plaza.v1), `plain` for any other WebSocket. */
+  /** `v1` for Plaza's client over a WebSocket (plaza.v1), `plain` for any other WebSocket, `sse` for a server-sent-events stream. */
   readonly protocol: WireProtocol;
   /** What `authenticate` returned as `data`, untouched; undefined otherwise. */
   readonly data: unknown;

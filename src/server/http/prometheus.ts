@@ -123,11 +123,15 @@ export function renderMetrics(source: MetricsSource): string {
   const webhook = (value: (w: NonNullable<typeof webhooks>) => number): Sample[] => (webhooks ? [{ value: value(webhooks) }] : []);
 
   return new Exposition()
-    .gauge('plaza_connections', 'Open WebSocket connections by wire protocol.', byProtocol(open))
-    .counter('plaza_connects_total', 'WebSocket connections accepted, by wire protocol.', byProtocol(m.connects))
-    .counter('plaza_disconnects_total', 'WebSocket connections closed, by close code.', Exposition.fromMap('code', m.disconnects))
-    .counter('plaza_messages_in_total', 'WebSocket messages received from clients.', m.messagesIn)
-    .counter('plaza_bytes_in_total', 'Payload bytes of WebSocket messages received from clients.', m.bytesIn)
+    .gauge('plaza_connections', 'Open client connections by wire protocol (plain and v1 WebSockets, sse streams).', byProtocol(open))
+    .gauge('plaza_connections_by_transport', 'Open client connections by transport.', [
+      { labels: { transport: 'websocket' }, value: open.plain + open.v1 },
+      { labels: { transport: 'sse' }, value: open.sse },
+    ])
+    .counter('plaza_connects_total', 'Client connections accepted (WebSocket upgrades, SSE streams), by wire protocol.', byProtocol(m.connects))
+    .counter('plaza_disconnects_total', 'Client connections closed, by close code.', Exposition.fromMap('code', m.disconnects))
+    .counter('plaza_messages_in_total', 'Client messages received (WebSocket frames, lines of SSE POSTs).', m.messagesIn)
+    .counter('plaza_bytes_in_total', 'Payload bytes of client messages received.', m.bytesIn)
     .counter('plaza_messages_published_total', 'Room messages published (each once, however many receive it).', m.published)
     .counter('plaza_deliveries_total', 'Room messages queued to one client (a publish to N members is N).', m.deliveries)
     .counter('plaza_bytes_out_total', 'Bytes written to client sockets.', m.bytesOut)
@@ -136,6 +140,9 @@ export function renderMetrics(source: MetricsSource): string {
     .counter('plaza_rate_limited_total', 'Client messages refused for exceeding the rate limit.', m.rateLimited)
     .counter('plaza_auth_failures_total', 'Requests and upgrades refused for a missing or wrong key or token.', m.authFailures)
     .counter('plaza_upgrade_rejections_total', 'WebSocket upgrades refused before a connection existed, by HTTP status.', Exposition.fromMap('status', m.upgradeRejections))
+    .counter('plaza_sse_rejections_total', 'SSE requests refused (streams not opened, POSTs not taken), by HTTP status.', Exposition.fromMap('status', m.streamRejections))
+    .counter('plaza_sse_relayed_posts_total', 'POSTs for SSE streams carried to the node that holds them (cluster).', m.relayedPosts)
+    .counter('plaza_sse_relay_failures_total', 'Carried POSTs answered 503: no answer within --sse-relay-timeout, past --sse-max-relays, or Redis unreachable.', m.relayFailures)
     .counter('plaza_protocol_errors_total', 'plaza.v1 error replies sent, by error code.', Exposition.fromMap('code', m.protocolErrors))
     .counter('plaza_api_requests_total', 'HTTP API requests answered, by status.', Exposition.fromMap('status', m.apiRequests))
     .gauge('plaza_rooms', 'Rooms with at least one member on this server.', source.rooms)

@@ -87,7 +87,6 @@ export function createStreamSide(parts: StreamSideParts): Side & { readonly rela
   const notice = options.welcome ? encodeSseEnvelope(JSON.stringify({ type: 'notice', text: options.welcome })) : undefined;
   const beatComment = Buffer.from(': beat\n\n');
   const beatEvent = encodeSseEnvelope('{"type":"beat"}');
-  const beating = new WeakSet<Stream>();
   let heartbeat: NodeJS.Timeout | undefined;
   let attached = false;
   let detaching: Promise<void> | undefined;
@@ -149,7 +148,7 @@ export function createStreamSide(parts: StreamSideParts): Side & { readonly rela
     if (options.heartbeatMs > 0) socket.setKeepAlive(true, options.heartbeatMs);
     const stream = new Stream(context, socket, admission, `${nodeTag}.${randomBytes(16).toString('base64url')}`);
     byId.set(stream.streamId, stream);
-    if (opening.beats) beating.add(stream);
+    stream.beats = opening.beats;
     if (opening.name !== undefined) stream.setName(opening.name);
     const expiresAt = admission.grant?.expiresAt;
     if (expiresAt !== undefined) expiries.add(stream, expiresAt);
@@ -277,7 +276,7 @@ export function createStreamSide(parts: StreamSideParts): Side & { readonly rela
     relay?.start();
     if (options.heartbeatMs > 0) {
       heartbeat = setInterval(() => {
-        for (const stream of streams) if (stream.isWritable()) stream.deliver(beating.has(stream) ? beatEvent : beatComment);
+        for (const stream of streams) if (stream.isWritable()) stream.deliver(stream.beats ? beatEvent : beatComment);
       }, options.heartbeatMs);
       heartbeat.unref();
     }

@@ -13,10 +13,18 @@ import type { Socket } from 'node:net';
 import { encodeSseEnvelope, encodeSseEvent } from '../engine/sse-event.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
 import { Session } from '../sessions/session.js';
+import { lastIdIn, Positions } from './positions.js';
 import type { StreamClose } from '../../shared/sse.js';
 
 /** How long a stream's last event and buffered bytes get to leave before the socket is cut off. */
 export const CLOSE_GRACE_MS = 2000;
+
+/** Where the shared close listener finds its stream: one function for every socket, no closure each. */
+const OWNER = Symbol('plaza.stream');
+type Owned = Socket & { [OWNER]: Stream };
+function onSocketClose(this: Socket): void {
+  (this as Owned)[OWNER].handleClose();
+}
 
 /** What a stream says to one POST's lines. */
 export type Taken =
@@ -31,11 +39,17 @@ export type Taken =
 /** An SSE stream: the outbox writes its events straight to the response's socket. */
 export class Stream extends Session {
   readonly protocol = 'sse' as const;
+  /** Heartbeats as `{"type":"beat"}` events (`?beats=1`) instead of comments. */
+  beats = false;
   /** The `Plaza-Seq` the next numbered POST must carry. */
   private nextSeq = 1;
   /** The close code Plaza sent in the `close` event, if it ended the stream. */
   private sentCode: number | undefined;
   private cutOff: NodeJS.Timeout | undefined;
+  /** Made when the stream is first in two rooms at once: one room's ids are the whole position. */
+  private positions: Positions | undefined;
+  /** The last `id:` written while in one room, to start `positions` from. */
+  private lastId: string | undefined;
 
   constructor(
     context: ConnectionContext<Stream>,
@@ -49,7 +63,8 @@ export class Stream extends Session {
     context.limits.add(admission.ip);
     context.connections.add(this);
     context.metrics.connects.sse++;
-    socket.once('close', () => this.handleClose());
+    (socket as Owned)[OWNER] = this;
+    socket.once('close', onSocketClose);
     context.logger.info('connection open', { id: this.id, transport: 'sse', protocol: 'sse', remote: this.remoteAddress, user: admission.grant?.userId });
   }
 
@@ -59,6 +74,28 @@ export class Stream extends Session {
 
   isWritable(): boolean {
     return !this.closeSent && this.socket.writable;
+  }
+
+  /**
+   * After each write: a stream in several rooms ends it with an id-only line naming every room's
+   * position, so `Last-Event-ID` resumes them all (PROTOCOL.md, "Ids and resuming").
+   */
+  wrote(data: Buffer | readonly Buffer[]): void {
+    const options = this.context.options;
+    if (this.rooms.size < 2 && this.positions === undefined) {
+      // Kept cheaply: only the last write that carried an id matters, and only until a second room.
+      const last = Buffer.isBuffer(data) ? data : data[data.length - 1];
+      if (last) this.lastId = lastIdIn(last) ?? this.lastId;
+      return;
+    }
+    if (!this.positions) {
+      this.positions = new Positions();
+      if (this.lastId !== undefined) this.positions.take(Buffer.from(`id: ${this.lastId}\n`), options.maxRoomName, options.maxRoomsPerConnection);
+      this.lastId = undefined;
+    }
+    if (!this.positions.take(data, options.maxRoomName, options.maxRoomsPerConnection) || this.rooms.size < 2) return;
+    const line = this.positions.line([...this.rooms].map((room) => room.name));
+    if (line && this.socket.writable) this.socket.write(line);
   }
 
   // A stream is not read: its POSTs are refused with 429 while too many requests wait.
@@ -109,7 +146,8 @@ export class Stream extends Session {
     this.cutOff.unref();
   }
 
-  private handleClose(): void {
+  /** Called by the shared close listener. */
+  handleClose(): void {
     clearTimeout(this.cutOff);
     this.ended(this.sentCode ?? 1006, this.sentCode !== undefined ? 'server' : 'network', this.socket.bytesWritten);
   }
