@@ -66,7 +66,8 @@ export interface ClientOptions {
    */
   minUptime?: number;
   /**
-   * Abandon a connection attempt that has not opened after this many ms, and retry.
+   * Abandon a connection attempt that has not opened after this many ms, and retry. Over SSE
+   * also the longest wait for a POST's answer before the link is taken for dead.
    * 0 leaves it to the platform (which may wait minutes on a silent network).
    * @default 10000
    */

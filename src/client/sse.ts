@@ -22,7 +22,7 @@
  */
 import { sizeOf, type Data, type SocketLike } from './socket.js';
 
-export function openEventStream(url: string): SocketLike {
+export function openEventStream(url: string, timeout: number): SocketLike {
   const target = new URL(url);
   target.protocol = target.protocol.replace('ws', 'http');
   target.pathname += target.pathname.endsWith('/') ? 'sse' : '/sse';
@@ -51,14 +51,21 @@ export function openEventStream(url: string): SocketLike {
     while (n < outbox.length && (bytes += sizeOf(outbox[n]!) + 1) <= maxPayload) body += '\n' + outbox[n++];
     outbox = outbox.slice(n);
     posting = true;
+    // A POST never answered (a dead keep-alive connection, a proxy that holds it) would hold up
+    // every request after it: past connectTimeout the link is taken for dead, as an attempt is.
+    const timer = timeout && setTimeout(() => end(1006, 'POST timeout'), timeout);
     // A string body goes as text/plain: a "simple" request, no preflight across origins.
     fetch(post, { method: 'POST', body, signal }).then(
       (response) => {
+        clearTimeout(timer);
         posting = false;
         if (response.ok) flush();
         else end(1006, `POST answered ${response.status}`);
       },
-      (error: Error) => end(1006, error.message),
+      (error: Error) => {
+        clearTimeout(timer);
+        end(1006, error.message);
+      },
     );
   };
 

@@ -137,7 +137,7 @@ export function createTransport(url: string, options: ResolvedOptions, handler: 
   /** Opens a socket of transport `which`; the constructor may throw (a refused URL, CSP). */
   function make(which: number, token: string | undefined): SocketLike {
     const target = token ? withToken(url, token) : url;
-    const ws = transports[which] == 'sse' ? openEventStream(target) : new options.WebSocket(target, options.protocols);
+    const ws = transports[which] == 'sse' ? openEventStream(target, options.connectTimeout) : new options.WebSocket(target, options.protocols);
     ws.binaryType = 'arraybuffer';
     // A 'close' always follows an 'error' and says all there is to say.
     ws.onerror = () => {};
