@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { signToken, type TokenClaims } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
+import { refuse } from '../../src/server/hooks/types.js';
+import { listening } from '../helpers/library.js';
 import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { httpSend, SseClient } from '../helpers/sse-client.js';
 import { V1Client } from '../helpers/v1.js';
@@ -259,6 +261,31 @@ describe('SSE for pages of other origins', () => {
       }
       const otherPost = await client.post([{ type: 'hello' }], { headers: { Origin: 'https://evil.example' } });
       assert.deepEqual([otherPost.status, otherPost.json?.error?.code], [403, 'forbidden']);
+      client.close();
+    } finally {
+      await plaza.close();
+    }
+  });
+});
+
+describe('SSE with the authenticate hook', () => {
+  it('asks the same hook at the door of a stream and of each POST: its identity names the stream, its refusal is the status', async () => {
+    const users = new Map([['s-ada', { id: 'u1', name: 'Ada' }], ['s-bob', { id: 'u2', name: 'Bob' }]]);
+    const cookie = (request: { headers: { cookie?: string | undefined } }) => /(?:^|;\s*)session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1] ?? '';
+    const plaza = await listening({ authenticate: (request) => users.get(cookie(request)) ?? refuse(403, 'members only: sign in at /login') });
+    try {
+      const refused = await httpSend(sseUrl(plaza));
+      assert.deepEqual([refused.status, refused.json?.error], [403, { code: 'forbidden', message: 'members only: sign in at /login' }]);
+      const client = await SseClient.open(sseUrl(plaza, '?room=lobby&name=Mallory'), { Cookie: 'session=s-ada' });
+      assert.equal((await client.welcome()).name, 'Ada');
+      const asBob = await client.post([{ type: 'hello' }], { seq: 1, headers: { Cookie: 'session=s-bob' } });
+      assert.deepEqual([asBob.status, asBob.json?.error?.code], [403, 'foreign_stream']);
+      const asNobody = await client.post([{ type: 'hello' }], { seq: null });
+      assert.deepEqual([asNobody.status, asNobody.json?.error?.code], [403, 'forbidden']);
+      // Refused POSTs took nothing: Plaza-Seq 1 is still the next one.
+      assert.equal((await client.post([{ type: 'publish', id: 1, room: 'lobby', data: 'hi' }], { seq: 1, headers: { Cookie: 'session=s-ada' } })).status, 204);
+      const message = await client.next((e) => e.type === 'message');
+      assert.deepEqual(message.from, { session: (await client.welcome()).session, name: 'Ada' });
       client.close();
     } finally {
       await plaza.close();
