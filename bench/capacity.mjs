@@ -21,18 +21,18 @@
  * CPU is read from /proc (the scheduler's ns account), per process; the load generator runs
  * in a child of its own. Everything binds 127.0.0.1. Needs redis-server and redis-cli.
  */
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCpu, rssKiB } from './proc.mjs';
-import { freePort, killAll, startProcess, stopProcess } from './servers.mjs';
+import { killAll, startProcess, stopProcess } from './servers.mjs';
+import { onFreePort, startRedisProcess, untilReady } from '../test/helpers/processes.mjs';
+import { sleep } from '../test/helpers/wait.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -78,25 +78,17 @@ async function startShards(n) {
   const dir = mkdtempSync(join(tmpdir(), 'plaza-capacity-'));
   const shards = [];
   for (let i = 0; i < n; i++) {
-    const port = await freePort();
-    const bus = await freePort();
-    const child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-      '--cluster-port', String(bus), '--cluster-announce-ip', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
-    ], { stdio: 'ignore' });
-    redisChildren.add(child);
-    child.on('exit', () => redisChildren.delete(child));
-    shards.push({ port, bus, child, pid: child.pid });
-  }
-  for (const shard of shards) {
-    for (let t = 0; t < 100; t++) {
-      try {
-        if (execFileSync('redis-cli', ['-p', String(shard.port), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG') break;
-      } catch {
-        // not up yet
-      }
-      await sleep(50);
-    }
+    // The tests' free-port rule (test/helpers/processes.mjs): a drawn port, its bus port + 10000.
+    const shard = await onFreePort(async (port) => {
+      const child = await startRedisProcess([
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+        '--cluster-port', String(port + 10_000), '--cluster-announce-ip', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      ]);
+      return { port, bus: port + 10_000, child, pid: child.pid };
+    });
+    redisChildren.add(shard.child);
+    shard.child.on('exit', () => redisChildren.delete(shard.child));
+    shards.push(shard);
   }
   shards.forEach((shard, i) => cli(shard.port, 'CLUSTER', 'ADDSLOTSRANGE', String(Math.floor((i * 16384) / n)), String(Math.floor(((i + 1) * 16384) / n) - 1)));
   for (const shard of shards.slice(1)) cli(shards[0].port, 'CLUSTER', 'MEET', '127.0.0.1', String(shard.port), String(shard.bus));
@@ -115,17 +107,6 @@ async function stopShards({ shards, dir }) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-function ready(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
-
 async function startNodes(n, redisUrl) {
   const nodes = [];
   for (let i = 0; i < n; i++) {
@@ -136,12 +117,7 @@ async function startNodes(n, redisUrl) {
       args: ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--log-format', 'json', '--rate-limit', '0', '--max-connections', '200000', '--redis', redisUrl],
     }));
   }
-  for (const node of nodes) {
-    for (let t = 0; !(await ready(node.port)); t++) {
-      if (t > 150) throw new Error(`node on ${node.port} not ready`);
-      await sleep(100);
-    }
-  }
+  for (const node of nodes) await untilReady(`http://127.0.0.1:${node.port}`);
   return nodes;
 }
 

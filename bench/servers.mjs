@@ -16,15 +16,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import http from 'node:http';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { benchIdentity } from './identity.mjs';
 import { listeningPort } from './proc.mjs';
+import { startRedis, untilReady } from '../test/helpers/processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const here = fileURLToPath(new URL('.', import.meta.url));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const PLAZA_ARGS = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--log-format', 'json', '--shutdown-timeout', '1000', '--rate-limit', '0'];
 
@@ -157,6 +155,17 @@ export function killAll() {
   live.clear();
 }
 
+/** Counts a child started elsewhere (a redis-server from processes.mjs) among those killAll ends. */
+export function track(child) {
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', killAll);
+  }
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  return child;
+}
+
 function spawnTracked(command, args) {
   // Whoever starts a server, its children die with it, even after an uncaught error.
   if (!hooked) {
@@ -265,36 +274,6 @@ export function otherCores() {
   return n <= 2 ? String(1 - SERVER_CORE) : `${SERVER_CORE === 0 ? 1 : 0}-${n - 1}`;
 }
 
-/** A free TCP port on 127.0.0.1 (for redis-server, which cannot pick one and report it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** GET /readyz until it answers 200 (a cluster node is ready once its Redis link is). */
-async function untilReady(port, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const status = await new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode);
-      });
-      req.on('error', () => resolve(0));
-      req.on('timeout', () => req.destroy());
-    });
-    if (status === 200) return;
-    await sleep(100);
-  }
-  throw new Error(`the node on port ${port} was not ready within ${timeoutMs} ms`);
-}
-
 /**
  * Starts what `spec` describes. Resolves with { spec, children, nodes, pids, ports, aux, redisPort }
  * where `nodes` ({ child, pid, port }), `pids` and `ports` are the serving processes (one, or one
@@ -309,13 +288,10 @@ export async function startTarget(spec, { nodeArgs = [], pin = false } = {}) {
     let args = spec.args;
     if (spec.identity) args = [...args, ...(await benchIdentity()).args];
     if (spec.redis) {
-      const port = await freePort();
-      // A Redis of its own: no other client's keys, no persistence, gone after the session.
-      const redis = await startProcess({
-        label: 'redis-server',
-        command: 'redis-server',
-        args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-      });
+      // A Redis of its own: no other client's keys, no persistence, gone after the session; on a
+      // port drawn by the tests' free-port rule (test/helpers/processes.mjs).
+      const { port, child } = await startRedis(['--save', '', '--appendonly', 'no']);
+      const redis = { child: track(child), pid: child.pid, port };
       children.push(redis);
       aux.redis = redis.pid;
       redisPort = redis.port;
@@ -327,7 +303,7 @@ export async function startTarget(spec, { nodeArgs = [], pin = false } = {}) {
       children.push(node);
       nodes.push(node);
     }
-    if (spec.redis) await Promise.all(nodes.map((node) => untilReady(node.port)));
+    if (spec.redis) await Promise.all(nodes.map((node) => untilReady(`http://127.0.0.1:${node.port}`)));
     // One process under test gets a core of its own; the load generators keep to the other.
     if (pin && nodes.length === 1 && !spec.redis) pinTo(nodes[0].pid, SERVER_CORE);
     return { spec, children, nodes, pids: nodes.map((n) => n.pid), ports: nodes.map((n) => n.port), aux, redisPort };

@@ -17,9 +17,19 @@
  * the end the presence keys left in Redis.
  */
 import { fdCount, rssKiB } from './proc.mjs';
-import { scrape } from './scrape.mjs';
+import { fetchMetrics, parseSamples, sumByName } from '../test/helpers/metrics.mjs';
 import { collectGarbage, SOAK_API_KEY } from './servers.mjs';
 import { nowMs } from './subscriber.mjs';
+
+/**
+ * A node's /metrics by metric name, the samples of each name added up over their labels
+ * (`plaza_connections{protocol="plain"}` and `{protocol="v1"}` give `plaza_connections`); a name
+ * with no sample (a cluster gauge on one node) is absent. Read with the tests' reader.
+ */
+async function scrape(port, { apiKey } = {}) {
+  const headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  return sumByName(parseSamples(await fetchMetrics(`http://127.0.0.1:${port}`, { headers })));
+}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const MiB = 2 ** 20;

@@ -4,7 +4,9 @@
  * per connection: a person with two tabs shows twice), and after a reconnect the client catches
  * up without duplicates. A message is published as its plain text, so plain WebSocket clients
  * (wscat) in the server's default room read it as-is and their text shows here from "anonymous".
- * Peer text reaches the DOM through textContent only.
+ * Peer text reaches the DOM through textContent only. While someone types, the others see
+ * "… is typing": an ephemeral publish (issue #22, item 8), at most one per TYPING_EVERY per page,
+ * shown for TYPING_SHOWN or until that person's message arrives; never kept in history.
  *
  * The page also works opened from disk (file:): it then talks to ws://localhost:8080, or to the
  * server named by `?server=` or `#server=`. A sign-in token comes as `#token=…`; it is taken out
@@ -13,7 +15,7 @@
  * names this page after the token (its `name` claim, or `sub`), whatever the page asks for: the
  * name field then shows that name, read-only, and the page labels its own messages with it.
  */
-import { connect, type Member, type MessageMeta, type PlazaClient, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
+import { connect, type EphemeralMeta, type Member, type MessageMeta, type PlazaClient, type PlazaError, type Room, type Status, type UnrecoveredReason } from '../src/client/index.js';
 
 const DEFAULT_ROOM = 'lobby';
 const MAX_NAME = 64;
@@ -26,6 +28,14 @@ const MAX_SHOWN = 500;
 const MAX_QUEUE = 100;
 /** Session ids of this tab kept across reloads, so its own messages in history show as its own. */
 const MAX_SESSIONS = 20;
+/** A page sends "typing" at most this often while its person types (ms): a throttle, not a stream per key. */
+const TYPING_EVERY = 2000;
+/** "… is typing" stays this long after the last signal (ms), unless that person's message comes first. */
+const TYPING_SHOWN = 4500;
+/** People listed as typing at once; more are counted, not named. */
+const MAX_TYPERS = 3;
+/** Typing signals kept at once (one per connection); older ones go first. */
+const MAX_TYPING = 100;
 const NAME_KEY = 'plaza.name';
 const SESSIONS_KEY = 'plaza.sessions';
 const TOKEN_KEY = 'plaza.token';
@@ -179,6 +189,7 @@ function start(): void {
   const memberList = byId('members', HTMLUListElement);
   const memberCount = byId('member-count', HTMLElement);
   const problem = byId('problem', HTMLElement);
+  const typingLine = byId('typing', HTMLElement);
 
   takeSettingsFromHash();
   const token = load(() => sessionStorage, TOKEN_KEY) || undefined;
@@ -264,7 +275,44 @@ function start(): void {
     entry.item.querySelector('time')?.replaceWith(timeElement(time));
   }
 
+  /** Who is typing now, by session: their name and when the signal expires. */
+  const typing = new Map<string, { name: string; until: number }>();
+  let typingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When this page last told the room its person is typing (0: not since the last send). */
+  let lastTyping = 0;
+
+  function showTyping(): void {
+    clearTimeout(typingTimer);
+    const now = Date.now();
+    for (const [session, entry] of typing) if (entry.until <= now) typing.delete(session);
+    const names = [...new Set([...typing.values()].map((entry) => entry.name))];
+    typingLine.textContent =
+      names.length == 0 ? '' :
+      names.length == 1 ? `${names[0]} is typing…` :
+      names.length <= MAX_TYPERS ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are typing…` :
+      `${names.length} people are typing…`;
+    if (typing.size) typingTimer = setTimeout(showTyping, Math.min(...[...typing.values()].map((entry) => entry.until)) - now);
+  }
+
+  function onEphemeral(data: unknown, meta: EphemeralMeta): void {
+    if (!(typeof data == 'object' && data && (data as { typing?: unknown }).typing === true)) return;
+    if (sessions.has(meta.sender.session)) return;
+    typing.delete(meta.sender.session);
+    typing.set(meta.sender.session, { name: meta.sender.name.slice(0, MAX_NAME) || 'anonymous', until: Date.now() + TYPING_SHOWN });
+    while (typing.size > MAX_TYPING) typing.delete(typing.keys().next().value ?? '');
+    showTyping();
+  }
+
+  /** Tells the room, at most once per TYPING_EVERY, that this page's person is typing; lost signals do not matter. */
+  function sayTyping(): void {
+    if (!room?.active || !messageInput.value.trim() || Date.now() - lastTyping < TYPING_EVERY) return;
+    lastTyping = Date.now();
+    room.publish({ typing: true }, { ephemeral: true, excludeSelf: true }).catch(() => undefined);
+  }
+
   function showMessage(data: unknown, meta: MessageMeta): void {
+    // Their message is here: they are done typing it.
+    if (typing.delete(meta.sender.session)) showTyping();
     const text = textOf(data, meta);
     const mine = sessions.has(meta.sender.session);
     // Our own message coming back (live, or recovered after a reconnect): confirm, don't repeat.
@@ -299,6 +347,7 @@ function start(): void {
   function attach(joined: Room): void {
     const name = joined.name;
     joined.on('message', showMessage);
+    joined.on('ephemeral', onEphemeral);
     joined.on('presence', showMembers);
     joined.on('reset', ({ reason }) => notice(RESET_TEXT[reason] ?? RESET_TEXT.offset_ahead));
     joined.on('error', (error: PlazaError) => notice(`Cannot join #${name}: ${error.message}`));
@@ -320,6 +369,8 @@ function start(): void {
     if (room?.name == name && room.active) return;
     room?.leave();
     outgoing = [];
+    typing.clear();
+    showTyping();
     log.replaceChildren(...(greeting ? [greeting] : []));
     showMembers([], 0);
     roomInput.value = name;
@@ -421,6 +472,8 @@ function start(): void {
     rejoin();
   });
 
+  messageInput.addEventListener('input', sayTyping);
+
   compose.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = messageInput.value.trim().slice(0, MAX_TEXT);
@@ -449,6 +502,8 @@ function start(): void {
     );
     messageInput.value = '';
     messageInput.focus();
+    // The next message's first key tells the room again at once.
+    lastTyping = 0;
   });
 }
 

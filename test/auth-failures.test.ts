@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AUTH_FAILURE_BURST, AUTH_FAILURE_REMOTES, AuthFailureLimiter } from '../src/server/access/failure-limiter.js';
+import { AuthFailureLimiter } from '../src/server/access/failure-limiter.js';
+import { AUTH_FAILURE_BURST, AUTH_FAILURE_REMOTES } from '../src/server/bounds.js';
 import { signToken, type TokenClaims } from '../src/server/access/tokens.js';
 import { assertHealthy, PUBLIC_DIR, withPlaza } from './helpers/plaza.js';
 import { sendRaw, type RawResponse } from './helpers/raw-http.js';

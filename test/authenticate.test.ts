@@ -11,7 +11,9 @@ import { signToken } from '../src/server/access/tokens.js';
 import type { ClientInfo } from '../src/server/hooks/types.js';
 import { refuse, type Identity } from '../src/server/hooks/types.js';
 import { assertHealthy, wsUrl } from './helpers/plaza.js';
-import { joined, listening, metric, rejection, roomsClient, until } from './helpers/library.js';
+import { joined, listening, rejection, roomsClient } from './helpers/library.js';
+import { until } from './helpers/wait.mjs';
+import { metric } from './helpers/metrics.mjs';
 
 const SECRET = 'authenticate-test-secret-0123456789abcdef';
 const open: Array<{ close(): unknown }> = [];

@@ -18,10 +18,12 @@ import { createLocalNode } from '../src/server/rooms/local-node.js';
 import { createLogger } from '../src/server/logger.js';
 import { Metrics } from '../src/server/engine/metrics.js';
 import { ConnectionLimits } from '../src/server/sessions/connection-limits.js';
-import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady } from './helpers/cluster.js';
-import { eventually } from './helpers/plaza.js';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode } from './helpers/cluster.js';
+
 import { encodeClientFrame, openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
+import { untilReady } from './helpers/processes.mjs';
 
 /** A member that keeps the frames it is handed (no socket). */
 class Collector implements Member {
@@ -69,7 +71,7 @@ describe('bounds', () => {
       const redis = await PrivateRedis.start();
       const node = await startNode(redis.url);
       try {
-        await waitForReady(node, 200);
+        await untilReady(node.http, 200);
         const patient = await V1Client.open(node.ws);
         redis.pause();
         patient.send({ type: 'join', id: 'j', room: 'stuck' });
@@ -94,7 +96,7 @@ describe('bounds', () => {
       const redis = await PrivateRedis.start();
       const node = await startNode(redis.url);
       try {
-        await waitForReady(node, 200);
+        await untilReady(node.http, 200);
         const flooder = await openRaw(Number(new URL(node.http).port), { headers: { 'Sec-WebSocket-Protocol': 'plaza.v1' } });
         redis.pause();
         // One write: the server reads it as one chunk and parses every frame in it.
@@ -127,7 +129,7 @@ describe('bounds', () => {
       await Promise.all([reader.backplane.start(), writer.backplane.start()]);
       const admin = new Redis(REDIS_URL);
       try {
-        await eventually(() => reader.backplane.status.up && writer.backplane.status.up, 5000, 'both links up');
+        await until(() => reader.backplane.status.up && writer.backplane.status.up, 5000, 'both links up');
         // The room already holds 20 MB of history, so reading it takes a while; meanwhile the
         // writer keeps publishing, and those messages reach the reader's channel mid-read. A few
         // rooms are tried in case one read is quick enough to miss the overlap.
@@ -148,7 +150,7 @@ describe('bounds', () => {
           }
           const log = await joined;
           const last = 2000 + live;
-          await eventually(() => log.lastOffset === last, 10_000, 'the reader to reach the last offset');
+          await until(() => log.lastOffset === last, 10_000, 'the reader to reach the last offset');
           // Whatever it got live is gap-free and ends at the last message.
           const offsets = member.offsets();
           for (let i = 1; i < offsets.length; i++) assert.equal(offsets[i], offsets[i - 1]! + 1, 'gap-free');

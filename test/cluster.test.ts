@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { PrivateRedis, REDIS_URL, skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, ROOT } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
+import { untilReady } from './helpers/processes.mjs';
 
 const skip = skipWithoutRedis();
 const uniqueRoom = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
@@ -122,7 +123,7 @@ describe('cluster (--redis)', { skip }, () => {
       await cp(join(ROOT, 'dist'), copy, { recursive: true });
       const node = await startNode(REDIS_URL, [], join(copy, 'server.js'));
       try {
-        await waitForReady(node, 200);
+        await untilReady(node.http, 200);
       } finally {
         await stopNode(node);
       }
@@ -150,7 +151,7 @@ describe('cluster (--redis)', { skip }, () => {
         await onB.waitForMessages(1, room);
 
         await redis.stop();
-        await waitForReady(a, 503);
+        await untilReady(a.http, 503);
         // Redis is away: members on the same node still hear each other.
         const ack = await onA.request({ type: 'publish', room, data: 'during' });
         assert.equal(ack.type, 'ack');
@@ -159,8 +160,8 @@ describe('cluster (--redis)', { skip }, () => {
         assert.notEqual(during[1]!.epoch, during[0]!.epoch, 'island messages carry their own epoch');
 
         await redis.restart();
-        await waitForReady(a, 200, 15_000);
-        await waitForReady(b, 200, 15_000);
+        await untilReady(a.http, 200, 15_000);
+        await untilReady(b.http, 200, 15_000);
         const healed = await onB.request({ type: 'publish', room, data: 'after' });
         assert.equal(healed.type, 'ack');
         await onA.waitFor((e) => e.type === 'message' && e.data === 'after', 10_000);
@@ -183,7 +184,7 @@ describe('cluster (--redis)', { skip }, () => {
         assert.equal((await local.request({ type: 'publish', room: 'solo', data: 1 })).type, 'ack');
         assert.match(await (await fetch(`${node.http}/metrics`)).text(), /^plaza_backplane_up 0$/m);
         await later.restart();
-        await waitForReady(node, 200, 15_000);
+        await untilReady(node.http, 200, 15_000);
         assert.match(await (await fetch(`${node.http}/metrics`)).text(), /^plaza_backplane_up 1$/m);
         await local.close();
       } finally {

@@ -15,6 +15,7 @@ import { CloseCode } from '../src/shared/protocol.js';
 import { connect, TestClient, withPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw, type RawWebSocket } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 const OFFER = 'permessage-deflate; client_max_window_bits';
 const inflate = (payload: Buffer) => inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
@@ -35,14 +36,6 @@ async function rawMember(port: number, room: string, offer: boolean): Promise<Ra
   raw.send({ opcode: 1, payload: JSON.stringify({ type: 'join', room }) });
   await until(() => raw.frames.some((f) => !f.rsv1 && f.payload.toString().startsWith('{"type":"joined"')));
   return raw;
-}
-
-async function until(done: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** The message envelopes a raw member received, inflated where compressed. */

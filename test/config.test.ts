@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { helpText, parseCommandLine, readFlags } from '../src/server/command-line.js';
-import { ConfigError, DEFAULT_CONTENT_SECURITY_POLICY, DEFAULTS, MAX_WELCOME, OPTION_SPECS, resolveOptions } from '../src/server/config.js';
+import { MAX_WELCOME } from '../src/server/bounds.js';
+import { ConfigError, DEFAULT_CONTENT_SECURITY_POLICY, DEFAULTS, OPTION_SPECS, resolveOptions } from '../src/server/config.js';
 
 function serve(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCommandLine(argv, env);

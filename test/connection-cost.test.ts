@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createPlaza, type Plaza } from '../src/server/plaza.js';
-import { connectMany, eventually, type TestClient } from './helpers/plaza.js';
+import { connectMany, type TestClient } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
 
 // `gc` without --expose-gc on the command line: the flag applies to contexts created after it is set.
 setFlagsFromString('--expose-gc');
@@ -75,7 +76,7 @@ describe('what an open connection keeps', () => {
     clients.push(...(await connectMany(url, CLIENTS)));
     const members = await connectMany(url, CLIENTS, 'plaza.v1');
     for (const [i, member] of members.entries()) member.ws.send(JSON.stringify({ type: 'join', id: 1, room: `room-${i % 3}`, presence: true }));
-    await eventually(() => members.every((member) => member.received.some((m) => m.text.startsWith('{"type":"joined"'))), 5000, 'every member joined');
+    await until(() => members.every((member) => member.received.some((m) => m.text.startsWith('{"type":"joined"'))), 5000, 'every member joined');
     clients.push(...members);
   });
 

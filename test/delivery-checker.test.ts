@@ -50,6 +50,18 @@ describe('DeliveryChecker', () => {
     d.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5 } });
     d.published({ client: 'b', room: 'r', data: 'p2', seq: 2, excludeSelf: false, ack: { epoch: 'E', offset: 4 } });
     assert.deepEqual(kinds(d), ['publisher order']);
+    // A retry the server could not tell from a first try (a new epoch) lands where it can, and says so.
+    const e = checker({});
+    e.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5, mayRepeat: true } });
+    e.published({ client: 'b', room: 'r', data: 'p2', seq: 2, excludeSelf: false, ack: { epoch: 'E', offset: 4 } });
+    assert.deepEqual(kinds(e), []);
+    // ...and may have a place in the epoch the room left, but only one in each.
+    const f = checker({ a: [joined('O', 0), m('O', 1, 'p1'), { kind: 'reset', reason: 'epoch_changed' }, joined('E', 4), m('E', 5, 'p1')] });
+    f.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 5, mayRepeat: true } });
+    assert.deepEqual(kinds(f), []);
+    const g = checker({ a: [joined('E', 0), m('E', 1, 'p1'), m('E', 2, 'p1')] });
+    g.published({ client: 'b', room: 'r', data: 'p1', seq: 1, excludeSelf: false, ack: { epoch: 'E', offset: 2, mayRepeat: true } });
+    assert.ok(kinds(g).includes('twice'), kinds(g).join());
   });
 
   it('catches going back to an epoch left without a reset (a gap hidden behind an island)', () => {
@@ -65,5 +77,16 @@ describe('DeliveryChecker', () => {
     const own = checker({ a: [joined('E', 0), m('E', 1, 'x'), m('E', 3, 'z')], b: [joined('E', 0), m('E', 1, 'x'), m('E', 2, 'mine'), m('E', 3, 'z')] });
     own.published({ client: 'a', room: 'r', data: 'mine', seq: 1, excludeSelf: true, ack: { epoch: 'E', offset: 2 } });
     assert.deepEqual(own.violations(), []);
+  });
+
+  it('takes ephemeral events for no gap or step, and catches an ephemeral publish that took a place (issue #22)', () => {
+    const e = (data: string): RoomEvent => ({ kind: 'ephemeral', data });
+    const clean = checker({ a: [joined('E', 0), e('typing'), m('E', 1, 'x'), e('typing'), e('typing'), m('E', 2, 'y')] }, { epoch: 'E', offset: 2 });
+    clean.published({ client: 'b', room: 'r', data: 'typing', seq: 1, excludeSelf: false, ephemeral: true });
+    assert.deepEqual(clean.violations(), []);
+    assert.equal(clean.deliveries, 2);
+    const stored = checker({ a: [joined('E', 0), m('E', 1, 'typing'), m('E', 2, 'y')] });
+    stored.published({ client: 'b', room: 'r', data: 'typing', seq: 1, excludeSelf: false, ephemeral: true });
+    assert.deepEqual(kinds(stored), ['stored']);
   });
 });

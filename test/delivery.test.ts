@@ -13,9 +13,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { freePort, PrivateRedis, skipWithoutRedis, spawnPlaza, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { PrivateRedis, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { startPlaza } from './helpers/plaza.js';
 import { seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
+import { untilReady } from './helpers/processes.mjs';
 
 const ROOMS = ['alpha', 'beta'];
 
@@ -32,7 +33,8 @@ async function exercise(t: TestContext, workload: Workload, seed: number, probeU
   workload.checker.assertClean(seed);
   assert.ok(workload.acked > 50, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
   assert.ok(workload.checker.deliveries > workload.acked, `seed ${seed}: ${workload.checker.deliveries} deliveries`);
-  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets`);
+  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets, ${workload.ephemeral} ephemeral publishes seen ${workload.checker.ephemerals} times`);
+  assert.ok(workload.checker.ephemerals > 0, `seed ${seed}: no ephemeral publish reached anyone`);
 }
 
 describe('the delivery promise through Plaza\'s own client', () => {
@@ -53,9 +55,10 @@ describe('the delivery promise through Plaza\'s own client', () => {
   it('--data-dir: links cut, and the server killed with SIGKILL and restarted, twice', async (t) => {
     const seed = seedFromEnv();
     const dir = await mkdtemp(join(tmpdir(), 'plaza-delivery-'));
-    const port = await freePort();
+    // Port 0 first (the free-port rule, helpers/processes.mjs); a restart binds the port it had.
+    let node: Node = await spawnPlaza(['--data-dir', dir]);
+    const port = Number(new URL(node.http).port);
     const args = ['--port', String(port), '--data-dir', dir];
-    let node: Node = await spawnPlaza(args);
     const workload = new Workload({ seed, ports: [port], members: 5, rooms: ROOMS, publishEvery: 20 });
     try {
       await exercise(t, workload, seed, node.ws, async () => {
@@ -81,7 +84,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
       const seed = seedFromEnv();
       const redis = await PrivateRedis.start({ persistent: true });
       const nodes: Node[] = await Promise.all([0, 1, 2].map(() => startNode(redis.url)));
-      await Promise.all(nodes.map((n) => waitForReady(n, 200)));
+      await Promise.all(nodes.map((n) => untilReady(n.http, 200)));
       const ports = nodes.map((n) => Number(new URL(n.http).port));
       const workload = new Workload({ seed, ports, members: 6, rooms: ROOMS, publishEvery: 20 });
       const log: string[] = [];
@@ -111,7 +114,7 @@ describe('the delivery promise through Plaza\'s own client', () => {
           workload.move(ports[victim]!, ports[0]!);
           workload.cutAll();
           await churn(step);
-          await Promise.all(nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null).map((n) => waitForReady(n, 200, 15_000)));
+          await Promise.all(nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null).map((n) => untilReady(n.http, 200, 15_000)));
         });
       } catch (error) {
         throw new Error(`${(error as Error).message}\nfaults: ${log.join(', ')}`);

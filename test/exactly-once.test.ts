@@ -16,12 +16,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { freePort, REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
+import { REDIS_URL, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { ExactlyOnceChecker } from './helpers/exactly-once-checker.js';
-import { eventually, startPlaza } from './helpers/plaza.js';
+import { startPlaza } from './helpers/plaza.js';
 import { clientPool } from './helpers/plaza-client.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { seeded, seedFromEnv, sleep } from './helpers/workload.js';
+import { until } from './helpers/wait.mjs';
 
 const ROUNDS = 24;
 
@@ -75,7 +76,7 @@ async function run(t: TestContext, scenario: Scenario): Promise<ExactlyOnceCheck
       await outcome;
     }
     // What is still missing after this shows as `missing` in the checker.
-    await eventually(() => caughtUp(checker, urls.length), 10_000, 'every member has every acked message').catch(() => undefined);
+    await until(() => caughtUp(checker, urls.length), 10_000, 'every member has every acked message').catch(() => undefined);
     t.diagnostic(`seed ${scenario.seed}: ${ROUNDS} publishes, ${cuts} cut between the publish and its ack, ${checker.acked} acked, ${checker.deliveries} deliveries`);
     return checker;
   } finally {
@@ -118,9 +119,10 @@ describe('publishing once through Plaza\'s own client (issue #22)', { timeout: 1
   it('--data-dir: the server killed with SIGKILL between a publish and its retry, and restarted', async (t) => {
     const seed = seedFromEnv();
     const dir = await mkdtemp(join(tmpdir(), 'plaza-once-'));
-    const port = await freePort();
+    // Port 0 first (the free-port rule, helpers/processes.mjs); a restart binds the port it had.
+    let node: Node = await spawnPlaza(['--data-dir', dir]);
+    const port = Number(new URL(node.http).port);
     const args = ['--port', String(port), '--data-dir', dir];
-    let node: Node = await spawnPlaza(args);
     try {
       let kills = 0;
       const checker = await run(t, {

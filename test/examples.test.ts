@@ -25,7 +25,8 @@ import { launchChromium, skipWithoutChromium, watchErrors } from './helpers/brow
 import { allCommandLines, freshClone, processesIn, readmeCommands, shellEnvironment, typeCommands, type Typed } from './helpers/fresh-clone.js';
 import { INSTALL_TIMEOUT } from './helpers/package.js';
 import { ROOT } from './helpers/plaza.js';
-import { joined, until } from './helpers/library.js';
+import { joined } from './helpers/library.js';
+import { until } from './helpers/wait.mjs';
 
 /** A running example: the clone it runs in, the commands typed, and the URL it printed. */
 interface Example {

@@ -12,9 +12,10 @@ import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { listening } from './helpers/library.js';
 import { MAX_JSON_DEPTH } from '../src/shared/json.js';
 import { CLOSE_GRACE_MS } from '../src/server/websocket/ws-server.js';
-import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { assertHealthy, connect, startPlaza, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 describe('faults', () => {
   let plaza: Awaited<ReturnType<typeof startPlaza>>;
@@ -96,9 +97,9 @@ describe('faults', () => {
       let droppedAt = 0;
       void publisher.waitFor((e) => e.type === 'presence' && e.left?.length === 1, 30_000).then(() => (droppedAt = Date.now()));
       await flood(publisher, () => droppedAt > 0);
-      await eventually(() => droppedAt > 0, 10_000, 'the stalled reader to be dropped');
+      await until(() => droppedAt > 0, 10_000, 'the stalled reader to be dropped');
       // Its close frame can never be delivered; ws alone would hold the socket for 30 s.
-      await eventually(() => small.connectionCount === 1, CLOSE_GRACE_MS + 3000, 'the stalled connection to be cut');
+      await until(() => small.connectionCount === 1, CLOSE_GRACE_MS + 3000, 'the stalled connection to be cut');
       assert.ok(Date.now() - droppedAt < CLOSE_GRACE_MS + 3000);
       stalled.socket.destroy();
       await publisher.close();
@@ -114,7 +115,7 @@ describe('faults', () => {
       const silent = await openRaw(quick.port);
       silent.socket.pause(); // sees no pings, so never pongs, like a peer behind a dead NAT
       const alive = await connect(wsUrl(quick)); // the ws library answers pings by itself
-      await eventually(() => quick.connectionCount === 1, 3000, 'the silent peer to be cut off');
+      await until(() => quick.connectionCount === 1, 3000, 'the silent peer to be cut off');
       assert.equal(alive.ws.readyState, alive.ws.OPEN, 'a peer that answers stays');
       await alive.close();
       silent.socket.destroy();
@@ -209,7 +210,7 @@ describe('faults', () => {
     const sender = clients[0]!;
     for (let i = 0; i < 20; i++) sender.send(`burst ${i}`);
     for (const client of clients.slice(1, 40)) client.ws.terminate();
-    await eventually(() => plaza.connectionCount <= 11, 3000, `dead clients to leave (${plaza.connectionCount} left)`);
+    await until(() => plaza.connectionCount <= 11, 3000, `dead clients to leave (${plaza.connectionCount} left)`);
     await Promise.all(clients.slice(40).map((c) => c.close()));
     await sender.close();
     await assertHealthy(plaza);

@@ -10,10 +10,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort, spawnPlaza, stopNode } from './helpers/cluster.js';
-import { eventually, startPlaza } from './helpers/plaza.js';
+import { spawnPlaza, stopNode } from './helpers/cluster.js';
+import { startPlaza } from './helpers/plaza.js';
 import { clientPool, type Client } from './helpers/plaza-client.js';
 import { firstJoin } from './helpers/workload.js';
+import { until } from './helpers/wait.mjs';
 
 const pool = clientPool();
 const client = pool.connect;
@@ -36,7 +37,7 @@ async function read(url: string, room: string, options: Client.JoinOptions, coun
   let resets = 0;
   joined.on('message', (data) => numbers.push(String(data).split(':')[0]!));
   joined.on('reset', () => resets++);
-  await eventually(() => numbers.length >= count, 10_000, `${count} messages`);
+  await until(() => numbers.length >= count, 10_000, `${count} messages`);
   return { numbers, resets, client: reader, room: joined };
 }
 
@@ -58,7 +59,7 @@ describe('history replies larger than --max-buffered', () => {
       const live = talker.join('big');
       await firstJoin(live);
       await live.publish('live:now');
-      await eventually(() => late.numbers.at(-1) === 'live' && resumed.numbers.at(-1) === 'live', 5000, 'the live message');
+      await until(() => late.numbers.at(-1) === 'live' && resumed.numbers.at(-1) === 'live', 5000, 'the live message');
       assert.equal(late.client.status, 'open');
       assert.equal(resumed.client.status, 'open');
     } finally {
@@ -68,9 +69,9 @@ describe('history replies larger than --max-buffered', () => {
 
   it('--data-dir: the same after a restart, from the journal', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plaza-replies-'));
-    const port = await freePort();
-    const args = ['--port', String(port), '--data-dir', dir];
-    let node = await spawnPlaza(args);
+    // Port 0 first (the free-port rule, helpers/processes.mjs); a restart binds the port it had.
+    let node = await spawnPlaza(['--data-dir', dir]);
+    const args = ['--port', new URL(node.http).port, '--data-dir', dir];
     try {
       await fill(node.ws, 'big');
       await stopNode(node);
@@ -94,7 +95,7 @@ describe('the status feed', () => {
       const feed = watcher.join('plaza:status');
       let snapshots = 0;
       feed.on('message', () => snapshots++);
-      await eventually(() => snapshots >= 3, 6000, 'three snapshots');
+      await until(() => snapshots >= 3, 6000, 'three snapshots');
       const history = await fetch(`${node.http}/api/rooms/plaza:status/history`, { headers: { Authorization: `Bearer ${'k'.repeat(32)}` } });
       const body = (await history.json()) as { messages?: unknown[] };
       assert.deepEqual(body.messages ?? [], [], 'nothing kept in history');

@@ -11,7 +11,9 @@ import type { Plaza } from '../src/server/plaza.js';
 import { createLogger } from '../src/server/logger.js';
 import { assertHealthy, connect, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
-import { gate, joined, listening, messages, metric, rejection, roomsClient, until } from './helpers/library.js';
+import { gate, joined, listening, messages, rejection, roomsClient } from './helpers/library.js';
+import { until } from './helpers/wait.mjs';
+import { metric } from './helpers/metrics.mjs';
 
 const open: Array<{ close(): unknown }> = [];
 function track<T extends { close(): unknown }>(thing: T): T {
@@ -263,12 +265,13 @@ describe('onPublish', () => {
 
   it('holds at most maxHookCalls calls at once across the server; past it: hook_busy at once', async () => {
     const hold = gate();
-    const plaza = track(await listening({ maxHookCalls: 2, onPublish: () => hold.promise }));
+    let calls = 0;
+    const plaza = track(await listening({ maxHookCalls: 2, onPublish: () => (calls++, hold.promise) }));
     const rooms = [client(plaza).join('a'), client(plaza).join('b'), client(plaza).join('c')];
     await Promise.all(rooms.map(joined));
     const first = rooms[0]!.publish(1);
     const second = rooms[1]!.publish(2);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => calls === 2, 5000, 'both publishes in the hook');
     assert.equal(await rejection(rooms[2]!.publish(3)), 'hook_busy');
     hold.open();
     assert.equal((await first).offset, 1);

@@ -18,13 +18,16 @@ import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../src/client/index.js';
-import { AUTH_FAILURE_BURST } from '../src/server/access/failure-limiter.js';
+import { AUTH_FAILURE_BURST } from '../src/server/bounds.js';
 import { signToken } from '../src/server/access/tokens.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { claimsFor, forgeWithPublicKey, generateSigningKey, IdentityProvider, signJwt, type Algorithm } from './helpers/identity-provider.js';
-import { eventually, ROOT, wsUrl } from './helpers/plaza.js';
+import { ROOT, wsUrl } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
+import { untilReady } from './helpers/processes.mjs';
+import { metric } from './helpers/metrics.mjs';
 
 const KEY = 'operator-key-0123456789abcdef';
 const SECRET = 'an-hs256-secret-of-at-least-32-characters';
@@ -116,11 +119,6 @@ describe('sign-in from identity providers', () => {
     return seen;
   }
 
-  async function metric(plaza: Plaza, name: string): Promise<number> {
-    const text = await (await fetch(`${plaza.url}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)![1]);
-  }
-
   describe('tokens of each kind, through Plaza\'s own client', () => {
     const modes: Array<[string, () => Promise<PlazaConfig & { cleanup?: () => Promise<void> }>, string | false]> = [
       ['one node', async () => ({}), false],
@@ -159,7 +157,7 @@ describe('sign-in from identity providers', () => {
           assert.equal(ack.room, room);
           speaker.close();
         }
-        await eventually(() => heard.length === 3, 3000, 'three messages');
+        await until(() => heard.length === 3, 3000, 'three messages');
         assert.deepEqual(heard, KINDS.map((alg) => `hello from ${alg}`));
       });
     }
@@ -167,7 +165,7 @@ describe('sign-in from identity providers', () => {
     it('a plain client with a token: admitted when its grant allows the default room, 403 otherwise', async () => {
       const plaza = await start();
       const plain = client(plaza, { token: signJwt(idp.key('ES256'), claimsFor('ada', { rooms: ['lobby'] })) });
-      await eventually(() => plain.status === 'open', 3000, 'open');
+      await until(() => plain.status === 'open', 3000, 'open');
       const refused = await upgrade(plaza.port, signJwt(idp.key('ES256'), claimsFor('bob', { rooms: ['elsewhere'] })));
       assert.equal(refused.status, 403);
     });
@@ -178,12 +176,12 @@ describe('sign-in from identity providers', () => {
       const big = signJwt(idp.key('RS256'), claimsFor('ada', { roles: roles(420) }));
       assert.ok(big.length > 7000 && big.length <= 8192, `${big.length} characters`);
       const c = client(plaza, { rooms: true, token: big });
-      await eventually(() => c.status === 'open', 3000, 'open with a 7 KB token');
+      await until(() => c.status === 'open', 3000, 'open with a 7 KB token');
       const huge = signJwt(idp.key('RS256'), claimsFor('ada', { roles: roles(520) }));
       assert.ok(huge.length > 8192);
       const refused = client(plaza, { rooms: true, token: huge });
       const seen = record(refused);
-      await eventually(() => refused.status === 'closed', 3000, 'closed');
+      await until(() => refused.status === 'closed', 3000, 'closed');
       assert.match(seen.errors[0]!.message, /token is too long/);
     });
 
@@ -213,14 +211,14 @@ describe('sign-in from identity providers', () => {
       for (const [token, reason] of cases) {
         const c = client(plaza, { rooms: true, token });
         const seen = record(c);
-        await eventually(() => c.status === 'closed', 3000, 'closed');
+        await until(() => c.status === 'closed', 3000, 'closed');
         assert.deepEqual(seen.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4003, willReconnect: false }]);
         assert.equal(seen.errors[0]?.code, 'unauthorized');
         assert.match(seen.errors[0]!.message, reason);
       }
       assert.equal(await metric(plaza, 'plaza_auth_failures_total'), before + cases.length);
       const good = client(plaza, { rooms: true, token: signJwt(rs, claimsFor('ada', right)) });
-      await eventually(() => good.status === 'open', 3000, 'the right token opens');
+      await until(() => good.status === 'open', 3000, 'the right token opens');
     });
 
     it('expiry on open connections: 4004 at exp; a token function gets a fresh token and reconnects', async () => {
@@ -238,7 +236,7 @@ describe('sign-in from identity providers', () => {
       });
       const refreshingSeen = record(refreshing);
       const room = refreshing.join('lobby');
-      await eventually(() => once.status === 'closed' && refreshingSeen.opens === 2, 6000, 'the expiry');
+      await until(() => once.status === 'closed' && refreshingSeen.opens === 2, 6000, 'the expiry');
       assert.deepEqual(onceSeen.closes.map((c) => c.code), [4004]);
       assert.deepEqual(onceSeen.errors.map((e) => e.code), ['token_expired']);
       assert.deepEqual(refreshingSeen.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4004, willReconnect: true }]);
@@ -256,7 +254,7 @@ describe('sign-in from identity providers', () => {
     cleanups.push(() => (idp.keys = previous));
     await new Promise((resolve) => setTimeout(resolve, 250));
     const c = client(plaza, { rooms: true, token: signJwt(rotated, claimsFor('ada')) });
-    await eventually(() => c.status === 'open', 3000, 'open with the new key');
+    await until(() => c.status === 'open', 3000, 'open with the new key');
     assert.equal(idp.requests, requests + 1);
     assert.equal((await c.join('lobby').publish('rotated')).room, 'lobby');
   });
@@ -306,13 +304,10 @@ describe('sign-in from identity providers', () => {
     assert.match(operator.details[0]!, /expired at .* and fetching them again failed .*; tokens signed with them are still accepted/);
     for (const alg of KINDS) {
       const c = client(plaza, { rooms: true, token: signJwt(idp.key(alg), claimsFor(`ada-${alg}`)) });
-      await eventually(() => c.status === 'open', 3000, `${alg} with the cached key`);
+      await until(() => c.status === 'open', 3000, `${alg} with the cached key`);
     }
     idp.mode = 'up';
-    const deadline = Date.now() + 3000;
-    let status = 0;
-    while (Date.now() < deadline && (status = (await fetch(`${plaza.url}/readyz`)).status) !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(status, 200, 'ready again once the provider answers');
+    await untilReady(plaza.url, 200, 3000); // ready again once the provider answers
   });
 
   it('starts while the provider is down: not ready, upgrades 503 (not counted), and serves once it answers', async () => {
@@ -329,7 +324,7 @@ describe('sign-in from identity providers', () => {
     assert.equal(await metric(plaza, 'plaza_auth_failures_total'), 0, 'the provider\'s outage is not the client\'s failure');
     down.mode = 'up';
     const c = client(plaza, { rooms: true, token: () => signJwt(down.key('RS256'), claimsFor('ada')) });
-    await eventually(() => c.status === 'open', 5000, 'open once the provider answers');
+    await until(() => c.status === 'open', 5000, 'open once the provider answers');
     assert.equal((await fetch(`${plaza.url}/readyz`)).status, 200);
   });
 
@@ -344,12 +339,12 @@ describe('sign-in from identity providers', () => {
     const valid = signJwt(idp.key('ES256'), claimsFor('ada'));
     const forged = signJwt(generateSigningKey('ES256', idp.key('ES256').kid), claimsFor('mallory'));
     const c = client(plaza, { rooms: true, token: valid });
-    await eventually(() => c.status === 'open', 3000, 'open');
+    await until(() => c.status === 'open', 3000, 'open');
     assert.equal((await upgrade(plaza.port, forged)).status, 401);
     c.close();
-    await eventually(() => lines.some((line) => line.includes('connection closed')), 3000, 'the close line');
+    await until(() => lines.some((line) => line.includes('connection closed')), 3000, 'the close line');
     const log = lines.join('');
-    assert.match(log, /refused a client without a valid key or token/);
+    assert.match(log, /refused an upgrade without a valid key or token/);
     for (const token of [valid, forged]) {
       for (const part of token.split('.')) assert.ok(!log.includes(part), 'no part of a token is logged');
     }
@@ -375,7 +370,7 @@ describe('sign-in from identity providers', () => {
     await writeFile(join(dir, 'private.pem'), key.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const plaza = await start({ authJwksUrl: '', authPublicKey: join(dir, 'public.pem') });
     const c = client(plaza, { rooms: true, token: signJwt(key, claimsFor('ada')) });
-    await eventually(() => c.status === 'open', 3000, 'open');
+    await until(() => c.status === 'open', 3000, 'open');
     const refused = createPlaza({ port: 0, host: '127.0.0.1', logLevel: 'silent', authPublicKey: join(dir, 'private.pem') });
     await assert.rejects(refused.start(), { name: 'ConfigError', option: 'authPublicKey', message: /holds a private key/ });
     assert.equal(refused.state, 'closed');

@@ -80,7 +80,7 @@ function partOf(file: string): string {
 /**
  * What each part may import besides itself. Arrows point down: http, sessions and the websocket side use rooms,
  * engine and access; rooms uses engine; engine uses nothing of theirs. config and logger are
- * the foundation every part may read; node/ holds rooms and history without sockets; plaza.ts, main.ts and the token command compose it all.
+ * the foundation every part may read, with bounds.ts (the fixed limits); node/ holds rooms and history without sockets; plaza.ts, main.ts and the token command compose it all.
  * hooks (the application's code in the path) sits under rooms and connections; webhooks is fed
  * by app-events, which turns the broker's news into events and webhook events; index only
  * re-exports the library's surface.
@@ -91,20 +91,23 @@ const ALLOWED: Record<string, readonly string[]> = {
   react: ['client'],
   public: ['client', 'shared'],
   engine: ['shared'],
-  access: ['shared', 'config', 'logger'],
-  hooks: ['engine', 'access', 'shared', 'config', 'logger'],
-  webhooks: ['shared', 'config', 'logger'],
-  rooms: ['engine', 'hooks', 'shared', 'config', 'logger', 'redis-target'],
-  sessions: ['rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
-  websocket: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
-  streams: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger'],
-  node: ['rooms', 'engine', 'hooks', 'webhooks', 'app-events', 'shared', 'config', 'logger'],
-  http: ['rooms', 'engine', 'access', 'hooks', 'webhooks', 'shared', 'config', 'logger'],
-  'app-events': ['rooms', 'engine', 'hooks', 'webhooks', 'config', 'logger'],
-  config: ['shared', 'access', 'redis-target'],
+  access: ['shared', 'config', 'logger', 'bounds'],
+  hooks: ['engine', 'access', 'shared', 'config', 'logger', 'bounds'],
+  webhooks: ['shared', 'config', 'logger', 'bounds'],
+  rooms: ['engine', 'hooks', 'shared', 'config', 'logger', 'redis-target', 'bounds'],
+  sessions: ['rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger', 'bounds'],
+  websocket: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger', 'bounds'],
+  streams: ['sessions', 'rooms', 'engine', 'access', 'hooks', 'shared', 'config', 'logger', 'bounds'],
+  node: ['rooms', 'engine', 'hooks', 'webhooks', 'app-events', 'shared', 'config', 'logger', 'bounds'],
+  http: ['rooms', 'engine', 'access', 'hooks', 'webhooks', 'shared', 'config', 'logger', 'bounds'],
+  'app-events': ['rooms', 'engine', 'hooks', 'webhooks', 'config', 'logger', 'bounds'],
+  config: ['shared', 'access', 'redis-target', 'bounds'],
   'redis-target': [],
-  logger: ['config'],
-  'command-line': ['config', 'closest-name'],
+  bounds: [],
+  logger: ['config', 'stdout-lines'],
+  /** The process's one stdout writer, batching the logger's lines: it imports nothing of Plaza's. */
+  'stdout-lines': [],
+  'command-line': ['config', 'closest-name', 'bounds'],
   'closest-name': [],
   'token-command': ['access', 'config', 'command-line'],
   plaza: ['*'],

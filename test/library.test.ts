@@ -20,8 +20,9 @@ import { createLogger } from '../src/server/logger.js';
 import { createPlaza, type Plaza, type PlazaConfig } from '../src/server/plaza.js';
 import { PublishError } from '../src/server/rooms/publish-check.js';
 import { connect } from './helpers/plaza.js';
-import { joined, listening, messages, roomsClient, until } from './helpers/library.js';
+import { joined, listening, messages, roomsClient } from './helpers/library.js';
 import { ROOT } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {

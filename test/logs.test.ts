@@ -7,9 +7,10 @@ import { describe, it } from 'node:test';
 import { signToken } from '../src/server/access/tokens.js';
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
-import { connect, eventually, wsUrl } from './helpers/plaza.js';
+import { connect, wsUrl } from './helpers/plaza.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 const API_KEY = 'sk-live-API-KEY-never-logged-5e1f';
 const WRONG_KEY = 'sk-wrong-GUESS-never-logged-77aa';
@@ -55,7 +56,7 @@ describe('logs', () => {
       assert.equal((await api('/api/disconnect', { session, reason: SECRETS.reason })).status, 200);
       await bob.client.closed;
       await Promise.all([ada.close(), plain.close()]);
-      await eventually(() => plaza.connectionCount === 0);
+      await until(() => plaza.connectionCount === 0);
     } finally {
       await plaza.close();
     }
@@ -103,7 +104,7 @@ describe('logs', () => {
     async function opened<T>(open: () => Promise<T>): Promise<[T, string]> {
       const before = openIds().length;
       const client = await open();
-      await eventually(() => openIds().length > before, 3000, 'an open line');
+      await until(() => openIds().length > before, 3000, 'an open line');
       return [client, openIds()[before]!];
     }
     try {
@@ -123,7 +124,7 @@ describe('logs', () => {
       await reader.closed;
       const [gone, goneId] = await opened(() => connect(wsUrl(plaza)));
       (gone.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
-      await eventually(() => [bigId, rawId, readerId, goneId].every((id) => closeLine(id)), 3000, 'four close lines');
+      await until(() => [bigId, rawId, readerId, goneId].every((id) => closeLine(id)), 3000, 'four close lines');
 
       assert.deepEqual(
         [bigId, rawId, readerId, goneId].map((id) => ({ code: closeLine(id)!.code, by: closeLine(id)!.by })),

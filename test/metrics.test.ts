@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Plaza } from '../src/server/plaza.js';
 import { escapeLabelValue, Exposition, formatValue } from '../src/server/http/prometheus.js';
-import { connect, eventually, startPlaza, wsUrl, type TestClient } from './helpers/plaza.js';
+import { connect, startPlaza, wsUrl, type TestClient } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 /** `name{labels}` → value; throws on any line that is not a comment or a well-formed sample. */
 function parse(text: string): Map<string, number> {
@@ -132,7 +133,7 @@ describe('/metrics', () => {
       } finally {
         await Promise.all([a.close(), b.close(), plain.close()]);
       }
-      await eventually(() => plaza.connectionCount === 0);
+      await until(() => plaza.connectionCount === 0);
       const afterwards = await scrape(plaza);
       assert.equal(value(afterwards, 'plaza_connections{protocol="v1"}'), 0);
       assert.equal(value(afterwards, 'plaza_connections{protocol="plain"}'), 0);
@@ -229,7 +230,7 @@ describe('/metrics', () => {
         for (let i = 0; i < 5; i++) clients.push(await connect(wsUrl(plaza), i % 2 ? 'plaza.v1' : undefined));
         await clients[0]!.close();
         await clients[1]!.close();
-        await eventually(() => plaza.connectionCount === 3);
+        await until(() => plaza.connectionCount === 3);
         const samples = await scrape(plaza);
         assert.equal(value(samples, 'plaza_connections{protocol="plain"}') + value(samples, 'plaza_connections{protocol="v1"}'), 3);
         assert.equal(value(samples, 'plaza_connections{protocol="v1"}'), 1);

@@ -5,8 +5,9 @@ import { WebSocket } from 'ws';
 import { connect as connectClient } from '../src/client/index.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { selectProtocol } from '../src/server/websocket/ws-server.js';
-import { connect, connectMany, eventually, startPlaza, wsUrl, withPlaza } from './helpers/plaza.js';
+import { connect, connectMany, startPlaza, wsUrl, withPlaza } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 describe('Plaza broadcast', () => {
   describe('default (sender included)', () => {
@@ -68,10 +69,10 @@ describe('Plaza broadcast', () => {
     it('removes closed clients and keeps serving the others', async () => {
       const [a, b, c] = await connectMany(wsUrl(plaza), 3);
       try {
-        await eventually(() => plaza.connectionCount === 3, 2000, '3 connections');
+        await until(() => plaza.connectionCount === 3, 2000, '3 connections');
         await b!.close();
         c!.ws.terminate(); // a drop without a closing handshake
-        await eventually(() => plaza.connectionCount === 1, 2000, 'dead clients to leave');
+        await until(() => plaza.connectionCount === 1, 2000, 'dead clients to leave');
         a!.send('still here');
         const [message] = await a!.waitFor(1);
         assert.equal(message!.text, 'still here');
@@ -237,7 +238,7 @@ describe('Plaza broadcast', () => {
         const closes: number[] = [];
         client.on('close', ({ code }) => closes.push(code));
         try {
-          await eventually(() => client.status === 'open', 3000, 'the client to open');
+          await until(() => client.status === 'open', 3000, 'the client to open');
           assert.deepEqual(closes, []);
         } finally {
           client.close();
@@ -284,7 +285,7 @@ describe('Plaza broadcast', () => {
         rooms.on('notice', (text) => notices.push(text));
         plain.on('message', (data) => messages.push(data));
         try {
-          await eventually(() => notices.length === 1 && messages.length === 1, 3000, 'both greetings');
+          await until(() => notices.length === 1 && messages.length === 1, 3000, 'both greetings');
           assert.deepEqual([notices, messages], [[WELCOME], [WELCOME]]);
         } finally {
           rooms.close();

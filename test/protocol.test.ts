@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
+import { connect, startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 describe('plaza.v1', () => {
   let plaza: Awaited<ReturnType<typeof startPlaza>>;
@@ -184,7 +185,7 @@ describe('plaza.v1', () => {
       assert.equal(gone.memberCount, 3);
       const left = await others[0]!.request({ type: 'leave', room: 'pres' });
       assert.deepEqual(left, { type: 'left', id: left.id, room: 'pres' });
-      await eventually(() => watcher.envelopes.filter((e) => e.type === 'presence').length === 3, 2000, 'leave delta');
+      await until(() => watcher.envelopes.filter((e) => e.type === 'presence').length === 3, 2000, 'leave delta');
     } finally {
       await Promise.all([watcher.close(), ...others.map((o) => o.close())]);
     }

@@ -7,13 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startPlaza, wsUrl } from './helpers/plaza.js';
 import { V1Client } from './helpers/v1.js';
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `/metrics has ${name}`);
-  return Number(line.split(' ')[1]);
-}
+import { metric } from './helpers/metrics.mjs';
 
 describe('publish ids through a server', () => {
   it('keeps at most --publish-id-window ids per room and --publish-id-max-entries in all, whatever ids a client sends', async () => {

@@ -12,10 +12,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { slotOf } from '../src/server/rooms/backplane/redis-shards.js';
-import { skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { connectBuilt, type Client } from './helpers/plaza-client.js';
-import { RedisCluster, until, type ClusterNode } from './helpers/redis-cluster.js';
+import { RedisCluster, type ClusterNode } from './helpers/redis-cluster.js';
 import { firstJoin, seedFromEnv, sleep, Workload } from './helpers/workload.js';
+import { until } from './helpers/wait.mjs';
+import { untilReady } from './helpers/processes.mjs';
 
 const API_KEY = 'k'.repeat(32);
 const auth = { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' };
@@ -48,7 +50,7 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
   before(async () => {
     cluster = await RedisCluster.start({ masters: 3, replicas: 1 });
     nodes = await Promise.all([0, 1, 2].map(() => startNode(cluster.url, ['--api-key', API_KEY, '--presence-ttl', '1500'])));
-    await Promise.all(nodes.map((n) => waitForReady(n, 200)));
+    await Promise.all(nodes.map((n) => untilReady(n.http, 200)));
   });
 
   after(async () => {
@@ -97,10 +99,10 @@ describe('Plaza on a Redis Cluster (3 masters, 3 replicas, 3 nodes)', { skip: sk
       const res = await fetch(`${nodes[0]!.http}${path}`, { ...init, headers: auth });
       return { status: res.status, body: (await res.json()) as any };
     };
-    await until('the room summaries of every node', async () => {
+    await until(async () => {
       const { body } = await ask('/api/rooms');
       return body.rooms.find((r: { room: string }) => r.room === room)?.members === 3 ? true : undefined;
-    }, 5000);
+    }, 5000, 'the room summaries of every node', 100);
     const presence = await ask(`/api/rooms/${room}/presence`);
     assert.deepEqual(presence.body.members.map((m: { name: string }) => m.name).sort(), ['api0', 'api1', 'api2']);
     const closed = Promise.all(members.slice(1).map((m) => new Promise<number>((resolve) => m.on('close', (info) => resolve(info.code)))));

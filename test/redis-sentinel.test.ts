@@ -9,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { skipWithoutRedis, startNode, stopNode, waitForReady, type Node } from './helpers/cluster.js';
+import { skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { SentinelSet } from './helpers/redis-sentinel.js';
 import { seedFromEnv, sleep, Workload } from './helpers/workload.js';
+import { untilReady } from './helpers/processes.mjs';
 
 const API_KEY = 'k'.repeat(32);
 
@@ -22,7 +23,7 @@ describe('Plaza behind Redis Sentinel (a master, 2 replicas, 3 Sentinels, 3 node
   before(async () => {
     set = await SentinelSet.start({ replicas: 2, sentinels: 3 });
     nodes = await Promise.all([0, 1, 2].map(() => startNode(set.url, ['--api-key', API_KEY])));
-    await Promise.all(nodes.map((n) => waitForReady(n, 200)));
+    await Promise.all(nodes.map((n) => untilReady(n.http, 200)));
   });
 
   after(async () => {

@@ -13,8 +13,9 @@ import { reject } from '../src/server/hooks/types.js';
 import type { Plaza, PlazaConfig } from '../src/server/plaza.js';
 import { ConfigError, resolveOptions } from '../src/server/config.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
-import { joined, listening, rejection, roomsClient, until } from './helpers/library.js';
+import { joined, listening, rejection, roomsClient } from './helpers/library.js';
 import { wsUrl } from './helpers/plaza.js';
+import { until } from './helpers/wait.mjs';
 
 const open: Array<{ close(): unknown }> = [];
 function track<T extends { close(): unknown }>(thing: T): T {

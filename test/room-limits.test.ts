@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, startPlaza } from './helpers/plaza.js';
+import { startPlaza } from './helpers/plaza.js';
 import { connectBuilt, type Client } from './helpers/plaza-client.js';
 import { firstJoin } from './helpers/workload.js';
+import { until } from './helpers/wait.mjs';
 
 function refusal(room: Client.Room): Promise<string> {
   return new Promise((resolve) => room.on('error', (error) => resolve(error.code)));
@@ -74,7 +75,7 @@ describe('rooms as a resource', () => {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const later = creator.join('new-later');
       await firstJoin(later);
-      await eventually(() => later.active, 1000, 'the later room joined');
+      await until(() => later.active, 1000, 'the later room joined');
     } finally {
       creator.close();
       other.close();

@@ -10,11 +10,12 @@ import { signToken, verifyToken, type TokenClaims } from '../src/server/access/t
 import { createLogger } from '../src/server/logger.js';
 import { createPlaza } from '../src/server/plaza.js';
 import { REFUSED_GRACE_MS } from '../src/server/websocket/upgrade.js';
-import { assertHealthy, connect, eventually, startPlaza, wsUrl } from './helpers/plaza.js';
-import { MAX_REQUEST_HEADERS } from '../src/server/access/http-server.js';
+import { assertHealthy, connect, startPlaza, wsUrl } from './helpers/plaza.js';
+import { MAX_REQUEST_HEADERS } from '../src/server/bounds.js';
 import { rawGet, sendRaw } from './helpers/raw-http.js';
 import { openRaw } from './helpers/raw-ws.js';
 import { V1Client } from './helpers/v1.js';
+import { until } from './helpers/wait.mjs';
 
 const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
 const now = () => Math.floor(Date.now() / 1000);
@@ -160,7 +161,7 @@ describe('security', () => {
         assert.match(plain.closeReason, /token expired/);
         // The connection with a longer token is untouched and still hears the room.
         assert.equal(other.closeCode, undefined);
-        await eventually(() => lines.filter((line) => /"connection closed"/.test(line) && /"code":4004/.test(line) && /"by":"server"/.test(line)).length >= 2, 3000, 'two 4004 close lines');
+        await until(() => lines.filter((line) => /"connection closed"/.test(line) && /"code":4004/.test(line) && /"by":"server"/.test(line)).length >= 2, 3000, 'two 4004 close lines');
       } finally {
         await other.close();
       }
@@ -305,7 +306,7 @@ describe('security', () => {
         assert.equal(await upgradeStatus(wsUrl(plaza)), 503);
         assert.equal(plaza.connectionCount, 2);
         await held[0]!.close();
-        await new Promise((r) => setTimeout(r, 50));
+        await until(() => plaza.connectionCount === 1, 5000, 'the server to see the client leave');
         assert.equal(await upgradeStatus(wsUrl(plaza)), 101, 'a slot frees up when a client leaves');
         await held[1]!.close();
       } finally {

@@ -35,10 +35,12 @@ export interface ClientOptions {
    */
   ackTimeout?: number;
   /**
-   * With `rooms`: a publish not yet written to a socket this many ms after `publish()` (offline,
-   * or queued behind others) is rejected with code 'timeout' and never sent: it was not
-   * published. One already written is never given up this way, since only the server knows its
-   * outcome: it is re-sent until answered. 0: no deadline.
+   * With `rooms`: the total deadline of a publish, in ms after `publish()`. One not yet written to
+   * a socket by then (offline, or queued behind others) is rejected with code 'timeout' and never
+   * sent. One written and not answered is not sent again: the client asks the server to settle
+   * its id (a `withdraw`, on this connection or the next), and it resolves with its place if it
+   * had been published, or rejects with 'timeout' once the server has made sure it never will be.
+   * 0: no deadline (a written publish is re-sent until answered).
    * @default 0
    */
   publishTimeout?: number;

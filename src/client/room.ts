@@ -3,7 +3,7 @@
  * makes delivery exactly-once across reconnects: the last delivered position, and the member
  * list kept from the join snapshot plus presence deltas. The wire work is in v1.ts.
  */
-import type { Joined, JoinRequest, Member, Position, Presence, RoomMessage, Sender, UnrecoveredReason } from '../shared/protocol.js';
+import type { EphemeralMessage, Joined, JoinRequest, Member, Position, Presence, RoomMessage, Sender, UnrecoveredReason } from '../shared/protocol.js';
 import { createEmitter } from './emitter.js';
 import type { PlazaError } from './error.js';
 
@@ -27,6 +27,27 @@ export interface JoinOptions {
 export interface PublishOptions {
   /** Do not send this message back to this client (its ack still comes). @default false */
   excludeSelf?: boolean;
+  /**
+   * Send it to the room's members of this moment only (typing indicators, cursors): no offset,
+   * no history, not replayed on a resume, never queued or sent again. Members get it as an
+   * 'ephemeral' event. Resolves with `{ room, ephemeral: true }`; see docs/client.md for its
+   * rejections.
+   * @default false
+   */
+  ephemeral?: boolean;
+}
+
+/** What an ephemeral publish resolves with: the server handed it on; it has no place in the room. */
+export interface EphemeralAck {
+  room: string;
+  ephemeral: true;
+}
+
+/** Who sent an ephemeral message, and when (it has no offset, epoch or id). */
+export interface EphemeralMeta {
+  sender: Sender;
+  /** Server time, ms since the Unix epoch. */
+  time: number;
 }
 
 /** What a publish's promise resolves with: where the message landed in the room's history. */
@@ -66,6 +87,8 @@ export interface MessageMeta {
 export interface RoomEvents {
   /** A message: in offset order and exactly once, live or caught up after a reconnect. */
   message: [data: unknown, meta: MessageMeta];
+  /** An ephemeral message (`publish(data, { ephemeral: true })`): live only, outside the room's order and position. */
+  ephemeral: [data: unknown, meta: EphemeralMeta];
   /** With `presence: true`: the member list after a join snapshot or a join/leave delta. */
   presence: [members: readonly Member[], memberCount: number];
   /**
@@ -94,6 +117,7 @@ export interface Room {
    * Publishes any JSON value. Resolves with the ack once the server has stored it; rejects with
    * a PlazaError whose `code` says why (see error.ts). Queued while offline, sent after the rejoin.
    */
+  publish(data: unknown, options: PublishOptions & { ephemeral: true }): Promise<EphemeralAck>;
   publish(data: unknown, options?: PublishOptions): Promise<PublishAck>;
   /** Listens to `event`; returns the unsubscribe function (safe to call twice). */
   on<K extends keyof RoomEvents>(event: K, fn: (...args: RoomEvents[K]) => void): () => void;
@@ -105,9 +129,12 @@ export interface Room {
 export interface RoomState {
   readonly room: Room;
   active: boolean;
+  /** Resumes refused so far (`'reset'`): a publish written before one may have a first copy in the timeline left behind. */
+  resets: number;
   request(): Omit<JoinRequest, 'id'>;
   joined(reply: Joined): void;
   message(message: RoomMessage): void;
+  ephemeral(message: EphemeralMessage): void;
   presence(delta: Presence): void;
   /**
    * The ack of our own publish sent with `excludeSelf`: that message never comes to us, so the
@@ -119,7 +146,7 @@ export interface RoomState {
 }
 
 export interface RoomHost {
-  publish(state: RoomState, data: unknown, options: PublishOptions): Promise<PublishAck>;
+  publish(state: RoomState, data: unknown, options: PublishOptions): Promise<PublishAck | EphemeralAck>;
   leave(state: RoomState): void;
 }
 
@@ -170,6 +197,7 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
 
   const state: RoomState = {
     active: true,
+    resets: 0,
     room: {
       name,
       get members() {
@@ -184,7 +212,7 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
       get active() {
         return state.active;
       },
-      publish: (data, publishOptions = {}) => host.publish(state, data, publishOptions),
+      publish: ((data: unknown, publishOptions: PublishOptions = {}) => host.publish(state, data, publishOptions)) as Room['publish'],
       on: events.on,
       leave: () => host.leave(state),
     },
@@ -200,6 +228,7 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
         // The old position means nothing now; everything in this reply is news.
         position = undefined;
         skips = [];
+        state.resets++;
         events.emit('reset', { reason: reply.reason ?? 'epoch_changed' });
       }
       if (reply.members) setMembers(reply.members, reply.memberCount ?? reply.members.length);
@@ -209,6 +238,8 @@ export function createRoom(name: string, options: JoinOptions, host: RoomHost): 
       events.emit('joined', position);
     },
     message: deliver,
+    // Never moves the position: it has none, and a resume never brings it back.
+    ephemeral: (m) => events.emit('ephemeral', m.data, { sender: m.from, time: m.time }),
     presence(delta) {
       const gone = new Set(delta.left?.map((m) => m.session));
       const list = members.filter((m) => !gone.has(m.session));

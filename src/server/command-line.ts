@@ -1,11 +1,11 @@
 /**
  * The command line: the rules the server and the `token` subcommand share (on node:util
- * parseArgs), flags and environment variables read into options (validated by config.ts, the
- * same pass `createPlaza` uses), and `--help`.
+ * parseArgs), the text of flags and environment variables read into options (sizes with their
+ * units, booleans, lists; validated by config.ts, the same pass `createPlaza` uses), and `--help`.
  */
 import { parseArgs } from 'node:util';
 import { closestName } from './closest-name.js';
-import { checkValue, ConfigError, DEFAULTS, describeAllowed, fromText, OPTION_SPECS, resolveOptions, type OptionSpec, type PlazaOptions } from './config.js';
+import { checkValue, ConfigError, DEFAULTS, describeAllowed, OPTION_SPECS, resolveOptions, type OptionSpec, type PlazaOptions } from './config.js';
 
 export type CommandLine = { command: 'help' } | { command: 'serve'; options: PlazaOptions };
 
@@ -104,6 +104,44 @@ function parseText(spec: OptionSpec, text: string, source: string): unknown {
     throw new ConfigError(source, `expected ${describeAllowed(spec)}, got ${spec.secret ? 'something else' : JSON.stringify(text)}`);
   }
   return value;
+}
+
+/**
+ * Size suffixes, case-insensitive: KiB/MiB/GiB are powers of 1024 and KB/MB/GB powers of 1000
+ * (IEC 80000-13), so `1MB` is 1,000,000 bytes. A bare K, M or G could mean either and is refused.
+ */
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Turns text from argv or env into the option's type; undefined when the text is not of that type. */
+function fromText(spec: OptionSpec, text: string): unknown {
+  const t = text.trim();
+  switch (spec.kind) {
+    case 'integer':
+      return /^-?\d+$/.test(t) ? Number(t) : undefined;
+    case 'bytes': {
+      const m = /^(\d+)\s*([a-z]*)$/i.exec(t);
+      const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+      return m && unit ? Number(m[1]) * unit : undefined;
+    }
+    case 'boolean':
+      // Only the two words: `--status=yes` or `STATUS=off` are refused rather than guessed at.
+      if (/^true$/i.test(t)) return true;
+      if (/^false$/i.test(t)) return false;
+      return undefined;
+    case 'list':
+      return t === '' ? [] : t.split(',').map((item) => item.trim()).filter(Boolean);
+    default:
+      return text;
+  }
 }
 
 /** Where descriptions start in --help; a longer flag puts its description on the next line. */

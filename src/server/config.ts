@@ -1,16 +1,18 @@
 /**
- * Plaza's options: one interface, one DEFAULTS object, one validation pass.
- * The command line and the environment are parsed into the same shape and validated by the
- * same function, so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
+ * Plaza's options, the schema: one interface, one DEFAULTS object, the spec of every option
+ * (flag, variable, kind, range) and one validation pass, with the hooks' bounds beside it.
+ * command-line.ts reads flags and environment text into the same shape and this validates it,
+ * so `createPlaza({...})` and `node dist/server.js --flag` can never disagree.
  */
 
 import { FORWARDED_HEADERS, parseTrustedProxies, type ForwardedHeader } from './access/client-address.js';
-import { isReservedRoom, roomNameProblem } from '../shared/room-name.js';
+import { isReservedRoom, RESERVED_PREFIX, ROOM_NAME_RULE, roomNameProblem } from '../shared/room-name.js';
 import { reachablePath } from './access/request-target.js';
 import { parseRedisTarget } from './redis-target.js';
 import { MAX_CLAIM_PATH, parseClaimPath } from './access/claim-path.js';
 import { jwksUrlProblem } from './access/key-fetch.js';
 import { algorithmsProblem, ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './access/token-algorithms.js';
+import { MAX_HOOK_CALLS, MAX_HOOK_TIMEOUT, MAX_WELCOME } from './bounds.js';
 
 /**
  * Only this server's own scripts, styles and images (and data: images), WebSockets to anywhere
@@ -304,8 +306,6 @@ export interface OptionSpec {
   defaultText?: string;
 }
 
-/** Longest --welcome text, in characters. */
-export const MAX_WELCOME = 4096;
 
 /** Every option a person can set from outside, in --help order. */
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -379,6 +379,33 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'webhookRetries', flag: '--webhook-retries', env: 'WEBHOOK_RETRIES', kind: 'integer', min: 0, max: 20, help: 'retries of a failed webhook POST before its events are dropped' },
 ];
 
+/** The bounds on the application's hooks (createPlaza only: hooks are code, so they have no flags). */
+export interface HookBounds {
+  /** ms one call may take (`hookTimeout`). @default 5000 */
+  timeout: number;
+  /** Calls running at once, across the server (`maxHookCalls`). @default 1000 */
+  maxCalls: number;
+}
+
+export const HOOK_DEFAULTS: Readonly<HookBounds> = Object.freeze({ timeout: 5000, maxCalls: 1000 });
+
+/**
+ * Checks `hookTimeout` and `maxHookCalls`, the options that come with the hooks; createPlaza
+ * calls it in the same pass as resolveOptions (hooks/split-config.ts: resolveConfig).
+ * @throws ConfigError naming the option the app passed and what is allowed.
+ */
+export function resolveHookBounds(options: { hookTimeout?: unknown; maxHookCalls?: unknown }): HookBounds {
+  const timeout = options.hookTimeout ?? HOOK_DEFAULTS.timeout;
+  const maxCalls = options.maxHookCalls ?? HOOK_DEFAULTS.maxCalls;
+  if (!Number.isSafeInteger(timeout) || (timeout as number) < 1 || (timeout as number) > MAX_HOOK_TIMEOUT) {
+    throw new ConfigError('hookTimeout', `expected an integer from 1 to ${MAX_HOOK_TIMEOUT} (ms), got ${JSON.stringify(timeout)}`);
+  }
+  if (!Number.isSafeInteger(maxCalls) || (maxCalls as number) < 1 || (maxCalls as number) > MAX_HOOK_CALLS) {
+    throw new ConfigError('maxHookCalls', `expected an integer from 1 to ${MAX_HOOK_CALLS}, got ${JSON.stringify(maxCalls)}`);
+  }
+  return { timeout: timeout as number, maxCalls: maxCalls as number };
+}
+
 /**
  * A bad option value. `option` is the flag (CLI) or property name (API) to fix; other options
  * the message names are in backquotes (`maxPayload`), which the command line turns into flags.
@@ -394,21 +421,6 @@ export class ConfigError extends Error {
   }
 }
 
-/**
- * Size suffixes, case-insensitive: KiB/MiB/GiB are powers of 1024 and KB/MB/GB powers of 1000
- * (IEC 80000-13), so `1MB` is 1,000,000 bytes. A bare K, M or G could mean either and is refused.
- */
-const BYTE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
-
 export function describeAllowed(spec: OptionSpec): string {
   switch (spec.kind) {
     case 'integer':
@@ -423,29 +435,6 @@ export function describeAllowed(spec: OptionSpec): string {
       return spec.max === undefined ? 'a string' : `a string of at most ${spec.max} characters`;
     case 'list':
       return spec.choices ? `a comma-separated list of ${spec.choices.join(', ')}` : 'a comma-separated list';
-  }
-}
-
-/** Turns text from argv or env into the option's type; undefined when the text is not of that type. */
-export function fromText(spec: OptionSpec, text: string): unknown {
-  const t = text.trim();
-  switch (spec.kind) {
-    case 'integer':
-      return /^-?\d+$/.test(t) ? Number(t) : undefined;
-    case 'bytes': {
-      const m = /^(\d+)\s*([a-z]*)$/i.exec(t);
-      const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
-      return m && unit ? Number(m[1]) * unit : undefined;
-    }
-    case 'boolean':
-      // Only the two words: `--status=yes` or `STATUS=off` are refused rather than guessed at.
-      if (/^true$/i.test(t)) return true;
-      if (/^false$/i.test(t)) return false;
-      return undefined;
-    case 'list':
-      return t === '' ? [] : t.split(',').map((item) => item.trim()).filter(Boolean);
-    default:
-      return text;
   }
 }
 
@@ -490,14 +479,14 @@ export function resolveOptions(options: Partial<PlazaOptions> = {}): PlazaOption
   }
   checkCombinations(resolved);
   if (roomNameProblem(resolved.defaultRoom, resolved.maxRoomName) !== undefined) {
-    throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} letters, digits or _ - . : @ # / + = ~, got ${JSON.stringify(resolved.defaultRoom)}`);
+    throw new ConfigError('defaultRoom', `expected a room name of 1 to ${resolved.maxRoomName} characters: ${ROOM_NAME_RULE}; got ${JSON.stringify(resolved.defaultRoom)}`);
   }
   // Compared with each upgrade's path as parsed, so it must be spelled that way too.
   const path = reachablePath(resolved.path);
   if ('problem' in path) throw new ConfigError('path', path.problem);
   resolved.path = path.path;
   // Plain clients talk there: in a room of the server's own, they would skip the hooks.
-  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named plaza:… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
+  if (isReservedRoom(resolved.defaultRoom)) throw new ConfigError('defaultRoom', `rooms named ${RESERVED_PREFIX}… are the server's own; choose another name, got ${JSON.stringify(resolved.defaultRoom)}`);
   return resolved;
 }
 

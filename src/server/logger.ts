@@ -1,4 +1,5 @@
 import type { LogFormat, LogLevel } from './config.js';
+import { writeStdoutLine } from './stdout-lines.js';
 
 /** Fields attached to a log line. Never put message bodies, tokens or keys here. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -10,18 +11,24 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   /** Written at every level but silent: lines an operator always needs, like where the server listens. */
   always(msg: string, fields?: LogFields): void;
+  /**
+   * True when lines of `level` are written. Optional (an application's own logger may leave it
+   * out: everything is then assumed written); Plaza uses it to skip building the fields of a
+   * per-connection line nobody will read, and to know whether its logs need a client's address.
+   */
+  writes?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 export interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
-  /** Where lines go. @default process.stdout */
+  /** Where lines go. @default process.stdout, the lines of one event-loop turn together (stdout-lines.ts) */
   write?: (line: string) => void;
 }
 
 const SEVERITY: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
-export function createLogger({ level, format, write = (line) => process.stdout.write(line) }: LoggerOptions): Logger {
+export function createLogger({ level, format, write = writeStdoutLine }: LoggerOptions): Logger {
   const threshold = SEVERITY[level];
   const line = format === 'json' ? jsonLine : prettyLine;
   const at =
@@ -37,6 +44,7 @@ export function createLogger({ level, format, write = (line) => process.stdout.w
     always: (msg, fields) => {
       if (threshold > 0) write(line('info', msg, fields));
     },
+    writes: (name) => SEVERITY[name] <= threshold,
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * `createPlaza()`: the library's entry point (src/server/index.ts re-exports it; docs/server.md is
  * its reference), composed of a node (node/node.ts: rooms, history, publishing, no sockets), its
- * sides (websocket/side.ts), the HTTP routes and one lifecycle. Nothing runs until `listen()`
- * binds a port of its own or `attach(server)` joins an application's http(s) server.
+ * sides (the transports: websocket/side.ts, all made from the same SideParts), the HTTP routes and
+ * one lifecycle. Nothing runs until `listen()` binds a port of its own or `attach(server)` joins an
+ * application's http(s) server.
  */
 import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -13,13 +14,14 @@ import { AuthFailureLimiter } from './access/failure-limiter.js';
 import { createHttpServer } from './access/http-server.js';
 import { loadTlsFiles } from './access/tls-files.js';
 import { createTokenVerifier } from './access/token-verifier.js';
-import { ConfigError, resolveOptions } from './config.js';
 import { createAuthenticator } from './hooks/authenticate.js';
+import type { PlazaEventName } from './hooks/events.js';
 import { RoomHooks } from './hooks/room-hooks.js';
-import { HookRunner, resolveHookBounds } from './hooks/runner.js';
-import { splitConfig, type PlazaConfig } from './hooks/split-config.js';
-import { ownServerSteps, portOf, urlOf } from './http/listen.js';
-import { createReadiness, type NotReady } from './http/readiness.js';
+import { HookRunner } from './hooks/runner.js';
+import { resolveConfig, type PlazaConfig } from './hooks/split-config.js';
+import { checkAttachTarget, ownServerSteps, portOf, urlOf, whenListening } from './http/listen.js';
+import { createReadiness, keyProblems, stateProblems } from './http/readiness.js';
+import { sendNotServing } from './http/respond.js';
 import { createRequestHandler } from './http/router.js';
 import { loadStaticFiles, type StaticFiles } from './http/static.js';
 import { createStatusFeed } from './http/status-feed.js';
@@ -28,25 +30,23 @@ import { Lifecycle } from './node/lifecycle.js';
 import { createNode, type PublishResult } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
-import { createDoor } from './sessions/door.js';
 import { SessionIds } from './sessions/session-ids.js';
-import type { Side } from './sessions/side.js';
+import type { Side, SideParts } from './sessions/side.js';
 import { createWebSocketSide } from './websocket/side.js';
 import { createStreamSide } from './streams/side.js';
-import type { Stream } from './streams/stream.js';
-import type { Member } from './engine/hub.js';
-import type { Connection } from './websocket/connection.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export type { PlazaConfig } from './hooks/split-config.js';
 export type { PublishResult } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
+/** The events that carry a client, and with it its address. */
+const CLIENT_EVENTS: readonly PlazaEventName[] = ['connect', 'disconnect', 'join', 'leave', 'publish'];
+
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
-  const { options, hooks } = splitConfig(configuration);
-  const config = resolveOptions(options);
+  const { options: config, hooks, hookBounds } = resolveConfig(configuration);
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
-  const runner = new HookRunner(resolveHookBounds(hooks), logger);
+  const runner = new HookRunner(hookBounds, logger);
   const roomHooks = hooks.onJoin || hooks.onLeave || hooks.onPublish ? new RoomHooks(hooks, runner, config.maxPayload) : undefined;
   const node = createNode(config, {
     logger, onSweep: () => readiness(),
@@ -57,32 +57,29 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   // Nothing is read or fetched here: start() loads the keys with the rest.
   const tokens = createTokenVerifier(config, logger);
   const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
-  const connections = node.sessions.group<Connection>();
+  /**
+   * Whether anything may read a client's address once its socket is closed and can no longer
+   * tell it: info log lines (the close line names it), room hooks (onLeave runs on disconnect),
+   * the application's client events. While nothing does, the door lets plain clients in without
+   * the getpeername(2) call (websocket/late-address.ts).
+   */
+  const readsAddressLater = (): boolean => {
+    if (logger.writes?.('info') !== false || roomHooks !== undefined) return true;
+    for (const event of CLIENT_EVENTS) if (node.app.events.has(event)) return true;
+    return false;
+  };
   const authenticate = createAuthenticator(hooks, runner);
-  const limits = new ConnectionLimits(config);
-  const isAccepting = () => state === 'listening';
-  const door = createDoor({
-    options: config, logger, metrics: node.metrics, limits, authFailures, clientAddress, isAccepting,
+  const sideParts: SideParts = {
+    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, group: () => node.sessions.group(),
+    sessionIds: new SessionIds(), limits: new ConnectionLimits(config), authFailures, clientAddress, readsAddressLater, isAccepting: () => state === 'listening',
+    connected: (member) => node.app.connected(member), disconnected: (member, code) => node.app.disconnected(member, code),
     ...(authenticate && { authenticate }), ...(tokens && { tokens }),
-  });
-  const sessionIds = new SessionIds();
-  const connected = (member: Member) => node.app.connected(member);
-  const disconnected = (member: Member, code: number) => node.app.disconnected(member, code);
-  const websocket = createWebSocketSide({
-    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, connections,
-    sessionIds, limits, door, clientAddress, isAccepting, connected, disconnected,
-  });
-  const streams = createStreamSide({
-    options: config, logger, metrics: node.metrics, broker: node.broker, outbox: node.outbox, streams: node.sessions.group<Stream>(),
-    sessionIds, limits, door, isAccepting, connected, disconnected, mail: node.backplane.mail,
-  });
+  };
+  const websocket = createWebSocketSide(sideParts);
+  const streams = createStreamSide(sideParts, node.backplane.mail);
+  /** The transports, mounted in this order, each made from sideParts. */
   const sides: Side[] = [websocket, streams];
-  const readiness = createReadiness(logger, [
-    (): NotReady[] => (state === 'new' || state === 'starting' ? [{ code: 'starting', detail: `server is ${state}` }]
-      : state === 'closing' || state === 'closed' ? [{ code: 'shutting_down', detail: `server is ${state}` }] : []),
-    () => node.problems(),
-    (): NotReady[] => { const keys = tokens?.problem(); return keys ? [{ code: 'auth_keys_unavailable', detail: keys }] : []; },
-  ]);
+  const readiness = createReadiness(logger, [() => stateProblems(state), () => node.problems(), () => keyProblems(tokens)]);
   const lifecycle = new Lifecycle((name, error) => logger.error(`closing ${name} failed`, { error: String(error) }));
   let state: PlazaState = 'new';
   let server: Server | HttpsServer | undefined;
@@ -94,10 +91,11 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
   let stopAnnouncing: (() => void) | undefined;
 
   /** Registers every resource in start order and starts them; a failure leaves nothing running. */
-  async function begin(method: string, target: Server | HttpsServer | undefined): Promise<void> {
+  async function begin(method: 'listen()' | 'start()' | 'attach()', target?: Server | HttpsServer): Promise<void> {
     if (state !== 'new') throw new Error(`${method} called on a Plaza that is ${state}; create a new one instead`);
     state = 'starting';
     try {
+      if (method === 'attach()') { checkAttachTarget(target!, config.tlsCert); attached = true; }
       // TLS files first: a wrong one is a bad option, reported before anything else is touched.
       const tls = !target && config.tlsCert ? await loadTlsFiles(config.tlsCert, config.tlsKey) : undefined;
       const roots = [dependencies.builtinPublicDir, config.publicDir].filter((dir): dir is string => Boolean(dir)).map((dir) => resolve(dir));
@@ -126,29 +124,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     if (state !== 'starting') return;
     state = 'listening';
     if (!target) return logger.always('Plaza is serving', { url: plaza.url, static: staticFiles?.size ?? 0 });
-    // The address exists once the application's server listens, which may come after attach()
-    // (app.listen() returns at once): until then there is no URL to tell, only a made-up :0.
-    const announce = () => logger.always('Plaza is attached', { url: plaza.url, path: config.path });
-    if (target.listening) announce();
-    else {
-      target.once('listening', announce);
-      stopAnnouncing = () => target.off('listening', announce);
-    }
-  }
-
-  async function attach(target: Server | HttpsServer): Promise<void> {
-    if (state === 'new') {
-      if (!target || typeof target.on !== 'function' || typeof target.listenerCount !== 'function' || typeof target.address !== 'function') {
-        state = 'closed';
-        throw new TypeError('attach() takes a node:http or node:https server, e.g. the one app.listen() returns');
-      }
-      if (config.tlsCert) {
-        state = 'closed';
-        throw new ConfigError('tlsCert', 'an attached Plaza speaks TLS when the server it is attached to does (node:https); leave tlsCert and tlsKey out');
-      }
-      attached = true;
-    }
-    await begin('attach()', target);
+    stopAnnouncing = whenListening(target, () => logger.always('Plaza is attached', { url: plaza.url, path: config.path }));
   }
 
   async function shutdown(): Promise<void> {
@@ -158,28 +134,27 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     logger.info('closed');
   }
 
-  async function publish(room: string, data: unknown): Promise<PublishResult> {
-    if (state !== 'listening') throw new PublishError(ErrorCode.Unavailable, `this Plaza is ${state}: publish() works after listen() or attach() and before close()`);
-    return node.publish(room, data);
-  }
-
   const handleRequest: RequestHandler = (req, res, next) => {
-    if (router && (state === 'listening' || state === 'closing')) {
-      for (const side of sides) if (side.handle?.(req, res)) return;
-      return router(req, res, next);
-    }
-    if (next) return next();
-    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5' });
-    res.end(`Plaza is ${state}: its routes answer once listen() or attach() has resolved\n`);
+    if (!router || (state !== 'listening' && state !== 'closing')) return next ? next() : sendNotServing(res, state);
+    for (const side of sides) if (side.handle?.(req, res)) return;
+    router(req, res, next);
   };
 
   const plaza: Plaza = {
-    listen: () => begin('listen()', undefined),
-    start: () => begin('start()', undefined),
-    attach,
+    listen: () => begin('listen()'),
+    start: () => begin('start()'),
+    attach: (target) => begin('attach()', target),
     handleRequest,
-    publish,
-    on: (event, listener) => node.app.events.on(event, listener),
+    async publish(room: string, data: unknown): Promise<PublishResult> {
+      if (state !== 'listening') throw new PublishError(ErrorCode.Unavailable, `this Plaza is ${state}: publish() works after listen() or attach() and before close()`);
+      return node.publish(room, data);
+    },
+    on: (event, listener) => {
+      // A listener added now hears of clients already connected: their addresses are read while
+      // their sockets can still tell them (late-address.ts).
+      if (CLIENT_EVENTS.includes(event)) for (const side of sides) side.keepAddresses?.();
+      return node.app.events.on(event, listener);
+    },
     close: () => (closing ??= shutdown()),
     get state() {
       return state;
@@ -191,7 +166,7 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
       return urlOf(server, attached, config.host, Boolean(config.tlsCert));
     },
     get connectionCount() {
-      return node.sessions.size;
+      return websocket.size + streams.size;
     },
     options: config,
   };

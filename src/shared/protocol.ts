@@ -68,6 +68,8 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   /** The cluster backplane (Redis) could not be reached for this request; retry shortly. */
   Unavailable: 'unavailable',
+  /** The publish's `publishId` was withdrawn (a `withdraw` came first): it was not published, and will not be. */
+  Withdrawn: 'withdrawn',
   /** The request timed out on the client side (never sent by the server). */
   Timeout: 'timeout',
   /** The server failed unexpectedly; the error is in its log. */
@@ -155,8 +157,28 @@ export interface PublishRequest {
    * @default undefined (every publish is a new message)
    */
   publishId?: string;
+  /**
+   * Send it only to the room's members of this moment (typing indicators, cursors): it takes no
+   * offset, is kept in no history or journal, is never replayed on a resume, and may not carry a
+   * `publishId`. Members receive an `ephemeral` envelope; the answer is an ack with
+   * `ephemeral: true` and no place.
+   * @default false
+   */
+  ephemeral?: boolean;
 }
-export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest;
+/**
+ * Settles a publish whose ack never came (issue #22, item 3): the server answers the publish's
+ * first ack (`duplicate: true`) if it was published, or else records the id as withdrawn, in the
+ * same atomic step that checks it, and answers `withdrawn`: from then on, within the room's
+ * window, no copy of that publish can be published.
+ */
+export interface WithdrawRequest {
+  type: 'withdraw';
+  id?: number | string;
+  room: string;
+  publishId: string;
+}
+export type ClientMessage = HelloRequest | JoinRequest | LeaveRequest | PublishRequest | WithdrawRequest;
 
 // ---- server → client --------------------------------------------------------------------
 
@@ -224,6 +246,29 @@ export interface Ack {
   /** The `publishId` was published before: this is its first ack, and nothing was published now. */
   duplicate?: true;
 }
+/** The answer to a `withdraw` whose publish was not published: now it never will be. */
+export interface Withdrawn {
+  type: 'withdrawn';
+  id: number | string;
+  room: string;
+  publishId: string;
+}
+/** The answer to an ephemeral publish: the room's members here were handed it; it has no place. */
+export interface EphemeralAck {
+  type: 'ack';
+  id: number | string;
+  room: string;
+  ephemeral: true;
+}
+/** An ephemeral publish as members receive it: no id, offset or epoch; it is not part of the room's order. */
+export interface EphemeralMessage {
+  type: 'ephemeral';
+  room: string;
+  /** Server time, ms since the Unix epoch. */
+  time: number;
+  from: Sender;
+  data: unknown;
+}
 export interface ErrorReply {
   type: 'error';
   id?: number | string;
@@ -245,4 +290,4 @@ export interface Notice {
   type: 'notice';
   text: string;
 }
-export type ServerMessage = Welcome | Joined | Left | RoomMessage | Ack | ErrorReply | Presence | Beat | Notice;
+export type ServerMessage = Welcome | Joined | Left | RoomMessage | EphemeralMessage | Ack | EphemeralAck | Withdrawn | ErrorReply | Presence | Beat | Notice;

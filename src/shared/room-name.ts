@@ -5,11 +5,14 @@
  */
 const ROOM_NAME = /^[\p{L}\p{N}_\-.:@#/+=~]+$/u;
 
+/** The rule above in words, for every error that states it. */
+export const ROOM_NAME_RULE = 'letters, digits and _ - . : @ # / + = ~';
+
 /** What is wrong with `room` as a room name, or undefined when it is a good one. */
 export function roomNameProblem(room: unknown, maxLength: number): string | undefined {
   if (typeof room !== 'string' || room.length === 0) return '"room" must be a non-empty string';
   if (room.length > maxLength) return `"room" is longer than ${maxLength} characters`;
-  if (!ROOM_NAME.test(room)) return '"room" may contain only letters, digits and _ - . : @ # / + = ~';
+  if (!ROOM_NAME.test(room)) return `"room" may contain only ${ROOM_NAME_RULE}`;
   return undefined;
 }
 
@@ -19,7 +22,7 @@ export function roomNameProblem(room: unknown, maxLength: number): string | unde
  * what the server does with them); that is safe only because no client gets in: a client may
  * watch the status feed and nothing else.
  */
-const RESERVED_PREFIX = 'plaza:';
+export const RESERVED_PREFIX = 'plaza:';
 
 /** The live status feed: a client may join it with the API key, or anyone with --status. */
 export const STATUS_ROOM = 'plaza:status';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { AUTH_FAILURE_BURST } from '../../src/server/access/failure-limiter.js';
+import { AUTH_FAILURE_BURST } from '../../src/server/bounds.js';
 import { clientAddressOf, parseTrustedProxies } from '../../src/server/access/client-address.js';
 import { resolveOptions } from '../../src/server/config.js';
 import { createLogger } from '../../src/server/logger.js';

@@ -9,14 +9,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { importJWK } from 'jose';
-import { MAX_KEYS, TokenCheckUnavailableError, type ImportKey } from '../../src/server/access/key-set.js';
+import { TokenCheckUnavailableError, type ImportKey } from '../../src/server/access/key-set.js';
+import { MAX_KEYS } from '../../src/server/bounds.js';
 import { DEFAULT_FRESH_MS, keepFor, MAX_FRESH_MS, RemoteKeySet, type RemoteKeySetOptions } from '../../src/server/access/remote-key-set.js';
 import { TokenError } from '../../src/server/access/token-claims.js';
 import { createLogger } from '../../src/server/logger.js';
 import { generateSigningKey, IdentityProvider, publicJwk } from '../helpers/identity-provider.js';
+import { sleep } from '../helpers/wait.mjs';
 
 const importKey: ImportKey = (jwk, alg) => importJWK(jwk as never, alg) as Promise<CryptoKey>;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('RemoteKeySet', () => {
   const cleanups: Array<() => Promise<void> | void> = [];

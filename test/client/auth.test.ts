@@ -8,7 +8,8 @@ import { WebSocket } from 'ws';
 import { connect, PlazaError, type ClientOptions, type CloseInfo, type PlazaClient } from '../../src/client/index.js';
 import { signToken, type TokenClaims } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 const SECRET = 'client-auth-test-secret-0123456789abcdef';
 const now = () => Math.floor(Date.now() / 1000);
@@ -55,7 +56,7 @@ describe('client tokens', () => {
 
   it('sends a string token as ?token= and keeps it out of client.url', async () => {
     const p = probe({ token: token() });
-    await eventually(() => p.client.status === 'open', 3000, 'open');
+    await until(() => p.client.status === 'open', 3000, 'open');
     assert.equal(p.client.url, url);
     const rooms = probe({ rooms: true, token: token({ name: 'Ada L.' }) });
     const welcome = await new Promise<{ name: string }>((resolve) => rooms.client.on('welcome', resolve));
@@ -65,7 +66,7 @@ describe('client tokens', () => {
   it('without a token: 4003 ends the client with an unauthorized error, and it does not retry', async () => {
     const before = await authFailures();
     const p = probe({ rooms: true });
-    await eventually(() => p.client.status === 'closed', 3000, 'closed');
+    await until(() => p.client.status === 'closed', 3000, 'closed');
     assert.deepEqual(p.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4003, willReconnect: false }]);
     assert.equal(p.errors.length, 1);
     assert.ok(p.errors[0] instanceof PlazaError);
@@ -78,7 +79,7 @@ describe('client tokens', () => {
 
   it('with a refused string token: unauthorized, with the server’s reason', async () => {
     const p = probe({ rooms: true, token: token({}, 'some-other-secret-0123456789abcdefgh') });
-    await eventually(() => p.errors.length === 1, 3000, 'the error');
+    await until(() => p.errors.length === 1, 3000, 'the error');
     assert.equal(p.errors[0]!.code, 'unauthorized');
     assert.match(p.errors[0]!.message, /token signature is invalid/);
     assert.equal(p.client.status, 'closed');
@@ -87,7 +88,7 @@ describe('client tokens', () => {
   it('with a string token that expires while connected: 4004 ends it with token_expired', async () => {
     for (const rooms of [true, false]) {
       const p = probe({ rooms, token: token({ exp: now() + 1 }) });
-      await eventually(() => p.client.status === 'closed', 4000, 'closed');
+      await until(() => p.client.status === 'closed', 4000, 'closed');
       assert.equal(p.opens, 1);
       assert.deepEqual(p.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4004, willReconnect: false }]);
       assert.deepEqual(p.errors.map((e) => e.code), ['token_expired']);
@@ -105,7 +106,7 @@ describe('client tokens', () => {
       },
     });
     const room = p.client.join('lobby');
-    await eventually(() => p.opens === 2, 5000, 'a second connection');
+    await until(() => p.opens === 2, 5000, 'a second connection');
     assert.equal(issued.length, 2);
     assert.deepEqual(p.closes.map(({ code, willReconnect }) => ({ code, willReconnect })), [{ code: 4004, willReconnect: true }]);
     assert.deepEqual(p.errors, []);
@@ -149,7 +150,7 @@ describe('client tokens', () => {
         return token();
       },
     });
-    await eventually(() => p.client.status === 'open', 5000, 'open on the third token');
+    await until(() => p.client.status === 'open', 5000, 'open on the third token');
     assert.deepEqual(
       p.closes.map(({ code, reason }) => ({ code, reason })),
       [
@@ -162,7 +163,7 @@ describe('client tokens', () => {
   it('in plain mode a refused upgrade (401) is retried, each time with a fresh token from the function', async () => {
     let calls = 0;
     const p = probe({ token: () => (++calls < 3 ? 'not-a-jwt' : token()) });
-    await eventually(() => p.client.status === 'open', 5000, 'open');
+    await until(() => p.client.status === 'open', 5000, 'open');
     assert.equal(calls, 3);
     assert.deepEqual(p.closes.map((c) => c.code), [1006, 1006]);
   });

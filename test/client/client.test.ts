@@ -10,7 +10,8 @@ import { connect, type ClientEvents, type ClientOptions, type CloseInfo, type Pl
 import { resolveOptions, resolveUrl } from '../../src/client/options.js';
 import { backoffDelay, shouldReconnect } from '../../src/client/retry.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { connect as rawConnect, eventually, PUBLIC_DIR, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { connect as rawConnect, PUBLIC_DIR, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { sleep, until } from '../helpers/wait.mjs';
 
 /** A Plaza client with `ws`, fast backoff, and a record of everything it emitted. */
 interface Probe {
@@ -38,8 +39,8 @@ function closeProbes(): void {
   probes.clear();
 }
 
-function opened(p: Probe, what = 'client to open'): Promise<void> {
-  return eventually(() => p.client.status === 'open', 5000, what);
+async function opened(p: Probe, what = 'client to open'): Promise<void> {
+  await until(() => p.client.status === 'open', 5000, what);
 }
 
 function nextEvent<K extends keyof ClientEvents>(client: PlazaClient, event: K, ms = 5000): Promise<ClientEvents[K]> {
@@ -58,7 +59,6 @@ const bytes = (data: string | ArrayBuffer | undefined): number[] => {
   return [...new Uint8Array(data)];
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('client', () => {
   describe('with a running Plaza', () => {
@@ -92,7 +92,7 @@ describe('client', () => {
       try {
         await Promise.all([opened(a), opened(b)]);
         a.client.send('hello, plaza ✓');
-        await eventually(() => b.messages.length === 1, 3000, 'text at b');
+        await until(() => b.messages.length === 1, 3000, 'text at b');
         assert.equal(b.messages[0], 'hello, plaza ✓');
       } finally {
         closeProbes();
@@ -108,7 +108,7 @@ describe('client', () => {
         const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
         a.client.send(backing.subarray(2, 5));
         a.client.send(new DataView(new Uint8Array([7, 8]).buffer));
-        await eventually(() => b.messages.length === 3, 3000, 'three binary messages');
+        await until(() => b.messages.length === 3, 3000, 'three binary messages');
         assert.deepEqual(b.messages.map(bytes), [[0, 1, 255], [1, 2, 3], [7, 8]]);
       } finally {
         closeProbes();
@@ -123,7 +123,7 @@ describe('client', () => {
         const buffer = new Uint8Array([1, 2, 3]);
         a.client.send(buffer); // still connecting: queued
         buffer.fill(0);
-        await eventually(() => b.messages.length === 1, 3000, 'the queued message');
+        await until(() => b.messages.length === 1, 3000, 'the queued message');
         assert.deepEqual(bytes(b.messages[0]), [1, 2, 3]);
       } finally {
         closeProbes();
@@ -136,7 +136,7 @@ describe('client', () => {
       try {
         await opened(a);
         raw.send('from wscat');
-        await eventually(() => a.messages.includes('from wscat'), 3000, 'raw message at client');
+        await until(() => a.messages.includes('from wscat'), 3000, 'raw message at client');
         a.client.send('from plaza client');
         const got = await raw.waitFor(2);
         assert.equal(got[1]!.text, 'from plaza client');
@@ -159,7 +159,7 @@ describe('client', () => {
           off();
           off();
           a.client.send('after unsubscribe');
-          await eventually(() => kept.length === 1, 3000, 'the kept listener');
+          await until(() => kept.length === 1, 3000, 'the kept listener');
           assert.deepEqual(removed, []);
           assert.deepEqual(kept, ['after unsubscribe']);
           assert.deepEqual(a.messages, ['after unsubscribe']);
@@ -185,7 +185,7 @@ describe('client', () => {
           a.client.on('message', (data) => later.push(data));
           a.client.send('one');
           a.client.send('two');
-          await eventually(() => later.length === 2, 3000, 'both messages after the throwing listener');
+          await until(() => later.length === 2, 3000, 'both messages after the throwing listener');
           assert.deepEqual(later, ['one', 'two']);
           assert.equal(reported.length, 2);
           assert.match(String(reported[0]), /listener bug/);
@@ -206,7 +206,7 @@ describe('client', () => {
           for (const n of ['1', '2', '3', '4', '5']) sender.client.send(n);
           await nextEvent(sender.client, 'open');
           sender.client.send('end');
-          await eventually(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
+          await until(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
           assert.deepEqual(receiver.messages, ['3', '4', '5', 'end']);
         } finally {
           closeProbes();
@@ -225,7 +225,7 @@ describe('client', () => {
           for (let i = 0; i < 30; i++) sender.client.send(`${String(i).padStart(2, '0')}${'x'.repeat(59_998)}`);
           await nextEvent(sender.client, 'open');
           sender.client.send('end');
-          await eventually(() => receiver.messages.includes('end'), 5000, "the 'end' marker");
+          await until(() => receiver.messages.includes('end'), 5000, "the 'end' marker");
           const big = receiver.messages.map(String).filter((text) => text.length === 60_000).map((text) => Number(text.slice(0, 2)));
           assert.deepEqual(big, Array.from({ length: 17 }, (_, i) => 13 + i));
         } finally {
@@ -243,7 +243,7 @@ describe('client', () => {
           for (const text of ['aaaa', 'üüü', 'bbbb']) sender.client.send(text);
           await nextEvent(sender.client, 'open');
           sender.client.send('end');
-          await eventually(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
+          await until(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
           assert.deepEqual(receiver.messages, ['üüü', 'bbbb', 'end']);
         } finally {
           closeProbes();
@@ -258,7 +258,7 @@ describe('client', () => {
           sender.client.send('lost');
           await opened(sender);
           sender.client.send('end');
-          await eventually(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
+          await until(() => receiver.messages.includes('end'), 3000, "the 'end' marker");
           assert.deepEqual(receiver.messages, ['end']);
         } finally {
           closeProbes();
@@ -276,7 +276,7 @@ describe('client', () => {
         const a = probe(wsUrl(plaza));
         await opened(a);
         await plaza.close();
-        await eventually(() => a.client.status === 'reconnecting', 3000, 'reconnecting');
+        await until(() => a.client.status === 'reconnecting', 3000, 'reconnecting');
         assert.deepEqual(a.closes[0], { code: 1001, reason: 'server shutting down', willReconnect: true });
         a.client.close();
         assert.equal(a.client.status, 'closed');
@@ -307,22 +307,22 @@ describe('client', () => {
         await Promise.all([opened(sender), opened(receiver)]);
 
         await plaza.close();
-        await eventually(() => sender.client.status === 'reconnecting', 3000, 'sender reconnecting');
+        await until(() => sender.client.status === 'reconnecting', 3000, 'sender reconnecting');
         sender.client.send('one');
         sender.client.send(new Uint8Array([2]));
         sender.client.send('three');
         // At least one real attempt against the closed port failed…
-        await eventually(() => sender.closes.some((c) => c.code === 1006), 3000, 'a refused attempt');
+        await until(() => sender.closes.some((c) => c.code === 1006), 3000, 'a refused attempt');
         // …then hold the sender back; once one more attempt has ended, none is in flight.
         gateOpen = false;
         const seen = sender.closes.length;
-        await eventually(() => sender.closes.length > seen, 3000, 'the in-flight attempt to end');
+        await until(() => sender.closes.length > seen, 3000, 'the in-flight attempt to end');
 
         plaza = await startPlaza({ publicDir: PUBLIC_DIR, port });
         await opened(receiver, 'receiver back on the restarted server');
         const before = receiver.messages.length;
         gateOpen = true;
-        await eventually(() => receiver.messages.length >= before + 3, 5000, 'the queued messages');
+        await until(() => receiver.messages.length >= before + 3, 5000, 'the queued messages');
         const got = receiver.messages.slice(before);
         assert.equal(got[0], 'one');
         assert.deepEqual(bytes(got[1]), [2]);
@@ -348,7 +348,7 @@ describe('client', () => {
         const a = probe(wsUrl(plaza), { WebSocket: CountingWebSocket, minDelay: 5, maxDelay: 20 });
         await opened(a);
         await plaza.close();
-        await eventually(() => made >= 3, 3000, 'a few refused attempts');
+        await until(() => made >= 3, 3000, 'a few refused attempts');
         a.client.close();
         a.client.close();
         const attempts = made;
@@ -373,7 +373,7 @@ describe('client', () => {
       const { port } = silent.address() as { port: number };
       try {
         const a = probe(`ws://127.0.0.1:${port}/`, { connectTimeout: 50, minDelay: 5, maxDelay: 10 });
-        await eventually(() => a.closes.length >= 2, 3000, 'two timed-out attempts');
+        await until(() => a.closes.length >= 2, 3000, 'two timed-out attempts');
         assert.deepEqual(a.closes[0], { code: 1006, reason: 'connect timeout', willReconnect: true });
         assert.equal(a.client.status, 'reconnecting');
         assert.ok(held.size >= 2, `expected at least two attempts, saw ${held.size}`);

@@ -7,9 +7,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { CloseInfo, Welcome } from '../../src/client/index.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { closeClients, roomsClient, sleep, watch } from '../helpers/rooms-client.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until } from '../helpers/wait.mjs';
 
 /**
  * `ws` that notes when each frame reached the page, as the client sees it: this listener is
@@ -46,7 +47,7 @@ describe('client rooms: heartbeat', () => {
         silences.push(Date.now() - heard.at);
       });
       const seen = watch(client.join('r'));
-      await eventually(() => welcomes.length === 1 && seen.joined.length === 1, 3000, 'welcome');
+      await until(() => welcomes.length === 1 && seen.joined.length === 1, 3000, 'welcome');
       assert.equal(welcomes[0]!.heartbeat, 100);
 
       // Beats keep a quiet link alive. This process runs the server, the proxy and the client;
@@ -60,7 +61,7 @@ describe('client rooms: heartbeat', () => {
       for (const silence of silences) {
         assert.ok(stalledMs + 10 >= 150 && silence >= 250, `cut a live link after ${silence} ms of silence, the event loop stalled at most ${stalledMs} ms`);
       }
-      await eventually(() => welcomes.length === closes.length + 1 && seen.joined.length === closes.length + 1, 3000, 'open and joined');
+      await until(() => welcomes.length === closes.length + 1 && seen.joined.length === closes.length + 1, 3000, 'open and joined');
 
       // Measured from the last frame the client heard (not from the freeze, which may come just
       // after a beat or 100 ms after one): at least 2.5 beats of silence, and then only as much
@@ -69,14 +70,14 @@ describe('client rooms: heartbeat', () => {
       lag.reset();
       lag.enable();
       proxy.freeze();
-      await eventually(() => closes.length === before + 1, 3000, 'the watchdog');
+      await until(() => closes.length === before + 1, 3000, 'the watchdog');
       lag.disable();
       assert.deepEqual(closes[before], { code: 1006, reason: 'heartbeat timeout', willReconnect: true });
       const silence = silences[before]!;
       const lateMs = Math.ceil(lag.max / 1e6);
       // Slack: the monitor samples every 10 ms, and Date.now() is whole milliseconds at both ends.
       assert.ok(silence >= 250 && silence <= 250 + lateMs + 10 + 5, `closed after ${silence} ms of silence (event loop up to ${lateMs} ms late)`);
-      await eventually(() => welcomes.length === before + 2 && seen.joined.length === before + 2, 3000, 'reconnected and rejoined');
+      await until(() => welcomes.length === before + 2 && seen.joined.length === before + 2, 3000, 'reconnected and rejoined');
       assert.notEqual(welcomes[before + 1]!.session, welcomes[before]!.session);
       assert.equal(client.status, 'open');
     } finally {
@@ -94,7 +95,7 @@ describe('client rooms: heartbeat', () => {
       const closes: CloseInfo[] = [];
       client.on('close', (info) => closes.push(info));
       const seen = watch(client.join('r'));
-      await eventually(() => seen.joined.length === 1, 3000, 'joined');
+      await until(() => seen.joined.length === 1, 3000, 'joined');
       await sleep(300);
       assert.deepEqual(closes, []);
     } finally {

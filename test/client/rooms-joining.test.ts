@@ -8,9 +8,10 @@ import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, type Welcome } from '../../src/client/index.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { closeClients, range, roomsClient, watch } from '../helpers/rooms-client.js';
 import { message, ScriptedServer, send, welcomeFor } from '../helpers/scripted-server.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('client rooms: joining', () => {
   after(closeClients);
@@ -35,13 +36,13 @@ describe('client rooms: joining', () => {
         const welcomes: Welcome[] = [];
         ada.on('welcome', (w) => welcomes.push(w));
         assert.equal(ada.session, undefined);
-        await eventually(() => welcomes.length === 1, 3000, 'welcome');
+        await until(() => welcomes.length === 1, 3000, 'welcome');
         assert.equal(welcomes[0]!.name, 'Ada');
         assert.equal(ada.session, welcomes[0]!.session);
         assert.equal(welcomes[0]!.limits.maxPayload, plaza.options.maxPayload);
 
         ada.setName('Ada L.');
-        await eventually(() => welcomes.length === 2, 3000, 'second welcome');
+        await until(() => welcomes.length === 2, 3000, 'second welcome');
         assert.equal(welcomes[1]!.name, 'Ada L.');
         assert.equal(welcomes[1]!.session, welcomes[0]!.session);
       } finally {
@@ -54,12 +55,12 @@ describe('client rooms: joining', () => {
       try {
         const ada = roomsClient(url);
         const lobby = watch(ada.join(plaza.options.defaultRoom));
-        await eventually(() => lobby.joined.length === 1, 3000, 'joined');
+        await until(() => lobby.joined.length === 1, 3000, 'joined');
         const plain = new WebSocket(url);
         await new Promise((resolve) => plain.once('open', resolve));
         plain.send('from wscat');
         plain.send(Buffer.from([1, 2, 3]));
-        await eventually(() => lobby.data.length === 2, 3000, 'plain messages');
+        await until(() => lobby.data.length === 2, 3000, 'plain messages');
         plain.close();
         assert.deepEqual(lobby.data, ['from wscat', 'AQID']);
         assert.equal(lobby.metas[0]!.sender.name, 'anonymous');
@@ -77,11 +78,11 @@ describe('client rooms: joining', () => {
         for (const n of range(1, 5)) await room.publish(n);
         const grace = roomsClient(url);
         const late = watch(grace.join('news', { history: 3 }));
-        await eventually(() => late.joined.length === 1, 3000, 'joined');
+        await until(() => late.joined.length === 1, 3000, 'joined');
         assert.deepEqual(late.data, [3, 4, 5]);
         assert.deepEqual(late.metas.map((m) => m.offset), [3, 4, 5]);
         await room.publish(6);
-        await eventually(() => late.data.length === 4, 3000, 'live message');
+        await until(() => late.data.length === 4, 3000, 'live message');
         assert.deepEqual(late.data, [3, 4, 5, 6]);
       } finally {
         await teardown();
@@ -130,7 +131,7 @@ describe('client rooms: joining', () => {
       try {
         const client = roomsClient(server.url);
         const seen = watch(client.join('r'));
-        await eventually(() => seen.data.length === 1, 3000, 'the one real message');
+        await until(() => seen.data.length === 1, 3000, 'the one real message');
         assert.equal((seen.data[0] as { text: string }).text, '<img src=x onerror=alert(1)>');
         assert.equal(({} as { polluted?: boolean }).polluted, undefined);
         assert.equal(client.status, 'open');

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Member } from '../../src/client/index.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { closeClients, roomsClient, watch } from '../helpers/rooms-client.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('client rooms: presence', () => {
   after(closeClients);
@@ -31,19 +32,19 @@ describe('client rooms: presence', () => {
         const ada = roomsClient(url, { name: 'Ada' });
         const room = ada.join('team', { presence: true });
         const seen = watch(room);
-        await eventually(() => seen.joined.length === 1, 3000, 'joined');
+        await until(() => seen.joined.length === 1, 3000, 'joined');
         assert.deepEqual(seen.presence, [{ names: ['Ada'], count: 1 }]);
 
         const grace = roomsClient(url, { name: 'Grace' });
         const graceRoom = grace.join('team');
         const graceSeen = watch(graceRoom);
-        await eventually(() => room.memberCount === 2 && graceSeen.joined.length === 1, 3000, 'grace in the list');
+        await until(() => room.memberCount === 2 && graceSeen.joined.length === 1, 3000, 'grace in the list');
         assert.deepEqual(room.members.map((m: Member) => m.name).sort(), ['Ada', 'Grace']);
         assert.ok(room.members.some((m) => m.session === grace.session));
 
         graceRoom.leave();
         graceRoom.leave();
-        await eventually(() => room.memberCount === 1, 3000, 'grace gone');
+        await until(() => room.memberCount === 1, 3000, 'grace gone');
         assert.deepEqual(room.members.map((m) => m.name), ['Ada']);
         assert.equal(graceRoom.active, false);
         assert.deepEqual(seen.presence.at(-1), { names: ['Ada'], count: 1 });

@@ -8,10 +8,11 @@ import { after, describe, it } from 'node:test';
 import type { CloseInfo, PlazaError } from '../../src/client/index.js';
 import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { listening } from '../helpers/library.js';
 import { closeClients, rejection, roomsClient, sleep, watch } from '../helpers/rooms-client.js';
 import { ScriptedServer, send, welcomeFor } from '../helpers/scripted-server.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('client rooms: publishing', () => {
   after(closeClients);
@@ -39,13 +40,13 @@ describe('client rooms: publishing', () => {
         assert.equal(ada.join('team'), adaRoom, 'joining twice returns the same Room');
         const adaSeen = watch(adaRoom);
         const graceSeen = watch(graceRoom);
-        await eventually(() => adaSeen.joined.length === 1 && graceSeen.joined.length === 1, 3000, 'both joined');
+        await until(() => adaSeen.joined.length === 1 && graceSeen.joined.length === 1, 3000, 'both joined');
 
         const ack = await adaRoom.publish({ text: 'hello' });
         assert.equal(ack.room, 'team');
         assert.equal(ack.offset, 1);
         assert.equal(typeof ack.epoch, 'string');
-        await eventually(() => graceSeen.data.length === 1, 3000, 'message at grace');
+        await until(() => graceSeen.data.length === 1, 3000, 'message at grace');
         assert.deepEqual(graceSeen.data, [{ text: 'hello' }]);
         const meta = graceSeen.metas[0]!;
         assert.deepEqual(meta.sender, { session: ada.session, name: 'Ada' });
@@ -55,9 +56,9 @@ describe('client rooms: publishing', () => {
         assert.ok(Math.abs(meta.time - Date.now()) < 5000);
         assert.equal(meta.encoding, undefined);
         // The sender gets its own message too, unless it asks otherwise.
-        await eventually(() => adaSeen.data.length === 1, 3000, 'echo at ada');
+        await until(() => adaSeen.data.length === 1, 3000, 'echo at ada');
         await adaRoom.publish('quiet', { excludeSelf: true });
-        await eventually(() => graceSeen.data.length === 2, 3000, 'second message');
+        await until(() => graceSeen.data.length === 2, 3000, 'second message');
         assert.deepEqual(adaSeen.data, [{ text: 'hello' }]);
         assert.deepEqual(adaRoom.position, { epoch: ack.epoch, offset: 2 }, 'the ack of an excluded message still moves the position');
       } finally {
@@ -139,12 +140,12 @@ describe('client rooms: publishing', () => {
           const ada = roomsClient(wsUrl(host), { ackTimeout: 0 });
           const room = ada.join('r');
           const seen = watch(room);
-          await eventually(() => seen.joined.length === 1, 3000, 'joined');
+          await until(() => seen.joined.length === 1, 3000, 'joined');
           const outcomes: Array<number | string | undefined> = Array.from({ length: 60 }, () => undefined);
           // About 60 KB each: 17 fit in flight, 17 more in the queue; the 26 oldest queued are pushed out.
           const publishes = Array.from({ length: 60 }, (_, i) =>
             room.publish({ i, text: 'x'.repeat(60_000) }).then((ack) => (outcomes[i] = ack.offset), (error: PlazaError) => (outcomes[i] = error.code)));
-          await eventually(() => outcomes.filter((o) => o === 'queue_full').length === 26, 3000, 'the queue to overflow');
+          await until(() => outcomes.filter((o) => o === 'queue_full').length === 26, 3000, 'the queue to overflow');
           await sleep(100);
           assert.deepEqual(outcomes.slice(17, 43), Array.from({ length: 26 }, () => 'queue_full'));
           assert.equal(outcomes.filter((o) => o !== undefined).length, 26, 'nothing else is answered while the hook holds');
@@ -205,7 +206,7 @@ describe('client rooms: publishing', () => {
 
           const refused = ada.join('c');
           const seen = watch(refused);
-          await eventually(() => seen.errors.length === 1, 3000, 'join refusal');
+          await until(() => seen.errors.length === 1, 3000, 'join refusal');
           assert.equal(seen.errors[0]!.code, 'forbidden');
           assert.equal(refused.active, false);
           assert.equal(await rejection(refused.publish('x')), 'not_joined');
@@ -251,7 +252,7 @@ describe('client rooms: publishing', () => {
         const client = roomsClient(server.url, { ackTimeout: 50 });
         const room = client.join('r');
         void room.publish('into the void').catch(() => undefined);
-        await eventually(() => server.requests.filter((r) => r.type === 'publish').length >= 2, 3000, 'the publish sent again');
+        await until(() => server.requests.filter((r) => r.type === 'publish').length >= 2, 3000, 'the publish sent again');
         const [first, second] = server.requests.filter((r) => r.type === 'publish');
         assert.equal(second!.publishId, first!.publishId);
       } finally {

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { CloseInfo } from '../../src/client/index.js';
-import { eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { startPlaza, wsUrl } from '../helpers/plaza.js';
 import { closeClients, range, roomsClient, sleep, watch } from '../helpers/rooms-client.js';
 import { message, ScriptedServer, send, welcomeFor } from '../helpers/scripted-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { V1Client } from '../helpers/v1.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('client rooms: recovery', () => {
   after(closeClients);
@@ -27,14 +28,14 @@ describe('client rooms: recovery', () => {
       const closes: CloseInfo[] = [];
       reader.on('close', (info) => closes.push(info));
       const writer = roomsClient(wsUrl(plaza)).join('feed');
-      await eventually(() => seen.joined.length === 1, 3000, 'reader joined');
+      await until(() => seen.joined.length === 1, 3000, 'reader joined');
 
       for (const n of range(1, 200)) {
         await writer.publish(n);
         if (n === 60 || n === 140) proxy.cut();
         if (n % 20 === 0) await sleep(5);
       }
-      await eventually(() => seen.data.length >= 200, 5000, 'all 200 at the reader');
+      await until(() => seen.data.length >= 200, 5000, 'all 200 at the reader');
       await sleep(50);
       assert.deepEqual(seen.data, range(1, 200));
       assert.deepEqual(seen.resets, []);
@@ -57,17 +58,17 @@ describe('client rooms: recovery', () => {
       const seen = watch(reader.join('log', { history: 10 }));
       const writerRoom = writer.join('log');
       for (const n of range(1, 3)) await writerRoom.publish(n);
-      await eventually(() => seen.data.length === 3, 3000, 'first three');
+      await until(() => seen.data.length === 3, 3000, 'first three');
 
       await plaza.close();
-      await eventually(() => writer.status === 'reconnecting' && reader.status === 'reconnecting', 3000, 'both offline');
+      await until(() => writer.status === 'reconnecting' && reader.status === 'reconnecting', 3000, 'both offline');
       const queued = [writerRoom.publish(4), writerRoom.publish(5)];
       plaza = await startPlaza({ rateLimit: 0, dataDir, port });
 
       assert.deepEqual((await Promise.all(queued)).map((ack) => ack.offset), [4, 5]);
-      await eventually(() => seen.data.length >= 5, 5000, 'caught up');
+      await until(() => seen.data.length >= 5, 5000, 'caught up');
       await writerRoom.publish(6);
-      await eventually(() => seen.data.length >= 6, 3000, 'live again');
+      await until(() => seen.data.length >= 6, 3000, 'live again');
       await sleep(50);
       assert.deepEqual(seen.data, range(1, 6));
       assert.deepEqual(seen.resets, []);
@@ -88,11 +89,11 @@ describe('client rooms: recovery', () => {
       const order: string[] = [];
       room.on('reset', () => order.push('reset'));
       room.on('message', (data) => order.push(`message ${String(data)}`));
-      await eventually(() => seen.joined.length === 1, 3000, 'joined');
+      await until(() => seen.joined.length === 1, 3000, 'joined');
       const raw = await V1Client.open(wsUrl(plaza));
       await raw.request({ type: 'join', room: 'log' });
       await raw.request({ type: 'publish', room: 'log', data: 'old' });
-      await eventually(() => seen.data.length === 1, 3000, 'old message');
+      await until(() => seen.data.length === 1, 3000, 'old message');
       const oldEpoch = room.position?.epoch;
 
       // Hold the reader back until the restarted server has news for it.
@@ -113,7 +114,7 @@ describe('client rooms: recovery', () => {
       const orderAgain: string[] = [];
       again.on('reset', () => orderAgain.push('reset'));
       again.on('message', (data) => orderAgain.push(`message ${String(data)}`));
-      await eventually(() => seenAgain.joined.length === 1, 3000, 'rejoined');
+      await until(() => seenAgain.joined.length === 1, 3000, 'rejoined');
       assert.deepEqual(seenAgain.resets, ['epoch_changed']);
       assert.deepEqual(orderAgain, ['reset', 'message new 1', 'message new 2']);
       assert.notEqual(again.position?.epoch, oldEpoch);
@@ -132,14 +133,14 @@ describe('client rooms: recovery', () => {
       const seen = watch(reader.join('log', { history: 10 }));
       const writer = roomsClient(wsUrl(plaza)).join('log');
       await writer.publish('before');
-      await eventually(() => seen.data.length === 1, 3000, 'before');
+      await until(() => seen.data.length === 1, 3000, 'before');
       await plaza.close();
-      await eventually(() => reader.status === 'reconnecting', 3000, 'reconnecting');
+      await until(() => reader.status === 'reconnecting', 3000, 'reconnecting');
       plaza = await startPlaza({ rateLimit: 0, port });
-      await eventually(() => seen.joined.length === 2, 5000, 'rejoined');
+      await until(() => seen.joined.length === 2, 5000, 'rejoined');
       assert.deepEqual(seen.resets, ['epoch_changed']);
       await writer.publish('after');
-      await eventually(() => seen.data.includes('after'), 3000, 'after');
+      await until(() => seen.data.includes('after'), 3000, 'after');
       assert.equal(seen.data.filter((d) => d === 'after').length, 1);
       assert.equal(seen.data[0], 'before');
     } finally {
@@ -168,7 +169,7 @@ describe('client rooms: recovery', () => {
     try {
       const client = roomsClient(server.url);
       const seen = watch(client.join('r', { history: 2, presence: true }));
-      await eventually(() => seen.data.length >= 6, 3000, 'six messages');
+      await until(() => seen.data.length >= 6, 3000, 'six messages');
       await sleep(50);
       assert.deepEqual(seen.data, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
       const joins = server.requests.filter((r) => r.type === 'join');

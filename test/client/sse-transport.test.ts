@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { eventually, startPlaza } from '../helpers/plaza.js';
+import { startPlaza } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 import { clientPool, type Client } from '../helpers/plaza-client.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { firstJoin } from '../helpers/workload.js';
@@ -50,12 +51,12 @@ describe('the SSE transport of Plaza\'s client', { timeout: 30_000 }, () => {
     const other = publisher.join('quiet');
     await firstJoin(other);
     await other.publish('before');
-    await eventually(() => seen.length === 1, 5000, 'the first message');
+    await until(() => seen.length === 1, 5000, 'the first message');
     // The link stays open and carries nothing: no error, no end of stream, only silence.
     proxy.freeze();
     await other.publish('while frozen');
-    await eventually(() => closes.some((c) => c.reason === 'heartbeat timeout'), 5000, 'the watchdog to give the stream up');
-    await eventually(() => client.status === 'open' && seen.length === 2, 10_000, 'the resume');
+    await until(() => closes.some((c) => c.reason === 'heartbeat timeout'), 5000, 'the watchdog to give the stream up');
+    await until(() => client.status === 'open' && seen.length === 2, 10_000, 'the resume');
     assert.deepEqual(seen, ['before', 'while frozen']);
     assert.equal(client.transport, 'sse');
   });
@@ -94,7 +95,7 @@ describe('the SSE transport of Plaza\'s client', { timeout: 30_000 }, () => {
     const texts = Array.from({ length: 200 }, (_, i) => `${i}:${'x'.repeat(300)}`);
     const acks = await Promise.all(texts.map((text) => room.publish(text)));
     assert.deepEqual(acks.map((a) => a.offset), texts.map((_, i) => i + 1), 'acked in order, once each');
-    await eventually(() => seen.length === texts.length, 5000, 'every message back');
+    await until(() => seen.length === texts.length, 5000, 'every message back');
     assert.deepEqual(seen, texts);
     assert.deepEqual(closes, [], 'no POST was refused, so the link never dropped');
   });

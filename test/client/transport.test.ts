@@ -9,8 +9,9 @@ import { afterEach, describe, it } from 'node:test';
 import { resolveOptions, type ClientOptions } from '../../src/client/options.js';
 import type { CloseInfo } from '../../src/client/socket.js';
 import { createTransport, type Status, type Transport, type TransportHandler } from '../../src/client/transport.js';
-import { eventually } from '../helpers/plaza.js';
+
 import { fakeWebSocket, type FakeSocket } from '../helpers/fake-socket.js';
+import { until } from '../helpers/wait.mjs';
 
 const URL = 'ws://plaza.test/';
 
@@ -118,7 +119,7 @@ describe('transport', { timeout: 10_000 }, () => {
     assert.deepEqual(t.closes, [{ code: 1006, reason: '', willReconnect: true }]);
     assert.equal(t.socket(0).onmessage, null, 'the old socket is let go');
     t.transport.send('while reconnecting');
-    await eventually(() => t.sockets.length === 2, 1000, 'the second attempt');
+    await until(() => t.sockets.length === 2, 1000, 'the second attempt');
     t.socket(1).open();
     assert.deepEqual(t.socket(1).sent, ['while reconnecting']);
     assert.deepEqual(t.statuses, ['open', 'reconnecting', 'open']);
@@ -145,12 +146,12 @@ describe('transport', { timeout: 10_000 }, () => {
 
     let calls = 0;
     const fresh = setup({ token: () => `t${++calls}` });
-    await eventually(() => fresh.sockets.length === 1, 1000, 'the first attempt');
+    await until(() => fresh.sockets.length === 1, 1000, 'the first attempt');
     assert.equal(fresh.socket(0).url, `${URL}?token=t1`);
     fresh.socket(0).open();
     fresh.socket(0).drop(4004, 'token expired');
     assert.equal(fresh.transport.status, 'reconnecting');
-    await eventually(() => fresh.sockets.length === 2, 1000, 'the second attempt');
+    await until(() => fresh.sockets.length === 2, 1000, 'the second attempt');
     assert.equal(fresh.socket(1).url, `${URL}?token=t2`);
     fresh.transport.close();
   });
@@ -165,7 +166,7 @@ describe('transport', { timeout: 10_000 }, () => {
         return 'good';
       },
     });
-    await eventually(() => t.sockets.length === 1, 1000, 'an attempt with a token');
+    await until(() => t.sockets.length === 1, 1000, 'an attempt with a token');
     assert.deepEqual(
       t.closes.map((c) => [c.code, c.reason, c.willReconnect]),
       [[1006, 'options.token() failed: Error: auth server down', true], [1006, 'options.token() gave no token', true]],
@@ -239,7 +240,7 @@ describe('transport', { timeout: 10_000 }, () => {
       status() {},
     }));
     sockets[0]!.drop(1006);
-    await eventually(() => sockets.length === 2, 1000, 'the third attempt');
+    await until(() => sockets.length === 2, 1000, 'the third attempt');
     assert.deepEqual(closes.map((c) => c.reason), ['', 'SyntaxError: flaky']);
     transport.close();
   });

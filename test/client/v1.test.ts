@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { connect, PlazaError, type ClientOptions, type PlazaClient, type Room } from '../../src/client/index.js';
 import { fakeWebSocket, type FakeSocket } from '../helpers/fake-socket.js';
-import { eventually } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 const clients = new Set<PlazaClient>();
 
@@ -101,7 +101,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       reply(socket(), { type: 'message', room: 'r', id: 'E1:4', offset: 4, epoch: 'E1', time: 1, from: { session: 'x', name: 'X' }, data: 'four' });
       assert.deepEqual(room.position, { epoch: 'E1', offset: 4 });
       socket().drop(1006);
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(
         socket(1).envelopes.map(({ id: _id, ...rest }) => rest),
@@ -233,7 +233,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       joined(socket(), 'r');
       const silent = outcome(room.publish('into the void'));
       const [first] = publishes(socket(0));
-      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      await until(() => sockets.length === 2, 2000, 'the reconnect');
       assert.equal(reasons[0], 'ack timeout');
       socket(1).open();
       welcome(socket(1));
@@ -245,23 +245,66 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       assert.equal(await silent, 'ack');
     });
 
-    it('rejects with timeout a publish not written within publishTimeout, and never sends it; one written is kept (issue #22)', async () => {
+    it('past publishTimeout: one never written rejects with timeout, unsent; one written is withdrawn on the next connection, never re-sent (issue #22)', async () => {
       const { client, sockets, socket } = start({ publishTimeout: 30, minDelay: 200, maxDelay: 200 });
       socket().open();
       welcome(socket());
       const room = client.join('r');
-      joined(socket(), 'r');
-      const written = room.publish('written');
+      joined(socket(), 'r', { epoch: 'E' });
+      const lost = outcome(room.publish('lost'));
+      const landed = room.publish('landed');
+      const ids = publishes(socket()).map((e) => e.publishId as string);
       socket().drop(1006);
       const offline = outcome(room.publish('offline'));
       assert.equal(await offline, 'timeout');
-      await eventually(() => sockets.length === 2, 2000, 'the reconnect');
+      await until(() => sockets.length === 2, 2000, 'the reconnect');
       socket(1).open();
       welcome(socket(1));
-      joined(socket(1), 'r');
-      assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['written'], 'the expired one is never sent; the written one is');
-      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 1, epoch: 'E' });
-      assert.deepEqual(await written, { room: 'r', offset: 1, epoch: 'E' });
+      joined(socket(1), 'r', { epoch: 'E' });
+      assert.deepEqual(publishes(socket(1)), [], 'nothing is sent again after its deadline');
+      const withdraws = socket(1).envelopes.filter((e) => e.type === 'withdraw');
+      assert.deepEqual(withdraws.map((e) => [e.room, e.publishId]), [['r', ids[0]], ['r', ids[1]]]);
+      reply(socket(1), { type: 'withdrawn', id: withdraws[0]!.id, room: 'r', publishId: ids[0] });
+      reply(socket(1), { type: 'ack', id: withdraws[1]!.id, room: 'r', offset: 1, epoch: 'E', duplicate: true });
+      assert.equal(await lost, 'timeout');
+      assert.deepEqual(await landed, { room: 'r', offset: 1, epoch: 'E', duplicate: true });
+    });
+
+    it('past publishTimeout on an open link: the withdraw follows the publish; its own ack, if it comes first, settles it (issue #22)', async () => {
+      const { client, socket } = start({ publishTimeout: 30, ackTimeout: 0 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'E' });
+      const late = room.publish('late');
+      const slow = outcome(room.publish('slow'));
+      await until(() => socket().envelopes.filter((e) => e.type === 'withdraw').length === 2, 2000, 'both withdrawn');
+      const [first, second] = publishes(socket());
+      const withdraws = socket().envelopes.filter((e) => e.type === 'withdraw');
+      reply(socket(), { type: 'ack', id: first!.id, room: 'r', offset: 1, epoch: 'E' });
+      reply(socket(), { type: 'error', id: second!.id, code: 'unavailable', message: 'Redis is away' });
+      reply(socket(), { type: 'ack', id: withdraws[0]!.id, room: 'r', offset: 1, epoch: 'E', duplicate: true });
+      // Redis away: the withdraw is asked again after a backoff, and its answer decides.
+      reply(socket(), { type: 'error', id: withdraws[1]!.id, code: 'unavailable', message: 'Redis is away' });
+      await until(() => socket().envelopes.filter((e) => e.type === 'withdraw').length === 3, 2000, 'the withdraw asked again');
+      reply(socket(), { type: 'withdrawn', id: socket().envelopes.filter((e) => e.type === 'withdraw')[2]!.id, room: 'r', publishId: second!.publishId });
+      assert.deepEqual(await late, { room: 'r', offset: 1, epoch: 'E' });
+      assert.equal(await slow, 'timeout');
+      assert.equal(publishes(socket()).length, 2, 'neither was sent again');
+    });
+
+    it('past publishTimeout, a withdraw answered after the room started over cannot say: epoch_changed (issue #22)', async () => {
+      const { client, socket } = start({ publishTimeout: 30, ackTimeout: 0 });
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'E' });
+      const result = outcome(room.publish('x'));
+      reply(socket(), { type: 'joined', room: 'r', epoch: 'F', offset: 0, recovered: false, reason: 'epoch_changed', messages: [] });
+      await until(() => socket().envelopes.some((e) => e.type === 'withdraw'), 2000, 'the withdraw');
+      const withdraw = socket().envelopes.find((e) => e.type === 'withdraw')!;
+      reply(socket(), { type: 'withdrawn', id: withdraw.id, room: 'r', publishId: withdraw.publishId });
+      assert.equal(await result, 'epoch_changed');
     });
 
     it('queues publishes while offline, at most maxQueue (the oldest rejected queue_full), and sends them after the rejoin', async () => {
@@ -273,7 +316,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       socket().drop(1006);
       const results = [1, 2, 3].map((n) => outcome(room.publish(n)));
       assert.equal(await results[0], 'queue_full');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 2, 3]);
     });
@@ -289,7 +332,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       const results = ['a'.repeat(50), 'b'.repeat(50), 'huge'.repeat(100), 'c'.repeat(50)].map((data) => outcome(room.publish(data)));
       assert.equal(await results[2], 'queue_full');
       assert.equal(await results[0], 'queue_full');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(publishes(socket(1)).map((e) => e.data), ['b'.repeat(50), 'c'.repeat(50)]);
     });
@@ -323,7 +366,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       const first = publishes(socket(0));
       socket().drop(1006);
       const queued = room.publish('four');
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       assert.deepEqual(socket(1).envelopes.map((e) => (e.type === 'publish' ? e.data : e.type)), ['hello', 'join', 'two', 'three', 'four']);
       const again = publishes(socket(1));
@@ -350,12 +393,37 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       joined(socket(), 'r', { epoch: 'OLD', offset: 5 });
       const result = room.publish('maybe twice');
       socket().drop(1006);
-      await eventually(() => sockets.length === 2, 1000, 'the reconnect');
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
       socket(1).open();
       welcome(socket(1));
       joined(socket(1), 'r', { epoch: 'NEW', offset: 0, recovered: false, reason: 'epoch_changed' });
       reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 1, epoch: 'NEW' });
       assert.deepEqual(await result, { room: 'r', offset: 1, epoch: 'NEW', mayRepeat: true });
+    });
+
+    it('says mayRepeat when the room was reset between the first try and the ack, even in the same epoch (an island copy)', async () => {
+      const { client, sockets, socket } = start();
+      socket().open();
+      welcome(socket());
+      const room = client.join('r');
+      joined(socket(), 'r', { epoch: 'C', offset: 5 });
+      const result = room.publish('placed on an island, then again');
+      socket().drop(1006);
+      await until(() => sockets.length === 2, 1000, 'the reconnect');
+      socket(1).open();
+      welcome(socket(1));
+      joined(socket(1), 'r', { epoch: 'C', offset: 6, recovered: false, reason: 'epoch_changed' });
+      reply(socket(1), { type: 'ack', id: publishes(socket(1))[0]!.id, room: 'r', offset: 7, epoch: 'C' });
+      assert.deepEqual(await result, { room: 'r', offset: 7, epoch: 'C', mayRepeat: true });
+      // Without a reset in between, a re-sent publish acked in its epoch is simply placed once.
+      const second = room.publish('once');
+      socket(1).drop(1006);
+      await until(() => sockets.length === 3, 1000, 'the second reconnect');
+      socket(2).open();
+      welcome(socket(2));
+      joined(socket(2), 'r', { epoch: 'C', offset: 7 });
+      reply(socket(2), { type: 'ack', id: publishes(socket(2))[0]!.id, room: 'r', offset: 8, epoch: 'C' });
+      assert.deepEqual(await second, { room: 'r', offset: 8, epoch: 'C' });
     });
 
     it('sends again, after a backoff and in order, publishes the cluster answered unavailable (issue #22)', async () => {
@@ -370,7 +438,7 @@ describe('plaza.v1 client layer', { timeout: 10_000 }, () => {
       // The server refuses the room's later ones until x comes again; they go again behind it.
       reply(socket(), { type: 'error', id: y!.id, code: 'unavailable', message: 'an earlier publish of yours to this room could not be taken' });
       const z = room.publish('z');
-      await eventually(() => publishes(socket()).length === 5, 1000, 'the re-sends');
+      await until(() => publishes(socket()).length === 5, 1000, 'the re-sends');
       assert.deepEqual(publishes(socket()).slice(2).map((e) => [e.data, e.publishId]), [['x', x!.publishId], ['y', y!.publishId], ['z', publishes(socket())[4]!.publishId]]);
       assert.equal(sockets.length, 1, 'on the same link');
       for (const [i, e] of publishes(socket()).slice(2).entries()) reply(socket(), { type: 'ack', id: e.id, room: 'r', offset: i + 1, epoch: 'E' });

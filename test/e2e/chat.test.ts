@@ -111,6 +111,34 @@ describe('chat page in a browser', { skip: skipWithoutChromium(), timeout: 60_00
     assert.deepEqual(graceErrors, []);
   });
 
+  it('shows "… is typing" while a peer types, sent at most once per 2 s, and clears it when the message comes (issue #22)', async () => {
+    // A plaza.v1 peer in the page's room counts the typing signals on the wire.
+    const watcher = await V1Client.open(plaza.url.replace('http', 'ws'));
+    rawClients.push(watcher);
+    await watcher.request({ type: 'join', room: 'lobby' });
+    const signals = () => watcher.envelopes.filter((e) => e.type === 'ephemeral').length;
+    await ada.locator('#message').pressSequentially('one two three four', { delay: 15 });
+    await grace.locator('#typing', { hasText: 'Ada is typing…' }).waitFor();
+    assert.equal(await ada.locator('#typing').textContent(), '', 'a page does not show its own typing');
+    const first = watcher.envelopes.find((e) => e.type === 'ephemeral')!;
+    assert.deepEqual(first.data, { typing: true });
+    assert.equal(first.from.name, 'Ada');
+    assert.equal(signals(), 1, 'one signal for a burst of keys');
+    await ada.press('input[name="message"]', 'Enter');
+    await seen(grace, 'one two three four');
+    // Sooner than the line would expire on its own (4.5 s): the message cleared it.
+    await grace.locator('#typing', { hasText: /^$/ }).waitFor({ timeout: 2000 });
+    // After a send, the next key tells the room again at once.
+    await ada.locator('#message').pressSequentially('x');
+    await grace.locator('#typing', { hasText: 'Ada is typing…' }).waitFor();
+    assert.equal(signals(), 2);
+    // Nobody types any more: the line clears by itself.
+    await ada.fill('input[name="message"]', '');
+    await grace.locator('#typing', { hasText: /^$/ }).waitFor({ timeout: 8000 });
+    assert.deepEqual(adaErrors, []);
+    assert.deepEqual(graceErrors, []);
+  });
+
   it('keeps both fields labelled on a 390 px phone screen', async () => {
     assert.equal(grace.viewportSize()?.width, 390);
     for (const [label, input] of [['Your name', '#name'], ['Room', '#room']] as const) {

@@ -14,8 +14,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { signToken } from '../../src/server/access/tokens.js';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
-import { joined, messages, roomsClient, until } from '../helpers/library.js';
+import { joined, messages, roomsClient } from '../helpers/library.js';
 import { PUBLIC_DIR, startPlaza } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 const PAGE = pathToFileURL(join(PUBLIC_DIR, 'index.html')).href;
 const SECRET = 'file-page-test-secret-0123456789abcdef';

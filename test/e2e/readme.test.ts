@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
-import { eventually } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const SECTION = README.slice(README.indexOf('## Three ways to use it'), README.indexOf('\n## ', README.indexOf('## Three ways to use it') + 5));
@@ -37,14 +37,6 @@ function projectFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'plaza-readme-'));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Running {
@@ -85,11 +77,11 @@ describe("README: three ways to use it", { skip: skipWithoutChromium(), timeout:
   before(async () => {
     let started = await startServer();
     if (started === 'port taken') {
-      const port = await freePort();
-      process.stderr.write(`# port 8080 is taken here; walking the README with PORT=${port} and ?server=\n`);
-      started = await startServer({ PORT: String(port) });
-      if (started === 'port taken') throw new Error(`port ${port} was taken too`);
-      wsBase = `ws://localhost:${port}`;
+      // PORT=0: the server picks a free port and says which (the free-port rule, helpers/processes.mjs).
+      started = await startServer({ PORT: '0' });
+      if (started === 'port taken') throw new Error('PORT=0 found no free port');
+      process.stderr.write(`# port 8080 is taken here; walking the README with PORT=${started.port} and ?server=\n`);
+      wsBase = `ws://localhost:${started.port}`;
       pageQuery = `?server=${encodeURIComponent(wsBase)}`;
     }
     server = started;
@@ -172,10 +164,10 @@ describe("README: three ways to use it", { skip: skipWithoutChromium(), timeout:
     child.stdout.on('data', (chunk) => printed.push(String(chunk)));
     child.stderr.on('data', (chunk) => printed.push(String(chunk)));
     // Its 'hello everyone' reaches the chat pages (a second one, after the browser's).
-    await eventually(() => printed.join('').includes('hello everyone'), 5000, 'the hub client to hear itself');
+    await until(() => printed.join('').includes('hello everyone'), 5000, 'the hub client to hear itself');
     await say(pages[0]!.page, 'Hello, Node 20 client');
-    await eventually(() => printed.join('').includes('Hello, Node 20 client'), 5000, 'the Node client to print a chat message');
-    await eventually(() => logged.includes('Hello, Node 20 client'), 5000, 'the browser snippet to log it too');
+    await until(() => printed.join('').includes('Hello, Node 20 client'), 5000, 'the Node client to print a chat message');
+    await until(() => logged.includes('Hello, Node 20 client'), 5000, 'the browser snippet to log it too');
     assert.doesNotMatch(printed.join(''), /Error/);
   });
 
@@ -203,7 +195,7 @@ describe("README: three ways to use it", { skip: skipWithoutChromium(), timeout:
     // The snippet's own `const plaza`, in the page's global scope.
     await tab.waitForFunction('plaza.status === "open"');
     await say(pages[1]!.page, 'Hello, embedded page');
-    await eventually(() => logged.includes('Hello, embedded page'), 5000, 'the embedded page to log a chat message');
+    await until(() => logged.includes('Hello, embedded page'), 5000, 'the embedded page to log a chat message');
 
     const module = /`import \{ connect \} from '(https:\/\/plaza\.example\.com\/plaza\.mjs)'`/.exec(SECTION);
     assert.ok(module, 'the module form is in the README');

@@ -13,7 +13,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
 import { HttpProxy, type UpgradeMode } from '../helpers/http-proxy.js';
-import { eventually, startPlaza } from '../helpers/plaza.js';
+import { startPlaza } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 import { connectBuilt, type Client } from '../helpers/plaza-client.js';
 import { sleep } from '../helpers/workload.js';
 
@@ -147,7 +148,7 @@ describe('behind proxies that let no WebSocket through, in a browser', { skip: s
           await page.evaluate((n) => (window as unknown as { send: (n: number) => void }).send(n), n);
           await sleep(25);
         }
-        await eventually(() => peerSeen.length >= 2 * N, 10_000, 'the peer has every message').catch(() => undefined);
+        await until(() => peerSeen.length >= 2 * N, 10_000, 'the peer has every message').catch(() => undefined);
         const page_ = await page.evaluate(() => {
           const w = window as unknown as { seen: string[]; moves: string[]; acked: number; failed: string[]; client: Client.PlazaClient };
           return { moves: w.moves, acked: w.acked, failed: w.failed, transport: w.client.transport };

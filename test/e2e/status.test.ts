@@ -79,7 +79,7 @@ describe('status page in a browser', { skip: skipWithoutChromium(), timeout: 60_
 
     // 11 v1 clients, 2 plain ones and the page itself.
     assert.equal(await cardValue(page, 'card-connections'), '14');
-    assert.equal(await page.locator('#card-connections [data-detail]').textContent(), 'plain 2 · plaza.v1 12');
+    assert.equal(await page.locator('#card-connections [data-detail]').textContent(), 'plain 2 · plaza.v1 12 · SSE 0');
     const rows = page.locator('#busiest tr');
     await page.waitForFunction(() => document.querySelectorAll('#busiest tr').length === 5);
     const table = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));

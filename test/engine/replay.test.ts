@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { Replay, type ReplayTarget } from '../../src/server/engine/replay.js';
 import { encodeTextFrame } from '../../src/server/engine/frame.js';
 import { frameTexts } from '../helpers/frames.js';
+import { until } from '../helpers/wait.mjs';
 
 const MAX_BUFFERED = 64 * 1024;
 
@@ -101,13 +102,8 @@ describe('Replay', () => {
         bytes += chunk.length;
       });
       pair.client.resume();
-      const deadline = Date.now() + 5000;
-      while (!done) {
-        if (Date.now() > deadline) throw new Error('the replay did not resume on drain');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.ok(bytes > 1000 * 16_000);
+      await until(() => done, 5000, 'the replay to resume on drain and finish');
+      await until(() => bytes > 1000 * 16_000, 5000, 'every byte of the replay at the reader');
     } finally {
       pair.close();
     }

@@ -2,39 +2,17 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOT } from './plaza.js';
+import { onFreePort, startRedisProcess } from './processes.mjs';
 
 export { REDIS_URL, skipWithoutRedis } from './requirements.js';
 
 /** A process killed by a signal has a signalCode and no exitCode. */
 function hasExited(child: ChildProcessWithoutNullStreams): boolean {
   return child.exitCode !== null || child.signalCode !== null;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect(port, '127.0.0.1');
-    socket.setTimeout(500, () => socket.destroy());
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => {
-      resolve(String(data).startsWith('+PONG'));
-      socket.destroy();
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('close', () => resolve(false));
-  });
 }
 
 /** A private redis-server on its own port, so a test may stop, restart or pause it. */
@@ -48,9 +26,12 @@ export class PrivateRedis {
 
   static async start(options: { persistent?: boolean } = {}): Promise<PrivateRedis> {
     const dir = options.persistent ? await mkdtemp(join(tmpdir(), 'plaza-redis-')) : undefined;
-    const redis = new PrivateRedis(await freePort(), dir);
-    await redis.restart();
-    return redis;
+    // The free-port rule (processes.mjs): it binds a drawn port, another if that one was taken.
+    return onFreePort(async (port) => {
+      const redis = new PrivateRedis(port, dir);
+      await redis.restart();
+      return redis;
+    });
   }
 
   get url(): string {
@@ -66,13 +47,7 @@ export class PrivateRedis {
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true });
     }
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', ...persistence]);
-    this.child.on('error', () => {});
-    const deadline = Date.now() + 5000;
-    while (!(await answersPing(this.port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    this.child = await startRedisProcess(['--port', String(this.port), '--bind', '127.0.0.1', ...persistence]);
   }
 
   async stop(): Promise<void> {
@@ -148,15 +123,4 @@ export async function stopNode(node: Node, signal: NodeJS.Signals = 'SIGTERM'): 
   const exited = once(node.child, 'exit');
   node.child.kill(signal);
   await exited;
-}
-
-/** Waits until /readyz answers `status`. */
-export async function waitForReady(node: Node, status: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const got = (await fetch(`${node.http}/readyz`).catch(() => undefined))?.status;
-    if (got === status) return;
-    if (Date.now() > deadline) throw new Error(`/readyz did not become ${status} (last ${got})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

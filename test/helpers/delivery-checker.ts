@@ -6,20 +6,29 @@
  * Feed it every event each client's Room emitted (in order), every publish with its outcome,
  * and at the end the room's final position; `violations()` lists what broke the promise:
  * - `reused`: one {epoch, offset} carried two different messages (across all clients and acks);
- * - `twice`: one message was given two places (published twice, or moved);
+ * - `twice`: one message was given two places (published twice, or moved), except a publish
+ *   acknowledged with `mayRepeat`, which may have one place in an epoch the room left and one in
+ *   the epoch of its ack;
  * - `duplicate`: a client saw a message twice without a reset in between;
  * - `gap`: a client's view skipped an offset without a reset;
  * - `order`: a client saw an offset at or below one it had already passed in that epoch, or went
  *   back to an epoch it had left, without a reset;
- * - `publisher order`: one connection's sequential publishes landed out of order;
+ * - `publisher order`: one connection's sequential publishes landed out of order (a publish
+ *   acknowledged with `mayRepeat` is exempt: its first try may sit in an epoch that was lost, and
+ *   the documented answer says its retry landed where it could in the new one);
  * - `tail`: after the run a client did not end at the room's final position (so an
- *   acknowledged message that never reached it shows as a `gap` or here).
+ *   acknowledged message that never reached it shows as a `gap` or here);
+ * - `stored`: an ephemeral publish (issue #22, item 8) reached a client as a room message, with a
+ *   place in the room's order. Ephemeral events themselves have no place: they are never a gap
+ *   or an order break, and never move a client's position.
  */
 
 export type RoomEvent =
   | { kind: 'message'; epoch: string; offset: number; data: string }
   | { kind: 'joined'; epoch: string; offset: number }
-  | { kind: 'reset'; reason: string };
+  | { kind: 'reset'; reason: string }
+  /** An ephemeral publish as the client's 'ephemeral' event gave it: no place. */
+  | { kind: 'ephemeral'; data: string };
 
 export interface PublishRecord {
   client: string;
@@ -28,12 +37,14 @@ export interface PublishRecord {
   /** Order of sending within the client (per room). */
   seq: number;
   excludeSelf: boolean;
+  /** Sent with `ephemeral: true`: it must never take a place. */
+  ephemeral?: boolean;
   /** Set when the publish was acknowledged. */
-  ack?: { epoch: string; offset: number };
+  ack?: { epoch: string; offset: number; mayRepeat?: boolean };
 }
 
 export interface Violation {
-  kind: 'reused' | 'twice' | 'duplicate' | 'gap' | 'order' | 'publisher order' | 'tail';
+  kind: 'reused' | 'twice' | 'duplicate' | 'gap' | 'order' | 'publisher order' | 'tail' | 'stored';
   detail: string;
 }
 
@@ -68,6 +79,13 @@ export class DeliveryChecker {
     return n;
   }
 
+  /** How many ephemeral events were recorded in all. */
+  get ephemerals(): number {
+    let n = 0;
+    for (const list of this.events.values()) for (const e of list) if (e.kind === 'ephemeral') n++;
+    return n;
+  }
+
   /** Resets recorded for `room`, over every client. */
   resetsIn(room: string): number {
     let n = 0;
@@ -86,6 +104,9 @@ export class DeliveryChecker {
     // One place per message, one message per place: from every view and every ack.
     const byPlace = new Map<string, Map<string, string>>(); // room → place → data
     const placeOf = new Map<string, Map<string, string>>(); // room → data → place
+    // An ack with mayRepeat says the first try may be in an epoch the room has left: one place there, one here.
+    const mayRepeat = new Set(this.publishes.filter((p) => p.ack?.mayRepeat).map((p) => `${p.room}\u0000${p.data}`));
+    const epochOf = (place: string) => place.slice(0, place.lastIndexOf(':'));
     const note = (room: string, place: string, data: string, where: string) => {
       let places = byPlace.get(room);
       if (!places) byPlace.set(room, (places = new Map()));
@@ -95,7 +116,8 @@ export class DeliveryChecker {
       if (had !== undefined && had !== data) found.push({ kind: 'reused', detail: `${room} ${place} carried ${had} and ${data} (${where})` });
       else places.set(place, data);
       const was = datas.get(data);
-      if (was !== undefined && was !== place) found.push({ kind: 'twice', detail: `${room} ${data} at ${was} and ${place} (${where})` });
+      const excused = mayRepeat.has(`${room}\u0000${data}`) && was !== undefined && epochOf(was) !== epochOf(place);
+      if (was !== undefined && was !== place && !excused) found.push({ kind: 'twice', detail: `${room} ${data} at ${was} and ${place} (${where})` });
       else datas.set(data, place);
     };
     for (const [id, list] of this.events) {
@@ -103,6 +125,10 @@ export class DeliveryChecker {
       for (const e of list) if (e.kind === 'message') note(room, key(e.epoch, e.offset), e.data, client);
     }
     for (const p of this.publishes) if (p.ack) note(p.room, key(p.ack.epoch, p.ack.offset), p.data, `ack to ${p.client}`);
+    for (const p of this.publishes) {
+      const place = p.ephemeral ? placeOf.get(p.room)?.get(p.data) : undefined;
+      if (place !== undefined) found.push({ kind: 'stored', detail: `${p.room}: the ephemeral ${p.data} took the place ${place}` });
+    }
 
     // What each client published with excludeSelf: it may never see those, so their places may be skipped.
     const excluded = new Map<string, Set<string>>();
@@ -124,6 +150,8 @@ export class DeliveryChecker {
       const left = new Set<string>();
       let seen = new Set<string>();
       for (const e of list) {
+        // Outside the room's order: neither a gap nor a step.
+        if (e.kind === 'ephemeral') continue;
         if (e.kind === 'reset') {
           at = undefined;
           left.clear();
@@ -165,7 +193,7 @@ export class DeliveryChecker {
     // One connection's publishes, one after another, keep their order in the room.
     const byPublisher = new Map<string, PublishRecord[]>();
     for (const p of this.publishes) {
-      if (!p.ack) continue;
+      if (!p.ack || p.ack.mayRepeat) continue;
       const id = `${p.client}\u0000${p.room}\u0000${p.ack.epoch}`;
       if (!byPublisher.has(id)) byPublisher.set(id, []);
       byPublisher.get(id)!.push(p);
@@ -174,7 +202,7 @@ export class DeliveryChecker {
       list.sort((a, b) => a.seq - b.seq);
       for (let i = 1; i < list.length; i++) {
         if (list[i]!.ack!.offset <= list[i - 1]!.ack!.offset) {
-          found.push({ kind: 'publisher order', detail: `${list[i]!.client} ${list[i]!.room}: ${list[i - 1]!.data} at ${list[i - 1]!.ack!.offset}, then ${list[i]!.data} at ${list[i]!.ack!.offset}` });
+          found.push({ kind: 'publisher order', detail: `${list[i]!.client} ${list[i]!.room}: ${list[i - 1]!.data} at ${list[i - 1]!.ack!.offset}${list[i - 1]!.ack!.mayRepeat ? ' (mayRepeat)' : ''}, then ${list[i]!.data} at ${list[i]!.ack!.offset}${list[i]!.ack!.mayRepeat ? ' (mayRepeat)' : ''}` });
         }
       }
     }

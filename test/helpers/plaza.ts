@@ -137,15 +137,6 @@ export async function connectMany(url: string, count: number, protocols?: string
   return Promise.all(Array.from({ length: count }, () => connect(url, protocols)));
 }
 
-/** Polls `check` until it is true; for state that changes without an event to await. */
-export async function eventually(check: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The server still serves: /healthz answers and two fresh clients can talk. */
 export async function assertHealthy(plaza: Plaza): Promise<void> {
   const health = await fetch(`http://127.0.0.1:${plaza.port}/healthz`);

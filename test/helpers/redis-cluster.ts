@@ -5,14 +5,15 @@
  * failovers, a master killed, a replica cut off so that its master's last writes never reach
  * it, and a slot migrated by hand.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './cluster.js';
+import { onFreePort, PORT_TAKEN, startRedisProcess } from './processes.mjs';
+import { until } from './wait.mjs';
 
 export interface ClusterNode {
   id: string;
@@ -25,29 +26,11 @@ export interface ClusterNode {
   failed: boolean;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it returns a value (not undefined) or `ms` pass. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await sleep(100);
-  }
-}
-
 /** See RedisCluster.cutReplication. */
 export async function cutReplication(replica: Redis): Promise<void> {
   await replica.config('SET', 'masterauth', 'not-the-password');
   await replica.call('CLIENT', 'KILL', 'TYPE', 'master');
-  await until('the replica to lose its master', async () => (String(await replica.info('replication')).includes('master_link_status:down') ? true : undefined), 5000);
+  await until(async () => (String(await replica.info('replication')).includes('master_link_status:down') ? true : undefined), 5000, 'the replica to lose its master', 100);
 }
 
 /** Undoes cutReplication: `masterauth` back to what the servers use ('' for none). */
@@ -70,16 +53,11 @@ export class RedisCluster {
   static async start(options: { masters?: number; replicas?: number; nodeTimeout?: number } = {}): Promise<RedisCluster> {
     const masters = options.masters ?? 3;
     const count = masters * (1 + (options.replicas ?? 1));
-    const ports = new Map<number, number>();
-    while (ports.size < count) {
-      const port = await freePort();
-      const bus = await freePort();
-      if (port !== bus && !ports.has(port) && !ports.has(bus) && ![...ports.values()].includes(port) && ![...ports.values()].includes(bus)) ports.set(port, bus);
-    }
-    const cluster = new RedisCluster(await mkdtemp(join(tmpdir(), 'plaza-redis-cluster-')), ports, options.nodeTimeout ?? 1000);
+    const cluster = new RedisCluster(await mkdtemp(join(tmpdir(), 'plaza-redis-cluster-')), new Map(), options.nodeTimeout ?? 1000);
     try {
-      await Promise.all([...ports.keys()].map((port) => cluster.startProcess(port)));
-      const create = spawnSync('redis-cli', ['--cluster', 'create', ...[...ports.keys()].map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(options.replicas ?? 1), '--cluster-yes'], { encoding: 'utf8' });
+      // The free-port rule (processes.mjs): each node binds a drawn port and its bus port + 10000.
+      await Promise.all(Array.from({ length: count }, () => onFreePort((port) => cluster.startProcess(port))));
+      const create = spawnSync('redis-cli', ['--cluster', 'create', ...[...cluster.ports.keys()].map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(options.replicas ?? 1), '--cluster-yes'], { encoding: 'utf8' });
       if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
       await cluster.settled();
     } catch (error) {
@@ -95,22 +73,24 @@ export class RedisCluster {
   }
 
   private async startProcess(port: number): Promise<void> {
+    if (this.ports.has(port)) throw Object.assign(new Error(`port ${port} is this cluster's already`), { code: PORT_TAKEN });
+    this.ports.set(port, port + 10_000);
     const dir = join(this.dir, String(port));
     mkdirSync(dir, { recursive: true });
-    const child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(this.ports.get(port)),
-      '--cluster-node-timeout', String(this.nodeTimeout),
-      // Replicas sync at once instead of after the default 5 s wait for more of them.
-      '--repl-diskless-sync-delay', '0',
-      // A replica stands in however long it was cut off from its master: the tests make it lag on purpose.
-      '--cluster-replica-validity-factor', '0',
-    ]);
-    child.on('error', () => undefined);
-    child.stdout.resume();
-    child.stderr.resume();
-    this.children.set(port, child);
-    await until(`redis-server on port ${port}`, async () => ((await this.admin(port).ping()) === 'PONG' ? true : undefined), 5000);
+    try {
+      this.children.set(port, await startRedisProcess([
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(port + 10_000),
+        '--cluster-node-timeout', String(this.nodeTimeout),
+        // Replicas sync at once instead of after the default 5 s wait for more of them.
+        '--repl-diskless-sync-delay', '0',
+        // A replica stands in however long it was cut off from its master: the tests make it lag on purpose.
+        '--cluster-replica-validity-factor', '0',
+      ]));
+    } catch (error) {
+      this.ports.delete(port);
+      throw error;
+    }
   }
 
   /** A command connection to one node (kept until destroy). */
@@ -161,7 +141,7 @@ export class RedisCluster {
 
   /** Waits until every live node reports cluster_state:ok and the same owner for every slot, and replicas are in sync. */
   async settled(ms = 20_000): Promise<void> {
-    await until('the cluster to settle', async () => {
+    await until(async () => {
       const live = [...this.children.entries()].filter(([, c]) => c.exitCode === null && c.signalCode === null).map(([port]) => port);
       const views = await Promise.all(live.map(async (port) => {
         const info = String(await this.admin(port).call('CLUSTER', 'INFO'));
@@ -172,13 +152,13 @@ export class RedisCluster {
         return owners;
       }));
       return views.every((v) => v !== undefined && v === views[0]) ? true : undefined;
-    }, ms);
+    }, ms, 'the cluster to settle', 100);
   }
 
   /** A planned failover: the replica takes over after catching up with its master (CLUSTER FAILOVER). */
   async failover(replica: ClusterNode, mode: '' | 'FORCE' = ''): Promise<void> {
     await this.admin(replica.port).call('CLUSTER', 'FAILOVER', ...(mode ? [mode] : []));
-    await until(`port ${replica.port} to become master`, async () => ((await this.nodes(replica.port)).find((n) => n.id === replica.id)?.role === 'master' ? true : undefined));
+    await until(async () => ((await this.nodes(replica.port)).find((n) => n.id === replica.id)?.role === 'master' ? true : undefined), 15_000, `port ${replica.port} to become master`, 100);
     await this.settled();
   }
 
@@ -208,10 +188,10 @@ export class RedisCluster {
 
   /** Waits until a live master other than `old` serves `slot`. */
   async newMasterOf(slot: number, old: ClusterNode): Promise<ClusterNode> {
-    return until(`another master for slot ${slot}`, async () => {
+    return until(async () => {
       const master = await this.masterOf(slot);
       return master.id !== old.id ? master : undefined;
-    });
+    }, 15_000, `another master for slot ${slot}`, 100);
   }
 
   /**

@@ -5,14 +5,15 @@
  * test needs to fail the master: a Sentinel-driven failover while the old master lives on, a
  * master killed, and replicas cut off so the master's last writes never reach them.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './cluster.js';
-import { cutReplication, restoreReplication, until } from './redis-cluster.js';
+import { onFreePort, startRedisProcess } from './processes.mjs';
+import { cutReplication, restoreReplication } from './redis-cluster.js';
+import { until } from './wait.mjs';
 
 export const MASTER_NAME = 'plazamaster';
 
@@ -33,12 +34,12 @@ export class SentinelSet {
   static async start(options: { replicas?: number; sentinels?: number; downAfterMs?: number } = {}): Promise<SentinelSet> {
     const set = new SentinelSet(await mkdtemp(join(tmpdir(), 'plaza-sentinel-')), 'data-pw:/@x', 'sentinel-pw');
     try {
-      for (let i = 0; i <= (options.replicas ?? 2); i++) set.servers.push(await freePort());
-      const [master, ...replicas] = set.servers as [number, ...number[]];
-      await set.startServer(master, []);
-      await Promise.all(replicas.map((port) => set.startServer(port, ['--replicaof', '127.0.0.1', String(master)])));
-      for (let i = 0; i < (options.sentinels ?? 3); i++) set.sentinels.push(await freePort());
-      await Promise.all(set.sentinels.map((port) => set.startSentinel(port, master, options.downAfterMs ?? 1000)));
+      // The free-port rule (processes.mjs): each server binds a drawn port, another if it was taken.
+      const master = await onFreePort((port) => set.startServer(port, []));
+      const replicas = Array.from({ length: options.replicas ?? 2 }, () => onFreePort((port) => set.startServer(port, ['--replicaof', '127.0.0.1', String(master)])));
+      await Promise.all(replicas);
+      const sentinels = Array.from({ length: options.sentinels ?? 3 }, () => onFreePort((port) => set.startSentinel(port, master, options.downAfterMs ?? 1000)));
+      await Promise.all(sentinels);
       await set.settled();
     } catch (error) {
       await set.destroy();
@@ -52,24 +53,22 @@ export class SentinelSet {
     return `redis+sentinel://:${encodeURIComponent(this.password)}@${this.sentinels.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}?sentinelPassword=${encodeURIComponent(this.sentinelPassword)}`;
   }
 
-  private spawn(port: number, args: string[]): ChildProcessWithoutNullStreams {
-    const child = spawn('redis-server', args);
-    child.on('error', () => undefined);
-    child.stdout.resume();
-    child.stderr.resume();
-    this.children.set(port, child);
-    return child;
+  /** Starts a server or Sentinel on `port`; it counts as this set's once it is ready. */
+  private async spawn(port: number, args: string[], ready?: RegExp): Promise<number> {
+    this.children.set(port, await startRedisProcess(args, ready ? { ready } : {}));
+    return port;
   }
 
-  private async startServer(port: number, extra: string[]): Promise<void> {
-    this.spawn(port, [
+  private async startServer(port: number, extra: string[]): Promise<number> {
+    await this.spawn(port, [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', this.dir, '--dbfilename', `dump-${port}.rdb`, '--save', '', '--appendonly', 'no',
       '--requirepass', this.password, '--masterauth', this.password, '--repl-diskless-sync-delay', '0', ...extra,
     ]);
-    await until(`redis-server on ${port}`, async () => ((await this.admin(port).ping()) === 'PONG' ? true : undefined), 5000);
+    this.servers.push(port);
+    return port;
   }
 
-  private async startSentinel(port: number, master: number, downAfterMs: number): Promise<void> {
+  private async startSentinel(port: number, master: number, downAfterMs: number): Promise<number> {
     const file = join(this.dir, `sentinel-${port}.conf`);
     // Sentinel rewrites its file as it learns: one writable file each.
     await writeFile(file, [
@@ -85,8 +84,10 @@ export class SentinelSet {
       `sentinel parallel-syncs ${MASTER_NAME} 2`,
       '',
     ].join('\n'));
-    this.spawn(port, [file, '--sentinel']);
-    await until(`sentinel on ${port}`, async () => ((await this.admin(port).ping()) === 'PONG' ? true : undefined), 5000);
+    // A Sentinel logs no "ready" line; it serves once it monitors the master.
+    await this.spawn(port, [file, '--sentinel'], /\+monitor master/);
+    this.sentinels.push(port);
+    return port;
   }
 
   /** A command connection to a server or Sentinel (kept until destroy). */
@@ -108,10 +109,10 @@ export class SentinelSet {
 
   /** The master's port as the live Sentinels agree, once they all agree. */
   async master(): Promise<number> {
-    return until('the Sentinels to agree on a master', async () => {
+    return until(async () => {
       const views = await Promise.all(this.sentinels.filter((p) => this.live(p)).map(async (p) => Number(((await this.admin(p).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1])));
       return views.every((v) => v === views[0]) ? views[0] : undefined;
-    });
+    }, 15_000, 'the Sentinels to agree on a master', 100);
   }
 
   /**
@@ -121,7 +122,7 @@ export class SentinelSet {
   async settled(ms = 20_000, first = true, except?: number): Promise<void> {
     const master = await this.master();
     const replicas = this.servers.filter((p) => p !== master && p !== except && this.live(p));
-    await until('the Sentinel set to settle', async () => {
+    await until(async () => {
       if (!String(await this.admin(master).info('replication')).includes('role:master')) return undefined;
       for (const port of replicas) {
         const info = String(await this.admin(port).info('replication'));
@@ -134,7 +135,7 @@ export class SentinelSet {
         if (first && field('num-slaves') < replicas.length) return undefined;
       }
       return true;
-    }, ms);
+    }, ms, 'the Sentinel set to settle', 100);
   }
 
   /**
@@ -145,10 +146,10 @@ export class SentinelSet {
   async failover(): Promise<number> {
     const old = await this.master();
     await this.admin(this.sentinels[0]!).call('SENTINEL', 'FAILOVER', MASTER_NAME);
-    const next = await until('a new master', async () => {
+    const next = await until(async () => {
       const port = await this.master();
       return port !== old && String(await this.admin(port).info('replication')).includes('role:master') ? port : undefined;
-    });
+    }, 15_000, 'a new master', 100);
     await this.settled(20_000, false, old);
     return next;
   }
@@ -157,10 +158,10 @@ export class SentinelSet {
   async killMaster(): Promise<number> {
     const old = await this.master();
     await this.kill(old);
-    return until('the Sentinels to promote a replica', async () => {
+    return until(async () => {
       const port = await this.master();
       return port !== old && this.live(port) && String(await this.admin(port).info('replication')).includes('role:master') ? port : undefined;
-    }, 30_000);
+    }, 30_000, 'the Sentinels to promote a replica', 100);
   }
 
   async kill(port: number): Promise<void> {

@@ -57,7 +57,7 @@ export async function rejection(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected the promise to reject');
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from './wait.mjs';
 
 /** from, from + 1, …, to. */
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

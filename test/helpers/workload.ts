@@ -32,7 +32,9 @@ export function soakMs(ciDefault: number): number {
   return given > 0 ? given : ciDefault;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './wait.mjs';
+
+export { sleep };
 
 /** What stands between a member and its server: a TCP proxy by default, or an HTTP proxy (http-proxy.ts). */
 export interface Link {
@@ -73,6 +75,8 @@ export class Workload {
   private loops: Promise<void>[] = [];
   published = 0;
   acked = 0;
+  /** Ephemeral publishes sent (not counted in `published`). */
+  ephemeral = 0;
 
   constructor(private readonly options: WorkloadOptions) {
     this.random = seeded(options.seed);
@@ -95,6 +99,7 @@ export class Workload {
         joined.on('message', (data, meta) => this.checker.record(name, room, { kind: 'message', epoch: meta.epoch, offset: meta.offset, data: String(data) }));
         joined.on('joined', (position) => this.checker.record(name, room, { kind: 'joined', epoch: position.epoch, offset: position.offset }));
         joined.on('reset', ({ reason }) => this.checker.record(name, room, { kind: 'reset', reason }));
+        joined.on('ephemeral', (data) => this.checker.record(name, room, { kind: 'ephemeral', data: String(data) }));
         member.rooms.set(room, joined);
       }
       this.members.push(member);
@@ -109,7 +114,9 @@ export class Workload {
       while (this.running) {
         await sleep(this.random() * this.options.publishEvery * 2);
         if (!this.running) break;
-        this.publish(member, this.pick(this.options.rooms), this.random() < 0.2);
+        // Some are ephemeral (issue #22, item 8): mixed in, they must never look like a gap or take a place.
+        if (this.random() < 0.15) this.publishEphemeral(member, this.pick(this.options.rooms));
+        else this.publish(member, this.pick(this.options.rooms), this.random() < 0.2);
       }
     });
   }
@@ -121,11 +128,19 @@ export class Workload {
     this.published++;
     return member.rooms.get(room)!.publish(data, { excludeSelf }).then(
       (ack) => {
-        record.ack = { epoch: ack.epoch, offset: ack.offset };
+        record.ack = { epoch: ack.epoch, offset: ack.offset, ...(ack.mayRepeat && { mayRepeat: true }) };
         this.acked++;
       },
       () => undefined, // not acknowledged: it may or may not have been published
     );
+  }
+
+  private publishEphemeral(member: Member, room: string): void {
+    const data = `${member.name}/${room}/e${++member.seq}`;
+    this.checker.published({ client: member.name, room, data, seq: member.seq, excludeSelf: false, ephemeral: true });
+    this.ephemeral++;
+    // Its outcome is its own business: never re-sent, so a drop loses it, which is allowed.
+    member.rooms.get(room)!.publish(data, { ephemeral: true }).catch(() => undefined);
   }
 
   async stop(): Promise<void> {

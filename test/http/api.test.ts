@@ -4,9 +4,10 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Plaza } from '../../src/server/plaza.js';
 import { signToken } from '../../src/server/access/tokens.js';
-import { connect, eventually, startPlaza, withPlaza, wsUrl } from '../helpers/plaza.js';
+import { connect, startPlaza, withPlaza, wsUrl } from '../helpers/plaza.js';
 import { sendRaw } from '../helpers/raw-http.js';
 import { V1Client } from '../helpers/v1.js';
+import { until } from '../helpers/wait.mjs';
 
 const KEY = 'k3y-for-tests-0123456789abcdef';
 
@@ -327,7 +328,7 @@ describe('HTTP API', () => {
         } finally {
           await Promise.all(clients.map((c) => c.close()));
         }
-        await eventually(() => plaza.connectionCount === 0);
+        await until(() => plaza.connectionCount === 0);
         const after = await call(plaza, 'GET', '/api/rooms');
         assert.deepEqual(after.body.rooms.filter((r: any) => r.room.startsWith('list-')), [], 'empty rooms are not listed');
       });

@@ -143,7 +143,7 @@ describe('status feed over WebSocket', () => {
         assert.deepEqual(message.from, { session: 'plaza', name: 'status' });
         const snapshot = message.data;
         assert.equal(snapshot.v, 1);
-        assert.deepEqual(snapshot.connections, { total: 3, plain: 0, v1: 3 });
+        assert.deepEqual(snapshot.connections, { total: 3, plain: 0, v1: 3, sse: 0 });
         assert.deepEqual(snapshot.busiest, [{ room: 'watched-room', members: 2 }]);
         assert.equal(snapshot.rooms, 1, 'watched-room; plaza:status, the watcher\'s own, is left out');
         assert.ok(snapshot.memory.rss > 0);

@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createConnection, type Connection } from '../../src/react/connection.js';
 import type { Plaza } from '../../src/server/plaza.js';
-import { listening, until } from '../helpers/library.js';
+import { listening } from '../helpers/library.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('Connection (the state behind the hooks)', () => {
   let plaza: Plaza;

@@ -12,10 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Plaza } from '../../src/server/plaza.js';
 import { launchChromium, ROOT, skipWithoutChromium, watchErrors } from '../helpers/browser.js';
-import { listening, until } from '../helpers/library.js';
+import { listening } from '../helpers/library.js';
 import { INSTALL_TIMEOUT } from '../helpers/package.js';
 import { bundlePage, ensureReact, REACT_VERSIONS } from '../helpers/react.js';
 import type { Harness, MountOptions } from './harness.js';
+import { until } from '../helpers/wait.mjs';
 
 /** What the server saw: joins and leaves per room by name, and who is in each room now. */
 function serverLog(plaza: Plaza) {

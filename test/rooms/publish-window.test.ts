@@ -5,6 +5,24 @@ import { PublishWindow } from '../../src/server/rooms/publish-window.js';
 const ack = (offset: number, time: number, fingerprint = '') => ({ offset, epoch: 'E', time, fingerprint });
 
 describe('PublishWindow', () => {
+  it('landed() is the one way a place gets in: nothing without an id; repeatOf() counts repeats, not withdrawals', () => {
+    const window = new PublishWindow({ size: 10, ttl: 60_000, maxEntries: 100 }, () => 1000);
+    window.landed('r', undefined, { offset: 1, epoch: 'E', time: 1000 });
+    window.landed('r', '', { offset: 2, epoch: 'E', time: 1000 });
+    assert.equal(window.size, 0);
+    window.landed('r', 'a.1', { offset: 3, epoch: 'E', time: 1000, fingerprint: 'fp' });
+    assert.equal(window.repeatOf('r', undefined), undefined);
+    assert.equal(window.repeatOf('r', 'a.2'), undefined, 'a new id');
+    assert.deepEqual(window.repeatOf('r', 'a.1'), { offset: 3, epoch: 'E', time: 1000, fingerprint: 'fp', room: 'r', id: 'a.1', removed: false });
+    assert.equal(window.duplicates, 1);
+    assert.deepEqual(window.withdraw('r', 'a.1', 1000), window.get('r', 'a.1'), 'a published id is answered, not withdrawn');
+    assert.equal(window.withdraw('r', 'a.2', 1000), undefined);
+    assert.equal(window.repeatOf('r', 'a.2')?.withdrawn, true);
+    assert.equal(window.duplicates, 1, 'a withdrawal is no repeat');
+    window.landed('r', 'a.2', { offset: 4, epoch: 'E', time: 1000 });
+    assert.equal(window.get('r', 'a.2')?.withdrawn, true, 'a withdrawn id keeps its withdrawal');
+  });
+
   it('answers a remembered id with its first place, and keeps the first one', () => {
     const window = new PublishWindow({ size: 10, ttl: 60_000, maxEntries: 100 }, () => 1000);
     window.remember('r', 'a.1', ack(7, 1000, 'fp'));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ExpiryQueue } from '../../src/server/sessions/expiry-queue.js';
-import { eventually } from '../helpers/plaza.js';
+import { until } from '../helpers/wait.mjs';
 
 describe('ExpiryQueue', () => {
   it('calls onExpire once per item, in deadline order, not before the deadline', async () => {
@@ -15,7 +15,7 @@ describe('ExpiryQueue', () => {
       deadlines.set(item, start + offset);
       queue.add(item, start + offset);
     }
-    await eventually(() => fired.length === 6, 3000, 'six expiries');
+    await until(() => fired.length === 6, 3000, 'six expiries');
     assert.deepEqual(fired.map((f) => f.item).slice(0, 1), [5]);
     assert.deepEqual(new Set(fired.slice(1, 3).map((f) => f.item)), new Set([2, 4]));
     assert.deepEqual(fired.slice(3).map((f) => f.item), [3, 1, 6]);
@@ -34,7 +34,7 @@ describe('ExpiryQueue', () => {
     queue.delete('never-added');
     queue.add('moved', now + 50);
     assert.equal(queue.size, 2);
-    await eventually(() => fired.length === 2, 3000, 'two expiries');
+    await until(() => fired.length === 2, 3000, 'two expiries');
     assert.deepEqual(fired, ['stays', 'moved']);
   });
 
@@ -66,7 +66,7 @@ describe('ExpiryQueue', () => {
     const now = Date.now();
     for (let item = 0; item < 100; item++) queue.add(item, now + 5 + ((item * 37) % 100));
     for (let item = 0; item < 100; item += 3) queue.delete(item);
-    await eventually(() => queue.size === 0, 3000, 'all expiries');
+    await until(() => queue.size === 0, 3000, 'all expiries');
     const expected = [...Array(100).keys()].filter((item) => item % 3 !== 0).sort((a, b) => ((a * 37) % 100) - ((b * 37) % 100));
     assert.deepEqual(fired, expected);
   });

@@ -75,7 +75,7 @@ describe('parseRequest', () => {
       assert.match(refused({ type: 7 })[2], /"type" must be a string/);
       const [code, , message] = refused({ type: `subscribe${'x'.repeat(100)}` });
       assert.equal(code, 'unknown_type');
-      assert.match(message, /unknown type "subscribexxxxxxxxxxxxxxxxxxxxxxx"; expected hello, join, leave or publish/, 'the name is cut at 32 characters');
+      assert.match(message, /unknown type "subscribexxxxxxxxxxxxxxxxxxxxxxx"; expected hello, join, leave, publish or withdraw/, 'the name is cut at 32 characters');
       assert.equal(refused({ type: 'Hello' })[0], 'unknown_type');
     });
   });

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Plaza } from '../../src/server/plaza.js';
-import { gate, listening, metric } from '../helpers/library.js';
+import { gate, listening } from '../helpers/library.js';
+import { metric } from '../helpers/metrics.mjs';
 import { connect, startPlaza, wsUrl } from '../helpers/plaza.js';
 import { httpSend, SseClient } from '../helpers/sse-client.js';
 import { V1Client } from '../helpers/v1.js';

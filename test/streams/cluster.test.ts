@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { Plaza } from '../../src/server/plaza.js';
 import { REDIS_URL, skipWithoutRedis } from '../helpers/cluster.js';
 import { HttpProxy } from '../helpers/http-proxy.js';
-import { metric } from '../helpers/library.js';
+import { metric } from '../helpers/metrics.mjs';
 import { startPlaza } from '../helpers/plaza.js';
 import { httpSend, SseClient } from '../helpers/sse-client.js';
 

@@ -8,8 +8,9 @@ import { describe, it } from 'node:test';
 import type { StatusSnapshot } from '../../src/shared/status-snapshot.js';
 import { createLogger } from '../../src/server/logger.js';
 import { createPlaza } from '../../src/server/plaza.js';
-import { metric } from '../helpers/library.js';
-import { connect, eventually, wsUrl } from '../helpers/plaza.js';
+import { metric } from '../helpers/metrics.mjs';
+import { connect, wsUrl } from '../helpers/plaza.js';
+import { until as eventually } from '../helpers/wait.mjs';
 import { SseClient } from '../helpers/sse-client.js';
 
 const API_KEY = 'observability-key-0123456789';

@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Plaza } from '../../src/server/plaza.js';
 import { PrivateRedis, skipWithoutRedis } from '../helpers/cluster.js';
-import { connect, eventually, startPlaza, wsUrl } from '../helpers/plaza.js';
+import { connect, startPlaza, wsUrl } from '../helpers/plaza.js';
 import { encodeClientFrame, openRaw, type RawWebSocket } from '../helpers/raw-ws.js';
+import { until } from '../helpers/wait.mjs';
+import { metric } from '../helpers/metrics.mjs';
 
 const V1 = { headers: { 'Sec-WebSocket-Protocol': 'plaza.v1' } };
 
@@ -32,12 +33,6 @@ async function answerClose(raw: RawWebSocket): Promise<number> {
   return raw.closed;
 }
 
-async function metric(plaza: Plaza, name: string): Promise<number> {
-  const text = await (await fetch(`${plaza.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.slice(name.length + 1)) : 0;
-}
-
 describe('Connection', () => {
   describe('requests behind a waiting join', () => {
     it('answers what arrived behind a join in arrival order, errors included, after the join', async () => {
@@ -52,7 +47,7 @@ describe('Connection', () => {
           { type: 'leave', id: 'l', room: 'nowhere' },
           { type: 'publish', id: 'p2', room: 'r', data: 2 },
         ]);
-        await eventually(() => replies(raw).length === 8, 3000, 'eight replies');
+        await until(() => replies(raw).length === 8, 3000, 'eight replies');
         const got = replies(raw).map((e) => (e.type === 'message' ? `message:${e.data}` : `${e.type}:${e.id ?? e.code}`));
         // Answered in arrival order, all after the join (so both publishes found the room joined).
         // An ack is sent once its message reached this server's members, so answers to later
@@ -77,7 +72,7 @@ describe('Connection', () => {
           { type: 'publish', id: 'pb', room: 'b', data: 'b' },
           { type: 'publish', id: 'pa2', room: 'a', data: 'a2' },
         ]);
-        await eventually(() => replies(raw).filter((e) => e.type !== 'message').length === 5, 3000, 'five answers');
+        await until(() => replies(raw).filter((e) => e.type !== 'message').length === 5, 3000, 'five answers');
         const answers = replies(raw).filter((e) => e.type !== 'message').map((e) => `${e.type}:${e.id}`);
         // Each publish found its room joined: the one behind the second join waited for it too.
         assert.deepEqual(answers.filter((a) => a.startsWith('joined')), ['joined:ja', 'joined:jb']);
@@ -100,8 +95,8 @@ describe('Connection', () => {
           { type: 'publish', id: 'p1', room: 'r', data: 1 },
           { type: 'publish', id: 'p2', room: 'r', data: 2 },
         ]);
-        await eventually(() => replies(raw).some((e) => e.type === 'error'), 3000, 'the refusal');
-        await eventually(() => replies(raw).some((e) => e.type === 'ack'), 3000, 'the ack');
+        await until(() => replies(raw).some((e) => e.type === 'error'), 3000, 'the refusal');
+        await until(() => replies(raw).some((e) => e.type === 'ack'), 3000, 'the ack');
         const answers = replies(raw).filter((e) => e.type !== 'message').map((e) => `${e.type}:${e.id}:${e.code ?? ''}`);
         // Its answer waited behind the join like the frame did, and says which request it was.
         assert.equal(answers[0], 'joined:j:');
@@ -159,7 +154,7 @@ describe('Connection', () => {
         assert.equal(await metric(plaza, 'plaza_messages_in_total'), before + 4, 'the last two frames wait in the socket, unread');
         assert.equal(raw.frames.filter((f) => f.opcode === 8).length, 0, 'and the connection stays open');
         redis.resume();
-        await eventually(() => replies(raw).filter((e) => e.type === 'ack').length === 5, 10_000, 'every publish acked');
+        await until(() => replies(raw).filter((e) => e.type === 'ack').length === 5, 10_000, 'every publish acked');
         const answers = replies(raw).filter((e) => e.type !== 'message').map((e) => `${e.type}:${e.id}`);
         assert.deepEqual(answers, ['joined:j', 'ack:0', 'ack:1', 'ack:2', 'ack:3', 'ack:4']);
         raw.socket.destroy();
@@ -177,7 +172,7 @@ describe('Connection', () => {
       try {
         const raw = await openRaw(plaza.port, V1);
         sendAtOnce(raw, Array.from({ length: 30 }, (_, i) => `{"type":"nope","id":${i}}`));
-        await eventually(() => raw.frames.some((f) => f.opcode === 8), 3000, 'the close frame');
+        await until(() => raw.frames.some((f) => f.opcode === 8), 3000, 'the close frame');
         const texts = raw.frames.filter((f) => f.opcode === 1);
         assert.equal(texts.length, 21, 'the 21st request is answered, then the connection closes');
         assert.deepEqual(replies(raw).map((e) => e.id), Array.from({ length: 21 }, (_, i) => i));
@@ -198,10 +193,10 @@ describe('Connection', () => {
       try {
         const holder = await openRaw(plaza.port, V1);
         sendAtOnce(holder, [{ type: 'join', id: 'h', room: 'held' }]);
-        await eventually(() => replies(holder).length === 1, 3000, 'held');
+        await until(() => replies(holder).length === 1, 3000, 'held');
         const raw = await openRaw(plaza.port, V1);
         sendAtOnce(raw, Array.from({ length: 30 }, (_, i) => ({ type: 'join', id: i, room: `room-${i}` })));
-        await eventually(() => replies(raw).length === 30, 3000, 'thirty refusals');
+        await until(() => replies(raw).length === 30, 3000, 'thirty refusals');
         assert.ok(replies(raw).every((e) => e.type === 'error' && e.code === 'server_full'));
         assert.equal(raw.frames.some((f) => f.opcode === 8), false, 'still open');
         raw.socket.destroy();
@@ -235,10 +230,10 @@ describe('Connection', () => {
       try {
         const raw = await openRaw(plaza.port, V1);
         sendAtOnce(raw, [{ type: 'hello', id: 'h' }]);
-        await eventually(() => replies(raw).length === 1, 3000, 'welcome');
+        await until(() => replies(raw).length === 1, 3000, 'welcome');
         const session = replies(raw)[0]!.session as string;
         sendAtOnce(raw, Array.from({ length: 21 }, () => 'not json'));
-        await eventually(() => raw.frames.some((f) => f.opcode === 8), 3000, 'the first close');
+        await until(() => raw.frames.some((f) => f.opcode === 8), 3000, 'the first close');
         // The operator closes it again while it is closing.
         const response = await fetch(`${plaza.url}/api/disconnect`, {
           method: 'POST',
@@ -248,7 +243,7 @@ describe('Connection', () => {
         assert.equal(response.status, 200);
         assert.equal(await answerClose(raw), 1008);
         assert.equal(raw.frames.filter((f) => f.opcode === 8).length, 1);
-        await eventually(() => plaza.connectionCount === 0, 3000, 'the connection gone');
+        await until(() => plaza.connectionCount === 0, 3000, 'the connection gone');
         const text = await (await fetch(`${plaza.url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
         assert.match(text, /^plaza_disconnects_total\{code="1008"\} 1$/m);
         assert.doesNotMatch(text, /plaza_disconnects_total\{code="4001"\}/);

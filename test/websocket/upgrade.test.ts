@@ -5,26 +5,28 @@
  * the failure limiter's 429, and what each accepted connection is admitted with.
  */
 import assert from 'node:assert/strict';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createClientAddress } from '../../src/server/access/client-address.js';
-import { AUTH_FAILURE_BURST, AuthFailureLimiter } from '../../src/server/access/failure-limiter.js';
-import { createHttpServer, MAX_REQUEST_HEADERS } from '../../src/server/access/http-server.js';
+import { AuthFailureLimiter } from '../../src/server/access/failure-limiter.js';
+import { createHttpServer } from '../../src/server/access/http-server.js';
+import { AUTH_FAILURE_BURST, MAX_REQUEST_HEADERS } from '../../src/server/bounds.js';
 import { signToken } from '../../src/server/access/tokens.js';
 import { createTokenVerifier } from '../../src/server/access/token-verifier.js';
 import { resolveOptions, type PlazaOptions } from '../../src/server/config.js';
 import { ConnectionLimits } from '../../src/server/sessions/connection-limits.js';
 import type { Admission } from '../../src/server/sessions/context.js';
-import { createDoor } from '../../src/server/sessions/door.js';
 import { createUpgradeHandler, REFUSED_GRACE_MS } from '../../src/server/websocket/upgrade.js';
 import { createWebSocketServer } from '../../src/server/websocket/ws-server.js';
 import { Metrics } from '../../src/server/engine/metrics.js';
 import { createLogger } from '../../src/server/logger.js';
-import { eventually } from '../helpers/plaza.js';
+
 import { sendRaw } from '../helpers/raw-http.js';
 import { openRaw } from '../helpers/raw-ws.js';
+import { until } from '../helpers/wait.mjs';
 
 const SECRET = 'an-auth-secret-of-at-least-32-chars-0123';
 const KEY = 'operator-key-0123456789abcdef';
@@ -37,14 +39,14 @@ async function door(options: Partial<PlazaOptions> = {}) {
   const limits = new ConnectionLimits(config);
   const authFailures = new AuthFailureLimiter();
   const admitted: Admission[] = [];
+  /** The raw socket under each admitted connection, in the same order. */
+  const sockets: Duplex[] = [];
   const accepted = new Set<WebSocket>();
-  const state = { accepting: true };
+  const state = { accepting: true, readsAddressLater: false };
   const wss = createWebSocketServer(config);
   const logger = createLogger({ level: 'silent', format: 'json' });
   const tokens = createTokenVerifier(config, logger);
   const server: Server = createHttpServer(config, undefined, (_req, res) => res.writeHead(404).end());
-  const clientAddress = createClientAddress(config.trustProxy, config.trustProxyHeader);
-  const isAccepting = () => state.accepting;
   server.on(
     'upgrade',
     createUpgradeHandler({
@@ -53,14 +55,17 @@ async function door(options: Partial<PlazaOptions> = {}) {
       logger,
       metrics,
       limits,
-      door: createDoor({ options: config, logger, metrics, limits, authFailures, clientAddress, isAccepting, ...(tokens && { tokens }) }),
-      clientAddress,
-      isAccepting,
-      onConnection: (ws, _socket, admission) => {
+      authFailures,
+      clientAddress: createClientAddress(config.trustProxy, config.trustProxyHeader),
+      isAccepting: () => state.accepting,
+      readsAddressLater: () => state.readsAddressLater,
+      onConnection: (ws, socket, admission) => {
         admitted.push(admission);
+        sockets.push(socket);
         accepted.add(ws);
         ws.on('error', () => {});
       },
+      ...(tokens && { tokens }),
     }),
   );
   server.listen(0, '127.0.0.1');
@@ -72,6 +77,7 @@ async function door(options: Partial<PlazaOptions> = {}) {
     limits,
     authFailures,
     admitted,
+    sockets,
     state,
     async close() {
       for (const ws of accepted) ws.terminate();
@@ -198,6 +204,59 @@ describe('upgrade', () => {
         await d.close();
       }
     });
+
+    it('answers 503 at --max-connections without a per-address cap too, where the door does not read the address', async () => {
+      const d = await door({ maxConnections: 2 });
+      try {
+        assert.equal((await upgrade(d.port)).status, 101);
+        assert.equal((await upgrade(d.port)).status, 101);
+        for (const admission of d.admitted) d.limits.add(admission.ip);
+        const total = await upgrade(d.port);
+        assert.deepEqual([total.status, total.retryAfter], [503, '10']);
+        assert.equal(d.limits.trackedAddresses, 0, 'nothing counted per address without a cap');
+      } finally {
+        await d.close();
+      }
+    });
+  });
+
+  describe('the client address', () => {
+    /** Node keeps the peer address here once read (getpeername(2)); undefined until then. */
+    const peerRead = (socket: Duplex) => (socket as unknown as { _peername?: { address: string } })._peername?.address;
+
+    it('lets a plain client in without reading its address when nothing needs it, and reads the right one on first use', async () => {
+      const d = await door();
+      try {
+        assert.equal((await upgrade(d.port, '/', { localAddress: '127.0.0.2' })).status, 101);
+        assert.equal(peerRead(d.sockets[0]!), undefined, 'no getpeername(2) at the door');
+        assert.equal(d.admitted[0]!.ip, '127.0.0.2');
+        assert.equal(d.admitted[0]!.ip, '127.0.0.2', 'read once, then kept');
+        assert.deepEqual([d.admitted[0]!.grant, d.admitted[0]!.isOperator], [undefined, false]);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('reads it at the door when something may read it after the close, or a check needs it', async () => {
+      const cases: Array<[string, Partial<PlazaOptions>, boolean]> = [
+        ['readers after the close', {}, true],
+        ['--max-connections-per-ip', { maxConnectionsPerIp: 5 }, false],
+        ['--trust-proxy', { trustProxy: ['10.0.0.1'] }, false],
+        ['--api-key with ?key=', { apiKey: KEY }, false],
+      ];
+      for (const [what, options, readsLater] of cases) {
+        const d = await door(options);
+        d.state.readsAddressLater = readsLater;
+        try {
+          const path = options.apiKey ? `/?key=${KEY}` : '/';
+          assert.equal((await upgrade(d.port, path, { localAddress: '127.0.0.2' })).status, 101, what);
+          assert.equal(peerRead(d.sockets[0]!), '127.0.0.2', `${what}: read at the door`);
+          assert.equal(d.admitted[0]!.ip, '127.0.0.2', what);
+        } finally {
+          await d.close();
+        }
+      }
+    });
   });
 
   describe('tokens', () => {
@@ -258,7 +317,7 @@ describe('upgrade', () => {
         const started = Date.now();
         await silent.closed;
         assert.ok(Date.now() - started <= REFUSED_GRACE_MS + 1000);
-        await eventually(() => d.limits.refusal('127.0.0.1') === 0, 3000, 'the slot given back');
+        await until(() => d.limits.refusal('127.0.0.1') === 0, 3000, 'the slot given back');
         assert.equal((await upgrade(d.port, `/?token=${token()}`, { protocol: 'plaza.v1' })).status, 101);
       } finally {
         await d.close();

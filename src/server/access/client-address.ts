@@ -121,9 +121,18 @@ export function clientAddressOf(
   return client;
 }
 
+/**
+ * The address of the TCP peer of `socket`: the client's when no proxy is trusted. Node reads it
+ * with a getpeername(2) call the first time and keeps it; once the socket is closed it can no
+ * longer be read ('unknown').
+ */
+export function peerAddress(socket: { readonly remoteAddress?: string | undefined }): string {
+  return normalizeAddress(socket.remoteAddress ?? 'unknown');
+}
+
 /** Returns the function that tells a request's client address under these options. */
 export function createClientAddress(trustProxy: readonly string[], kind: ForwardedHeader): (req: IncomingMessage) => string {
-  if (trustProxy.length === 0) return (req) => normalizeAddress(req.socket.remoteAddress ?? 'unknown');
+  if (trustProxy.length === 0) return (req) => peerAddress(req.socket);
   const isTrusted = parseTrustedProxies(trustProxy);
   return (req) => {
     const header = req.headers[kind];

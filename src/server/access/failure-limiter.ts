@@ -6,13 +6,7 @@
  * The address is the client's as resolved by client-address.ts (with --trust-proxy, the one
  * the proxy reports), so one client cannot empty everyone's bucket behind a proxy.
  */
-
-/** Failed checks one address may make in a burst... */
-export const AUTH_FAILURE_BURST = 10;
-/** ...refilled at this many per second (10 a minute): a typo'd scraper never reaches the limit. */
-const AUTH_FAILURE_REFILL = 1 / 6;
-/** Addresses tracked at once; past it the one that failed longest ago is forgotten. */
-export const AUTH_FAILURE_REMOTES = 10_000;
+import { AUTH_FAILURE_BURST, AUTH_FAILURE_REFILL, AUTH_FAILURE_REMOTES } from '../bounds.js';
 
 interface Bucket {
   tokens: number;

@@ -5,14 +5,8 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { MAX_REQUEST_HEADERS } from '../bounds.js';
 import type { TlsFiles } from './tls-files.js';
-
-/**
- * Header fields one request may carry (Apache's LimitRequestFields default). Browsers send
- * about 20 and proxies add a few; the byte limit (Node's 16 KiB) still allows thousands of tiny
- * ones, each costing a property and an array slot.
- */
-export const MAX_REQUEST_HEADERS = 100;
 
 /**
  * Node keeps at most `maxHeadersCount` headers and silently drops the rest, so the server keeps

@@ -6,6 +6,7 @@
  */
 import { keyTypeOf, type AsymmetricAlgorithm } from './token-algorithms.js';
 import { TokenError } from './token-claims.js';
+import { MAX_KID } from '../bounds.js';
 
 /** Imports one public JWK for one algorithm (jose's importJWK, loaded only when keys are used). */
 export type ImportKey = (jwk: JsonWebKeyLike, alg: AsymmetricAlgorithm) => Promise<CryptoKey>;
@@ -27,10 +28,6 @@ export interface KeyEntry {
   readonly byAlg: ReadonlyMap<AsymmetricAlgorithm, CryptoKey>;
 }
 
-/** Keys in one key set, at most: the document's byte bound limits it too, this bounds the work. */
-export const MAX_KEYS = 100;
-/** Longest `kid` kept, in characters. */
-const MAX_KID = 256;
 
 /**
  * A token cannot be checked right now: no keys yet (the identity provider has not answered since

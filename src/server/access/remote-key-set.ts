@@ -18,7 +18,8 @@
 import type { Logger } from '../logger.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { fetchBounded, freshnessOf, KeyFetchError } from './key-fetch.js';
-import { importEntry, TokenCheckUnavailableError, MAX_KEYS, pickError, pickKey, type ImportKey, type JsonWebKeyLike, type KeyEntry } from './key-set.js';
+import { MAX_KEYS } from '../bounds.js';
+import { importEntry, TokenCheckUnavailableError, pickError, pickKey, type ImportKey, type JsonWebKeyLike, type KeyEntry } from './key-set.js';
 import type { AsymmetricAlgorithm } from './token-algorithms.js';
 
 export interface RemoteKeySetOptions {

@@ -21,6 +21,7 @@ import { RemoteKeySet } from './remote-key-set.js';
 import { isAsymmetricAlgorithm, type AsymmetricAlgorithm } from './token-algorithms.js';
 import { grantFromClaims, TokenError, type ClaimRules, type Grant } from './token-claims.js';
 import { decodeJson, splitToken, verifyHs256 } from './tokens.js';
+import { MAX_PENDING_CHECKS } from '../bounds.js';
 
 export { TokenCheckUnavailableError } from './key-set.js';
 
@@ -47,11 +48,6 @@ export interface TokenVerifier {
 
 type Jose = typeof import('jose');
 
-/**
- * Signature checks on their way at once (in WebCrypto's thread pool, or waiting for a fetch of
- * the key set); past it a token is answered 503 at once instead of joining the queue.
- */
-export const MAX_PENDING_CHECKS = 1024;
 
 /** "A", "A or B", "A, B or C". */
 function alternatives(list: readonly string[]): string {

@@ -12,6 +12,7 @@
  * it is never logged. What the claims grant is token-claims.ts, the same for every kind of token.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { MAX_TOKEN_LENGTH } from '../bounds.js';
 import { DEFAULT_CLAIM_RULES, grantFromClaims, TokenError, type ClaimRules, type Grant } from './token-claims.js';
 
 export { roomMatcher, TokenError, type Grant } from './token-claims.js';
@@ -25,13 +26,6 @@ export interface TokenClaims {
   nbf?: number;
   iat?: number;
 }
-
-/**
- * Longest token accepted, in characters. Identity providers' tokens carry more claims than
- * Plaza's own (Keycloak's roles, Auth0's permissions), so 8 KiB; the URL it travels in is
- * bounded by the server's header limit anyway.
- */
-export const MAX_TOKEN_LENGTH = 8192;
 
 function base64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');

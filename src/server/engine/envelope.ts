@@ -35,6 +35,11 @@ export function messageEnvelope(p: MessageParts): string {
   );
 }
 
+/** An ephemeral publish as members receive it (issue #22, item 8): no id, offset or epoch. */
+export function ephemeralEnvelope(roomJson: string, time: number, fromJson: string, dataJson: string): string {
+  return `{"type":"ephemeral","room":${roomJson},"time":${time},"from":${fromJson},"data":${dataJson}}`;
+}
+
 /** A `joined` reply; `messages` are envelopes already encoded as JSON text. */
 export function joinedEnvelope(reply: Omit<Joined, 'messages'>, messages: readonly string[]): string {
   const head = JSON.stringify(reply);

@@ -21,6 +21,8 @@ export class Metrics {
   bytesIn = 0;
   /** Room messages published (each counted once, however many receive it). */
   published = 0;
+  /** Ephemeral publishes (issue #22, item 8): handed to the members of the moment, never stored. */
+  ephemeral = 0;
   /** Frames queued to one client: a publish to N members is N deliveries. */
   deliveries = 0;
   /** Bytes handed to sockets. */

@@ -9,6 +9,7 @@ import { DisplayNameError, normalizeDisplayName } from '../access/display-name.j
 import { roomMatcher, type Grant } from '../access/tokens.js';
 import type { HookFailure, HookRunner } from './runner.js';
 import type { PlazaHooks } from './types.js';
+import { MAX_HOOK_REASON, MAX_HOOK_USER_ID } from '../bounds.js';
 
 export type Authentication =
   /** The hook said who this is: `grant` as a token would give it, `data` for hooks and events. */
@@ -22,10 +23,6 @@ export type Authentication =
 
 export type Authenticator = (request: IncomingMessage) => Promise<Authentication>;
 
-/** Longest user id, as for a token's `sub`. */
-const MAX_ID = 256;
-/** Longest refusal reason kept, in characters; a close frame cuts it further (123 bytes). */
-const MAX_REASON = 1024;
 const EVERY_ROOM = ['*'];
 
 /** Returns the function the upgrade calls, or undefined when the app set no authenticate hook. */
@@ -51,11 +48,11 @@ function read(value: unknown, runner: HookRunner): Authentication {
     if (typeof reason !== 'string') return failed(runner.invalid('authenticate', 'refuse() needs a reason string'));
     runner.refused('authenticate');
     // Control characters would let a reason forge lines where clients show or log it.
-    return { kind: 'refused', status: status as number, reason: reason.replace(/[\p{Cc}\p{Cf}]/gu, '').slice(0, MAX_REASON) };
+    return { kind: 'refused', status: status as number, reason: reason.replace(/[\p{Cc}\p{Cf}]/gu, '').slice(0, MAX_HOOK_REASON) };
   }
   const { id, name, grants, data } = record;
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID) {
-    return failed(runner.invalid('authenticate', `an identity needs "id", a string of 1 to ${MAX_ID} characters`));
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_HOOK_USER_ID) {
+    return failed(runner.invalid('authenticate', `an identity needs "id", a string of 1 to ${MAX_HOOK_USER_ID} characters`));
   }
   let displayName = id;
   if (name !== undefined) {

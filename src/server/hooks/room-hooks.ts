@@ -8,6 +8,7 @@ import type { Member } from '../engine/hub.js';
 import type { Payload } from '../engine/publication.js';
 import type { HookName, HookRunner } from './runner.js';
 import type { ClientInfo, PlazaHooks } from './types.js';
+import { MAX_HOOK_MESSAGE } from '../bounds.js';
 
 /** What a refused request is answered with; `hook` tells a hook's answer from Plaza's own checks. */
 export interface Refused {
@@ -21,8 +22,6 @@ export type Admitted = { ok: true } | Refused;
 
 /** An app's own error code: what clients can branch on, so it has a fixed shape. */
 const APP_CODE = /^[a-z][a-z0-9_]{0,63}$/;
-/** Longest message a rejection carries to the client, in characters. */
-const MAX_MESSAGE = 1024;
 
 const ALLOWED: Admitted = { ok: true };
 
@@ -103,7 +102,7 @@ export class RoomHooks {
     }
     if (typeof message !== 'string') return this.runner.invalid(hook, `reject() needs a message string; got ${describe(message)}`);
     this.runner.refused(hook);
-    return { ok: false, code, message: message.slice(0, MAX_MESSAGE) };
+    return { ok: false, code, message: message.slice(0, MAX_HOOK_MESSAGE) };
   }
 
   private replacement(verdict: Record<string, unknown>): Screened {

@@ -4,7 +4,7 @@
  * the process never sees the error. Details go to the log, never to the client (the app's error
  * messages may name its internals).
  */
-import { ConfigError } from '../config.js';
+import type { HookBounds } from '../config.js';
 import type { Logger } from '../logger.js';
 
 export type HookName = 'authenticate' | 'onJoin' | 'onLeave' | 'onPublish';
@@ -20,18 +20,6 @@ export interface HookFailure {
 
 export type HookOutcome<T> = { ok: true; value: T } | HookFailure;
 
-export interface HookBounds {
-  /** ms one call may take. */
-  timeout: number;
-  /** Calls running at once, across the server. */
-  maxCalls: number;
-}
-
-export const HOOK_DEFAULTS: Readonly<HookBounds> = Object.freeze({ timeout: 5000, maxCalls: 1000 });
-
-/** Longest hookTimeout accepted: a minute is already far longer than any client waits. */
-const MAX_TIMEOUT = 60_000;
-
 /** Counters for /metrics, bumped only when a hook runs. */
 export interface HookStats {
   /** Calls started, by hook. */
@@ -42,19 +30,6 @@ export interface HookStats {
   readonly refusals: Map<HookName, number>;
   /** Calls running now, timed-out ones included until they settle. */
   readonly active: number;
-}
-
-/** Checks `hookTimeout` and `maxHookCalls` once; the names are the options the app passed. */
-export function resolveHookBounds(options: { hookTimeout?: unknown; maxHookCalls?: unknown }): HookBounds {
-  const timeout = options.hookTimeout ?? HOOK_DEFAULTS.timeout;
-  const maxCalls = options.maxHookCalls ?? HOOK_DEFAULTS.maxCalls;
-  if (!Number.isSafeInteger(timeout) || (timeout as number) < 1 || (timeout as number) > MAX_TIMEOUT) {
-    throw new ConfigError('hookTimeout', `expected an integer from 1 to ${MAX_TIMEOUT} (ms), got ${JSON.stringify(timeout)}`);
-  }
-  if (!Number.isSafeInteger(maxCalls) || (maxCalls as number) < 1 || (maxCalls as number) > 1_000_000) {
-    throw new ConfigError('maxHookCalls', `expected an integer from 1 to 1000000, got ${JSON.stringify(maxCalls)}`);
-  }
-  return { timeout: timeout as number, maxCalls: maxCalls as number };
 }
 
 export class HookRunner implements HookStats {

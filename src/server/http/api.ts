@@ -16,9 +16,8 @@ import type { Authorizer, HttpContext } from './context.js';
 import { allowMethods, HttpError, sendJson, sendJsonText } from './respond.js';
 import { isObject, MAX_JSON_DEPTH, nestsWithin, own } from '../../shared/json.js';
 import { reservedRoomProblem, roomNameProblem } from '../../shared/room-name.js';
+import { MAX_BROADCAST_ROOMS } from '../bounds.js';
 
-/** Rooms one POST /api/broadcast may name. */
-const MAX_BROADCAST_ROOMS = 100;
 
 /** The sender of messages published through the API, as v1 clients see it in `from`. */
 const API_PUBLISHER: Publisher = { fromJson: '{"session":"api","name":"api"}' };
@@ -134,6 +133,23 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     return published;
   }
 
+  /**
+   * `"ephemeral": true` in the body (issue #22, item 8): to the members of the moment only. It
+   * has no place to remember an Idempotency-Key by, so the two together are refused.
+   */
+  function ephemeralOf(req: IncomingMessage, body: Record<string, unknown>): boolean {
+    const ephemeral = own(body, 'ephemeral');
+    if (ephemeral === undefined || ephemeral === false) return false;
+    if (ephemeral !== true) throw badRequest('"ephemeral" must be true or false');
+    if (req.headers['idempotency-key'] !== undefined) throw badRequest('an ephemeral publish takes no Idempotency-Key: it is sent once, to the members there now');
+    return true;
+  }
+
+  async function publishEphemeralTo(room: string, data: unknown) {
+    const delivered = await broker.publishEphemeral(room, { kind: 'json', data }, API_PUBLISHER);
+    return { room, ephemeral: true, delivered };
+  }
+
   /** The fields of one room's answer: a repeat says so, and nothing was delivered by it. */
   function answerOf(room: string, published: { offset: number; epoch: string; delivered: number; duplicate?: boolean }) {
     return { room, offset: published.offset, epoch: published.epoch, delivered: published.delivered, ...(published.duplicate && { duplicate: true }) };
@@ -150,6 +166,12 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     const room = roomName(own(body, 'room'), options.maxRoomName);
     refuseReserved(room);
     const data = publishable(body);
+    if (ephemeralOf(req, body)) {
+      const answer = await publishEphemeralTo(room, data).catch((error: unknown) => {
+        throw refused(error);
+      });
+      return sendJson(res, 200, answer);
+    }
     const once = idempotencyOf(req, { room, data });
     const published = await publishTo(room, data, once).catch((error: unknown) => {
       throw refused(error);
@@ -169,6 +191,11 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     if (new Set(rooms).size !== rooms.length) throw badRequest('"rooms" must not name a room twice');
     rooms.forEach(refuseReserved);
     const data = publishable(body);
+    if (ephemeralOf(req, body)) {
+      const results = [];
+      for (const room of rooms) results.push(await publishEphemeralTo(room, data).catch((error: unknown) => ({ room, error: errorOf(refused(error)) })));
+      return sendJson(res, 200, { results });
+    }
     // The key names the broadcast: each room keeps it in its own window, with the whole body's fingerprint.
     const once = idempotencyOf(req, { rooms, data });
     if (once) {
@@ -196,6 +223,10 @@ export function createApi(context: HttpContext, authorize: Authorizer) {
     if (replayed) res.setHeader('Idempotent-Replayed', 'true');
     sendJson(res, 200, { results });
   };
+
+  function errorOf({ code, message }: HttpError) {
+    return { code, message };
+  }
 
   const rooms: Handler = async (_req, res) => {
     const list = await broker.backplane.rooms().catch((error: unknown) => {

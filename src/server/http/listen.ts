@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../config.js';
 import type { Logger } from '../logger.js';
 
 /** Listens on `port` and `host`; rejects with a message that says what to change when the port is taken. */
@@ -74,4 +75,28 @@ export function ownServerSteps(server: Server, port: number, host: string, logge
       },
     },
   };
+}
+
+/** Checks what attach() was given before anything starts: a node:http(s) server, and no TLS files of Plaza's own. */
+export function checkAttachTarget(target: Server | HttpsServer, tlsCert: string): void {
+  if (!target || typeof target.on !== 'function' || typeof target.listenerCount !== 'function' || typeof target.address !== 'function') {
+    throw new TypeError('attach() takes a node:http or node:https server, e.g. the one app.listen() returns');
+  }
+  if (tlsCert) {
+    throw new ConfigError('tlsCert', 'an attached Plaza speaks TLS when the server it is attached to does (node:https); leave tlsCert and tlsKey out');
+  }
+}
+
+/**
+ * Calls `announce` once `server` listens: the address exists only then, which may come after
+ * attach() (app.listen() returns at once), and until then there is no URL to tell, only a made-up
+ * :0. Returns what stops waiting for it.
+ */
+export function whenListening(server: Server | HttpsServer, announce: () => void): () => void {
+  if (server.listening) {
+    announce();
+    return () => {};
+  }
+  server.once('listening', announce);
+  return () => server.off('listening', announce);
 }

@@ -133,6 +133,7 @@ export function renderMetrics(source: MetricsSource): string {
     .counter('plaza_messages_in_total', 'Client messages received (WebSocket frames, lines of SSE POSTs).', m.messagesIn)
     .counter('plaza_bytes_in_total', 'Payload bytes of client messages received.', m.bytesIn)
     .counter('plaza_messages_published_total', 'Room messages published (each once, however many receive it).', m.published)
+    .counter('plaza_ephemeral_published_total', 'Ephemeral publishes (typing indicators and the like): sent to the members of the moment, never stored.', m.ephemeral)
     .counter('plaza_deliveries_total', 'Room messages queued to one client (a publish to N members is N).', m.deliveries)
     .counter('plaza_bytes_out_total', 'Bytes written to client sockets.', m.bytesOut)
     .counter('plaza_socket_writes_total', 'Socket writes (frames of one event-loop turn are coalesced).', m.writes)

@@ -42,6 +42,18 @@ export class ReadinessLog {
   }
 }
 
+/** The server's state as a readiness source: ready only while it serves. */
+export function stateProblems(state: string): NotReady[] {
+  if (state === 'new' || state === 'starting') return [{ code: 'starting', detail: `server is ${state}` }];
+  return state === 'closing' || state === 'closed' ? [{ code: 'shutting_down', detail: `server is ${state}` }] : [];
+}
+
+/** The identity provider's keys as a readiness source: not ready while they cannot be had. */
+export function keyProblems(tokens: { problem(): string | undefined } | undefined): NotReady[] {
+  const detail = tokens?.problem();
+  return detail ? [{ code: 'auth_keys_unavailable', detail }] : [];
+}
+
 /** One readiness check from every source (server state, node, keys), logged when it changes. */
 export function createReadiness(logger: Logger, sources: ReadonlyArray<() => readonly NotReady[]>): () => Readiness {
   const log = new ReadinessLog(logger);

@@ -89,3 +89,9 @@ export function requestPath(url: string | undefined): string | undefined {
     return undefined;
   }
 }
+
+/** The answer of Plaza's routes while it is not serving (before listen() or attach() resolved, after close()). */
+export function sendNotServing(res: ServerResponse, state: string): void {
+  res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5' });
+  res.end(`Plaza is ${state}: its routes answer once listen() or attach() has resolved\n`);
+}

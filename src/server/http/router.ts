@@ -18,7 +18,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createApi } from './api.js';
 import type { Authorizer, HttpContext } from './context.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
+import { hasTooManyHeaders } from '../access/http-server.js';
+import { MAX_REQUEST_HEADERS } from '../bounds.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import { allowMethods, HttpError, NO_STORE, requestPath, sendError, sendJson, sendText } from './respond.js';
 import { sameSecret } from '../access/secret.js';

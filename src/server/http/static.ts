@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import { DEFAULT_CONTENT_SECURITY_POLICY } from '../config.js';
 import { originFormOf } from './respond.js';
+import { MAX_URL_LENGTH } from '../bounds.js';
 
 export interface StaticOptions {
   /**
@@ -62,9 +63,6 @@ const DEFAULTS = {
   maxBytes: 50 * 1024 * 1024,
 };
 
-// Node already caps the request line with maxHeaderSize (16 KiB); no mapped path comes anywhere
-// near this, so a longer target is refused before any decoding work.
-const MAX_URL_LENGTH = 2048;
 
 // File names carry no content hash, so a cached copy must be revalidated on every use or a
 // browser could pair a new page with an old script after a deploy; the strong ETag keeps

@@ -160,7 +160,7 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
         for (const record of opened.records) {
           history.restore(record, now);
           // The window survives a restart with the journal: a retry after it is still answered once.
-          if (record.publishId !== undefined) publishIds.remember(record.room, record.publishId, { offset: record.offset, epoch: record.epoch, time: record.time, fingerprint: record.fingerprint ?? '' });
+          publishIds.landed(record.room, record.publishId, record);
         }
         journal = opened.journal;
         if (opened.skipped > 0) logger.warn('skipped unreadable history records', { skipped: opened.skipped, dir: config.dataDir });

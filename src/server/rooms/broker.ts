@@ -202,6 +202,29 @@ export class Broker {
   }
 
   /**
+   * Hands a message to `name`'s members of this moment, on every node, outside its order (issue
+   * #22, item 8): no offset, history, journal, publish id, webhook or `published` event. Resolves
+   * with how many members here got it.
+   */
+  publishEphemeral(name: string, payload: Payload, from: Publisher, except?: Member): Promise<number> {
+    this.metrics.ephemeral++;
+    return this.backplane.publishEphemeral({
+      room: name,
+      roomJson: this.encodedRoom(name),
+      fromJson: from.fromJson,
+      dataJson: dataJsonOf(payload),
+      payload,
+      time: Date.now(),
+      except,
+    });
+  }
+
+  /** Settles `publishId` in `name` (Backplane.withdraw): its first place, or undefined once withdrawn. */
+  withdraw(name: string, publishId: string): Promise<{ offset: number; epoch: string } | undefined> {
+    return this.backplane.withdraw(name, publishId, Date.now());
+  }
+
+  /**
    * Where `publishId` landed in `name`, if the room's window has it: read before an onPublish
    * hook runs, so a retry is not screened twice. publish() stays the atomic check.
    */

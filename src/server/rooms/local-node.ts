@@ -23,10 +23,16 @@ export function createLocalNode(hub: Hub, metrics: Metrics, connections: Iterabl
       metrics.deliveries += delivered;
       return delivered;
     },
-    tell(room: Room, json: string): void {
+    tell(room: Room, json: string, except?: Member): number {
       // Plain clients cannot read envelopes; v1 and SSE members get it framed their way.
       const message = new Envelope(json);
-      for (const member of room.members) if (member.protocol !== 'plain') member.deliver(message.frameFor(member.protocol));
+      let told = 0;
+      for (const member of room.members) {
+        if (member.protocol === 'plain' || member === except) continue;
+        member.deliver(message.frameFor(member.protocol));
+        told++;
+      }
+      return told;
     },
     presence(room: Room, json: string, subject: string | undefined): void {
       if (room.watchers.size === 0) return;

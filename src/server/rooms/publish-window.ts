@@ -28,6 +28,8 @@ export interface FirstAck {
   readonly time: number;
   /** What the first publish carried, for the HTTP API's same-key-other-body check ('' when not recorded). */
   readonly fingerprint: string;
+  /** The id was withdrawn, not published (issue #22, item 3): no copy of it may be published now. */
+  readonly withdrawn?: boolean;
 }
 
 interface Entry extends FirstAck {
@@ -84,6 +86,29 @@ export class PublishWindow {
     return entry;
   }
 
+  /**
+   * Remembers where a publish landed by its id (a publish without one, undefined or '', leaves
+   * nothing). The one way a place gets in: the local backplane, island publishes, a cluster
+   * node's own publishes and the journal's replay at start-up all call it, so a retry or an HTTP
+   * Idempotency-Key (`api:` + key) is answered the same wherever its first try landed.
+   */
+  landed(room: string, publishId: string | undefined, place: { offset: number; epoch: string; time: number; fingerprint?: string | undefined }): void {
+    if (publishId === undefined || publishId === '') return;
+    this.remember(room, publishId, { offset: place.offset, epoch: place.epoch, time: place.time, fingerprint: place.fingerprint ?? '' });
+  }
+
+  /**
+   * What the window knows of a publish's id before it is sequenced: its first place (counted in
+   * `duplicates`), its withdrawal, or undefined for a new publish. Call it in the same
+   * synchronous step as the sequencing and `landed`, so nothing can come between.
+   */
+  repeatOf(room: string, publishId: string | undefined): FirstAck | undefined {
+    if (publishId === undefined || publishId === '') return undefined;
+    const first = this.get(room, publishId);
+    if (first && !first.withdrawn) this.duplicates++;
+    return first;
+  }
+
   /** Remembers where `id` landed in `room`; the oldest ids make way past the bounds. */
   remember(room: string, id: string, ack: FirstAck): void {
     if (!this.enabled) return;
@@ -91,13 +116,26 @@ export class PublishWindow {
     if (!ids) this.rooms.set(room, (ids = new Map()));
     // The first ack stands: a publish id names one message for as long as it is remembered.
     if (ids.has(id)) return;
-    const entry: Entry = { room, id, offset: ack.offset, epoch: ack.epoch, time: ack.time, fingerprint: ack.fingerprint, removed: false };
+    const entry: Entry = { room, id, offset: ack.offset, epoch: ack.epoch, time: ack.time, fingerprint: ack.fingerprint, ...(ack.withdrawn && { withdrawn: true }), removed: false };
     ids.set(id, entry);
     this.queue.push(entry);
     this.live++;
     if (ids.size > this.options.size) this.remove(ids.values().next().value!);
     while (this.live > this.options.maxEntries) this.remove(this.oldest()!);
     if (this.queue.length - this.head > 2 * this.live + QUEUE_SLACK) this.compact();
+  }
+
+  /**
+   * Settles `id` in `room` for a client that gave up waiting (issue #22, item 3): its first ack
+   * if it was published, or else undefined, having recorded it as withdrawn in the same
+   * synchronous step, so a late copy is refused (`get` returns the withdrawn entry) instead of
+   * published. With the window off nothing can be recorded: the caller must not promise.
+   */
+  withdraw(room: string, id: string, time: number): FirstAck | undefined {
+    const first = this.get(room, id);
+    if (first && !first.withdrawn) return first;
+    if (!first) this.remember(room, id, { offset: 0, epoch: '', time, fingerprint: '', withdrawn: true });
+    return undefined;
   }
 
   /** Forgets ids older than the TTL, oldest first (called with the history sweep). */

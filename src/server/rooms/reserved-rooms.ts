@@ -75,6 +75,14 @@ class ReservedRoomRouter implements Backplane {
     return this.serving(draft.room).publish(draft);
   }
 
+  publishEphemeral(draft: Draft) {
+    return this.serving(draft.room).publishEphemeral(draft);
+  }
+
+  withdraw(room: string, publishId: string, time: number) {
+    return this.serving(room).withdraw(room, publishId, time);
+  }
+
   firstAck(room: string, publishId: string) {
     return this.serving(room).firstAck(room, publishId);
   }

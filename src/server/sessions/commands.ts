@@ -8,7 +8,7 @@
  * This file: what a plaza.v1 client can ask, and the answers. Requests arrive already validated
  * (requests.ts); everything here is about the room registry and history.
  */
-import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome } from '../../shared/protocol.js';
+import { ErrorCode, type AppErrorCode, type UnrecoveredReason, type ClientMessage, type HelloRequest, type JoinRequest, type LeaveRequest, type PublishRequest, type Welcome, type WithdrawRequest } from '../../shared/protocol.js';
 import { reservedRoomProblem } from '../../shared/room-name.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
 import type { JoinResult, Published, Publisher } from '../rooms/broker.js';
@@ -55,6 +55,8 @@ export function handleRequest(connection: Requester, request: ClientMessage): vo
       return leave(connection, request);
     case 'publish':
       return publish(connection, request);
+    case 'withdraw':
+      return withdraw(connection, request);
   }
 }
 
@@ -152,6 +154,8 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
   if (grant && !grant.mayPublish(request.room)) {
     return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
   }
+  // No place in the room's order, so no fence: it cannot land before or after a retried publish.
+  if (request.ephemeral) return publishEphemeral(connection, request);
   const fence = fenceOf(connection, request.room);
   if (fence !== undefined) {
     if (request.publishId !== fence) {
@@ -169,6 +173,61 @@ function publish(connection: Requester, request: PublishRequest): void | Promise
     );
   }
   return screenAndSend(connection, request, payload);
+}
+
+/**
+ * An ephemeral publish (issue #22, item 8): the same rate limit (counted on arrival), grants and
+ * onPublish hook as any publish, then to the members of the moment only.
+ */
+function publishEphemeral(connection: Requester, request: PublishRequest): void | Promise<void> {
+  const broker = connection.context.broker;
+  const payload: Payload = { kind: 'json', data: request.data };
+  if (!broker.screensPublishes) return sendEphemeral(connection, request, payload);
+  return broker.screen(request.room, payload, connection).then((screened) => {
+    if (!screened.ok) return connection.replyRefusal(request.id, screened.code, screened.message);
+    if (!isMember(connection, request.room)) return notJoined(connection, request);
+    sendEphemeral(connection, request, screened.payload);
+  });
+}
+
+function sendEphemeral(connection: Requester, request: PublishRequest, payload: Payload): void {
+  const broker = connection.context.broker;
+  broker.publishEphemeral(request.room, payload, connection, request.excludeSelf ? connection : undefined).then(
+    () => {
+      if (request.id !== undefined) connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, ephemeral: true }));
+    },
+    (error: unknown) => {
+      if (!(error instanceof BackplaneError)) return connection.fail(error);
+      connection.replyError(request.id, error.code, error.message);
+    },
+  );
+}
+
+/**
+ * Settles a publish whose ack never came (issue #22, item 3): its first ack if it was published,
+ * or `withdrawn`, after which no copy of it can be published. The connection's earlier requests
+ * were answered first (they are handled in order), so its own copy of that publish, if it came,
+ * has been decided by then.
+ */
+function withdraw(connection: Requester, request: WithdrawRequest): Promise<void> | void {
+  if (!isMember(connection, request.room)) return connection.replyError(request.id, ErrorCode.NotJoined, `join room ${JSON.stringify(request.room)} before withdrawing a publish there`);
+  const grant = connection.admission.grant;
+  if (grant && !grant.mayPublish(request.room)) {
+    return connection.replyError(request.id, ErrorCode.Forbidden, `your token does not allow publishing to ${JSON.stringify(request.room)}`);
+  }
+  // The fenced id will not come again: the fence waited for it, and this settles it.
+  if (fenceOf(connection, request.room) === request.publishId) lowerFence(connection, request.room);
+  return connection.context.broker.withdraw(request.room, request.publishId).then(
+    (first) => {
+      if (request.id === undefined) return;
+      if (first) connection.reply(encodeEnvelope({ type: 'ack', id: request.id, room: request.room, offset: first.offset, epoch: first.epoch, duplicate: true }));
+      else connection.reply(encodeEnvelope({ type: 'withdrawn', id: request.id, room: request.room, publishId: request.publishId }));
+    },
+    (error: unknown) => {
+      if (!(error instanceof BackplaneError)) return connection.fail(error);
+      connection.replyError(request.id, error.code, error.message);
+    },
+  );
 }
 
 function screenAndSend(connection: Requester, request: PublishRequest, payload: Payload): Promise<void> {

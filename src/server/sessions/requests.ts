@@ -7,6 +7,7 @@ import { ErrorCode, MAX_PUBLISH_ID, PUBLISH_ID_PATTERN, type ClientMessage, type
 import { DisplayNameError, normalizeDisplayName } from '../access/display-name.js';
 import { isObject, MAX_JSON_DEPTH, own, textNestsWithin } from '../../shared/json.js';
 import { roomNameProblem } from '../../shared/room-name.js';
+import { MAX_EPOCH_LENGTH, MAX_REQUEST_ID_LENGTH } from '../bounds.js';
 
 export interface RequestLimits {
   maxRoomName: number;
@@ -17,8 +18,6 @@ export type ParseResult =
   | { ok: true; request: ClientMessage }
   | { ok: false; id: number | string | undefined; code: ErrorCode; message: string };
 
-const MAX_ID_LENGTH = 64;
-const MAX_EPOCH_LENGTH = 32;
 
 class Invalid {
   constructor(
@@ -49,8 +48,8 @@ function readId(object: Record<string, unknown>): number | string | undefined {
   const id = own(object, 'id');
   if (id === undefined) return undefined;
   if (typeof id === 'number' && Number.isFinite(id)) return id;
-  if (typeof id === 'string' && id.length <= MAX_ID_LENGTH) return id;
-  throw new Invalid(ErrorCode.BadRequest, `"id" must be a number or a string of at most ${MAX_ID_LENGTH} characters`);
+  if (typeof id === 'string' && id.length <= MAX_REQUEST_ID_LENGTH) return id;
+  throw new Invalid(ErrorCode.BadRequest, `"id" must be a number or a string of at most ${MAX_REQUEST_ID_LENGTH} characters`);
 }
 
 function readPosition(value: unknown): Position | undefined {
@@ -141,17 +140,27 @@ function readRequest(value: Record<string, unknown>, id: number | string | undef
     case 'publish': {
       const data = own(value, 'data');
       if (data === undefined) fail('"data" is required (any JSON value)');
+      const ephemeral = optionalBoolean(value, 'ephemeral');
+      const publishId = readPublishId(own(value, 'publishId'));
+      // An ephemeral publish has no place to remember an id by, and is never retried.
+      if (ephemeral && publishId !== undefined) fail('an ephemeral publish takes no "publishId": it is sent once, to the members there now');
       return {
         type,
         id,
         room: validateRoomName(own(value, 'room'), limits.maxRoomName),
         data,
         excludeSelf: optionalBoolean(value, 'excludeSelf'),
-        publishId: readPublishId(own(value, 'publishId')),
+        publishId,
+        ...(ephemeral && { ephemeral }),
       };
+    }
+    case 'withdraw': {
+      const publishId = readPublishId(own(value, 'publishId'));
+      if (publishId === undefined) fail('"publishId" is required: the id of the publish to withdraw');
+      return { type, id, room: validateRoomName(own(value, 'room'), limits.maxRoomName), publishId };
     }
     default:
       if (typeof type !== 'string') fail('"type" must be a string');
-      return fail(`unknown type ${JSON.stringify(type.slice(0, 32))}; expected hello, join, leave or publish`, ErrorCode.UnknownType);
+      return fail(`unknown type ${JSON.stringify(type.slice(0, 32))}; expected hello, join, leave, publish or withdraw`, ErrorCode.UnknownType);
   }
 }

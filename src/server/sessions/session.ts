@@ -16,6 +16,7 @@ import { handleRequest, type Requester } from './commands.js';
 import type { Admission, ConnectionContext } from './context.js';
 import { parseRequest, requestIdOf } from './requests.js';
 import { TokenBucket } from './token-bucket.js';
+import { PROTOCOL_ERROR_BURST, PROTOCOL_ERROR_REFILL, REQUEST_GATE_MAX_FRAMES, REQUEST_GATE_PAUSE_FRAMES } from '../bounds.js';
 
 /**
  * Requests queued behind one waiting on the backplane: past PAUSE_WAITING (or --max-buffered
@@ -23,8 +24,8 @@ import { TokenBucket } from './token-bucket.js';
  * MAX_WAITING (or 4 × --max-buffered bytes), which only a peer ignoring that reaches, it is
  * closed with 1008.
  */
-export const PAUSE_WAITING = 100;
-const MAX_WAITING = 1000;
+const PAUSE_WAITING = REQUEST_GATE_PAUSE_FRAMES;
+const MAX_WAITING = REQUEST_GATE_MAX_FRAMES;
 
 /**
  * A request as it waits its turn: plaza.v1, its bytes, or what it earned on arrival (over the
@@ -41,10 +42,9 @@ function sizeOf(frame: Waiting): number {
 /** Plaza's own error codes: the only ones counted by code in /metrics (an app's codes are its own). */
 const PLAZA_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
-/** Protocol errors a session may make in a burst before it is closed with 1008. */
-const ERROR_BURST = 20;
-/** ...and how fast that allowance comes back, per second. */
-const ERROR_REFILL = 2;
+/** Protocol errors a session may make in a burst before it is closed with 1008, and their refill per second. */
+const ERROR_BURST = PROTOCOL_ERROR_BURST;
+const ERROR_REFILL = PROTOCOL_ERROR_REFILL;
 
 /** Who ended a session: sent the first close, or neither (the TCP link ended). */
 export type ClosedBy = 'server' | 'client' | 'network';
@@ -342,10 +342,15 @@ export abstract class Session implements Member, Recipient, ReplayTarget, Reques
     this.replay?.cancel();
     this.context.broker.leaveAll(this);
     this.context.connections.delete(this);
-    this.context.limits.remove(this.remoteAddress);
+    this.context.limits.remove(this.context.limits.countsAddresses ? this.remoteAddress : undefined);
     this.context.expiries?.delete(this);
     this.context.metrics.countIn(this.context.metrics.disconnects, code);
     this.queued = undefined;
+    if (this.context.logger.writes?.('info') !== false) this.logClosed(code, by, bytesOut);
+    this.context.onClosed?.(this, code);
+  }
+
+  private logClosed(code: number, by: ClosedBy, bytesOut: number): void {
     this.context.logger.info('connection closed', {
       id: this.id,
       transport: this.protocol === 'sse' ? 'sse' : 'websocket',
@@ -357,6 +362,5 @@ export abstract class Session implements Member, Recipient, ReplayTarget, Reques
       bytesIn: this.bytesIn,
       bytesOut,
     });
-    this.context.onClosed?.(this, code);
   }
 }

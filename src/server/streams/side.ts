@@ -10,50 +10,19 @@ import type { Server as HttpsServer } from 'node:https';
 import { CloseCode } from '../../shared/protocol.js';
 import { streamPath, SEQ_EXPECTED_HEADER } from '../../shared/sse.js';
 import { parseTarget } from '../access/request-target.js';
-import type { PlazaOptions } from '../config.js';
-import type { Member } from '../engine/hub.js';
-import type { Metrics } from '../engine/metrics.js';
-import type { Outbox } from '../engine/outbox.js';
 import { encodeEnvelope } from '../engine/envelope.js';
 import { encodeSseEnvelope } from '../engine/sse-event.js';
-import type { Logger } from '../logger.js';
-import type { Broker } from '../rooms/broker.js';
 import type { NodeMail } from '../rooms/backplane/types.js';
 import { joinFor, welcomeOf, type OwnJoin } from '../sessions/commands.js';
-import type { ConnectionLimits } from '../sessions/connection-limits.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
-import type { Door, Verdict } from '../sessions/door.js';
+import { createDoor, type Verdict } from '../sessions/door.js';
 import { ExpiryQueue } from '../sessions/expiry-queue.js';
-import type { SessionIds } from '../sessions/session-ids.js';
-import type { Side } from '../sessions/side.js';
+import type { Side, SideParts } from '../sessions/side.js';
 import { codeOfStatus, Cors, sendStreamError, sendTaken } from './answers.js';
 import { readOpening, type Opening } from './opening.js';
 import { bearerOf, readPost, type Post } from './post.js';
 import { Relay, type CarriedPost, type RelayAnswer } from './relay.js';
 import { Stream } from './stream.js';
-
-export interface StreamSideParts {
-  readonly options: Readonly<PlazaOptions>;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly broker: Broker;
-  readonly outbox: Outbox;
-  /** This side's live streams (a group of the node's session registry). */
-  readonly streams: Set<Stream>;
-  /** Shared by every side: a client's session id is unique whatever way it came. */
-  readonly sessionIds: SessionIds;
-  /** The caps per address and in total, shared by every side. */
-  readonly limits: ConnectionLimits;
-  /** The checks at the door, shared by every side. */
-  readonly door: Door;
-  /** False while the server starts or shuts down: new streams get 503. */
-  isAccepting(): boolean;
-  /** Told when a stream opens and closes (the application's connect and disconnect events). */
-  connected(member: Member): void;
-  disconnected(member: Member, code: number): void;
-  /** How nodes of a cluster reach each other; undefined on one server. */
-  readonly mail?: NodeMail | undefined;
-}
 
 /** How long a browser's EventSource waits before it reconnects by itself. */
 const RETRY_MS = 2000;
@@ -66,7 +35,12 @@ async function until(done: () => boolean, ms: number): Promise<void> {
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-export function createStreamSide(parts: StreamSideParts): Side & { readonly relay: Relay | undefined } {
+/**
+ * The SSE side, made from the parts every side shares (sessions/side.ts) and, in a cluster, the
+ * backplane's mail between nodes (relay.ts).
+ */
+export function createStreamSide(shared: SideParts, mail?: NodeMail): Side & { readonly relay: Relay | undefined } {
+  const parts = { ...shared, door: createDoor(shared), streams: shared.group<Stream>(), mail };
   const { options, metrics, streams } = parts;
   const base = streamPath(options.path);
   const cors = new Cors(options.allowedOrigins);
@@ -299,6 +273,9 @@ export function createStreamSide(parts: StreamSideParts): Side & { readonly rela
 
   return {
     name: 'sse',
+    get size() {
+      return streams.size;
+    },
     relay,
     attach,
     detach: (graceMs) => (detaching ??= closeAll(graceMs)),

@@ -60,12 +60,14 @@ export class Stream extends Session {
     readonly streamId: string,
   ) {
     super(context as unknown as ConnectionContext<Session>, admission);
-    context.limits.add(admission.ip);
+    context.limits.add(context.limits.countsAddresses ? admission.ip : undefined);
     context.connections.add(this);
     context.metrics.connects.sse++;
     (socket as Owned)[OWNER] = this;
     socket.once('close', onSocketClose);
-    context.logger.info('connection open', { id: this.id, transport: 'sse', protocol: 'sse', remote: this.remoteAddress, user: admission.grant?.userId });
+    if (context.logger.writes?.('info') !== false) {
+      context.logger.info('connection open', { id: this.id, transport: 'sse', protocol: 'sse', remote: this.remoteAddress, user: admission.grant?.userId });
+    }
   }
 
   protected frame(json: string): Buffer {

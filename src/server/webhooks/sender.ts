@@ -3,8 +3,8 @@
  *
  * - Enqueueing is a push onto the room's queue, nothing more: the POSTs happen later, so a slow
  *   or dead receiver never slows a join, a leave or a publish.
- * - One POST per room is on its way at a time (with up to BATCH_EVENTS of the room's events, in
- *   order); at most CONCURRENCY POSTs in all. A failed POST (no 2xx status and answer body
+ * - One POST per room is on its way at a time (with up to WEBHOOK_BATCH_EVENTS of the room's events, in
+ *   order); at most WEBHOOK_CONCURRENCY POSTs in all. A failed POST (no 2xx status and answer body
  *   within --webhook-timeout, a refused connection) is retried with doubling backoff and jitter, up to --webhook-retries
  *   times; then its events are dropped and counted, and the room's next events go on.
  * - Everything waiting is bounded in bytes (--webhook-max-queue); past it new events are dropped
@@ -16,15 +16,8 @@ import type { WebhookEventType } from '../config.js';
 import type { Logger } from '../logger.js';
 import { eventJson } from './events.js';
 import { signWebhook } from './signature.js';
+import { WEBHOOK_BATCH_BYTES, WEBHOOK_BATCH_EVENTS, WEBHOOK_CONCURRENCY, WEBHOOK_MAX_RESPONSE_BYTES } from '../bounds.js';
 
-/** POSTs on their way at once, across rooms. */
-export const CONCURRENCY = 8;
-/** Most events of one room in one POST... */
-export const BATCH_EVENTS = 100;
-/** ...and most bytes (a single larger event still goes alone). */
-export const BATCH_BYTES = 1024 * 1024;
-/** Bytes of a receiver's answer read before its socket is closed instead of kept for the next POST. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
 /** The first retry waits about this long (ms); each further one twice as long... */
 export const FIRST_RETRY_MS = 500;
 /** ...up to this. */
@@ -94,7 +87,7 @@ export class WebhookSender implements WebhookStats {
   ) {
     this.wanted = new Set(options.events);
     this.target = new URL(options.url);
-    const agentOptions = { keepAlive: true, maxSockets: CONCURRENCY };
+    const agentOptions = { keepAlive: true, maxSockets: WEBHOOK_CONCURRENCY };
     this.agent = this.target.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   }
 
@@ -161,7 +154,7 @@ export class WebhookSender implements WebhookStats {
   }
 
   private pump(): void {
-    while (this.inflight < CONCURRENCY && this.ready.size > 0) {
+    while (this.inflight < WEBHOOK_CONCURRENCY && this.ready.size > 0) {
       const queue = this.ready.values().next().value!;
       this.ready.delete(queue);
       this.post(queue);
@@ -173,7 +166,7 @@ export class WebhookSender implements WebhookStats {
     this.inflight++;
     let count = 0;
     let size = 0;
-    while (count < queue.events.length && count < BATCH_EVENTS && (count === 0 || size + queue.bytes[count]! <= BATCH_BYTES)) size += queue.bytes[count++]!;
+    while (count < queue.events.length && count < WEBHOOK_BATCH_EVENTS && (count === 0 || size + queue.bytes[count]! <= WEBHOOK_BATCH_BYTES)) size += queue.bytes[count++]!;
     const body = `{"node":${JSON.stringify(this.options.node)},"events":[${queue.events.slice(0, count).join(',')}]}`;
     this.send(body).then((status) => {
       this.inflight--;
@@ -256,13 +249,13 @@ export class WebhookSender implements WebhookStats {
       request.on('response', (response) => {
         // The status is the answer, but it counts only once the body has ended too, within the
         // same timeout: a receiver that sends its status and never finishes would otherwise
-        // keep the socket for ever, and with CONCURRENCY such sockets no POST would get one.
+        // keep the socket for ever, and with WEBHOOK_CONCURRENCY such sockets no POST would get one.
         // The body is read and thrown away, only so much of it: an endless one is cut off.
         const status = response.statusCode ?? 0;
         let read = 0;
         response.on('data', (chunk: Buffer) => {
           read += chunk.length;
-          if (read <= MAX_RESPONSE_BYTES) return;
+          if (read <= WEBHOOK_MAX_RESPONSE_BYTES) return;
           settle(status);
           response.destroy();
         });

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../../shared/protocol.js';
 import { BackplaneError } from '../rooms/backplane/types.js';
+import type { JoinResult } from '../rooms/broker.js';
 import { encodeTextFrame } from '../engine/frame.js';
 import type { Payload } from '../engine/publication.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
@@ -73,7 +74,8 @@ export class Connection extends Session {
     readonly deflate = false,
   ) {
     super(context as unknown as ConnectionContext<Session>, admission);
-    context.limits.add(admission.ip);
+    // The address is not read for a count nobody caps (late-address.ts).
+    context.limits.add(context.limits.countsAddresses ? admission.ip : undefined);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
     if (protocol === 'plain') this.joinDefaultRoom();
@@ -82,7 +84,9 @@ export class Connection extends Session {
     ws.on('close', onWsClose);
     ws.on('pong', onWsPong);
     ws.on('error', onWsError);
-    context.logger.info('connection open', { id: this.id, transport: 'websocket', protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    if (context.logger.writes?.('info') !== false) {
+      context.logger.info('connection open', { id: this.id, transport: 'websocket', protocol, remote: this.remoteAddress, user: admission.grant?.userId });
+    }
   }
 
   protected frame(json: string): Buffer {
@@ -103,15 +107,27 @@ export class Connection extends Session {
    * With that hook, the client's messages wait until it is in: none is published before.
    */
   private joinDefaultRoom(): void {
-    const joining = this.context.broker.join(this, this.context.options.defaultRoom, false).then((result) => {
-      if (!result || result.ok) return;
-      this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
-      if (!result.byHook) return this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
-      if (HOOK_FAILURES.has(result.code)) return this.close(CloseCode.TryAgainLater, `${result.code}: try again later`);
-      this.close(CloseCode.PolicyViolation, Buffer.from(`${result.code}: ${result.message}`).subarray(0, MAX_REASON_BYTES).toString());
-    });
-    if (this.context.broker.screensJoins) this.waitFor(joining);
-    else joining.catch((error: unknown) => this.fail(error));
+    const joining = this.context.broker.join(this, this.context.options.defaultRoom, false);
+    if (this.context.broker.screensJoins) return this.waitFor(joining.then((result) => this.joinedDefaultRoom(result)));
+    // One reaction for both outcomes rather than a .catch() chained on: a promise fewer per plain client.
+    joining.then(
+      (result) => {
+        try {
+          this.joinedDefaultRoom(result);
+        } catch (error) {
+          this.fail(error);
+        }
+      },
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private joinedDefaultRoom(result: JoinResult | undefined): void {
+    if (!result || result.ok) return;
+    this.context.logger.warn('plain client refused: the default room cannot be joined', { id: this.id, code: result.code });
+    if (!result.byHook) return this.close(CloseCode.TryAgainLater, 'the server is full; try again later');
+    if (HOOK_FAILURES.has(result.code)) return this.close(CloseCode.TryAgainLater, `${result.code}: try again later`);
+    this.close(CloseCode.PolicyViolation, Buffer.from(`${result.code}: ${result.message}`).subarray(0, MAX_REASON_BYTES).toString());
   }
 
   isWritable(): boolean {

@@ -8,48 +8,15 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
-import type { PlazaOptions } from '../config.js';
 import { encodeTextFrame } from '../engine/frame.js';
-import type { Metrics } from '../engine/metrics.js';
-import type { Outbox } from '../engine/outbox.js';
-import type { Member } from '../engine/hub.js';
-import type { Logger } from '../logger.js';
-import type { Broker } from '../rooms/broker.js';
-import type { ConnectionLimits } from '../sessions/connection-limits.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
-import type { Door } from '../sessions/door.js';
 import { ExpiryQueue } from '../sessions/expiry-queue.js';
-import type { SessionIds } from '../sessions/session-ids.js';
-import type { Side } from '../sessions/side.js';
+import type { Side, SideParts } from '../sessions/side.js';
 import { Connection } from './connection.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { createWebSocketServer, takesSharedDeflate } from './ws-server.js';
-
-export interface WebSocketSideParts {
-  readonly options: Readonly<PlazaOptions>;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly broker: Broker;
-  readonly outbox: Outbox;
-  /** This side's live connections (a group of the node's session registry). */
-  readonly connections: Set<Connection>;
-  /** Shared by every side: a client's session id is unique whatever way it came. */
-  readonly sessionIds: SessionIds;
-  /** The caps per address and in total, shared by every side. */
-  readonly limits: ConnectionLimits;
-  /** The checks at the door, shared by every side. */
-  readonly door: Door;
-  clientAddress(request: IncomingMessage): string;
-  /** False while the server starts or shuts down: upgrades get 503. */
-  isAccepting(): boolean;
-  /** Told when a connection opens and closes (the application's connect and disconnect events). */
-  connected(member: Member): void;
-  disconnected(member: Member, code: number): void;
-}
-
-/** Connections sent their close frame per event-loop turn on shutdown, so a big server stays responsive. */
-const CLOSE_BATCH = 500;
+import { SHUTDOWN_CLOSE_BATCH } from '../bounds.js';
 
 /** How long peers that never answered the closing handshake get once they are cut off. */
 const TERMINATE_WAIT_MS = 1000;
@@ -60,8 +27,9 @@ async function until(done: () => boolean, ms: number): Promise<void> {
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-export function createWebSocketSide(parts: WebSocketSideParts): Side {
-  const { options, connections } = parts;
+export function createWebSocketSide(parts: SideParts): Side {
+  const { options } = parts;
+  const connections = parts.group<Connection>();
   // One timer for all token deadlines; holds only open connections with a token.
   const expiries = new ExpiryQueue<Connection>((connection) =>
     connection.close(CloseCode.TokenExpired, 'token expired: reconnect with a fresh token'),
@@ -95,8 +63,10 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
     wss = createWebSocketServer(options);
     heartbeat = startHeartbeat(connections, options.heartbeatMs);
     upgradeListener = createUpgradeHandler({
-      wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, door: parts.door,
-      clientAddress: parts.clientAddress, isAccepting: parts.isAccepting, onConnection, othersListen,
+      wss, options, logger: parts.logger, metrics: parts.metrics, limits: parts.limits, authFailures: parts.authFailures,
+      clientAddress: parts.clientAddress, readsAddressLater: parts.readsAddressLater, isAccepting: parts.isAccepting, onConnection, othersListen,
+      ...(parts.authenticate && { authenticate: parts.authenticate }),
+      ...(parts.tokens && { tokens: parts.tokens }),
     });
     target.on('upgrade', upgradeListener);
   }
@@ -107,7 +77,7 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
     let batch = 0;
     for (const connection of [...connections]) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
-      if (++batch % CLOSE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (++batch % SHUTDOWN_CLOSE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await until(() => connections.size === 0, graceMs);
     // Peers that never finished the closing handshake are cut off so shutdown stays bounded.
@@ -119,7 +89,13 @@ export function createWebSocketSide(parts: WebSocketSideParts): Side {
 
   return {
     name: 'websocket',
+    get size() {
+      return connections.size;
+    },
     attach,
     detach: (graceMs) => (detaching ??= closeAll(graceMs)),
+    keepAddresses() {
+      for (const connection of connections) void connection.remoteAddress;
+    },
   };
 }

@@ -1,15 +1,22 @@
+import { sameSecret } from '../access/secret.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { AuthFailureLimiter } from '../access/failure-limiter.js';
+import { TokenError, type Grant } from '../access/tokens.js';
+import { TokenCheckUnavailableError, type TokenVerifier } from '../access/token-verifier.js';
 import type { PlazaOptions } from '../config.js';
-import { hasTooManyHeaders, MAX_REQUEST_HEADERS } from '../access/http-server.js';
+import { hasTooManyHeaders } from '../access/http-server.js';
+import { MAX_REQUEST_HEADERS } from '../bounds.js';
 import { parseTarget } from '../access/request-target.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../engine/metrics.js';
 import type { Admission } from '../sessions/context.js';
 import type { ConnectionLimits } from '../sessions/connection-limits.js';
-import type { Door, Verdict } from '../sessions/door.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
+import { STATUS_ROOM } from '../../shared/room-name.js';
+import type { Authentication, Authenticator } from '../hooks/authenticate.js';
+import { LateAddress } from './late-address.js';
 
 /**
  * How long a socket accepted only to be closed with 4003 may take to answer the close frame
@@ -26,19 +33,37 @@ export interface UpgradeContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits: ConnectionLimits;
-  /** The checks every transport shares: origin, caps, key, authenticate hook, token. */
-  readonly door: Door;
+  /** The one limiter for wrong keys and tokens, shared with the HTTP side. */
+  readonly authFailures: AuthFailureLimiter;
   /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
   clientAddress(request: IncomingMessage): string;
+  /**
+   * True while something may read a client's address after its connection closed (info log
+   * lines, the application's hooks or client events): the door then reads it at once.
+   */
+  readsAddressLater(): boolean;
   /** False while the server shuts down: new upgrades get 503. */
   isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
+  /** The application's authenticate hook, when it set one. */
+  readonly authenticate?: Authenticator;
+  /** The token check, when tokens are required (--auth-secret, --auth-jwks-url, --auth-public-key). */
+  readonly tokens?: TokenVerifier;
   /**
    * True when something else also listens for upgrades on this server (Plaza attached to an
    * app's server): an upgrade off Plaza's path is then left untouched for it, not answered 404.
    */
   othersListen?(): boolean;
 }
+
+/** What the API key allows on a WebSocket when tokens are required: watching the status feed only. */
+const OPERATOR_GRANT: Grant = {
+  userId: 'operator',
+  name: 'operator',
+  mayJoin: (room) => room === STATUS_ROOM,
+  mayPublish: () => false,
+};
+
 
 /**
  * Answers a refused upgrade with a real HTTP response so that clients see why
@@ -77,6 +102,9 @@ function destroyOnError(this: Duplex): void {
 /** Returns the server's 'upgrade' listener: checks, then hands the socket to ws. */
 export function createUpgradeHandler(context: UpgradeContext) {
   const { options, metrics } = context;
+  const allowedOrigins = new Set(options.allowedOrigins);
+  /** A check at the door reads the address (per-address cap), or only the request has it (--trust-proxy). */
+  const needsAddress = (): boolean => context.limits.countsAddresses || options.trustProxy.length > 0 || context.readsAddressLater();
 
   function refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
     metrics.countIn(metrics.upgradeRejections, status);
@@ -84,10 +112,26 @@ export function createUpgradeHandler(context: UpgradeContext) {
   }
 
   /**
+   * A wrong or missing key or token: counted against the address (the one limiter every secret
+   * check shares), then refused. A plain upgrade gets HTTP 401. A plaza.v1 upgrade comes from
+   * Plaza's client, often in a browser, which cannot read the status of a refused WebSocket (it
+   * only sees 1006 and would retry for ever): it is accepted and closed at once with 4003 and the
+   * reason. That socket never becomes a Connection (no rooms, nothing read), counts against the
+   * connection caps while it exists, and is cut off if it does not answer within REFUSED_GRACE_MS.
+   */
+  function refuseCredential(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, offersV1: boolean, message: string): void {
+    context.authFailures.fail(ip);
+    metrics.authFailures++;
+    context.logger.warn('refused an upgrade without a valid key or token', { remote: ip });
+    if (!offersV1) return refuse(socket, 401, message);
+    closeUnauthorized(request, socket, head, ip, message);
+  }
+
+  /**
    * Closes a plaza.v1 socket at once with 4003 and `message`: a browser cannot read the status
-   * of a refused upgrade, and would only see 1006 and retry for ever. The socket never becomes
-   * a Connection (no rooms, nothing read), counts against the connection caps while it exists,
-   * and is cut off if it does not answer within REFUSED_GRACE_MS.
+   * of a refused upgrade, and would only see 1006. The socket never becomes a Connection (no
+   * rooms, nothing read), counts against the connection caps while it exists, and is cut off if
+   * it does not answer within REFUSED_GRACE_MS.
    */
   function closeUnauthorized(request: IncomingMessage, socket: Duplex, head: Buffer, ip: string, message: string): void {
     context.wss.handleUpgrade(request, socket, head, (ws) => {
@@ -103,21 +147,80 @@ export function createUpgradeHandler(context: UpgradeContext) {
     });
   }
 
-  /** What the door decided, answered on this socket (which may have gone meanwhile). */
-  function answer(request: IncomingMessage, socket: Duplex, head: Buffer, offersV1: boolean, verdict: Verdict): void {
+  /** Whom the application's authenticate hook said this is, and what follows from it. */
+  function afterAuthenticate(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, result: Authentication): void {
+    // The client may have given up, or the server begun to close, while the hook ran.
     if (socket.destroyed) return;
-    if (!('admit' in verdict)) {
-      // A wrong or missing credential: plaza.v1 clients (often browsers) get 4003 and the reason.
-      if (verdict.credential && offersV1) return closeUnauthorized(request, socket, head, context.clientAddress(request), verdict.message);
-      return refuse(socket, verdict.status, verdict.message, verdict.headers);
-    }
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
-    const admission = verdict.admit;
-    if (admission.grant && !offersV1 && !admission.grant.mayJoin(options.defaultRoom)) {
+    switch (result.kind) {
+      case 'identity':
+        return admit(request, socket, head, door, result.grant, result.data);
+      case 'pass':
+        return checkToken(request, socket, head, door);
+      case 'failed':
+        return refuse(socket, 503, `${result.code}: ${result.message}`, { 'Retry-After': '5' });
+      case 'refused':
+        context.logger.info('the authenticate hook refused an upgrade', { remote: door.ip, status: result.status });
+        if (result.status !== 401 && result.status !== 403) return refuse(socket, result.status, result.reason);
+        metrics.authFailures++;
+        if (door.offersV1) return closeUnauthorized(request, socket, head, door.ip, result.reason);
+        return refuse(socket, result.status, result.reason);
+    }
+  }
+
+  /**
+   * The token rule (--auth-secret, --auth-jwks-url, --auth-public-key): a valid token is required
+   * (the status page may come with the API key instead). An HS256 token is checked at once; one
+   * checked with a public key answers later, and the door looks again at the socket and the
+   * server's state before it admits.
+   */
+  function checkToken(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door): void {
+    const tokens = context.tokens;
+    if (!tokens) return admit(request, socket, head, door, undefined, undefined);
+    const token = door.target.searchParams.get('token');
+    // The status page carries the API key, not a token: it may watch, never talk.
+    if (!token && door.isOperator) return admit(request, socket, head, door, OPERATOR_GRANT, undefined);
+    if (!token) return refuseCredential(request, socket, head, door.ip, door.offersV1, 'a token is required: connect to /?token=<signed token>');
+    let verified: Grant | Promise<Grant>;
+    try {
+      verified = tokens.verify(token);
+    } catch (error) {
+      return refuseToken(request, socket, head, door, error);
+    }
+    if (!(verified instanceof Promise)) return admit(request, socket, head, door, verified, undefined);
+    verified.then(
+      (grant) => {
+        if (socket.destroyed) return;
+        if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
+        admit(request, socket, head, door, grant, undefined);
+      },
+      (error: unknown) => {
+        if (socket.destroyed) return;
+        try {
+          refuseToken(request, socket, head, door, error);
+        } catch (bug) {
+          context.logger.error('token check failed', { error: bug instanceof Error ? bug.stack : String(bug) });
+          refuse(socket, 500, 'the token could not be checked');
+        }
+      },
+    );
+  }
+
+  /** A refused token counts against the address; no keys yet is the provider's fault, not the client's. */
+  function refuseToken(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, error: unknown): void {
+    if (error instanceof TokenCheckUnavailableError) return refuse(socket, 503, error.message, { 'Retry-After': '5' });
+    if (!(error instanceof TokenError)) throw error;
+    refuseCredential(request, socket, head, door.ip, door.offersV1, error.message);
+  }
+
+  function admit(request: IncomingMessage, socket: Duplex, head: Buffer, door: Door, grant: Grant | undefined, data: unknown): void {
+    if (grant && !door.offersV1 && !grant.mayJoin(options.defaultRoom)) {
       return refuse(socket, 403, `you may not use the room plain clients use (${options.defaultRoom})`);
     }
     // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
-    context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, admission));
+    context.wss.handleUpgrade(request, socket, head, (ws) =>
+      context.onConnection(ws, socket, data === undefined ? { ip: door.ip, grant, isOperator: door.isOperator } : { ip: door.ip, grant, isOperator: door.isOperator, data }),
+    );
   }
 
   return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -129,19 +232,55 @@ export function createUpgradeHandler(context: UpgradeContext) {
     if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     if (!target || !ours) return refuse(socket, 404, `no WebSocket endpoint here; connect to ${options.path}`);
+    // Browsers always send Origin; other clients may omit it and could forge it anyway, so the
+    // allow-list is about stopping other web pages from using a visitor's browser.
+    const origin = request.headers.origin;
+    if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
+      return refuse(socket, 403, 'this origin may not connect; ask the operator to add it to --allowed-origins');
+    }
+    // Every secret on the URL is checked under the same limiter as the HTTP API's key.
+    const key = options.apiKey === '' ? null : target.searchParams.get('key');
+    if (key === null && !context.tokens && !context.authenticate && !needsAddress()) {
+      // Nothing to check that needs the address, and nobody to read it after the close: it is
+      // read from the socket if something asks while the connection lives (late-address.ts).
+      if (context.limits.refusal(undefined) === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
+      // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
+      return context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, new LateAddress(socket)));
+    }
+    const ip = context.clientAddress(request);
+    const limited = context.limits.refusal(ip);
+    if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
+    if (limited === 429) return refuse(socket, 429, 'too many connections from your address; close some first', { 'Retry-After': '10' });
+
     const offersV1 = (request.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === SUBPROTOCOL);
-    const verdict = context.door(request, {
-      token: target.searchParams.get('token'),
-      key: target.searchParams.get('key'),
-      missingToken: 'a token is required: connect to /?token=<signed token>',
-    });
-    if (!(verdict instanceof Promise)) return answer(request, socket, head, offersV1, verdict);
-    verdict.then(
-      (decided) => answer(request, socket, head, offersV1, decided),
+    // An address past the limiter is refused before any comparison: no guess is ever answered for free.
+    if (key !== null || context.tokens) {
+      const wait = context.authFailures.retryAfter(ip);
+      if (wait > 0) {
+        return refuse(socket, 429, `too many attempts with a wrong key or token; retry in ${wait} s`, { 'Retry-After': String(wait) });
+      }
+    }
+    if (key !== null && !sameSecret(key, options.apiKey)) {
+      return refuseCredential(request, socket, head, ip, offersV1, 'wrong API key in ?key=; leave it out or use the right one');
+    }
+    const door: Door = { ip, offersV1, isOperator: key !== null, target };
+    const authenticate = context.authenticate;
+    if (!authenticate) return checkToken(request, socket, head, door);
+    authenticate(request).then(
+      (result) => afterAuthenticate(request, socket, head, door, result),
       (error: unknown) => {
-        context.logger.error('upgrade failed at the door', { error: error instanceof Error ? error.stack : String(error) });
+        context.logger.error('upgrade failed after the authenticate hook', { error: error instanceof Error ? error.stack : String(error) });
         socket.destroy();
       },
     );
   };
+}
+
+/** What the checks at the door learned before the credentials. */
+interface Door {
+  ip: string;
+  offersV1: boolean;
+  /** The URL carried the right API key. */
+  isOperator: boolean;
+  target: URL;
 }

@@ -4,6 +4,7 @@
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
 import type { PlazaOptions } from '../config.js';
+import { MAX_MESSAGE_CHUNKS } from '../bounds.js';
 
 /**
  * After Plaza (or ws, for a protocol error) sends a close frame, the peer has this long to
@@ -13,8 +14,6 @@ import type { PlazaOptions } from '../config.js';
  */
 export const CLOSE_GRACE_MS = 2000;
 
-/** ws keeps at most this many TCP chunks of one unfinished message (its default is 256 Ki). */
-const MAX_BUFFERED_CHUNKS = 16 * 1024;
 
 /**
  * The subprotocol to answer with (RFC 6455 §4.2.2: one of those offered, or none). plaza.v1
@@ -70,7 +69,7 @@ export function createWebSocketServer(options: Pick<PlazaOptions, 'maxPayload' |
     clientTracking: false,
     // Explicit bounds against fragment floods (CVE-2026-48779): ws's defaults allow far more.
     maxFragments: options.maxFragments,
-    maxBufferedChunks: MAX_BUFFERED_CHUNKS,
+    maxBufferedChunks: MAX_MESSAGE_CHUNKS,
     closeTimeout: CLOSE_GRACE_MS,
     // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
     handleProtocols: selectProtocol,

@@ -18,8 +18,9 @@ import { HistoryStore } from '../../../src/server/rooms/history.js';
 import { createLocalNode } from '../../../src/server/rooms/local-node.js';
 import { REDIS_URL, skipWithoutRedis } from '../../helpers/cluster.js';
 import { Collector } from '../../helpers/members.js';
-import { eventually } from '../../helpers/plaza.js';
+
 import { RedisCluster } from '../../helpers/redis-cluster.js';
+import { until } from '../../helpers/wait.mjs';
 
 const HISTORY_SIZE = 4;
 
@@ -41,7 +42,7 @@ function builder(factory: BackplaneFactory, redis: () => string | undefined) {
       const backplane = factory({ local, history, options, logger: createLogger({ level: 'error', format: 'json' }) });
       built.push(backplane);
       await backplane.start();
-      await eventually(() => backplane.status.up, 10_000, 'the backplane up');
+      await until(() => backplane.status.up, 10_000, 'the backplane up');
       return { backplane, hub, history };
     },
     async closeAll(): Promise<void> {
@@ -149,6 +150,35 @@ function contract(name: string, factory: BackplaneFactory, redis: () => string |
       assert.equal(everything?.complete, false, 'offsets 1 to 3 were trimmed');
       const cut = await subject.backplane.history(room, 4, 2);
       assert.deepEqual(cut?.messages.map((json) => JSON.parse(json).offset), [5, 6]);
+    });
+
+    it('hands an ephemeral publish to the members of the moment on every node, outside the room\'s order (issue #22, item 8)', async () => {
+      const subject = await backplanes.build();
+      // On one server the room here is every member; a cluster has a second node to reach.
+      const other = redis() === undefined ? undefined : await backplanes.build();
+      const room = freshRoom('ephemeral');
+      const [here, there] = [new Collector('here'), new Collector('there')];
+      await join(subject, here, room);
+      if (other) await join(other, there, room);
+      const first = await subject.backplane.publish(draft(room, 'before'));
+      const delivered = await subject.backplane.publishEphemeral(draft(room, 'typing'));
+      assert.equal(delivered, 1);
+      const second = await subject.backplane.publish(draft(room, 'after'));
+      assert.equal(second.offset, first.offset + 1, 'the ephemeral publish took no offset');
+      assert.deepEqual(here.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
+      const ephemeral = here.envelopes[1]!;
+      assert.equal(ephemeral.offset, undefined);
+      assert.equal(ephemeral.epoch, undefined);
+      assert.equal(ephemeral.room, room);
+      if (other) {
+        await until(() => there.envelopes.length === 3, 10_000, 'the other node\'s member has all three');
+        assert.deepEqual(there.envelopes.map((e) => [e.type, e.data]), [['message', 'before'], ['ephemeral', 'typing'], ['message', 'after']]);
+        // Not taken for a gap: the other node's log went on from 'before' to 'after' without a re-read.
+        assert.equal(other.backplane.stats?.resets, 0);
+        assert.equal((await other.backplane.attach(room)).lastOffset, second.offset);
+      }
+      const page = await subject.backplane.history(room, 0, 10);
+      assert.deepEqual(page?.messages.map((json) => JSON.parse(json).data), ['before', 'after'], 'history keeps no ephemeral publish');
     });
 
     it('lists the members announced, with an exact count and the list cut at the limit', async () => {

@@ -20,7 +20,7 @@ import {
 } from '../../../src/server/rooms/backplane/redis-link.js';
 import { redactRedisUrl } from '../../../src/server/redis-target.js';
 import { REDIS_URL, skipWithoutRedis } from '../../helpers/cluster.js';
-import { eventually } from '../../helpers/plaza.js';
+import { until } from '../../helpers/wait.mjs';
 
 const TTL = 60_000;
 const PRESENCE_TTL = 15_000;
@@ -93,7 +93,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     const link = new RedisLink({ url: REDIS_URL, nodeId, historySize: options.historySize ?? 100, historyTtl: options.historyTtl ?? TTL, ...options }, events);
     links.push(link);
     await link.connect();
-    await eventually(() => link.ready && events.readies === 1, 5000, 'the link ready');
+    await until(() => link.ready && events.readies === 1, 5000, 'the link ready');
     return { link, events, nodeId };
   }
 
@@ -199,7 +199,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       await reader.subscribe(name);
       assert.equal(reader.channelCount, 1);
       for (let n = 1; n <= 5; n++) await publishOne(writer, name, parts(n, n === 5 ? { except: 'me', token: 'node-a.5', plain: 'b', dataJson: '"AAE="' } : {}));
-      await eventually(() => events.channel.length === 5, 5000, 'five channel messages');
+      await until(() => events.channel.length === 5, 5000, 'five channel messages');
       assert.deepEqual(events.channel.map((m) => m.kind === 'message' && m.offset), [1, 2, 3, 4, 5]);
       assert.deepEqual(events.channel[4], {
         kind: 'message', room: name, offset: 5, epoch: 'EPOCH-A', time: 1_700_000_000_005, plain: 'b', except: 'me', token: 'node-a.5',
@@ -217,7 +217,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       await reader.unsubscribe(left);
       await publishOne(writer, left, parts(1));
       await publishOne(writer, kept, parts(1));
-      await eventually(() => events.channel.length >= 1, 5000, 'the kept room');
+      await until(() => events.channel.length >= 1, 5000, 'the kept room');
       assert.deepEqual(events.channel.map((m) => m.room), [kept]);
     });
   });
@@ -303,7 +303,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       assert.equal(await admin.hget(nodeKey, name), null, 'no members here: the room leaves the node summary');
       // A marker after the second leave proves it published nothing (one connection keeps order).
       await publishOne(link, name, parts(1));
-      await eventually(() => events.channel.some((m) => m.kind === 'message'), 5000, 'the marker');
+      await until(() => events.channel.some((m) => m.kind === 'message'), 5000, 'the marker');
       assert.deepEqual(
         events.channel.map((m) => (m.kind === 'presence' ? [m.subject, m.json] : 'marker')),
         [['sess-a', '{"joined":1}'], ['sess-a', '{"left":0}'], 'marker'],
@@ -340,12 +340,12 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link: answerer, events } = await open();
       const request: ControlRequest = { id: unique('req'), from: nodeId, op: 'disconnect', session: unique('nobody'), reason: 'test' };
       assert.ok((await asker.control(request, PRESENCE_TTL)) >= 2, 'both links are subscribed');
-      await eventually(() => events.control.some((c) => c.id === request.id), 5000, 'the request');
+      await until(() => events.control.some((c) => c.id === request.id), 5000, 'the request');
       assert.deepEqual(events.control.find((c) => c.id === request.id), request);
       // What is not a Plaza reply on the reply channel is ignored.
       await admin.publish(`plaza:reply:${nodeId}`, 'not json');
       await answerer.reply(nodeId, request.id, 3);
-      await eventually(() => askerEvents.replies.length === 1, 5000, 'the reply');
+      await until(() => askerEvents.replies.length === 1, 5000, 'the reply');
       assert.deepEqual(askerEvents.replies, [{ id: request.id, count: 3 }]);
     });
   });
@@ -374,10 +374,10 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const name = room();
       await link.subscribe(name);
       await link.connect();
-      await eventually(() => events.readies === 1, 5000, 'ready');
+      await until(() => events.readies === 1, 5000, 'ready');
       const { link: writer } = await open();
       await publishOne(writer, name, parts(1));
-      await eventually(() => events.channel.length === 1, 5000, 'the message');
+      await until(() => events.channel.length === 1, 5000, 'the message');
     });
   });
 });

@@ -5,11 +5,11 @@
  * also uses it for island publishes while Redis is away, and rooms/reserved-rooms.ts for the
  * server's own rooms in every mode.
  */
-import { presenceEnvelope } from '../../engine/envelope.js';
+import { ephemeralEnvelope, presenceEnvelope } from '../../engine/envelope.js';
 import type { HistoryStore, RoomLog } from '../history.js';
 import { sequence } from './sequence.js';
 import type { Member, Room } from '../../engine/hub.js';
-import type { PublishWindow } from '../publish-window.js';
+import type { FirstAck, PublishWindow } from '../publish-window.js';
 import {
   BackplaneError,
   type Backplane,
@@ -28,6 +28,22 @@ const NOBODY: MemberList = Object.freeze({ members: [], count: 0, sessions: new 
 
 export function serverFull(): BackplaneError {
   return new BackplaneError('server_full', 'the server tracks as many rooms as it may (--max-rooms); try again later');
+}
+
+/** A publish whose id was withdrawn first: it is not published, now or later. */
+export function withdrawn(): BackplaneError {
+  return new BackplaneError('withdrawn', 'this publishId was withdrawn: it was not published, and will not be');
+}
+
+/** A publish whose id the window knows gets its first place instead of a new one, or a refusal once withdrawn. */
+export function repeatAnswer(first: FirstAck): Published {
+  if (first.withdrawn) throw withdrawn();
+  return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
+}
+
+/** Without a window nothing can be withdrawn: the server would promise what it cannot keep. */
+export function noWindow(): BackplaneError {
+  return new BackplaneError('bad_request', 'this server keeps no publish ids (--publish-id-window 0), so it cannot withdraw one');
 }
 
 export class LocalBackplane implements Backplane {
@@ -76,20 +92,24 @@ export class LocalBackplane implements Backplane {
 
   async publish(draft: Draft): Promise<Published> {
     // Looked up and remembered in the same synchronous step as the append: nothing can come between.
-    const first = draft.publishId === undefined ? undefined : this.window?.get(draft.room, draft.publishId);
-    if (first) {
-      this.window!.duplicates++;
-      // Its message was delivered here in the step that gave it its offset: nothing to wait for.
-      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
-    }
+    const first = this.window?.repeatOf(draft.room, draft.publishId);
+    // Its message was delivered here in the step that gave it its offset: nothing to wait for.
+    if (first) return repeatAnswer(first);
     const log = this.store.open(draft.room);
     if (!log) throw serverFull();
     log.ephemeral = this.settings.ephemeral;
     const published = sequence(this.node, this.store, log, draft);
-    if (draft.publishId !== undefined) {
-      this.window?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
-    }
+    this.window?.landed(draft.room, draft.publishId, { ...published, time: draft.time, fingerprint: draft.fingerprint });
     return published;
+  }
+
+  async publishEphemeral(draft: Draft): Promise<number> {
+    return deliverEphemeral(this.node, draft.room, ephemeralEnvelope(draft.roomJson, draft.time, draft.fromJson, draft.dataJson), draft.except);
+  }
+
+  async withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined> {
+    if (!this.window?.enabled) throw noWindow();
+    return this.window.withdraw(room, publishId, time);
   }
 
   async firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
@@ -123,6 +143,18 @@ export class LocalBackplane implements Backplane {
   async disconnect(selector: DisconnectSelector): Promise<number> {
     return this.node.disconnect(selector);
   }
+}
+
+/**
+ * Hands an ephemeral publish to the room's plaza.v1 members on this node, in the turn's order
+ * with its messages. Plain members never get one: they could not tell it from a message.
+ */
+export function deliverEphemeral(node: LocalNode, room: string, envelope: string, except: Member | string | undefined): number {
+  const here = node.hub.room(room);
+  if (!here) return 0;
+  let member = typeof except === 'string' ? undefined : except;
+  if (typeof except === 'string' && except !== '') for (const candidate of here.members) if (candidate.id === except) member = candidate;
+  return node.tell(here, envelope, member);
 }
 
 /** The members of a room on this node, cut at `limit`. */

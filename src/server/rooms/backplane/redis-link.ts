@@ -25,7 +25,7 @@
 import type { Cluster as ClusterClient, Redis as RedisClient, RedisOptions } from 'ioredis';
 import { parseRedisTarget, redactRedisUrl, type RedisTarget } from '../../redis-target.js';
 import type { PlainKind } from '../../engine/publication.js';
-import { FETCH_SCRIPT, PUBLISH_SCRIPT, RETIRE_SCRIPT } from './redis-scripts.js';
+import { FETCH_SCRIPT, PUBLISH_SCRIPT, RETIRE_SCRIPT, WITHDRAW_SCRIPT } from './redis-scripts.js';
 import { ShardedChannels } from './redis-shards.js';
 
 export interface RedisLinkOptions {
@@ -66,6 +66,8 @@ export interface Sequenced {
   offset: number;
   /** Set for a repeated publish id: the first publish's epoch and fingerprint; nothing was published now. */
   first?: { epoch: string; fingerprint: string };
+  /** The publish id was withdrawn (issue #22, item 3): nothing was published, and `offset` means nothing. */
+  withdrawn?: true;
 }
 
 /** A stored room message as read back from a stream: its parts and its offset. */
@@ -83,7 +85,9 @@ export interface RoomState {
 /** What travels on a room's channel. */
 export type ChannelMessage =
   | ({ kind: 'message'; room: string; epoch: string } & StreamEntry)
-  | { kind: 'presence'; room: string; subject: string; json: string };
+  | { kind: 'presence'; room: string; subject: string; json: string }
+  /** An ephemeral publish (issue #22, item 8): outside the room's order, never in its stream. */
+  | ({ kind: 'ephemeral'; room: string; node: string } & Omit<PublishParts, 'token'>);
 
 /** A request on the control channel, seen by every node. */
 export interface ControlRequest {
@@ -130,13 +134,21 @@ const replyChannel = (nodeId: string) => `plaza:reply:${nodeId}`;
 /** A node's mailbox: POSTs for its SSE streams, carried from other nodes, and their answers. */
 const mailChannel = (nodeId: string) => `plaza:sse:${nodeId}`;
 
-/** Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>` or `p <subject>\n<json>`. */
+/**
+ * Parses a room channel's text: `m <offset> <epoch> <time> <plain> <except> <token>\n<from>\n<data>`,
+ * `p <subject>\n<json>` or `e <node> <time> <plain> <except>\n<from>\n<data>` (ephemeral).
+ */
 export function parseChannelText(room: string, text: string): ChannelMessage | undefined {
   const first = text.indexOf('\n');
   if (first === -1) return undefined;
   const head = text.slice(0, first).split(' ');
   if (head[0] === 'p' && head.length === 2) return { kind: 'presence', room, subject: head[1]!, json: text.slice(first + 1) };
   const second = text.indexOf('\n', first + 1);
+  if (head[0] === 'e' && head.length === 5 && second !== -1) {
+    const [, node, time, plain, except] = head as [string, string, string, string, string];
+    if (plain !== 't' && plain !== 'b' && plain !== 'j') return undefined;
+    return { kind: 'ephemeral', room, node, time: Number(time), plain, except: except === '-' ? '' : except, fromJson: text.slice(first + 1, second), dataJson: text.slice(second + 1) };
+  }
   if (head[0] !== 'm' || head.length !== 7 || second === -1) return undefined;
   const [, offset, epoch, time, plain, except, token] = head as [string, string, string, string, string, string, string];
   if (plain !== 't' && plain !== 'b' && plain !== 'j') return undefined;
@@ -176,6 +188,7 @@ interface Scripts {
   plazaRetire(...args: Array<string | number>): Promise<number>;
   plazaPublish(...args: Array<string | number>): Promise<[string, number[], string[]]>;
   plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
+  plazaWithdraw(...args: Array<string | number>): Promise<string>;
 }
 /** Commands go to one Redis or to a cluster; on a cluster a multi or pipeline holds keys of one slot (see `many`). */
 type Commands = (RedisClient | ClusterClient) & Scripts;
@@ -308,6 +321,7 @@ export class RedisLink {
     command.defineCommand('plazaPublish', { numberOfKeys: 7, lua: PUBLISH_SCRIPT });
     command.defineCommand('plazaFetch', { numberOfKeys: 4, lua: FETCH_SCRIPT });
     command.defineCommand('plazaRetire', { numberOfKeys: 4, lua: RETIRE_SCRIPT });
+    command.defineCommand('plazaWithdraw', { numberOfKeys: 2, lua: WITHDRAW_SCRIPT });
     // Not awaited to completion: a server must start (and say "not ready") while Redis is away.
     command.connect().catch(() => undefined);
     this.subscriber?.connect().catch(() => undefined);
@@ -449,9 +463,23 @@ export class RedisLink {
       const repeat = repeats[i] ?? '';
       if (repeat === '') return { offset: Number(offset) };
       const space = repeat.indexOf(' ');
+      // A withdrawn id's entry is '- 0 <time>' (WITHDRAW_SCRIPT): the script reports it as a repeat of epoch '-'.
+      if (repeat.slice(1, space) === '-') return { offset: 0, withdrawn: true };
       return { offset: Number(offset), first: { epoch: repeat.slice(1, space), fingerprint: repeat.slice(space + 1) } };
     });
     return { epoch, sequenced };
+  }
+
+  /**
+   * Settles `publishId` in `room` (WITHDRAW_SCRIPT): its first place if it was published within
+   * the window, or else undefined, the id now recorded as withdrawn.
+   */
+  async withdraw(room: string, publishId: string, now: number): Promise<{ offset: number; epoch: string } | undefined> {
+    const k = roomKeys(room);
+    const kept = await this.redis.plazaWithdraw(k.ids, k.idq, publishId, now, this.options.publishIdWindow ?? 0, this.idTtl);
+    const match = /^(\S+) (\d+) /.exec(kept);
+    if (!match || match[1] === '-') return undefined;
+    return { epoch: match[1]!, offset: Number(match[2]) };
   }
 
   /** Where `publishId` landed in `room`, if its window still has it (a plain read; the publish script is the check). */
@@ -460,6 +488,11 @@ export class RedisLink {
     const match = kept ? /^(\S+) (\d+) (\d+) ?(.*)$/.exec(kept) : null;
     if (!match || Number(match[3]) <= now - this.idTtl) return undefined;
     return { epoch: match[1]!, offset: Number(match[2]), fingerprint: match[4]! };
+  }
+
+  /** Sends an ephemeral publish on the room's channel only: no offset, nothing stored (issue #22, item 8). */
+  async publishEphemeral(room: string, parts: Omit<PublishParts, 'token'>): Promise<void> {
+    await this.tellRoom(room, `e ${this.options.nodeId} ${parts.time} ${parts.plain} ${parts.except || '-'}\n${parts.fromJson}\n${parts.dataJson}`);
   }
 
   /** Sends a presence delta on the room's channel (after the room's records were written). */

@@ -120,6 +120,25 @@ return {epoch, offsets, repeats}
 `;
 
 /**
+ * Settles a publish id whose client gave up waiting (issue #22, item 3), atomically with the
+ * publish script's check: returns the id's entry if it was published within the window, or else
+ * records it as withdrawn (`- 0 <time>`, which the publish script then reports as a repeat of
+ * epoch '-': the node refuses that publish) and returns ''. Bounded like the publish script's
+ * window. KEYS: ids, idq. ARGV: publish id, now, window size, window ttl.
+ */
+export const WITHDRAW_SCRIPT = `
+local kept = redis.call('HGET', KEYS[1], ARGV[1])
+local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
+if keptTime and tonumber(keptTime) > tonumber(ARGV[2]) - tonumber(ARGV[4]) then return kept end
+redis.call('HSET', KEYS[1], ARGV[1], '- 0 ' .. ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+while redis.call('LLEN', KEYS[2]) > tonumber(ARGV[3]) do redis.call('HDEL', KEYS[1], redis.call('LPOP', KEYS[2])) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return ''
+`;
+
+/**
  * The room's epoch (created, with an empty history, when missing or of another lineage), last
  * offset and newest entries. KEYS: epoch, offset, stream, gen. ARGV: new epoch, ttl, count, check lineage.
  */

@@ -33,12 +33,12 @@
  * node stays up (no islands) and re-reads each room whose channel lapsed (onLapse).
  */
 import { randomBytes } from 'node:crypto';
-import { joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
+import { ephemeralEnvelope, joinedEnvelope, messageEnvelope } from '../../engine/envelope.js';
 import { newEpoch, type HistoryStore, type RoomLog } from '../history.js';
 import type { Member, Room } from '../../engine/hub.js';
 import type { Logger } from '../../logger.js';
 import { Publication, StoredPublication, plainKindOf, type Payload } from '../../engine/publication.js';
-import { LocalBackplane, localMembers, serverFull } from './local.js';
+import { deliverEphemeral, LocalBackplane, localMembers, noWindow, repeatAnswer, serverFull, withdrawn } from './local.js';
 import { sequence } from './sequence.js';
 import { ClusterDirectory } from './redis-directory.js';
 import { redactRedisUrl } from '../../redis-target.js';
@@ -149,6 +149,8 @@ export class RedisBackplane implements Backplane {
   private readonly mirrors = new Map<string, Mirror>();
   private readonly pendings = new Map<string, Pending>();
   private inflightBytes = 0;
+  /** Ephemeral publishes sent to Redis and not answered yet (counted against maxInflight). */
+  private ephemeralInflight = 0;
   private seq = 0;
   private rejected = 0;
   /** Repeated publish ids answered with their first place (for /metrics). */
@@ -244,7 +246,8 @@ export class RedisBackplane implements Backplane {
   }
 
   get publishIdCounts(): PublishIdCounts {
-    return { entries: this.options.localIds?.size ?? 0, duplicates: this.duplicates };
+    // Repeats answered by Redis, and by this node's own memory while Redis was away.
+    return { entries: this.options.localIds?.size ?? 0, duplicates: this.duplicates + (this.options.localIds?.duplicates ?? 0) };
   }
 
   // ---- rooms followed here --------------------------------------------------------------
@@ -334,8 +337,9 @@ export class RedisBackplane implements Backplane {
   }
 
   /** The script answered: the message has its place; wait for it to come by here. */
-  private onSequenced(pending: Pending, { offset, first }: Sequenced, epoch: string): void {
+  private onSequenced(pending: Pending, { offset, first, withdrawn: refused }: Sequenced, epoch: string): void {
     if (pending.settled) return; // its channel message was faster
+    if (refused) return this.fail(pending, withdrawn());
     pending.offset = offset;
     pending.epoch = first ? first.epoch : epoch;
     if (first) pending.repeat = { fingerprint: first.fingerprint };
@@ -353,9 +357,7 @@ export class RedisBackplane implements Backplane {
     pending.settled = true;
     this.release(pending);
     if (pending.repeat) this.duplicates++;
-    else if (pending.parts.publishId) {
-      this.options.localIds?.remember(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
-    }
+    else this.options.localIds?.landed(pending.room, pending.parts.publishId, { offset: pending.offset!, epoch: pending.epoch!, time: pending.parts.time, fingerprint: pending.parts.fingerprint });
     pending.resolve(pending.repeat
       ? { offset: pending.offset!, epoch: pending.epoch!, delivered: 0, duplicate: true, fingerprint: pending.repeat.fingerprint }
       : { offset: pending.offset!, epoch: pending.epoch!, delivered });
@@ -377,13 +379,10 @@ export class RedisBackplane implements Backplane {
   /** While Redis is away: sequenced here, under an island epoch, for this node's members only. */
   private islandPublish(mirror: Mirror, draft: Draft): Published {
     const ids = this.options.localIds;
-    const first = draft.publishId === undefined ? undefined : ids?.get(draft.room, draft.publishId);
-    if (first) {
-      this.duplicates++;
-      return { offset: first.offset, epoch: first.epoch, delivered: 0, duplicate: true, fingerprint: first.fingerprint };
-    }
+    const first = ids?.repeatOf(draft.room, draft.publishId);
+    if (first) return repeatAnswer(first);
     const published = this.islandSequence(mirror, draft);
-    if (draft.publishId !== undefined) ids?.remember(draft.room, draft.publishId, { offset: published.offset, epoch: published.epoch, time: draft.time, fingerprint: draft.fingerprint ?? '' });
+    ids?.landed(draft.room, draft.publishId, { ...published, time: draft.time, fingerprint: draft.fingerprint });
     return published;
   }
 
@@ -397,6 +396,50 @@ export class RedisBackplane implements Backplane {
     return sequence(this.node, this.store, mirror.log, draft);
   }
 
+  /**
+   * Members here first, then the channel for the other nodes (no script, no stream: outside the
+   * room's order). While Redis is away only this node's members can have it. Bounded with the
+   * publishes by --redis-max-inflight.
+   */
+  async publishEphemeral(draft: Draft): Promise<number> {
+    const envelope = ephemeralEnvelope(draft.roomJson, draft.time, draft.fromJson, draft.dataJson);
+    if (!this.link.ready) return deliverEphemeral(this.node, draft.room, envelope, draft.except);
+    if (this.pendings.size + this.ephemeralInflight >= this.options.maxInflight) {
+      this.rejected++;
+      throw unavailable('is falling behind (too many publishes on their way to Redis)');
+    }
+    const delivered = deliverEphemeral(this.node, draft.room, envelope, draft.except);
+    this.ephemeralInflight++;
+    try {
+      await this.link.publishEphemeral(draft.room, { time: draft.time, fromJson: draft.fromJson, dataJson: draft.dataJson, plain: plainKindOf(draft.payload), except: draft.except?.id ?? '' });
+    } catch (error) {
+      this.logger.debug('Redis did not take an ephemeral publish', { room: draft.room, error: (error as Error).message });
+      throw unavailable('did not take the ephemeral publish; members on this node got it, others may not have');
+    } finally {
+      this.ephemeralInflight--;
+    }
+    return delivered;
+  }
+
+  /**
+   * Settled in Redis, atomically with the publish script's check (WITHDRAW_SCRIPT); this node
+   * remembers a withdrawal too, so a copy retried here during a later outage is refused as well.
+   * While Redis is away it cannot be settled: 'unavailable', and the client asks again.
+   */
+  async withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined> {
+    if (!this.options.publishIdWindow) throw noWindow();
+    if (!this.link.ready) throw unavailable('is unreachable');
+    let first;
+    try {
+      first = await this.link.withdraw(room, publishId, time);
+    } catch (error) {
+      this.logger.warn('Redis did not settle a withdraw', { room, error: (error as Error).message });
+      throw unavailable('did not answer the withdraw');
+    }
+    if (!first) this.options.localIds?.withdraw(room, publishId, time);
+    return first;
+  }
+
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined> {
     if (!this.link.ready || !this.options.publishIdWindow) return Promise.resolve(undefined);
     return this.link.firstAck(room, publishId, Date.now());
@@ -407,6 +450,9 @@ export class RedisBackplane implements Backplane {
   private onChannel(message: ChannelMessage): void {
     const mirror = this.mirrors.get(message.room);
     if (!mirror) return;
+    // Outside the room's order: handed on at once, never held by a resync nor taken for a gap.
+    // The publishing node handed it to its own members already.
+    if (message.kind === 'ephemeral') return this.onEphemeral(mirror, message);
     if (!mirror.synced) {
       const bytes = message.kind === 'message' ? message.dataJson.length + message.fromJson.length : message.json.length;
       if (mirror.buffer.length >= (this.options.maxSyncBuffer ?? MAX_SYNC_BUFFER) || mirror.bufferBytes + bytes > MAX_SYNC_BUFFER_BYTES) {
@@ -436,6 +482,11 @@ export class RedisBackplane implements Backplane {
       return;
     }
     this.deliverEntry(mirror, message.epoch, message);
+  }
+
+  private onEphemeral(mirror: Mirror, message: ChannelMessage & { kind: 'ephemeral' }): void {
+    if (message.node === this.nodeId) return;
+    deliverEphemeral(this.node, mirror.room, ephemeralEnvelope(mirror.roomJson, message.time, message.fromJson, message.dataJson), message.except);
   }
 
   /** Keeps a sequenced message in the mirror and hands it to the members here. */

@@ -63,7 +63,8 @@ export interface Published {
   fingerprint?: string;
 }
 
-export type BackplaneErrorCode = 'server_full' | 'unavailable';
+/** `bad_request` only answers a withdraw where no window is kept (--publish-id-window 0). */
+export type BackplaneErrorCode = 'server_full' | 'unavailable' | 'withdrawn' | 'bad_request';
 
 /** Why a publish or attach could not be done; `code` is the error code clients see. */
 export class BackplaneError extends Error {
@@ -115,8 +116,11 @@ export interface LocalNode {
   readonly hub: Hub;
   /** Hands one message to the room's members here; returns how many got it. */
   deliver(room: Room, message: Outgoing, except: Member | undefined): number;
-  /** Hands an already encoded envelope to the room's plaza.v1 members (a catch-up or a reset). */
-  tell(room: Room, json: string): void;
+  /**
+   * Hands an already encoded envelope to the room's plaza.v1 members but `except` (a catch-up, a
+   * reset, an ephemeral publish), in the turn's order with its messages; returns how many got it.
+   */
+  tell(room: Room, json: string, except?: Member): number;
   /** Hands a presence delta to the room's watchers, except the member it is about. */
   presence(room: Room, json: string, subject: string | undefined): void;
   /** Closes this node's matching connections with 4001; returns how many. */
@@ -218,6 +222,21 @@ export interface Backplane extends BackplaneOperations, ClusterAdmin {
    * the append are one atomic step, so two nodes given the same id cannot both publish it.
    */
   publish(draft: Draft): Promise<Published>;
+  /**
+   * Hands `draft` to the room's members of this moment, on every node, outside the room's order
+   * (issue #22, item 8): no offset, no history, no journal, no publish id; a node that follows
+   * the room never takes it for a gap. Resolves with how many members here were handed it, once
+   * it is also on its way to the other nodes; rejects with BackplaneError('unavailable') when a
+   * cluster could not send it on (the members here have it then).
+   */
+  publishEphemeral(draft: Draft): Promise<number>;
+  /**
+   * Settles `publishId` in `room` (issue #22, item 3): resolves with its first place if it was
+   * published, or else records it as withdrawn, atomically with the check publish() makes, and
+   * resolves undefined; a publish of a withdrawn id then rejects with
+   * BackplaneError('withdrawn'). Rejects with 'unavailable' when that cannot be done now.
+   */
+  withdraw(room: string, publishId: string, time: number): Promise<{ offset: number; epoch: string } | undefined>;
   /** Where `publishId` landed in `room`, if the window still has it (a read; publish() is the atomic check). */
   firstAck(room: string, publishId: string): Promise<{ offset: number; epoch: string; fingerprint: string } | undefined>;
   /** Tells watchers, on every node, that `member` joined or left `room` (count: members here now). */
