@@ -391,7 +391,11 @@ function start(): void {
 
   function showStatus(value: Status): void {
     status.dataset.status = value;
-    status.textContent = (value == 'closed' && signInProblem) || STATUS_TEXT[value];
+    // Behind a proxy that lets no WebSocket through the page chats over server-sent events; say so.
+    // (`client` is unset when connect() threw.)
+    const transport = client?.transport ?? '';
+    status.textContent = (value == 'closed' && signInProblem) || STATUS_TEXT[value] + (value == 'open' && transport == 'sse' ? ' (server-sent events)' : '');
+    status.dataset.transport = transport;
     document.body.dataset.status = value;
   }
 
@@ -410,6 +414,7 @@ function start(): void {
   const where = client.url.replace(/\/$/, '');
   showStatus(client.status);
   client.on('status', showStatus);
+  client.on('transport', () => showStatus(client.status));
   client.on('welcome', ({ session, name }) => {
     if (token) {
       tokenName = name;

@@ -6,7 +6,7 @@
 import { SUBPROTOCOL, type Welcome } from '../shared/protocol.js';
 import { createEmitter } from './emitter.js';
 import { PlazaError, type ErrorCode } from './error.js';
-import { fail, resolveOptions, resolveUrl, type ClientOptions } from './options.js';
+import { fail, resolveOptions, resolveUrl, type ClientOptions, type TransportName } from './options.js';
 import type { JoinOptions, Room } from './room.js';
 import type { CloseInfo, Data } from './socket.js';
 import { createTransport, type Status, type Transport } from './transport.js';
@@ -38,6 +38,8 @@ export interface ClientEvents {
   close: [info: CloseInfo];
   /** `status` changed. */
   status: [status: Status];
+  /** `transport` changed: an attempt moved down `transports` (a failure or a stall), or the client moved back to the first one. */
+  transport: [transport: TransportName];
 }
 
 export interface PlazaClient {
@@ -45,6 +47,8 @@ export interface PlazaClient {
   readonly url: string;
   /** 'connecting' → 'open' ⇄ 'reconnecting' → 'closed'. */
   readonly status: Status;
+  /** The transport of the current connection or attempt: 'websocket' or 'sse' (options.transports). */
+  readonly transport: TransportName;
   /** With `rooms`: this connection's session id from the latest welcome (new on every reconnect). */
   readonly session: string | undefined;
   /**
@@ -90,7 +94,8 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
     : undefined;
   const needRooms = (what: string) => fail(`${what} needs connect(url, { rooms: true })`);
   const transport: Transport = createTransport(href, rooms ? { ...resolved, protocols: SUBPROTOCOL } : resolved, {
-    ...(v1 && { handshake: v1.handshake }),
+    // plaza.v1 answers a hello with a welcome: what a background probe of the first transport sends.
+    ...(v1 && { handshake: v1.handshake, probe: '{"type":"hello"}' }),
     open: () => events.emit('open'),
     message: (data) => (v1 ? v1.message(data) : events.emit('message', data)),
     close: (info) => {
@@ -103,11 +108,15 @@ export function connect(url?: string | URL, options?: ClientOptions): PlazaClien
       }
     },
     status: (status) => events.emit('status', status),
+    transport: (name) => events.emit('transport', name),
   });
   return {
     url: href,
     get status() {
       return transport.status;
+    },
+    get transport() {
+      return transport.name;
     },
     get session() {
       return v1?.session;

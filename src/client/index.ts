@@ -14,7 +14,7 @@
  */
 export { connect, type ClientEvents, type PlazaClient } from './client.js';
 export { PlazaError, type ErrorCode } from './error.js';
-export type { ClientOptions } from './options.js';
+export type { ClientOptions, TransportName } from './options.js';
 export type { EphemeralAck, EphemeralMeta, JoinOptions, MessageMeta, PublishAck, PublishOptions, Room, RoomEvents } from './room.js';
 export type { CloseInfo, Data, SocketLike, WebSocketConstructor } from './socket.js';
 export type { Status } from './transport.js';

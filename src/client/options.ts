@@ -1,6 +1,12 @@
 /** The client's options: documented once, defaulted once, validated once in connect(). */
 import type { WebSocketConstructor } from './socket.js';
 
+/**
+ * How the client reaches the server: 'websocket', or 'sse' (server-sent events down, POSTs up;
+ * PROTOCOL.md "Server-sent events"), for networks that pass plain HTTP and nothing else.
+ */
+export type TransportName = 'websocket' | 'sse';
+
 export interface ClientOptions {
   /**
    * The WebSocket implementation. Node 20 has no global one: pass `WebSocket` from the `ws`
@@ -62,7 +68,8 @@ export interface ClientOptions {
    */
   minUptime?: number;
   /**
-   * Abandon a connection attempt that has not opened after this many ms, and retry.
+   * Abandon a connection attempt that has not opened after this many ms, and retry. Over SSE
+   * also the longest wait for a POST's answer before the link is taken for dead.
    * 0 leaves it to the platform (which may wait minutes on a silent network).
    * @default 10000
    */
@@ -99,6 +106,31 @@ export interface ClientOptions {
    * @default undefined (no token)
    */
   token?: string | (() => string | Promise<string>);
+  /**
+   * The transports to try, in order of preference (docs/client.md, "Transports"). An attempt
+   * that fails, or stalls (`stallTimeout`), moves the next attempt to the next transport; the one
+   * that brought a welcome is kept for reconnects and remembered for the server's origin
+   * (localStorage, where there is one), so the next page load starts there. 'sse' speaks plaza.v1
+   * only, so it needs `rooms`.
+   * @default ['websocket', 'sse'] with rooms, ['websocket'] without
+   */
+  transports?: TransportName[];
+  /**
+   * With `rooms`: ms from a connection opening to the server's `welcome`. A link that opened and
+   * brings nothing (a proxy that accepts the upgrade and drops every frame, one that buffers an
+   * event stream) gives no error at all: past this it counts as failed, and the next attempt
+   * tries the next transport. 0: wait for `connectTimeout`/heartbeats only.
+   * @default 5000
+   */
+  stallTimeout?: number;
+  /**
+   * With `rooms`: ms after settling on a transport other than the first in `transports` before
+   * the first one is tried again, in the background; once it brings a welcome the client moves
+   * to it (resuming every room and re-sending unanswered publishes with their ids, so nothing is
+   * lost or repeated). Tried again this long after each failure. 0: never.
+   * @default 60000
+   */
+  upgradeDelay?: number;
 }
 
 export type ResolvedOptions = Required<Omit<ClientOptions, 'token'>> & Pick<ClientOptions, 'token'>;
@@ -116,6 +148,9 @@ const DEFAULTS = {
   maxQueue: 100,
   maxQueueBytes: 1 << 20,
   maxInflightBytes: 1 << 20,
+  transports: [],
+  stallTimeout: 5_000,
+  upgradeDelay: 60_000,
 } satisfies Omit<ResolvedOptions, 'WebSocket'>;
 
 /** setTimeout treats longer delays (and Infinity) as 1 ms, which would turn backoff into a busy loop. */
@@ -133,10 +168,17 @@ export function resolveOptions(options: ClientOptions = {}): ResolvedOptions {
     if (value !== undefined) Object.assign(resolved, { [key]: value });
   }
   const o = resolved as ResolvedOptions;
-  if (typeof o.WebSocket != 'function') {
-    fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws')");
+  const list = o.transports;
+  if (!Array.isArray(list) || new Set(list).size != list.length || list.some((t) => t != 'websocket' && t != 'sse')) {
+    fail(`options.transports must list 'websocket' and/or 'sse', each once, got ${JSON.stringify(list)}`);
   }
-  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout', 'publishTimeout', 'maxQueueBytes', 'maxInflightBytes'] as const) {
+  if (!list.length) o.transports = o.rooms ? ['websocket', 'sse'] : ['websocket'];
+  if (!o.rooms && list.includes('sse')) fail("options.transports: 'sse' speaks plaza.v1 only; it needs options.rooms: true");
+  // A page behind a proxy that refuses WebSockets may have no use for a WebSocket class at all.
+  if (typeof o.WebSocket != 'function' && o.transports.includes('websocket')) {
+    fail("no WebSocket implementation here; pass one as options.WebSocket (on Node 20: import { WebSocket } from 'ws'), or transports: ['sse']");
+  }
+  for (const key of ['minDelay', 'maxDelay', 'minUptime', 'connectTimeout', 'maxQueue', 'ackTimeout', 'publishTimeout', 'maxQueueBytes', 'maxInflightBytes', 'stallTimeout', 'upgradeDelay'] as const) {
     const value = o[key];
     if (!(typeof value == 'number' && value >= 0 && value <= MAX_TIMER)) {
       fail(`options.${key} must be a number of ${key == 'maxQueue' ? 'messages' : key.endsWith('s') ? 'bytes' : 'milliseconds'} from 0 to ${MAX_TIMER}, got ${String(value)}`);

@@ -264,7 +264,7 @@ export function createV1(options: ResolvedOptions, transport: () => Transport, e
       case 'welcome':
         session = m.session;
         maxPayload = m.limits?.maxPayload ?? 0;
-        transport().watch(m.heartbeat * SILENCE_FACTOR || 0);
+        transport().ready(m.heartbeat * SILENCE_FACTOR || 0);
         events.welcome(m);
         break;
       case 'notice':

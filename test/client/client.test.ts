@@ -424,6 +424,12 @@ describe('client', () => {
       assert.equal(o.maxQueueBytes, 1048576);
       assert.equal(o.maxInflightBytes, 1048576);
       assert.deepEqual(o.protocols, []);
+      assert.equal(o.stallTimeout, 5000);
+      assert.equal(o.upgradeDelay, 60_000);
+      // SSE speaks plaza.v1: only the rooms client falls back to it by default.
+      assert.deepEqual(o.transports, ['websocket']);
+      assert.deepEqual(resolveOptions({ WebSocket, rooms: true }).transports, ['websocket', 'sse']);
+      assert.deepEqual(resolveOptions({ rooms: true, transports: ['sse'] }).transports, ['sse'], 'no WebSocket class needed for SSE alone');
     });
 
     it('throws a TypeError that names the option to fix', () => {
@@ -441,6 +447,12 @@ describe('client', () => {
         [{ WebSocket: 'ws' as never }, /options\.WebSocket/],
         [{ token: '' }, /options\.token must be a non-empty string or a function/],
         [{ token: 42 as never }, /options\.token must be a non-empty string or a function/],
+        [{ rooms: true, transports: ['websocket', 'polling' as never] }, /options\.transports must list 'websocket' and\/or 'sse', each once/],
+        [{ rooms: true, transports: ['sse', 'sse'] }, /each once/],
+        [{ rooms: true, transports: 'sse' as never }, /options\.transports must list/],
+        [{ transports: ['sse'] }, /'sse' speaks plaza\.v1 only; it needs options\.rooms: true/],
+        [{ rooms: true, stallTimeout: -5 }, /options\.stallTimeout must be a number of milliseconds/],
+        [{ rooms: true, upgradeDelay: Number.NaN }, /options\.upgradeDelay/],
       ];
       for (const [options, message] of bad) {
         assert.throws(() => connect('ws://127.0.0.1:1/', { WebSocket, ...options }), { name: 'TypeError', message });

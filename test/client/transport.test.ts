@@ -266,7 +266,7 @@ describe('transport', { timeout: 10_000 }, () => {
       t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
       const s = setup({ minDelay: 10, maxDelay: 10 });
       s.socket(0).open();
-      s.transport.watch(250);
+      s.transport.ready(250);
       for (let i = 0; i < 10; i++) {
         t.mock.timers.tick(200);
         s.socket(0).receive('beat');
@@ -287,7 +287,7 @@ describe('transport', { timeout: 10_000 }, () => {
       t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
       const s = setup();
       s.socket(0).open();
-      s.transport.watch(0);
+      s.transport.ready(0);
       t.mock.timers.tick(3_600_000);
       assert.deepEqual(s.closes, []);
       s.transport.close();

@@ -15,7 +15,9 @@ const clients = new Set<PlazaClient>();
 
 function start(options: ClientOptions = {}) {
   const { WebSocket, sockets } = fakeWebSocket();
-  const client = connect('ws://plaza.test/', { WebSocket, rooms: true, minDelay: 1, maxDelay: 1, ...options });
+  // WebSocket only: a fake socket dropped before its welcome would otherwise send the next
+  // attempt down the ladder to a real event stream (the ladder is tested through the real path).
+  const client = connect('ws://plaza.test/', { WebSocket, rooms: true, transports: ['websocket'], minDelay: 1, maxDelay: 1, ...options });
   clients.add(client);
   const socket = (i = sockets.length - 1): FakeSocket => {
     assert.ok(sockets[i], `socket ${i} exists`);

@@ -20,8 +20,11 @@ import { until } from '../helpers/wait.mjs';
 
 const PAGE = pathToFileURL(join(PUBLIC_DIR, 'index.html')).href;
 const SECRET = 'file-page-test-secret-0123456789abcdef';
-/** Chromium logs every refused or failed WebSocket attempt itself; a page cannot silence that. */
-const CHROMIUM_SOCKET_NOISE = /^console: WebSocket connection to '.*' failed: /;
+/**
+ * Chromium logs every refused or failed WebSocket attempt itself, and every refused event stream
+ * the client falls back to between them; a page cannot silence that.
+ */
+const CHROMIUM_SOCKET_NOISE = /^console: (WebSocket connection to '.*' failed: |Failed to load resource: net::ERR_CONNECTION_REFUSED$)/;
 
 /** A TCP port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

@@ -36,10 +36,19 @@ import { sleep } from './wait.mjs';
 
 export { sleep };
 
+/** What stands between a member and its server: a TCP proxy by default, or an HTTP proxy (http-proxy.ts). */
+export interface Link {
+  readonly url: string;
+  /** Where new connections go. */
+  targetPort: number;
+  cut(): void;
+  close(): Promise<void>;
+}
+
 interface Member {
   readonly name: string;
   readonly client: Client.PlazaClient;
-  readonly proxy: TcpProxy;
+  readonly proxy: Link;
   readonly rooms: Map<string, Client.Room>;
   seq: number;
 }
@@ -52,6 +61,10 @@ export interface WorkloadOptions {
   rooms: string[];
   /** Mean ms between one member's publishes. */
   publishEvery: number;
+  /** Options of member `i`'s client on top of the workload's (e.g. `transports: ['sse']`). */
+  client?: (member: number) => Client.ClientOptions;
+  /** Member `i`'s link to `port`; default: a TcpProxy. */
+  link?: (port: number, member: number) => Promise<Link>;
 }
 
 export class Workload {
@@ -76,9 +89,10 @@ export class Workload {
   /** Connects every member through its own proxy and joins every room. */
   async start(): Promise<void> {
     for (let i = 0; i < this.options.members; i++) {
-      const proxy = await TcpProxy.start(this.options.ports[i % this.options.ports.length]!);
+      const port = this.options.ports[i % this.options.ports.length]!;
+      const proxy = await (this.options.link ?? TcpProxy.start)(port, i);
       const name = `m${i}`;
-      const client = await connectBuilt(proxy.url, { name, minDelay: 20, maxDelay: 300, minUptime: 500, ackTimeout: 8000, connectTimeout: 3000 });
+      const client = await connectBuilt(proxy.url, { name, minDelay: 20, maxDelay: 300, minUptime: 500, ackTimeout: 8000, connectTimeout: 3000, ...this.options.client?.(i) });
       const member: Member = { name, client, proxy, rooms: new Map(), seq: 0 };
       for (const room of this.options.rooms) {
         const joined = client.join(room);
@@ -132,6 +146,11 @@ export class Workload {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
+  }
+
+  /** Every member's client, in member order. */
+  get clients(): Client.PlazaClient[] {
+    return this.members.map((m) => m.client);
   }
 
   /** Cuts one member's link at random (the client reconnects and resumes by itself). */
@@ -190,7 +209,12 @@ export class Workload {
           if (!ack) continue;
           this.checker.published({ client: 'probe', room: name, data: marker, seq: attempt + 1, excludeSelf: false, ack: { epoch: ack.epoch, offset: ack.offset } });
           const at = ack;
-          const reached = () => this.members.every((m) => m.rooms.get(name)!.position?.offset === at.offset && m.rooms.get(name)!.position?.epoch === at.epoch);
+          // At the marker or past it: a publish still being re-sent when the workload stopped may land after it.
+          const reached = () =>
+            this.members.every((m) => {
+              const position = m.rooms.get(name)!.position;
+              return position?.epoch === at.epoch && position.offset >= at.offset;
+            });
           // An island epoch the room then left (PROTOCOL.md: island messages never enter cluster
           // history): the probe itself is moved on with a reset, and only a marker published
           // into the room as it is now can mark its end.
