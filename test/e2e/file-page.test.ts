@@ -240,9 +240,10 @@ describe('the chat page opened from disk', { skip: skipWithoutChromium(), timeou
       await refused.page.locator('#problem').waitFor();
       assert.match((await refused.page.locator('#problem').textContent()) ?? '', /^This server needs a sign-in token, and refused the one this page had\. It said: “token has expired”\./);
 
-      const expiring = await open(`${PAGE}${server}#token=${token({ exp: Math.floor(Date.now() / 1000) + 2 })}`);
+      // Long enough to connect with on a busy machine (the suite runs two files at once), short enough to watch it pass.
+      const expiring = await open(`${PAGE}${server}#token=${token({ exp: Math.floor(Date.now() / 1000) + 5 })}`);
       await expiring.page.locator('#status[data-status="open"]').waitFor();
-      await expiring.page.locator('#problem').waitFor({ timeout: 5000 });
+      await expiring.page.locator('#problem').waitFor({ timeout: 8000 });
       assert.match((await expiring.page.locator('#problem').textContent()) ?? '', /^Your sign-in token has expired\./);
       assert.equal(await expiring.page.locator('#status').textContent(), 'Sign-in expired');
       assert.deepEqual([...refused.errors, ...expiring.errors], []);
