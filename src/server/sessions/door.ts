@@ -62,7 +62,8 @@ export interface Knock {
 }
 
 /** What the API key allows when tokens are required: watching the status feed only. */
-const OPERATOR_GRANT: Grant = {
+/** What the API key allows where tokens are required: watching the status feed only (both sides' doors). */
+export const OPERATOR_GRANT: Grant = {
   userId: 'operator',
   name: 'operator',
   mayJoin: (room) => room === STATUS_ROOM,

@@ -2,20 +2,15 @@ import { sameSecret } from '../access/secret.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { AuthFailureLimiter } from '../access/failure-limiter.js';
 import { TokenError, type Grant } from '../access/tokens.js';
-import { TokenCheckUnavailableError, type TokenVerifier } from '../access/token-verifier.js';
-import type { PlazaOptions } from '../config.js';
+import { TokenCheckUnavailableError } from '../access/token-verifier.js';
 import { hasTooManyHeaders } from '../access/http-server.js';
 import { MAX_REQUEST_HEADERS } from '../bounds.js';
 import { parseTarget } from '../access/request-target.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../engine/metrics.js';
 import type { Admission } from '../sessions/context.js';
-import type { ConnectionLimits } from '../sessions/connection-limits.js';
+import { OPERATOR_GRANT, type DoorContext } from '../sessions/door.js';
 import { CloseCode, SUBPROTOCOL } from '../../shared/protocol.js';
-import { STATUS_ROOM } from '../../shared/room-name.js';
-import type { Authentication, Authenticator } from '../hooks/authenticate.js';
+import type { Authentication } from '../hooks/authenticate.js';
 import { LateAddress } from './late-address.js';
 
 /**
@@ -27,43 +22,21 @@ export const REFUSED_GRACE_MS = 1000;
 /** A close reason must fit a control frame: 125 bytes minus the 2-byte code (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
 
-export interface UpgradeContext {
+/** The door's parts (sessions/door.ts) and what a WebSocket upgrade needs besides. */
+export interface UpgradeContext extends DoorContext {
   readonly wss: WebSocketServer;
-  readonly options: Readonly<PlazaOptions>;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly limits: ConnectionLimits;
-  /** The one limiter for wrong keys and tokens, shared with the HTTP side. */
-  readonly authFailures: AuthFailureLimiter;
-  /** The client's address: the TCP peer, or what a --trust-proxy proxy reports. */
-  clientAddress(request: IncomingMessage): string;
   /**
    * True while something may read a client's address after its connection closed (info log
    * lines, the application's hooks or client events): the door then reads it at once.
    */
   readsAddressLater(): boolean;
-  /** False while the server shuts down: new upgrades get 503. */
-  isAccepting(): boolean;
   onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void;
-  /** The application's authenticate hook, when it set one. */
-  readonly authenticate?: Authenticator;
-  /** The token check, when tokens are required (--auth-secret, --auth-jwks-url, --auth-public-key). */
-  readonly tokens?: TokenVerifier;
   /**
    * True when something else also listens for upgrades on this server (Plaza attached to an
    * app's server): an upgrade off Plaza's path is then left untouched for it, not answered 404.
    */
   othersListen?(): boolean;
 }
-
-/** What the API key allows on a WebSocket when tokens are required: watching the status feed only. */
-const OPERATOR_GRANT: Grant = {
-  userId: 'operator',
-  name: 'operator',
-  mayJoin: (room) => room === STATUS_ROOM,
-  mayPublish: () => false,
-};
-
 
 /**
  * Answers a refused upgrade with a real HTTP response so that clients see why
