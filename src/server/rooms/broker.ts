@@ -182,16 +182,7 @@ export class Broker {
    * have been handed the message; rejects with a BackplaneError (`server_full`, `unavailable`).
    */
   async publish(name: string, payload: Payload, from: Publisher, except?: Member, once?: PublishOnce): Promise<Published> {
-    const draft: Draft = {
-      room: name,
-      roomJson: this.encodedRoom(name),
-      fromJson: from.fromJson,
-      dataJson: dataJsonOf(payload),
-      payload,
-      time: Date.now(),
-      except,
-      ...(once && { publishId: once.publishId, fingerprint: once.fingerprint }),
-    };
+    const draft = this.draftOf(name, payload, from, except, once);
     const published = await this.backplane.publish(draft);
     // A repeated publish id: the first one was counted and told to the application, once.
     if (published.duplicate) return published;
@@ -208,7 +199,12 @@ export class Broker {
    */
   publishEphemeral(name: string, payload: Payload, from: Publisher, except?: Member): Promise<number> {
     this.metrics.ephemeral++;
-    return this.backplane.publishEphemeral({
+    return this.backplane.publishEphemeral(this.draftOf(name, payload, from, except));
+  }
+
+  /** A message as the backplane takes it: stored (with its publish id, if any) or ephemeral. */
+  private draftOf(name: string, payload: Payload, from: Publisher, except: Member | undefined, once?: PublishOnce): Draft {
+    return {
       room: name,
       roomJson: this.encodedRoom(name),
       fromJson: from.fromJson,
@@ -216,7 +212,8 @@ export class Broker {
       payload,
       time: Date.now(),
       except,
-    });
+      ...(once && { publishId: once.publishId, fingerprint: once.fingerprint }),
+    };
   }
 
   /** Settles `publishId` in `name` (Backplane.withdraw): its first place, or undefined once withdrawn. */
