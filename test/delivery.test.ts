@@ -15,25 +15,14 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { PrivateRedis, skipWithoutRedis, spawnPlaza, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { startPlaza } from './helpers/plaza.js';
-import { seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
+import { exercise as exerciseWorkload, seedFromEnv, sleep, soakMs, Workload } from './helpers/workload.js';
 import { untilReady } from './helpers/processes.mjs';
 
 const ROOMS = ['alpha', 'beta'];
 
-/** Runs `faults` while the workload publishes, then settles and checks; prints the seed on failure. */
+/** The shared run (helpers/workload.ts), and ephemeral publishes mixed in reached someone. */
 async function exercise(t: TestContext, workload: Workload, seed: number, probeUrl: string, faults: () => Promise<void>): Promise<void> {
-  await workload.start();
-  workload.run();
-  try {
-    await faults();
-  } finally {
-    await workload.stop();
-  }
-  await workload.settle(probeUrl);
-  workload.checker.assertClean(seed);
-  assert.ok(workload.acked > 50, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
-  assert.ok(workload.checker.deliveries > workload.acked, `seed ${seed}: ${workload.checker.deliveries} deliveries`);
-  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets, ${workload.ephemeral} ephemeral publishes seen ${workload.checker.ephemerals} times`);
+  await exerciseWorkload(t, workload, seed, probeUrl, faults);
   assert.ok(workload.checker.ephemerals > 0, `seed ${seed}: no ephemeral publish reached anyone`);
 }
 

@@ -12,11 +12,11 @@
  * stretches the fault phase for a manual soak run.
  */
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { REDIS_URL, skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { HttpProxy, type UpgradeMode } from './helpers/http-proxy.js';
 import { startPlaza } from './helpers/plaza.js';
-import { seedFromEnv, sleep, soakMs, Workload, type Link } from './helpers/workload.js';
+import { exercise, seedFromEnv, sleep, soakMs, Workload, type Link } from './helpers/workload.js';
 
 /** An HTTP proxy as a member's link in the workload. */
 function link(proxy: HttpProxy): Link {
@@ -35,21 +35,6 @@ function link(proxy: HttpProxy): Link {
 
 const ROOMS = ['alpha', 'beta'];
 
-/** Runs `faults` while the workload publishes, then settles and checks; prints the seed on failure. */
-async function exercise(t: TestContext, workload: Workload, seed: number, probeUrl: string, faults: () => Promise<void>): Promise<void> {
-  await workload.start();
-  workload.run();
-  try {
-    await faults();
-  } finally {
-    await workload.stop();
-  }
-  await workload.settle(probeUrl);
-  workload.checker.assertClean(seed);
-  assert.ok(workload.acked > 50, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
-  assert.ok(workload.checker.deliveries > workload.acked, `seed ${seed}: ${workload.checker.deliveries} deliveries`);
-  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets`);
-}
 
 describe('the delivery promise over server-sent events, through Plaza\'s own client', { timeout: 120_000 }, () => {
   it('one server: every member on SSE, links cut at random', async (t) => {

@@ -4,6 +4,8 @@
  * excludeSelf. Everything each Room emits and every publish's outcome go to a DeliveryChecker.
  * The same seed gives the same choices (which client, which room, when to cut).
  */
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { DeliveryChecker, type PublishRecord } from './delivery-checker.js';
 import { connectBuilt, type Client } from './plaza-client.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -245,4 +247,20 @@ export function firstJoin(room: Client.Room): Promise<void> {
     });
     room.on('error', reject);
   });
+}
+
+/** Runs `faults` while the workload publishes, then settles and checks; prints the seed on failure. */
+export async function exercise(t: TestContext, workload: Workload, seed: number, probeUrl: string, faults: () => Promise<void>): Promise<void> {
+  await workload.start();
+  workload.run();
+  try {
+    await faults();
+  } finally {
+    await workload.stop();
+  }
+  await workload.settle(probeUrl);
+  workload.checker.assertClean(seed);
+  assert.ok(workload.acked > 50, `seed ${seed}: only ${workload.acked} of ${workload.published} publishes were acked`);
+  assert.ok(workload.checker.deliveries > workload.acked, `seed ${seed}: ${workload.checker.deliveries} deliveries`);
+  t.diagnostic(`seed ${seed}: ${workload.published} published, ${workload.acked} acked, ${workload.checker.deliveries} deliveries, ${workload.checker.resets} resets, ${workload.ephemeral} ephemeral publishes seen ${workload.checker.ephemerals} times`);
 }
