@@ -149,7 +149,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const later = now + 61_000;
       assert.equal(await link.firstAck(name, 'random-200', later), undefined);
       for (let n = 201; n <= 203; n++) await publishOne(link, name, parts(n, { time: later, publishId: `late-${n}` }));
-      // Each publish sweeps up to 8 aged ids: three took the twenty old ones away.
+      // Each script call (a batch) sweeps up to 8 aged ids: three took the twenty old ones away.
       assert.equal(await admin.hlen(keys.ids), 3);
       assert.equal(await admin.llen(keys.idq), 3);
       assert.ok((await admin.pttl(keys.ids)) <= 60_000);

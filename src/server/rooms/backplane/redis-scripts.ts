@@ -96,19 +96,28 @@ for i = 8, #ARGV, 8 do
   repeats[#repeats + 1] = ''
   if id ~= '' and windowSize > 0 then
     redis.call('HSET', KEYS[6], id, epoch .. ' ' .. offset .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 7])
-    redis.call('RPUSH', KEYS[7], id)
-    while redis.call('LLEN', KEYS[7]) > windowSize do redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7])) end
-    -- By age, from the oldest end; a few per publish keep the script short and the window bounded.
-    for _ = 1, 8 do
-      local oldest = redis.call('LINDEX', KEYS[7], 0)
-      if not oldest then break end
-      local kept = redis.call('HGET', KEYS[6], oldest)
-      local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
-      if keptTime and tonumber(keptTime) > tonumber(ARGV[i]) - windowTtl then break end
-      redis.call('LPOP', KEYS[7])
-      if keptTime then redis.call('HDEL', KEYS[6], oldest) end
+    -- RPUSH answers the list's length: no LLEN per publish.
+    local queued = redis.call('RPUSH', KEYS[7], id)
+    while queued > windowSize do
+      redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7]))
+      queued = queued - 1
     end
   end
+  end
+end
+if withIds then
+  -- By age, from the oldest end, once per batch rather than per message: a few ids per call keep
+  -- the script short, the count bound above keeps the window bounded meanwhile, and a read
+  -- ignores an id past its age anyway.
+  local now = tonumber(ARGV[#ARGV - 7])
+  for _ = 1, 8 do
+    local oldest = redis.call('LINDEX', KEYS[7], 0)
+    if not oldest then break end
+    local kept = redis.call('HGET', KEYS[6], oldest)
+    local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
+    if keptTime and tonumber(keptTime) > now - windowTtl then break end
+    redis.call('LPOP', KEYS[7])
+    if keptTime then redis.call('HDEL', KEYS[6], oldest) end
   end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
