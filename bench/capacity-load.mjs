@@ -25,14 +25,17 @@ const commands = {
   /**
    * Room r gets `perRoom` members: member j on ports[(r + j) % ports.length], so a room spreads
    * over min(perRoom, nodes) nodes; its publisher (also a member) is on ports[r % ports.length].
+   * With `placement` every connection's URL names its room as `?placement=<room>`, for a load
+   * balancer in front that hashes on it (docs/placement/haproxy.cfg; the placement bench).
    */
-  async connect({ ports, rooms, perRoom }) {
+  async connect({ ports, rooms, perRoom, placement = false }) {
     const start = nowMs();
-    publishers = rooms.map((room, r) => new Publisher({ port: ports[r % ports.length], flavour: 'v1', room, sink }));
+    const query = (room) => (placement ? `?placement=${encodeURIComponent(room)}` : '');
+    publishers = rooms.map((room, r) => new Publisher({ port: ports[r % ports.length], flavour: 'v1', room, sink, query: query(room) }));
     await open(publishers);
     const list = [];
     rooms.forEach((room, r) => {
-      for (let j = 1; j <= perRoom; j++) list.push(new Subscriber({ port: ports[(r + j) % ports.length], flavour: 'v1', room, probe: false, sink }));
+      for (let j = 1; j <= perRoom; j++) list.push(new Subscriber({ port: ports[(r + j) % ports.length], flavour: 'v1', room, probe: false, sink, query: query(room) }));
     });
     await open(list);
     members = list;

@@ -21,17 +21,17 @@
  * CPU is read from /proc (the scheduler's ns account), per process; the load generator runs
  * in a child of its own. Everything binds 127.0.0.1. Needs redis-server and redis-cli.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forkLoad } from './load-child.mjs';
 import { readCpu, rssKiB } from './proc.mjs';
 import { killAll, startProcess, stopProcess } from './servers.mjs';
 import { onFreePort, startRedisProcess, untilReady } from '../test/helpers/processes.mjs';
 import { sleep } from '../test/helpers/wait.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 const args = process.argv.slice(2);
@@ -119,27 +119,6 @@ async function startNodes(n, redisUrl) {
   }
   for (const node of nodes) await untilReady(`http://127.0.0.1:${node.port}`);
   return nodes;
-}
-
-function forkLoad() {
-  const child = fork(`${here}capacity-load.mjs`, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const pending = new Map();
-  let next = 0;
-  child.on('message', ({ id, result, error }) => {
-    const call = pending.get(id);
-    pending.delete(id);
-    if (error) call?.reject(new Error(error));
-    else call?.resolve(result);
-  });
-  return {
-    pid: child.pid,
-    call: (cmd, payload = {}) => new Promise((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      child.send({ id, cmd, args: payload });
-    }),
-    exit: () => child.kill(),
-  };
 }
 
 // ---- readings ----------------------------------------------------------------------------
