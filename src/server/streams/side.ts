@@ -24,6 +24,7 @@ import { readOpening, type Opening } from './opening.js';
 import { bearerOf, readPost, type Post } from './post.js';
 import { Relay, type CarriedPost, type RelayAnswer } from './relay.js';
 import { Stream } from './stream.js';
+import { takeSocket } from './takeover.js';
 
 /** How long a browser's EventSource waits before it reconnects by itself. */
 const RETRY_MS = 2000;
@@ -117,7 +118,8 @@ export function createStreamSide(shared: SideParts, mail?: NodeMail): Side & { r
       Connection: 'close',
     });
     response.flushHeaders();
-    const socket = request.socket;
+    // From here the stream holds its socket and nothing of the request (takeover.ts).
+    const socket = takeSocket(request, response) ?? request.socket;
     socket.setNoDelay(true);
     // Nothing comes back on a stream: TCP keepalive is what notices a peer that vanished.
     if (options.heartbeatMs > 0) socket.setKeepAlive(true, options.heartbeatMs);

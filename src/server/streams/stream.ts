@@ -64,7 +64,8 @@ export class Stream extends Session {
     context.connections.add(this);
     context.metrics.connects.sse++;
     (socket as Owned)[OWNER] = this;
-    socket.once('close', onSocketClose);
+    // `on`, not `once`: a socket closes once, and `once` wraps the listener in a closure per socket.
+    socket.on('close', onSocketClose);
     if (context.logger.writes?.('info') !== false) {
       context.logger.info('connection open', { id: this.id, transport: 'sse', protocol: 'sse', remote: this.remoteAddress, user: admission.grant?.userId });
     }

@@ -1,5 +1,6 @@
 /**
- * The Lua scripts that give room messages their place, run by redis-link.ts.
+ * The Lua scripts that give room messages their place, called by room-commands.ts and defined
+ * on every command connection by connections.ts.
  *
  * Sequencing: the publish script takes a room's next offset for each message of a batch,
  * appends it to the room's stream (under the stream ID `<offset>-1`, so history pages by
@@ -168,3 +169,19 @@ if epoch ~= ARGV[1] then return 0 end
 fresh(ARGV[2])
 return 1
 `;
+
+/** Each script as defineCommand adds it to a client: its name there, how many of its arguments are keys, its source. */
+export const SCRIPTS = {
+  plazaPublish: { numberOfKeys: 7, lua: PUBLISH_SCRIPT },
+  plazaFetch: { numberOfKeys: 4, lua: FETCH_SCRIPT },
+  plazaRetire: { numberOfKeys: 4, lua: RETIRE_SCRIPT },
+  plazaWithdraw: { numberOfKeys: 2, lua: WITHDRAW_SCRIPT },
+} as const;
+
+/** The scripts as methods of a client they were defined on. */
+export interface Scripts {
+  plazaRetire(...args: Array<string | number>): Promise<number>;
+  plazaPublish(...args: Array<string | number>): Promise<[string, number[], string[]]>;
+  plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
+  plazaWithdraw(...args: Array<string | number>): Promise<string>;
+}
