@@ -188,7 +188,7 @@ export function format(value, unit) {
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(a / b < 0.1 ? 3 : 2)}×` : '–');
 
 /** Markdown: environment, the main table, targets, and the raw per-run numbers. */
-export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
+export function markdownReport({ cfg, env, runs, serverIds, notes = [], failures = [] }) {
   const med = medians(runs, cfg);
   // A partial run (`--scenarios soak`) has nothing for most rows: leave those out.
   const hasData = (key) => Object.values(med).some((m) => Number.isFinite(m[key]) || m[key.replace(/\.[a-zA-Z]+$/, '.incomplete')]);
@@ -210,6 +210,7 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
       `Ratios are Plaza ÷ bare ws from the same run set.${cfg.quick ? ' **Quick mode: smaller counts, not comparable to a full run.**' : ''}`,
     '',
   );
+  lines.push(...failuresSection(failures, cfg));
   if (rows.length) {
     lines.push(`| Metric | Plaza |${b ? ' Bun (uWS) |' : ''} bare ws | socket.io | Plaza ÷ ws | Target | Result |`);
     lines.push(`|---|---:|${b ? '---:|' : ''}---:|---:|---:|---|---|`);
@@ -218,8 +219,9 @@ export function markdownReport({ cfg, env, runs, serverIds, notes = [] }) {
     const unit = row.unit;
     let result = '';
     if (row.target) {
-      const ok = [p[row.key], w[row.key]].every(Number.isFinite) && row.target.check(p[row.key], w[row.key], s[row.key] ?? Infinity);
-      result = ok ? 'PASS' : 'MISS';
+      // No figure (a scenario that failed in every run) is neither a pass nor a miss.
+      const known = [p[row.key], w[row.key]].every(Number.isFinite);
+      result = !known ? '–' : row.target.check(p[row.key], w[row.key], s[row.key] ?? Infinity) ? 'PASS' : 'MISS';
     }
     const cell = (m) => {
       const incomplete = m[row.key.replace(/\.[a-zA-Z]+$/, '.incomplete')];
@@ -517,4 +519,26 @@ ${legend}
 ${parts.join('\n')}
 </svg>
 `;
+}
+
+const SERVER_LABEL = { plaza: 'Plaza', bun: 'Bun (uWS)', ws: 'bare ws', socketio: 'socket.io' };
+
+/**
+ * Scenarios that failed in a run (a handshake past its timeout, a generator gone, a time limit) or
+ * were not run: the bench went on without them, so their rows hold the other runs' medians, or '–'.
+ */
+export function failuresSection(failures, cfg) {
+  if (failures.length === 0) return [];
+  const lines = [
+    `**Incomplete scenarios** (${failures.length}): each failed (or was not run) in the run named and the bench went on from a fresh server process ` +
+      `and fresh load generators; their rows are the medians of the runs that completed (\`–\` when none did).`,
+    '',
+    '| Server | Run | Scenario | What happened |',
+    '|---|---:|---|---|',
+  ];
+  for (const f of failures) {
+    lines.push(`| ${SERVER_LABEL[f.server] ?? f.server} | ${f.run + 1} of ${cfg.runs} | \`${f.scenario}\` | ${String(f.reason).replaceAll('|', '\\|')} |`);
+  }
+  lines.push('');
+  return lines;
 }

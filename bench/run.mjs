@@ -36,8 +36,18 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The whole bench is aborted past this, whatever happens. */
+/**
+ * Past this, the scenarios not yet begun are skipped (listed as not run) and the report is still
+ * written; the whole bench is aborted at DEADLINE_MS + ABORT_GRACE_MS, whatever happens.
+ */
 const DEADLINE_MS = 60 * 60_000;
+const ABORT_GRACE_MS = 15 * 60_000;
+/**
+ * One scenario that takes longer than this (soaks: SOAK_LIMIT_MS) is abandoned: marked
+ * incomplete, its server stopped and the load generators replaced, and the run goes on.
+ */
+const SCENARIO_LIMIT_MS = 10 * 60_000;
+const SOAK_LIMIT_MS = 20 * 60_000;
 /** Other processes using more than this many cores during a measurement disturb it. */
 const DISTURBED_CORES = 0.2;
 /** A disturbed measurement is repeated at most this often, and only within RETRY_BUDGET_MS of the start. */
@@ -174,6 +184,10 @@ function forkGenerator(role) {
     pid: child.pid,
     call(cmd, args = {}) {
       return new Promise((resolve, reject) => {
+        if (!child.connected) {
+          reject(new Error(`${role} generator is gone (${child.exitCode ?? child.signalCode})`));
+          return;
+        }
         const id = nextId++;
         pending.set(id, { resolve, reject });
         child.send({ id, cmd, args });
@@ -181,6 +195,47 @@ function forkGenerator(role) {
     },
   };
 }
+
+/**
+ * The two load generators, pinned off the server's core. `renew()` kills them and forks fresh ones
+ * (after a failed scenario their sockets and pending commands are in an unknown state); the object
+ * is updated in place, so whoever holds it sees the new ones.
+ */
+function loadGenerators(pin) {
+  const generators = {
+    bulk: forkGenerator('bulk'),
+    probe: forkGenerator('probe'),
+    pin() {
+      if (pin) for (const pid of [generators.bulk.pid, generators.probe.pid]) pinTo(pid, otherCores());
+    },
+    renew() {
+      for (const role of ['bulk', 'probe']) {
+        generators[role].child.kill('SIGKILL');
+        generators[role] = forkGenerator(role);
+      }
+      generators.pin();
+    },
+    kill() {
+      for (const role of ['bulk', 'probe']) generators[role].child.kill('SIGKILL');
+    },
+  };
+  generators.pin();
+  return generators;
+}
+
+/** Rejects after `ms` unless `promise` settles first. */
+function within(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took more than ${Math.round(ms / 60_000)} min`)), ms);
+      timer.unref();
+    }),
+  ]);
+}
+
+const firstLine = (error) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
 
 /**
  * The tree `npm run bench` just built dist/ from (read at start: others may commit meanwhile).
@@ -229,8 +284,10 @@ function readCpuAll(pids) {
  * on one fresh server process; a scenario whose mode needs another process (the peers' rooms
  * servers, a Plaza cluster) stops the current one and starts that.
  */
-async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart, pin }) {
-  const { bulk, probe } = generators;
+async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart, pin, failures }) {
+  // Read through `generators` each time: a failed scenario replaces them (generators.renew()).
+  const bulk = { call: (cmd, args) => generators.bulk.call(cmd, args), get pid() { return generators.bulk.pid; } };
+  const probe = { call: (cmd, args) => generators.probe.call(cmd, args), get pid() { return generators.probe.pid; } };
   /** The running processes: { spec, pids, ports, aux } (servers.mjs startTarget). */
   let target = null;
   /** What the generators hold now: "<subscribers>/<flavour>/<rooms>/<target>", or '' for nothing. */
@@ -452,7 +509,12 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
       if (!server.modes[scenarioMode] || (scenario.only && !scenario.only.includes(server.id))) continue;
       // Soaks report a time series, not a median: they run in the first run only.
       if (scenario.once && run > 0) continue;
+      if (nowMs() - benchStart > DEADLINE_MS) {
+        failures.push({ server: server.id, run, scenario: scenario.id, reason: `not run: the bench passed its ${DEADLINE_MS / 60_000}-minute limit` });
+        continue;
+      }
       const started = nowMs();
+      const foreignMark = foreignLoad.length;
       scenarioId = scenario.id;
       mode = scenarioMode;
       try {
@@ -468,15 +530,30 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
       // (bounded), and the least disturbed attempt is kept. Only scenarios that can run again
       // on the same server are retried (idle memory needs a fresh one).
       let best;
-      for (let attempt = 0; ; attempt++) {
-        const mark = foreignLoad.length;
-        const result = await scenario.run(ctx);
-        const load = Math.max(0, ...foreignLoad.slice(mark));
-        foreignLoad.length = mark;
-        if (!best || load < best.load) best = { result, load };
-        const budgetLeft = nowMs() - benchStart < RETRY_BUDGET_MS;
-        if (load <= DISTURBED_CORES || !scenario.retryable || attempt >= MAX_RETRIES || !budgetLeft) break;
-        process.stderr.write(`  ${server.label}: ${scenario.id}: repeating the disturbed measurement\n`);
+      try {
+        for (let attempt = 0; ; attempt++) {
+          const mark = foreignLoad.length;
+          const result = await within(scenario.run(ctx), scenario.once ? SOAK_LIMIT_MS : SCENARIO_LIMIT_MS, scenario.id);
+          const load = Math.max(0, ...foreignLoad.slice(mark));
+          foreignLoad.length = mark;
+          if (!best || load < best.load) best = { result, load };
+          const budgetLeft = nowMs() - benchStart < RETRY_BUDGET_MS;
+          if (load <= DISTURBED_CORES || !scenario.retryable || attempt >= MAX_RETRIES || !budgetLeft) break;
+          process.stderr.write(`  ${server.label}: ${scenario.id}: repeating the disturbed measurement\n`);
+        }
+      } catch (error) {
+        // One scenario's failure (a handshake past its timeout, a generator gone, a scenario past
+        // its time limit) is that scenario's: it is reported as incomplete and the run goes on,
+        // from a fresh server process and fresh load generators (the old ones' state is unknown).
+        failures.push({ server: server.id, run, scenario: scenario.id, reason: firstLine(error) });
+        metrics[`failed.${scenario.id}`] = 1;
+        process.stderr.write(`  ${server.label}: ${scenario.id} incomplete (the run goes on): ${firstLine(error)}\n`);
+        foreignLoad.length = Math.min(foreignLoad.length, foreignMark);
+        generators.renew();
+        current = '';
+        if (target) await stopTarget(target).catch(() => {});
+        target = null;
+        continue;
       }
       // A soak measures memory, not CPU: it takes no reading of other processes' load.
       if (!scenario.once) foreignLoad.push(best.load);
@@ -503,24 +580,26 @@ async function main() {
   const startedAt = Date.now();
   const revision = gitRevision();
   const watchdog = setTimeout(() => {
-    process.stderr.write(`bench: aborted after ${DEADLINE_MS / 60_000} minutes\n`);
+    process.stderr.write(`bench: aborted after ${(DEADLINE_MS + ABORT_GRACE_MS) / 60_000} minutes\n`);
     process.exit(1);
-  }, DEADLINE_MS);
+  }, DEADLINE_MS + ABORT_GRACE_MS);
   watchdog.unref();
 
-  const generators = { bulk: forkGenerator('bulk'), probe: forkGenerator('probe') };
   // The load generators (and this process) keep off the server's core, so latency is the server's.
   const pin = args.pin && canPin();
-  if (pin) for (const pid of [process.pid, generators.bulk.pid, generators.probe.pid]) pinTo(pid, otherCores());
+  if (pin) pinTo(process.pid, otherCores());
+  const generators = loadGenerators(pin);
   const cleanup = () => {
     killAll();
-    for (const g of Object.values(generators)) g.child.kill('SIGKILL');
+    generators.kill();
   };
   process.on('exit', cleanup);
   process.on('SIGINT', () => process.exit(130));
   process.on('SIGTERM', () => process.exit(143));
 
   const runs = Object.fromEntries(servers.map((s) => [s.id, []]));
+  /** Scenarios that failed or were not run: { server, run, scenario, reason }, in the report. */
+  const failures = [];
   const phases = [];
   const cpuSource = readCpu(process.pid).source;
   process.stderr.write(
@@ -533,18 +612,18 @@ async function main() {
       for (const server of order) {
         process.stderr.write(`run ${run + 1}/${cfg.runs}: ${server.label}\n`);
         const nodeArgs = args.cpuProf && server.id === 'plaza' ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--cpu-prof-interval=250'] : [];
-        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started, pin }));
+        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started, pin, failures }));
       }
     }
   } finally {
-    await Promise.all(Object.values(generators).map((g) => g.call('exit').catch(() => {})));
+    await Promise.all([generators.bulk, generators.probe].map((g) => g.call('exit').catch(() => {})));
   }
 
   const env = environment(cpuSource, revision, pin ? `server on core ${SERVER_CORE}, load generators on ${otherCores()} (taskset)` : 'no pinning');
   const minutes = ((nowMs() - started) / 60_000).toFixed(1);
   const notes = [`Took ${minutes} min. Reproduce with \`npm run bench\` (details in bench/README.md).`];
   const serverIds = servers.map((s) => s.id);
-  const report = markdownReport({ cfg, env, runs, serverIds, notes });
+  const report = markdownReport({ cfg, env, runs, serverIds, notes, failures });
   process.stdout.write(`\n${report}`);
 
   if (args.cpuProf) {
@@ -572,7 +651,7 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/${env.date}.md`, report);
   writeFileSync(`${dir}/latest.md`, report);
-  writeFileSync(`${dir}/latest.json`, `${JSON.stringify({ cfg, env, runs }, null, 1)}\n`);
+  writeFileSync(`${dir}/latest.json`, `${JSON.stringify({ cfg, env, runs, failures }, null, 1)}\n`);
   writeFileSync(`${dir}/chart.svg`, chartSvg({ cfg, runs, serverIds, date: env.date }));
   process.stderr.write(`bench: saved bench/results/${env.date}.md, latest.md, latest.json, chart.svg (${minutes} min)\n`);
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { LocalBackplane } from '../src/server/rooms/backplane/local.js';
-import { RedisBackplane } from '../src/server/rooms/backplane/redis.js';
+import { RedisBackplane } from '../src/server/rooms/backplane/redis/backplane.js';
 import { Broker } from '../src/server/rooms/broker.js';
 import { HistoryStore } from '../src/server/rooms/history.js';
 import { Hub, type Member, type Room } from '../src/server/engine/hub.js';

@@ -233,6 +233,45 @@ describe('ephemeral publishes on one server', () => {
   });
 });
 
+describe('plaza.publish(room, data, { ephemeral: true }): the library form', () => {
+  it('goes to the members there now, as the server, with no place; bad options are a bad_request', async () => {
+    const plaza = await listening();
+    open.push(plaza);
+    const room = fresh('library');
+    const a = await member(wsUrl(plaza), room);
+    const first = await plaza.publish(room, 'stored');
+    const result = await plaza.publish(room, { typing: 'server' }, { ephemeral: true });
+    assert.deepEqual(result, { room, ephemeral: true, delivered: 1 });
+    const second = await plaza.publish(room, 'stored too', { ephemeral: false });
+    assert.equal(second.offset, first.offset + 1, 'the ephemeral publish took no offset');
+    await until(() => a.messages.length === 2 && a.ephemerals.length === 1, 3000, 'both kinds arrived');
+    assert.deepEqual(a.ephemerals.map((e) => [e.data, e.sender]), [[{ typing: 'server' }, 'server']]);
+    assert.deepEqual((await plaza.publish(fresh('nobody'), 1, { ephemeral: true })).delivered, 0, 'a room need not have members');
+    await assert.rejects(plaza.publish(room, 1, { ephemeral: 'yes' } as never), (error: { code: string }) => error.code === 'bad_request');
+    await assert.rejects(plaza.publish('plaza:status', 1, { ephemeral: true }), (error: { code: string }) => error.code === 'forbidden');
+    // A member joining later never sees it: there is nothing to replay.
+    const late = await member(wsUrl(plaza), room);
+    await plaza.publish(room, 'after');
+    await until(() => late.messages.length === 1, 3000, 'the late member is caught up');
+    assert.deepEqual(late.ephemerals, []);
+  });
+
+  it('reaches the members on another cluster node, and neither node takes it for a gap', { skip: skipWithoutRedis() }, async () => {
+    const [one, two] = [await listening({ redis: REDIS_URL }), await listening({ redis: REDIS_URL })];
+    open.push(one, two);
+    const room = fresh('library-cluster');
+    const far = await member(wsUrl(two), room);
+    const first = await one.publish(room, 'a');
+    assert.deepEqual(await one.publish(room, 'cursor', { ephemeral: true }), { room, ephemeral: true, delivered: 0 });
+    const second = await one.publish(room, 'b');
+    assert.equal(second.offset, first.offset + 1);
+    await until(() => far.messages.length === 2 && far.ephemerals.length === 1, 5000, 'the far member has both kinds');
+    assert.deepEqual(far.ephemerals.map((e) => [e.data, e.sender]), [['cursor', 'server']]);
+    assert.deepEqual(far.messages.map((m) => m.data), ['a', 'b']);
+    assert.deepEqual(far.resets, [], 'no gap seen');
+  });
+});
+
 describe('ephemeral publishes with --data-dir', () => {
   it('are never journaled: after a SIGKILL restart the history has the messages only', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plaza-ephemeral-'));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/server/logger.js';
-import { roomKeys } from '../src/server/rooms/backplane/redis-link.js';
+import { roomKeys } from '../src/server/rooms/backplane/redis/keys.js';
 import { REDIS_URL, skipWithoutRedis } from './helpers/cluster.js';
 import { listening } from './helpers/library.js';
 import { MAX_JSON_DEPTH } from '../src/shared/json.js';

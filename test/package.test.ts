@@ -140,6 +140,8 @@ describe('the npm package', () => {
       'dist/index.js', 'dist/server.js', 'dist/public/plaza.js', 'dist/public/plaza.mjs', 'dist/public/index.html',
       'dist/types/server/index.d.ts', 'dist/types/client/index.d.ts', 'dist/types/shared/protocol.d.ts',
       'dist/react.js', 'dist/types/react/index.d.ts', 'docs/react.md',
+      // docs/scaling.md links it: the placement config operators copy.
+      'docs/scaling.md', 'docs/placement/haproxy.cfg',
     ]) {
       assert.ok(packed.files.includes(file), `the package holds ${file}`);
     }

@@ -53,6 +53,15 @@ describe('npm test\'s prerequisites line', () => {
     assert.match(out, new RegExp(`^npm test: .*the suites that need Redis will fail: nothing answers at ${url} \\(REDIS_URL; start one with redis-server --daemonize yes\\)`));
   });
 
+  it('says the placement suite will fail without haproxy, where the Redis suites run', () => {
+    // CI=true: the Redis suites run (and fail loudly) even where redis-server is not on PATH.
+    // HAPROXY names the one to run: here one that is not there, as Debian's /usr/sbin/haproxy may be.
+    const env = { PATH: bare, HOME: process.env.HOME, CI: 'true', REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', HAPROXY: join(bare, 'haproxy') };
+    const out = prerequisites(env);
+    assert.match(out, /^npm test: .*the placement suite will fail: no haproxy \(apt-get install haproxy\)/);
+    assert.equal(out.split('\n').filter(Boolean).length, 1, out);
+  });
+
   it('says nothing under CI=true without redis-server: there the suites fail loudly instead of skipping', () => {
     const out = prerequisites({ PATH: bare, HOME: process.env.HOME, CI: 'true', REDIS_URL: 'redis://127.0.0.1:6379' });
     assert.doesNotMatch(out, /skipping/);

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { slotOf } from '../src/server/rooms/backplane/redis-shards.js';
+import { slotOf } from '../src/server/rooms/backplane/redis/shards.js';
 import { skipWithoutRedis, startNode, stopNode, type Node } from './helpers/cluster.js';
 import { connectBuilt, type Client } from './helpers/plaza-client.js';
 import { RedisCluster, type ClusterNode } from './helpers/redis-cluster.js';

@@ -18,7 +18,7 @@
  * plaza.on('roomVacated', ({ room }) => archive(room));
  * ```
  */
-export { createPlaza, type Plaza, type PlazaConfig, type PlazaDependencies, type PlazaState, type PublishResult, type RequestHandler } from './plaza.js';
+export { createPlaza, type Plaza, type PlazaConfig, type PlazaDependencies, type PlazaState, type PublishResult, type EphemeralResult, type ServerPublishOptions, type RequestHandler } from './plaza.js';
 export { createNode, type NodeParts, type NodeProblem, type NodeState, type PlazaNode } from './node/node.js';
 export { backplaneFor, localBackplane, redisBackplane, type BackplaneFactory, type BackplaneParts } from './node/backplanes.js';
 export type { Closing } from './node/lifecycle.js';

@@ -26,7 +26,7 @@ import { loadStaticFiles, type StaticFiles } from './http/static.js';
 import { createStatusFeed } from './http/status-feed.js';
 import { createLogger } from './logger.js';
 import { Lifecycle } from './node/lifecycle.js';
-import { createNode, type PublishResult } from './node/node.js';
+import { createNode, type ServerPublishOptions } from './node/node.js';
 import { PublishError } from './rooms/publish-check.js';
 import { ConnectionLimits } from './sessions/connection-limits.js';
 import { SessionIds } from './sessions/session-ids.js';
@@ -38,7 +38,7 @@ import { addressReaders, CLIENT_EVENTS } from './plaza/address-readers.js';
 import type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export type { PlazaConfig } from './hooks/split-config.js';
-export type { PublishResult } from './node/node.js';
+export type { EphemeralResult, PublishResult, ServerPublishOptions } from './node/node.js';
 export type { Plaza, PlazaDependencies, PlazaState, RequestHandler } from './plaza/types.js';
 
 export function createPlaza(configuration: PlazaConfig = {}, dependencies: PlazaDependencies = {}): Plaza {
@@ -133,10 +133,10 @@ export function createPlaza(configuration: PlazaConfig = {}, dependencies: Plaza
     start: () => begin('start()'),
     attach: (target) => begin('attach()', target),
     handleRequest,
-    async publish(room: string, data: unknown): Promise<PublishResult> {
+    publish: (async (room: string, data: unknown, options?: ServerPublishOptions) => {
       if (state !== 'listening') throw new PublishError(ErrorCode.Unavailable, `this Plaza is ${state}: publish() works after listen() or attach() and before close()`);
-      return node.publish(room, data);
-    },
+      return node.publish(room, data, options);
+    }) as Plaza['publish'],
     on: (event, listener) => {
       // A listener added now hears of clients already connected: their addresses are read while
       // their sockets can still tell them (late-address.ts).

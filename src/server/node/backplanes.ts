@@ -5,7 +5,7 @@
 import type { PlazaOptions } from '../config.js';
 import type { Logger } from '../logger.js';
 import { LocalBackplane } from '../rooms/backplane/local.js';
-import { RedisBackplane } from '../rooms/backplane/redis.js';
+import { RedisBackplane } from '../rooms/backplane/redis/backplane.js';
 import type { Backplane, LocalNode } from '../rooms/backplane/types.js';
 import type { HistoryStore } from '../rooms/history.js';
 import type { PublishWindow } from '../rooms/publish-window.js';

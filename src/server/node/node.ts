@@ -54,6 +54,19 @@ export interface PublishResult {
   delivered: number;
 }
 
+/** What `publish(room, data, { ephemeral: true })` resolves with: it has no place in the room. */
+export interface EphemeralResult {
+  room: string;
+  ephemeral: true;
+  /** Members of this server that were handed the message. */
+  delivered: number;
+}
+
+/** How the server publishes: `ephemeral` goes to the members there now only (no offset, no history, no replay). */
+export interface ServerPublishOptions {
+  ephemeral?: boolean;
+}
+
 /** Why the node is not ready (the codes of /readyz this node knows about). */
 export interface NodeProblem {
   code: 'data_dir_unwritable' | 'backplane_down';
@@ -78,8 +91,13 @@ export interface PlazaNode {
   readonly app: AppEvents;
   readonly webhooks: WebhookSender | undefined;
   readonly state: NodeState;
-  /** Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError. */
-  publish(room: string, data: unknown): Promise<PublishResult>;
+  /**
+   * Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError.
+   * With `{ ephemeral: true }` it goes to the members of the moment only (issue #22, item 8).
+   */
+  publish(room: string, data: unknown, options: ServerPublishOptions & { ephemeral: true }): Promise<EphemeralResult>;
+  publish(room: string, data: unknown, options?: ServerPublishOptions & { ephemeral?: false }): Promise<PublishResult>;
+  publish(room: string, data: unknown, options?: ServerPublishOptions): Promise<PublishResult | EphemeralResult>;
   /** Writes this turn's history records (--data-dir): before any reply that reveals their offsets. */
   flushJournal(): void;
   /** Why this node is not ready; empty when it is. */
@@ -204,11 +222,18 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
     state = 'closed';
   }
 
-  async function publish(room: string, data: unknown): Promise<PublishResult> {
+  async function publish(room: string, data: unknown, options: ServerPublishOptions = {}): Promise<PublishResult | EphemeralResult> {
     if (state !== 'running') throw new PublishError(ErrorCode.Unavailable, `this Plaza node is ${state}: publish() works after start() and before close()`);
+    if (options === null || typeof options !== 'object' || (options.ephemeral !== undefined && typeof options.ephemeral !== 'boolean')) {
+      throw new PublishError(ErrorCode.BadRequest, 'publish() options must be an object like { ephemeral: true }');
+    }
     const problem = publishProblem(room, data, config);
     if (problem) throw problem;
     try {
+      if (options.ephemeral) {
+        const delivered = await broker.publishEphemeral(room, { kind: 'json', data }, SERVER_PUBLISHER);
+        return { room, ephemeral: true, delivered };
+      }
       const published = await broker.publish(room, { kind: 'json', data }, SERVER_PUBLISHER);
       // Written ahead: the offset this reveals is on disk first (--data-dir), as for every reply.
       flushJournal();
@@ -234,6 +259,7 @@ export function createNode(options: Partial<PlazaOptions> = {}, parts: NodeParts
     get state() {
       return state;
     },
-    publish, flushJournal, problems, start, close,
+    // One implementation behind the two overloads: the options decide which result it is.
+    publish: publish as PlazaNode['publish'], flushJournal, problems, start, close,
   };
 }

@@ -8,7 +8,7 @@ import type { PlazaOptions } from '../config.js';
 import type { Listener, PlazaEventName } from '../hooks/events.js';
 import type { Logger } from '../logger.js';
 import type { BackplaneFactory } from '../node/backplanes.js';
-import type { PublishResult } from '../node/node.js';
+import type { EphemeralResult, PublishResult, ServerPublishOptions } from '../node/node.js';
 
 export interface PlazaDependencies {
   /** Where log lines go; by default a logger on stdout built from the options. */
@@ -44,8 +44,13 @@ export interface Plaza {
    * middleware to mount where you like; anything else goes to `next` (404 without one).
    */
   readonly handleRequest: RequestHandler;
-  /** Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError. */
-  publish(room: string, data: unknown): Promise<PublishResult>;
+  /**
+   * Publishes `data` (any JSON value) to `room` as the server; rejects with a PublishError.
+   * With `{ ephemeral: true }` it goes to the members there now only: no offset, no history.
+   */
+  publish(room: string, data: unknown, options: ServerPublishOptions & { ephemeral: true }): Promise<EphemeralResult>;
+  publish(room: string, data: unknown, options?: ServerPublishOptions & { ephemeral?: false }): Promise<PublishResult>;
+  publish(room: string, data: unknown, options?: ServerPublishOptions): Promise<PublishResult | EphemeralResult>;
   /** Listens to an event; returns its own unsubscribe. */
   on<E extends PlazaEventName>(event: E, listener: Listener<E>): () => void;
   /**

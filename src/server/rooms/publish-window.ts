@@ -1,7 +1,7 @@
 /**
  * The publish-id window of one server (issue #22): which publish ids each room has given an
  * offset, so a retried publish is answered with its first ack instead of being published twice.
- * A cluster keeps its window in Redis instead (backplane/redis-scripts.ts); this one serves one
+ * A cluster keeps its window in Redis instead (backplane/redis/scripts.ts); this one serves one
  * server in memory and, restored from the journal, with --data-dir.
  *
  * Bounded three ways, all options (config.ts): per room by count (a room's oldest id goes first),

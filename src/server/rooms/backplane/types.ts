@@ -1,13 +1,14 @@
 /**
  * rooms/backplane/ — where messages get their order: this contract, the local (one-server)
- * implementation, and the Redis one (redis.ts, its wire redis-link.ts and the cluster's
- * directory of presence and summaries redis-directory.ts). It may import what rooms/ may.
+ * implementation, and the Redis one in redis/ (backplane.ts wires it: the wire link.ts, the
+ * publishes in flight, the room mirrors, and the cluster's directory of presence and summaries
+ * directory.ts). It may import what rooms/ may.
  *
  * The Backplane: where a room message gets its place in the room's order and from where it
  * reaches this node's members. Two implementations keep the same contract:
  *
  * - `LocalBackplane` (local.ts): one server; the offset comes from the room's log in memory.
- * - `RedisBackplane` (redis.ts): several servers as one; the offset comes from Redis, and every
+ * - `RedisBackplane` (redis/backplane.ts): several servers as one; the offset comes from Redis, and every
  *   node, the publishing one included, delivers when the room's channel brings the message back.
  *
  * The broker is written against this interface only, as socket.io's in-memory adapter is the

@@ -1,5 +1,6 @@
 /**
- * The Lua scripts that give room messages their place, run by redis-link.ts.
+ * The Lua scripts that give room messages their place, called by room-commands.ts and defined
+ * on every command connection by connections.ts.
  *
  * Sequencing: the publish script takes a room's next offset for each message of a batch,
  * appends it to the room's stream (under the stream ID `<offset>-1`, so history pages by
@@ -96,19 +97,28 @@ for i = 8, #ARGV, 8 do
   repeats[#repeats + 1] = ''
   if id ~= '' and windowSize > 0 then
     redis.call('HSET', KEYS[6], id, epoch .. ' ' .. offset .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 7])
-    redis.call('RPUSH', KEYS[7], id)
-    while redis.call('LLEN', KEYS[7]) > windowSize do redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7])) end
-    -- By age, from the oldest end; a few per publish keep the script short and the window bounded.
-    for _ = 1, 8 do
-      local oldest = redis.call('LINDEX', KEYS[7], 0)
-      if not oldest then break end
-      local kept = redis.call('HGET', KEYS[6], oldest)
-      local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
-      if keptTime and tonumber(keptTime) > tonumber(ARGV[i]) - windowTtl then break end
-      redis.call('LPOP', KEYS[7])
-      if keptTime then redis.call('HDEL', KEYS[6], oldest) end
+    -- RPUSH answers the list's length: no LLEN per publish.
+    local queued = redis.call('RPUSH', KEYS[7], id)
+    while queued > windowSize do
+      redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7]))
+      queued = queued - 1
     end
   end
+  end
+end
+if withIds then
+  -- By age, from the oldest end, once per batch rather than per message: a few ids per call keep
+  -- the script short, the count bound above keeps the window bounded meanwhile, and a read
+  -- ignores an id past its age anyway.
+  local now = tonumber(ARGV[#ARGV - 7])
+  for _ = 1, 8 do
+    local oldest = redis.call('LINDEX', KEYS[7], 0)
+    if not oldest then break end
+    local kept = redis.call('HGET', KEYS[6], oldest)
+    local keptTime = kept and string.match(kept, '^%S+ %d+ (%d+)')
+    if keptTime and tonumber(keptTime) > now - windowTtl then break end
+    redis.call('LPOP', KEYS[7])
+    if keptTime then redis.call('HDEL', KEYS[6], oldest) end
   end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
@@ -159,3 +169,19 @@ if epoch ~= ARGV[1] then return 0 end
 fresh(ARGV[2])
 return 1
 `;
+
+/** Each script as defineCommand adds it to a client: its name there, how many of its arguments are keys, its source. */
+export const SCRIPTS = {
+  plazaPublish: { numberOfKeys: 7, lua: PUBLISH_SCRIPT },
+  plazaFetch: { numberOfKeys: 4, lua: FETCH_SCRIPT },
+  plazaRetire: { numberOfKeys: 4, lua: RETIRE_SCRIPT },
+  plazaWithdraw: { numberOfKeys: 2, lua: WITHDRAW_SCRIPT },
+} as const;
+
+/** The scripts as methods of a client they were defined on. */
+export interface Scripts {
+  plazaRetire(...args: Array<string | number>): Promise<number>;
+  plazaPublish(...args: Array<string | number>): Promise<[string, number[], string[]]>;
+  plazaFetch(...args: Array<string | number>): Promise<[string, string, Array<[string, string[]]>]>;
+  plazaWithdraw(...args: Array<string | number>): Promise<string>;
+}

@@ -3,15 +3,16 @@
  * room on every node (presence), how many members each node has where (the room summaries the
  * HTTP API lists), room history pages for the API, and the control requests that reach every
  * node (POST /api/disconnect). The Redis backplane owns one and asks it only while Redis is up;
- * the order of messages is not its business (redis.ts).
+ * the order of messages is not its business (backplane.ts).
  */
 import { randomBytes } from 'node:crypto';
-import type { Member as PresenceMember } from '../../../shared/protocol.js';
-import { messageEnvelope, presenceEnvelope } from '../../engine/envelope.js';
-import type { Member, Room } from '../../engine/hub.js';
-import type { Logger } from '../../logger.js';
-import type { RedisLink, ControlRequest } from './redis-link.js';
-import { BackplaneError, type DisconnectSelector, type HistoryPage, type LocalNode, type MemberList, type RoomSummary } from './types.js';
+import type { Member as PresenceMember } from '../../../../shared/protocol.js';
+import { messageEnvelope, presenceEnvelope } from '../../../engine/envelope.js';
+import type { Member, Room } from '../../../engine/hub.js';
+import type { Logger } from '../../../logger.js';
+import type { ControlRequest } from './connections.js';
+import type { RedisLink } from './link.js';
+import { BackplaneError, type DisconnectSelector, type HistoryPage, type LocalNode, type MemberList, type RoomSummary } from '../types.js';
 
 /** How long POST /api/disconnect waits for the other nodes' counts. */
 const CONTROL_TIMEOUT_MS = 2000;
@@ -43,8 +44,8 @@ export class ClusterDirectory {
     const delta = (count: number) => presenceEnvelope(room.name, change, subject, count);
     const done =
       change === 'joined'
-        ? this.link.presenceJoin(room.name, member.id, this.stored(member, Date.now()), room.members.size, this.presenceTtl, delta)
-        : this.link.presenceLeave(room.name, member.id, room.members.size, delta);
+        ? this.link.presence.join(room.name, member.id, this.stored(member, Date.now()), room.members.size, this.presenceTtl, delta)
+        : this.link.presence.leave(room.name, member.id, room.members.size, delta);
     done.catch((error: Error) => this.logger.debug('presence update failed', { room: room.name, error: error.message }));
   }
 
@@ -65,14 +66,14 @@ export class ClusterDirectory {
       room: name,
       members: [...(this.node.hub.room(name)?.members ?? [])].map((member) => ({ session: member.id, stored: this.stored(member, now) })),
     }));
-    await this.link.refresh(rooms, this.presenceTtl, now);
-    const stored = await this.link.presences(names);
+    await this.link.presence.refresh(rooms, this.presenceTtl, now);
+    const stored = await this.link.presence.membersOf(names);
     for (let i = 0; i < names.length; i++) {
       const room = names[i]!;
       for (const [session, value] of Object.entries(stored[i] ?? {})) {
         const { seen, name } = parseStored(value);
         if (now - seen > this.presenceTtl) {
-          await this.link.presenceLeave(room, session, undefined, (count) => presenceEnvelope(room, 'left', { session, name }, count));
+          await this.link.presence.leave(room, session, undefined, (count) => presenceEnvelope(room, 'left', { session, name }, count));
         }
       }
     }
@@ -80,7 +81,7 @@ export class ClusterDirectory {
 
   /** Every node's members of `room`; `here` adds this node's, whose records may still be on their way. */
   async members(room: string, here: Room | undefined, limit: number): Promise<MemberList> {
-    const stored = await this.link.presence(room);
+    const stored = await this.link.presence.members(room);
     const members: PresenceMember[] = [];
     const sessions = new Set<string>();
     for (const value of Object.values(stored)) {
@@ -99,20 +100,20 @@ export class ClusterDirectory {
 
   /** Rooms with members on any node, with their cluster positions; `followed`: the rooms this node follows. */
   async rooms(followed: Iterable<string>): Promise<RoomSummary[]> {
-    const counts = await this.link.roomCounts(this.presenceTtl, Date.now());
+    const counts = await this.link.presence.roomCounts(this.presenceTtl, Date.now());
     // Rooms with members here whose summary is not written yet still count.
     for (const name of followed) {
       const here = this.node.hub.room(name)?.members.size ?? 0;
       if (!counts.has(name)) counts.set(name, here);
     }
     const names = [...counts.keys()].filter((name) => (counts.get(name) ?? 0) > 0);
-    const positions = await this.link.positions(names);
+    const positions = await this.link.rooms.positions(names);
     return names.map((room, i) => ({ room, members: counts.get(room)!, ...positions[i]! }));
   }
 
   /** A page of the room's stream, whatever node is asked. */
   async history(room: string, since: number, limit: number): Promise<HistoryPage | undefined> {
-    const page = await this.link.page(room, since, limit);
+    const page = await this.link.rooms.page(room, since, limit);
     if (!page) return undefined;
     const roomJson = JSON.stringify(room);
     return {
@@ -136,7 +137,7 @@ export class ClusterDirectory {
     this.controls.set(id, control);
     const timer = setTimeout(() => control.done(), CONTROL_TIMEOUT_MS);
     try {
-      control.expected = await this.link.control({ id, from: this.nodeId, op: 'disconnect', ...selector }, this.presenceTtl);
+      control.expected = await this.link.presence.control({ id, from: this.nodeId, op: 'disconnect', ...selector }, this.presenceTtl);
       if (control.replies >= control.expected) control.done();
       await finished;
       return control.count;
@@ -150,7 +151,7 @@ export class ClusterDirectory {
   onControl(request: ControlRequest): void {
     if (request.op !== 'disconnect' || typeof request.id !== 'string' || typeof request.from !== 'string') return;
     const count = this.node.disconnect({ session: request.session, user: request.user, reason: String(request.reason ?? '') });
-    this.link.reply(request.from, request.id, count).catch((error: Error) => this.logger.debug('control reply failed', { error: error.message }));
+    this.link.presence.reply(request.from, request.id, count).catch((error: Error) => this.logger.debug('control reply failed', { error: error.message }));
   }
 
   onReply(id: string, count: number): void {

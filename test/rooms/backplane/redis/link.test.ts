@@ -1,5 +1,5 @@
 /**
- * The wire to Redis (src/server/rooms/backplane/redis-link.ts) against the real Redis at
+ * The wire to Redis (src/server/rooms/backplane/redis/link.ts and its parts) against the real Redis at
  * REDIS_URL: the Lua scripts (offsets, epochs, a stream some other program wrote, retiring an
  * epoch, fetch leaving out entries that are not Plaza's), history pages, presence with its
  * expiry, room counts across nodes, control requests and replies, and the channel format.
@@ -10,17 +10,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import {
-  parseChannelText,
-  RedisLink,
-  roomKeys,
-  type ChannelMessage,
-  type ControlRequest,
-  type RedisLinkEvents,
-} from '../../../src/server/rooms/backplane/redis-link.js';
-import { redactRedisUrl } from '../../../src/server/redis-target.js';
-import { REDIS_URL, skipWithoutRedis } from '../../helpers/cluster.js';
-import { until } from '../../helpers/wait.mjs';
+import { parseChannelText, type ChannelMessage } from '../../../../src/server/rooms/backplane/redis/codec.js';
+import type { ControlRequest, RedisLinkEvents } from '../../../../src/server/rooms/backplane/redis/connections.js';
+import { roomKeys } from '../../../../src/server/rooms/backplane/redis/keys.js';
+import { RedisLink } from '../../../../src/server/rooms/backplane/redis/link.js';
+import type { RoomCommands } from '../../../../src/server/rooms/backplane/redis/room-commands.js';
+import { redactRedisUrl } from '../../../../src/server/redis-target.js';
+import { REDIS_URL, skipWithoutRedis } from '../../../helpers/cluster.js';
+import { until } from '../../../helpers/wait.mjs';
 
 const TTL = 60_000;
 const PRESENCE_TTL = 15_000;
@@ -57,7 +54,7 @@ class Recorder implements RedisLinkEvents {
   }
 }
 
-type Parts = Parameters<RedisLink['publish']>[2][number] & { newEpoch: string };
+type Parts = Parameters<RoomCommands['publish']>[2][number] & { newEpoch: string };
 
 const parts = (n: number, extra: Partial<Parts> = {}): Parts => ({
   time: 1_700_000_000_000 + n,
@@ -74,7 +71,7 @@ const parts = (n: number, extra: Partial<Parts> = {}): Parts => ({
 
 /** One message through the publish script (which takes a room's messages in batches). */
 async function publishOne(link: RedisLink, room: string, { newEpoch, ...message }: Parts) {
-  const { epoch, sequenced } = await link.publish(room, newEpoch, [message]);
+  const { epoch, sequenced } = await link.rooms.publish(room, newEpoch, [message]);
   const { offset, first } = sequenced[0]!;
   return first ? { offset, epoch, first } : { offset, epoch };
 }
@@ -128,11 +125,11 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       assert.deepEqual(await publishOne(other, name, parts(2, { time: now, publishId: 'c.1' })), { offset: 1, epoch: 'EPOCH-A', first: { epoch: 'EPOCH-A', fingerprint: 'fp' } });
       assert.deepEqual(await publishOne(other, name, parts(3, { time: now, publishId: 'c.2' })), { offset: 2, epoch: 'EPOCH-A' });
       // In one batch too: the second of two equal ids is a repeat of the first.
-      const batch = await link.publish(name, 'EPOCH-A', [parts(4, { time: now, publishId: 'c.3' }), parts(5, { time: now, publishId: 'c.3' })]);
+      const batch = await link.rooms.publish(name, 'EPOCH-A', [parts(4, { time: now, publishId: 'c.3' }), parts(5, { time: now, publishId: 'c.3' })]);
       assert.deepEqual(batch.sequenced, [{ offset: 3 }, { offset: 3, first: { epoch: 'EPOCH-A', fingerprint: '' } }]);
       assert.equal(await admin.xlen(roomKeys(name).stream), 3);
-      assert.deepEqual(await link.firstAck(name, 'c.2', now), { offset: 2, epoch: 'EPOCH-A', fingerprint: '' });
-      assert.equal(await link.firstAck(name, 'nope', now), undefined);
+      assert.deepEqual(await link.rooms.firstAck(name, 'c.2', now), { offset: 2, epoch: 'EPOCH-A', fingerprint: '' });
+      assert.equal(await link.rooms.firstAck(name, 'nope', now), undefined);
     });
 
     it('keeps at most publishIdWindow ids per room in Redis, and forgets them after publishIdTtl (issue #22)', async () => {
@@ -143,13 +140,13 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const keys = roomKeys(name);
       assert.equal(await admin.hlen(keys.ids), 20);
       assert.equal(await admin.llen(keys.idq), 20);
-      assert.equal(await link.firstAck(name, 'random-180', now), undefined, 'pushed out by newer ids');
-      assert.equal((await link.firstAck(name, 'random-181', now))?.offset, 181);
+      assert.equal(await link.rooms.firstAck(name, 'random-180', now), undefined, 'pushed out by newer ids');
+      assert.equal((await link.rooms.firstAck(name, 'random-181', now))?.offset, 181);
       // A minute later every id has aged out: the next publish sweeps them from the oldest end.
       const later = now + 61_000;
-      assert.equal(await link.firstAck(name, 'random-200', later), undefined);
+      assert.equal(await link.rooms.firstAck(name, 'random-200', later), undefined);
       for (let n = 201; n <= 203; n++) await publishOne(link, name, parts(n, { time: later, publishId: `late-${n}` }));
-      // Each publish sweeps up to 8 aged ids: three took the twenty old ones away.
+      // Each script call (a batch) sweeps up to 8 aged ids: three took the twenty old ones away.
       assert.equal(await admin.hlen(keys.ids), 3);
       assert.equal(await admin.llen(keys.idq), 3);
       assert.ok((await admin.pttl(keys.ids)) <= 60_000);
@@ -196,8 +193,8 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link: writer } = await open();
       const { link: reader, events } = await open();
       const name = room();
-      await reader.subscribe(name);
-      assert.equal(reader.channelCount, 1);
+      await reader.connections.subscribe(name);
+      assert.equal(reader.connections.channelCount, 1);
       for (let n = 1; n <= 5; n++) await publishOne(writer, name, parts(n, n === 5 ? { except: 'me', token: 'node-a.5', plain: 'b', dataJson: '"AAE="' } : {}));
       await until(() => events.channel.length === 5, 5000, 'five channel messages');
       assert.deepEqual(events.channel.map((m) => m.kind === 'message' && m.offset), [1, 2, 3, 4, 5]);
@@ -212,9 +209,9 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link: writer } = await open();
       const { link: reader, events } = await open();
       const [left, kept] = [room('left'), room('kept')];
-      await reader.subscribe(left);
-      await reader.subscribe(kept);
-      await reader.unsubscribe(left);
+      await reader.connections.subscribe(left);
+      await reader.connections.subscribe(kept);
+      await reader.connections.unsubscribe(left);
       await publishOne(writer, left, parts(1));
       await publishOne(writer, kept, parts(1));
       await until(() => events.channel.length >= 1, 5000, 'the kept room');
@@ -226,10 +223,10 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('creates a missing room with the epoch it brings and nothing in it', async () => {
       const { link } = await open();
       const name = room();
-      assert.deepEqual(await link.fetch(name, 'BRAND-NEW'), { epoch: 'BRAND-NEW', lastOffset: 0, entries: [] });
+      assert.deepEqual(await link.rooms.fetch(name, 'BRAND-NEW'), { epoch: 'BRAND-NEW', lastOffset: 0, entries: [] });
       const ttl = await admin.pttl(roomKeys(name).epoch);
       assert.ok(ttl > 0 && ttl <= TTL);
-      assert.equal((await link.fetch(name, 'ANOTHER')).epoch, 'BRAND-NEW');
+      assert.equal((await link.rooms.fetch(name, 'ANOTHER')).epoch, 'BRAND-NEW');
     });
 
     it('reads the newest historySize entries oldest first, leaving out entries Plaza did not write or has not given out', async () => {
@@ -240,13 +237,13 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       // Not `<offset>-1`, and past the offsets given out: neither is history.
       await admin.xadd(stream, '4-2', 'd', '"stray"');
       await admin.xadd(stream, '9-1', 't', '0', 'f', '{}', 'd', '"from the future"', 'k', 'j', 'x', '-', 'n', '-');
-      const state = await link.fetch(name, 'UNUSED');
+      const state = await link.rooms.fetch(name, 'UNUSED');
       assert.equal(state.epoch, 'EPOCH-A');
       assert.equal(state.lastOffset, 4);
       // COUNT 3 of the newest reads 9-1, 4-2 and 4-1: only 4 is history.
       assert.deepEqual(state.entries.map((e) => e.offset), [4]);
       assert.deepEqual(state.entries[0], { offset: 4, time: 1_700_000_000_004, fromJson: '{"session":"s","name":"N"}', dataJson: '{"n":4}', plain: 'j', except: '', token: '' });
-      const wider = await (await open({ historySize: 10 })).link.fetch(name, 'UNUSED');
+      const wider = await (await open({ historySize: 10 })).link.rooms.fetch(name, 'UNUSED');
       assert.deepEqual(wider.entries.map((e) => e.offset), [1, 2, 3, 4]);
     });
   });
@@ -256,10 +253,10 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link } = await open();
       const name = room();
       for (let n = 1; n <= 3; n++) await publishOne(link, name, parts(n));
-      await link.retireEpoch(name, 'NOT-CURRENT', 'NEXT');
-      assert.deepEqual((await link.fetch(name, 'X')).lastOffset, 3, 'a stale compare changes nothing');
-      await link.retireEpoch(name, 'EPOCH-A', 'NEXT');
-      assert.deepEqual(await link.fetch(name, 'X'), { epoch: 'NEXT', lastOffset: 0, entries: [] });
+      await link.rooms.retireEpoch(name, 'NOT-CURRENT', 'NEXT');
+      assert.deepEqual((await link.rooms.fetch(name, 'X')).lastOffset, 3, 'a stale compare changes nothing');
+      await link.rooms.retireEpoch(name, 'EPOCH-A', 'NEXT');
+      assert.deepEqual(await link.rooms.fetch(name, 'X'), { epoch: 'NEXT', lastOffset: 0, entries: [] });
       assert.deepEqual(await publishOne(link, name, parts(4)), { offset: 1, epoch: 'NEXT' });
     });
   });
@@ -268,16 +265,16 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
     it('pages entries after an offset with the room position and its oldest kept offset', async () => {
       const { link } = await open();
       const name = room();
-      assert.equal(await link.page(name, 0, 10), undefined, 'a room Redis never saw');
+      assert.equal(await link.rooms.page(name, 0, 10), undefined, 'a room Redis never saw');
       for (let n = 1; n <= 5; n++) await publishOne(link, name, parts(n));
-      const page = await link.page(name, 2, 2);
+      const page = await link.rooms.page(name, 2, 2);
       assert.deepEqual([page?.epoch, page?.lastOffset, page?.first], ['EPOCH-A', 5, 1]);
       assert.deepEqual(page?.entries.map((e) => [e.offset, e.dataJson]), [[3, '{"n":3}'], [4, '{"n":4}']]);
-      assert.deepEqual((await link.page(name, 5, 10))?.entries, []);
+      assert.deepEqual((await link.rooms.page(name, 5, 10))?.entries, []);
       await admin.xtrim(roomKeys(name).stream, 'MAXLEN', 2);
-      assert.equal((await link.page(name, 0, 10))?.first, 4, 'the oldest entry kept');
+      assert.equal((await link.rooms.page(name, 0, 10))?.first, 4, 'the oldest entry kept');
       await admin.del(roomKeys(name).stream);
-      assert.equal((await link.page(name, 0, 10))?.first, 6, 'nothing kept: first is past the last offset');
+      assert.equal((await link.rooms.page(name, 0, 10))?.first, 6, 'nothing kept: first is past the last offset');
     });
   });
 
@@ -286,20 +283,20 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link, nodeId } = await open();
       const { link: other, events } = await open();
       const name = room();
-      await other.subscribe(name);
+      await other.connections.subscribe(name);
       const stored = JSON.stringify({ name: 'Ada', at: 1 });
-      await link.presenceJoin(name, 'sess-a', stored, 1, PRESENCE_TTL, (count) => `{"joined":${count}}`);
+      await link.presence.join(name, 'sess-a', stored, 1, PRESENCE_TTL, (count) => `{"joined":${count}}`);
       const keys = roomKeys(name);
       assert.deepEqual(await admin.hgetall(keys.presence), { 'sess-a': stored });
-      assert.deepEqual(await link.presence(name), { 'sess-a': stored });
+      assert.deepEqual(await link.presence.members(name), { 'sess-a': stored });
       const nodeKey = `plaza:{nodes}:${nodeId}:rooms`;
       assert.equal(await admin.hget(nodeKey, name), '1');
       for (const key of [keys.presence, nodeKey]) {
         const ttl = await admin.pttl(key);
         assert.ok(ttl > PRESENCE_TTL && ttl <= PRESENCE_TTL * 2, `${key} expires unless refreshed (${ttl} ms)`);
       }
-      assert.equal(await link.presenceLeave(name, 'sess-a', 0, (count) => `{"left":${count}}`), true);
-      assert.equal(await link.presenceLeave(name, 'sess-a', 0, (count) => `{"left":${count}}`), false, 'the second leave removes nothing');
+      assert.equal(await link.presence.leave(name, 'sess-a', 0, (count) => `{"left":${count}}`), true);
+      assert.equal(await link.presence.leave(name, 'sess-a', 0, (count) => `{"left":${count}}`), false, 'the second leave removes nothing');
       assert.equal(await admin.hget(nodeKey, name), null, 'no members here: the room leaves the node summary');
       // A marker after the second leave proves it published nothing (one connection keeps order).
       await publishOne(link, name, parts(1));
@@ -308,8 +305,8 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
         events.channel.map((m) => (m.kind === 'presence' ? [m.subject, m.json] : 'marker')),
         [['sess-a', '{"joined":1}'], ['sess-a', '{"left":0}'], 'marker'],
       );
-      assert.deepEqual(await link.presences([name, room('empty')]), [{}, {}]);
-      assert.deepEqual(await link.presences([]), []);
+      assert.deepEqual(await link.presence.membersOf([name, room('empty')]), [{}, {}]);
+      assert.deepEqual(await link.presence.membersOf([]), []);
     });
 
     it("refreshes a node's members and summary, and counts rooms over the nodes seen within the presence TTL", async () => {
@@ -319,18 +316,18 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const name = room();
       const now = Date.now();
       const members = (count: number) => Array.from({ length: count }, (_, i) => ({ session: unique(`s${i}`), stored: '{"name":"x"}' }));
-      await a.refresh([{ room: name, members: members(2) }], PRESENCE_TTL, now);
-      await b.refresh([{ room: name, members: members(3) }], PRESENCE_TTL, now);
+      await a.presence.refresh([{ room: name, members: members(2) }], PRESENCE_TTL, now);
+      await b.presence.refresh([{ room: name, members: members(3) }], PRESENCE_TTL, now);
       // Last seen longer ago than the presence TTL: its members no longer count.
-      await stale.refresh([{ room: name, members: members(50) }], PRESENCE_TTL, now - PRESENCE_TTL - 1000);
-      assert.equal((await a.roomCounts(PRESENCE_TTL, now)).get(name), 5);
-      assert.equal(Object.keys(await a.presence(name)).length, 55, 'the hash itself keeps them until it expires');
+      await stale.presence.refresh([{ room: name, members: members(50) }], PRESENCE_TTL, now - PRESENCE_TTL - 1000);
+      assert.equal((await a.presence.roomCounts(PRESENCE_TTL, now)).get(name), 5);
+      assert.equal(Object.keys(await a.presence.members(name)).length, 55, 'the hash itself keeps them until it expires');
       const ttl = await admin.pttl(roomKeys(name).presence);
       assert.ok(ttl > PRESENCE_TTL && ttl <= PRESENCE_TTL * 2);
       // A refresh replaces the node's summary: a room it left is no longer counted for it.
-      await b.refresh([], PRESENCE_TTL, now);
-      assert.equal((await a.roomCounts(PRESENCE_TTL, now)).get(name), 2);
-      assert.deepEqual(await a.positions([name, room('never')]), [{ epoch: null, lastOffset: 0 }, { epoch: null, lastOffset: 0 }]);
+      await b.presence.refresh([], PRESENCE_TTL, now);
+      assert.equal((await a.presence.roomCounts(PRESENCE_TTL, now)).get(name), 2);
+      assert.deepEqual(await a.rooms.positions([name, room('never')]), [{ epoch: null, lastOffset: 0 }, { epoch: null, lastOffset: 0 }]);
     });
   });
 
@@ -339,12 +336,12 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const { link: asker, events: askerEvents, nodeId } = await open();
       const { link: answerer, events } = await open();
       const request: ControlRequest = { id: unique('req'), from: nodeId, op: 'disconnect', session: unique('nobody'), reason: 'test' };
-      assert.ok((await asker.control(request, PRESENCE_TTL)) >= 2, 'both links are subscribed');
+      assert.ok((await asker.presence.control(request, PRESENCE_TTL)) >= 2, 'both links are subscribed');
       await until(() => events.control.some((c) => c.id === request.id), 5000, 'the request');
       assert.deepEqual(events.control.find((c) => c.id === request.id), request);
       // What is not a Plaza reply on the reply channel is ignored.
       await admin.publish(`plaza:reply:${nodeId}`, 'not json');
-      await answerer.reply(nodeId, request.id, 3);
+      await answerer.presence.reply(nodeId, request.id, 3);
       await until(() => askerEvents.replies.length === 1, 5000, 'the reply');
       assert.deepEqual(askerEvents.replies, [{ id: request.id, count: 3 }]);
     });
@@ -356,7 +353,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const link = new RedisLink({ url: 'redis://:s3cret-password@127.0.0.1:1', nodeId: unique('down'), historySize: 10, historyTtl: TTL }, events);
       links.push(link);
       await link.connect();
-      await assert.rejects(link.fetch('r', 'E'), (error: Error) => {
+      await assert.rejects(link.rooms.fetch('r', 'E'), (error: Error) => {
         assert.match(error.message, /^Redis is not reachable at redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
         assert.doesNotMatch(error.message, /s3cret/);
         return true;
@@ -372,7 +369,7 @@ describe('RedisLink', { skip: skipWithoutRedis() }, () => {
       const link = new RedisLink({ url: REDIS_URL, nodeId, historySize: 10, historyTtl: TTL }, events);
       links.push(link);
       const name = room();
-      await link.subscribe(name);
+      await link.connections.subscribe(name);
       await link.connect();
       await until(() => events.readies === 1, 5000, 'ready');
       const { link: writer } = await open();
