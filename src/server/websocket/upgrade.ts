@@ -66,10 +66,15 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
  * upgrade: it stays on the socket for the connection's life, and a closure made in the upgrade
  * listener would keep its scope alive with it — the request, its headers and URL and the `head`
  * buffer (a view of the socket's read buffer): about 2 KiB of heap and 10 KiB of RSS per idle
- * connection before issue 24.
+ * connection before issue 24. An upgrade handed to ws in the same step needs none: ws's
+ * handleUpgrade puts its own listener on first, and keeps one for the socket's life.
  */
 function destroyOnError(this: Duplex): void {
   this.destroy();
+}
+
+function guard(socket: Duplex): void {
+  if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
 }
 
 /** Returns the server's 'upgrade' listener: checks, then hands the socket to ws. */
@@ -80,6 +85,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
   const needsAddress = (): boolean => context.limits.countsAddresses || options.trustProxy.length > 0 || context.readsAddressLater();
 
   function refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
+    guard(socket);
     metrics.countIn(metrics.upgradeRejections, status);
     rejectUpgrade(socket, status, message, headers);
   }
@@ -201,7 +207,6 @@ export function createUpgradeHandler(context: UpgradeContext) {
     const ours = target !== undefined && target.pathname === options.path;
     // Attached to an app's server: its own upgrades are its business, untouched.
     if (!ours && context.othersListen?.()) return;
-    socket.on('error', destroyOnError);
     if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     if (!target || !ours) return refuse(socket, 404, `no WebSocket endpoint here; connect to ${options.path}`);
@@ -220,6 +225,8 @@ export function createUpgradeHandler(context: UpgradeContext) {
       // ws itself answers bad handshakes: 405 for non-GET, 400 for a bad key, version or Upgrade header.
       return context.wss.handleUpgrade(request, socket, head, (ws) => context.onConnection(ws, socket, new LateAddress(socket)));
     }
+    // The checks below may wait (a token checked with a public key, the authenticate hook).
+    guard(socket);
     const ip = context.clientAddress(request);
     const limited = context.limits.refusal(ip);
     if (limited === 503) return refuse(socket, 503, 'the server is at its connection limit; retry later', { 'Retry-After': '10' });
