@@ -62,10 +62,15 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
  * upgrade: it stays on the socket for the connection's life, and a closure made in the upgrade
  * listener would keep its scope alive with it — the request, its headers and URL and the `head`
  * buffer (a view of the socket's read buffer): about 2 KiB of heap and 10 KiB of RSS per idle
- * connection before issue 24.
+ * connection before issue 24. An upgrade handed to ws in the same step needs none: ws's
+ * handleUpgrade puts its own listener on first, and keeps one for the socket's life.
  */
 function destroyOnError(this: Duplex): void {
   this.destroy();
+}
+
+function guard(socket: Duplex): void {
+  if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
 }
 
 /** The client offered plaza.v1: read only when a refusal or a grant depends on it. */
@@ -79,6 +84,7 @@ export function createUpgradeHandler(context: UpgradeContext) {
   const door = createDoor(context, { client: 'an upgrade' });
 
   function refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
+    guard(socket);
     metrics.countIn(metrics.upgradeRejections, status);
     rejectUpgrade(socket, status, message, headers);
   }
@@ -127,7 +133,6 @@ export function createUpgradeHandler(context: UpgradeContext) {
     const ours = target !== undefined && target.pathname === options.path;
     // Attached to an app's server: its own upgrades are its business, untouched.
     if (!ours && context.othersListen?.()) return;
-    socket.on('error', destroyOnError);
     if (hasTooManyHeaders(request)) return refuse(socket, 431, `more than ${MAX_REQUEST_HEADERS} header fields; send fewer`);
     if (!context.isAccepting()) return refuse(socket, 503, 'server is shutting down; retry shortly', { 'Retry-After': '5' });
     if (!target || !ours) return refuse(socket, 404, `no WebSocket endpoint here; connect to ${options.path}`);
@@ -139,6 +144,8 @@ export function createUpgradeHandler(context: UpgradeContext) {
       peer: socket,
     });
     if (!(verdict instanceof Promise)) return decide(request, socket, head, verdict);
+    // The door waits (a token checked with a public key, the authenticate hook): a reset meanwhile must not throw.
+    guard(socket);
     verdict.then(
       (decided) => {
         // The client may have given up while the door waited (the authenticate hook, a remote key set).
