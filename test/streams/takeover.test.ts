@@ -5,9 +5,14 @@
  * or a server that is not Node's HTTP/1), so the stream falls back to writing past the response.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect, Socket, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { takeSocket } from '../../src/server/streams/takeover.js';
 import { until } from '../helpers/wait.mjs';
@@ -45,6 +50,7 @@ describe('taking a stream socket from the HTTP server', () => {
     let before: Record<string, string[]> = {};
     const run = await serve((request, response) => {
       before = listenerNames(request.socket);
+      response.useChunkedEncodingByDefault = false;
       response.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'close' });
       response.flushHeaders();
       taken = takeSocket(request, response);
@@ -65,6 +71,44 @@ describe('taking a stream socket from the HTTP server', () => {
       await until(() => run.read.ended && taken!.destroyed, 5000, 'the server to end the socket too');
     } finally {
       await run.close();
+    }
+  });
+
+  it('takes a TLS socket the same way: events still go out encrypted after the head', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'plaza-takeover-'));
+    try {
+      const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+      let taken: Socket | undefined;
+      const server = createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, (request, response) => {
+        // As the SSE side does: the body is the events, ended by the connection's end, not chunked.
+        response.useChunkedEncodingByDefault = false;
+        response.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'close' });
+        response.flushHeaders();
+        taken = takeSocket(request, response);
+        taken?.write('data: over tls\n\n');
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      let text = '';
+      const request = httpsRequest(`https://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, { rejectUnauthorized: false, agent: false }, (response) => {
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+      });
+      request.on('error', () => {});
+      request.end();
+      try {
+        await until(() => text.includes('data: over tls'), 5000, 'the event over TLS');
+        assert.ok(taken, 'the TLS socket was taken');
+        assert.equal((taken as Socket & { parser?: unknown }).parser, null);
+      } finally {
+        request.destroy();
+        server.closeAllConnections();
+        taken?.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
