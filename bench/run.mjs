@@ -12,8 +12,9 @@
  *   --verbose           print each measurement (CPU, wall time, delivery timeline) as it happens
  *   --no-pin            do not pin (by default, with taskset and 2+ cores, a single server process
  *                       runs on core 0 and the load generators on the other cores)
- *   --cpu-prof[=DIR]    run Plaza under `node --cpu-prof` (profile in DIR, default /tmp/prof) and
- *                       print its top self-time functions; alone it means --only plaza
+ *   --cpu-prof[=DIR]    run Plaza (and the Node peers in --only: bare ws, socket.io) under
+ *                       `node --cpu-prof` (profiles in DIR, default /tmp/prof) and print each
+ *                       server's top self-time functions; alone it means --only plaza
  *                       --scenarios burst --runs 1
  *
  * See bench/README.md for the method. Each server is a child process on 127.0.0.1 (the cluster
@@ -284,7 +285,7 @@ function readCpuAll(pids) {
  * on one fresh server process; a scenario whose mode needs another process (the peers' rooms
  * servers, a Plaza cluster) stops the current one and starts that.
  */
-async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart, pin, failures }) {
+async function session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose, benchStart, pin, failures, profiledPids }) {
   // Read through `generators` each time: a failed scenario replaces them (generators.renew()).
   const bulk = { call: (cmd, args) => generators.bulk.call(cmd, args), get pid() { return generators.bulk.pid; } };
   const probe = { call: (cmd, args) => generators.probe.call(cmd, args), get pid() { return generators.probe.pid; } };
@@ -332,6 +333,7 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     }
     target = await startTarget(spec, { nodeArgs, pin });
     ctx.pid = target.pids[0];
+    for (const pid of target.pids) profiledPids.set(pid, server.id);
   }
 
   let scenarioId = '';
@@ -482,6 +484,10 @@ async function session({ server, run, cfg, scenarios, generators, nodeArgs, phas
     broadcast,
     quiesce,
     relay,
+    /** A measured phase that is no broadcast (connecting), from `startMs` (nowMs()) to now: --cpu-prof reads its samples. */
+    measured(startMs) {
+      phases.push({ server: server.id, scenario: scenarioId, startUs: startMs * 1000, endUs: nowMs() * 1000 });
+    },
     /** Every subscriber drops its connection at once (the reconnect storm's first half). */
     dropAll: () => Promise.all([bulk.call('drop'), probe.call('drop')]),
     /**
@@ -601,6 +607,8 @@ async function main() {
   /** Scenarios that failed or were not run: { server, run, scenario, reason }, in the report. */
   const failures = [];
   const phases = [];
+  /** pid → server id of every server process started (--cpu-prof: whose profile a file is). */
+  const profiledPids = new Map();
   const cpuSource = readCpu(process.pid).source;
   process.stderr.write(
     `bench: ${servers.map((s) => s.label).join(', ')} × ${cfg.runs} run(s); scenarios ${scenarios.map((s) => s.id).join(', ')}\n`,
@@ -611,8 +619,9 @@ async function main() {
       const order = servers.map((_, i) => servers[(i + run) % servers.length]);
       for (const server of order) {
         process.stderr.write(`run ${run + 1}/${cfg.runs}: ${server.label}\n`);
-        const nodeArgs = args.cpuProf && server.id === 'plaza' ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--cpu-prof-interval=250'] : [];
-        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started, pin, failures }));
+        // Bun ignores nodeArgs (servers.mjs startProcess): it is not profiled.
+        const nodeArgs = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--cpu-prof-interval=250'] : [];
+        runs[server.id].push(await session({ server, run, cfg, scenarios, generators, nodeArgs, phases, verbose: args.verbose, benchStart: started, pin, failures, profiledPids }));
       }
     }
   } finally {
@@ -627,19 +636,24 @@ async function main() {
   process.stdout.write(`\n${report}`);
 
   if (args.cpuProf) {
-    // One profile per Plaza process (a cluster writes two); each phase's samples are in the
-    // profile of the process that ran it, so every profile is read with every phase's window.
+    // One profile per server process (a cluster writes two), named CPU.<date>.<time>.<pid>.…; each
+    // phase's samples are in the profile of the process that ran it, so every profile of a server
+    // is read with every one of that server's phases' windows.
     const files = readdirSync(args.cpuProf)
       .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => `${args.cpuProf}/${f}`)
-      .filter((f) => statSync(f).mtimeMs >= startedAt);
-    const profiles = files.map((f) => JSON.parse(readFileSync(f, 'utf8')));
-    const mine = phases.filter((p) => p.server === 'plaza');
-    const merged = (windows) => mergeSelfTimes(profiles.map((profile) => selfTimes(profile, windows)));
-    const out = [`\n${files.join('\n')}`, '\nWhole processes (start-up, handshakes and all):', formatSelfTimes(merged(undefined), 15)];
-    out.push('\nMeasured phases only:', formatSelfTimes(merged(mine), 25));
-    for (const id of new Set(mine.map((p) => p.scenario))) {
-      out.push(`\n${id}:`, formatSelfTimes(merged(mine.filter((p) => p.scenario === id)), 12));
+      .map((f) => ({ file: `${args.cpuProf}/${f}`, server: profiledPids.get(Number(f.split('.')[3])) }))
+      .filter(({ file, server }) => server !== undefined && statSync(file).mtimeMs >= startedAt);
+    const out = [];
+    for (const server of servers.filter((s) => files.some((f) => f.server === s.id))) {
+      const mineFiles = files.filter((f) => f.server === server.id);
+      const profiles = mineFiles.map(({ file }) => JSON.parse(readFileSync(file, 'utf8')));
+      const mine = phases.filter((p) => p.server === server.id);
+      const merged = (windows) => mergeSelfTimes(profiles.map((profile) => selfTimes(profile, windows)));
+      out.push(`\n## ${server.label}\n`, mineFiles.map((f) => f.file).join('\n'), '\nWhole processes (start-up, handshakes and all):', formatSelfTimes(merged(undefined), 15));
+      out.push('\nMeasured phases only:', formatSelfTimes(merged(mine), 25));
+      for (const id of new Set(mine.map((p) => p.scenario))) {
+        out.push(`\n${id}:`, formatSelfTimes(merged(mine.filter((p) => p.scenario === id)), 12));
+      }
     }
     process.stdout.write(`${out.join('\n')}\n`);
   }

@@ -17,6 +17,8 @@
  *                       opts: { mode: 'burst', messages, size } | { mode: 'steady', rate, seconds, size },
  *                       plus `warmup: true` for a broadcast that is not a measurement.
  *   ctx.quiesce()       waits (bounded) until the server's CPU is idle.
+ *   ctx.measured(t0)    marks nowMs() t0 until now as a measured phase (for --cpu-prof) when it
+ *                       is no broadcast (connecting).
  *
  *   ctx.population(n, { rooms })   the same with n subscribers spread round-robin over `rooms`
  *                       rooms (and over a cluster's nodes), one publisher per room; also
@@ -37,6 +39,7 @@ import { benchIdentity, TOKEN_KINDS } from './identity.mjs';
 import { cpuSince, peakRssKiB, readCpu, resetPeakRss, rssKiB } from './proc.mjs';
 import { collectGarbage } from './servers.mjs';
 import { clusterSoak, soak } from './soak.mjs';
+import { nowMs } from './subscriber.mjs';
 import { sseVersusWebSocket } from './sse.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -185,8 +188,10 @@ export function reconnectStorm(n, { rooms, missed = 0 } = {}) {
       const peakKnown = resetPeakRss(ctx.pid);
       const before = rssKiB(ctx.pid);
       const cpu0 = readCpu(ctx.pid);
+      const t0 = nowMs();
       const r = await ctx.reconnectAll();
       const cpu = cpuSince(cpu0, readCpu(ctx.pid));
+      ctx.measured?.(t0);
       const peak = peakKnown ? peakRssKiB(ctx.pid) : NaN;
       const out = r.failed > 0
         ? { [`${prefix}.incomplete`]: 1 }
@@ -228,8 +233,10 @@ export function connectWithTokens(n, rounds, { kinds = TOKEN_KINDS, mode = 'auth
           await ctx.population(0);
           await ctx.quiesce();
           const cpu0 = readCpu(ctx.pid);
+          const t0 = nowMs();
           const { connections } = await ctx.population(n, { query: query(kind) });
           samples[kind].push(cpuSince(cpu0, readCpu(ctx.pid)).us / connections);
+          ctx.measured?.(t0);
         }
       }
       await ctx.population(0);

@@ -103,4 +103,12 @@ describe('what an open connection keeps', () => {
       }
     }
   });
+
+  it('keeps no listener table on a ws, and one error listener on its raw socket (ws\'s own)', () => {
+    // A connection's ws hands its events straight to the Connection (ws-server.ts PlazaWebSocket):
+    // four listeners per connection were work and memory bare ws does not spend (issue 24).
+    for (const ws of sockets.map(webSocketOf)) assert.deepEqual(ws?.eventNames(), [], 'no listener on an open connection\'s ws');
+    // ws keeps an 'error' listener on the socket for its life; a second one of the door's is one listener array more per connection.
+    for (const socket of sockets) assert.equal(socket.listenerCount('error'), 1, 'one error listener on each raw socket');
+  });
 });

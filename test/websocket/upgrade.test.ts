@@ -1,8 +1,9 @@
 /**
- * The checks at the door (src/server/websocket/upgrade.ts), on a real http server on port 0
- * with the real ws server, connection caps and failure limiter, and real WebSocket clients: the
- * path, shutting down, origins, caps, keys and tokens (401 for plain clients, 4003 for plaza.v1),
- * the failure limiter's 429, and what each accepted connection is admitted with.
+ * The checks at a WebSocket upgrade (src/server/websocket/upgrade.ts, through the door every side
+ * shares, sessions/door.ts), on a real http server on port 0 with the real ws server, connection
+ * caps and failure limiter, and real WebSocket clients: the path, shutting down, origins, caps,
+ * keys and tokens (401 for plain clients, 4003 for plaza.v1), the failure limiter's 429, and what
+ * each accepted connection is admitted with.
  */
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';

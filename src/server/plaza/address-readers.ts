@@ -1,6 +1,6 @@
 /**
  * Who may read a client's address after its socket is gone (issue #24): the door lets a plain
- * client in without the getpeername(2) call while nobody will (websocket/late-address.ts).
+ * client in without the getpeername(2) call while nobody will (sessions/late-address.ts).
  */
 import type { Events, PlazaEventName } from '../hooks/events.js';
 import type { Logger } from '../logger.js';

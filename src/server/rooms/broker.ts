@@ -109,12 +109,8 @@ export class Broker {
   async join(member: Member, name: string, watch: boolean): Promise<JoinResult | undefined> {
     const existing = this.hub.room(name);
     if (existing?.members.has(member)) return this.rejoin(member, existing, watch);
-    // Refused before anything is attached, so a refused join leaves no state anywhere.
-    if (member.rooms.size >= this.options.maxRoomsPerConnection) return this.tooManyRooms();
-    // Rooms are a resource of the server: each connection creates them at a bounded rate.
-    if (!this.history.log(name) && member.mayCreateRoom && !member.mayCreateRoom()) {
-      return { ok: false, code: ErrorCode.RateLimited, message: 'creating new rooms too fast (--room-creation-rate); join existing rooms or wait a moment' };
-    }
+    const refused = this.refusal(member, name);
+    if (refused) return refused;
     const { hooks, observer } = applicationIn(name, this.app);
     if (hooks?.screensJoins) {
       const admitted = await hooks.screenJoin(name, member);
@@ -136,10 +132,50 @@ export class Broker {
       if (!member.isOpen()) return undefined;
       return again?.members.has(member) ? this.rejoin(member, again, watch) : this.tooManyRooms();
     }
+    const room = this.enter(member, name, watch, observer);
+    return { ok: true, room, log, ...(listed && { members: withLocal(listed, room, this.options.maxPresence) }) };
+  }
+
+  /**
+   * join() without presence in one synchronous step, when nothing in it waits: the backplane holds
+   * a room at once (one server) and no onJoin hook screens the room. The same checks and the same
+   * result, without join()'s two awaits and their promises: a plain client joins the default room
+   * on every connect (issue 24, handshakes as cheap as bare ws's). Null when it cannot be done at
+   * once (a cluster, a hook, the member already in the room): then join() is the way.
+   */
+  joinAtOnce(member: Member, name: string): JoinResult | null {
+    const backplane = this.backplane;
+    if (!backplane.hold || this.hub.room(name)?.members.has(member)) return null;
+    const { hooks, observer } = applicationIn(name, this.app);
+    if (hooks?.screensJoins) return null;
+    const refused = this.refusal(member, name);
+    if (refused) return refused;
+    let log: RoomLog;
+    try {
+      log = backplane.hold(name);
+    } catch (error) {
+      if (error instanceof BackplaneError) return { ok: false, code: error.code, message: error.message };
+      throw error;
+    }
+    return { ok: true, room: this.enter(member, name, false, observer), log };
+  }
+
+  /** Why `member` may not join `name` now, checked before anything is attached (a refused join leaves no state anywhere). */
+  private refusal(member: Member, name: string): JoinResult | undefined {
+    if (member.rooms.size >= this.options.maxRoomsPerConnection) return this.tooManyRooms();
+    // Rooms are a resource of the server: each connection creates them at a bounded rate.
+    if (!this.history.log(name) && member.mayCreateRoom && !member.mayCreateRoom()) {
+      return { ok: false, code: ErrorCode.RateLimited, message: 'creating new rooms too fast (--room-creation-rate); join existing rooms or wait a moment' };
+    }
+    return undefined;
+  }
+
+  /** The member is in: the room (made if needed), its presence told, the application told. */
+  private enter(member: Member, name: string, watch: boolean, observer: RoomObserver | undefined): Room {
     const room = this.hub.join(member, name, watch);
     this.backplane.announce(room, 'joined', member);
     observer?.joined(room, member);
-    return { ok: true, room, log, ...(listed && { members: withLocal(listed, room, this.options.maxPresence) }) };
+    return room;
   }
 
   /** Joining a room again answers again (a re-sync) and does not count as another room. */

@@ -229,6 +229,12 @@ class EntryQueue {
 
 export class HistoryStore {
   private readonly logs = new Map<string, RoomLog>();
+  /**
+   * The log last placed at the end of `logs` (the most recently used), or one no longer in it:
+   * touching it again would move nothing. Every join opens its room, and most joins go to the
+   * room the last one went to, so this spares a delete and a set of the Map per join.
+   */
+  private newest: RoomLog | undefined;
   /** Every kept entry in append order across rooms, plus dead references awaiting compaction. */
   private readonly queue = new EntryQueue();
   private deadInQueue = 0;
@@ -292,13 +298,16 @@ export class HistoryStore {
     if (!this.canOpen(room)) return undefined;
     log = new RoomLog(room, newEpoch(), this.options.size);
     this.logs.set(room, log);
+    this.newest = log;
     return log;
   }
 
   /** Rooms are kept in use order (a Map keeps insertion order): the oldest first. */
   private touch(log: RoomLog): void {
+    if (log === this.newest) return;
     this.logs.delete(log.room);
     this.logs.set(log.room, log);
+    this.newest = log;
   }
 
   /** Forgets the least recently used room without holds; false when every room is held. */
@@ -393,6 +402,7 @@ export class HistoryStore {
       if (this.logs.size >= this.options.maxRooms) this.evictLeastRecent();
       log = new RoomLog(record.room, record.epoch, this.options.size);
       this.logs.set(record.room, log);
+      this.newest = log;
     } else {
       this.touch(log);
       if (log.epoch !== record.epoch || record.offset !== log.lastOffset + 1) {

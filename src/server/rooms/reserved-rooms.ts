@@ -14,7 +14,7 @@ import { isReservedRoom } from '../../shared/room-name.js';
 import { LocalBackplane } from './backplane/local.js';
 import type { Backplane, DisconnectSelector, Draft, LocalNode, RoomSummary } from './backplane/types.js';
 import type { Member, Room } from '../engine/hub.js';
-import type { HistoryStore } from './history.js';
+import type { HistoryStore, RoomLog } from './history.js';
 
 /** `backplane` for every room but the server's own, which stay on this node, history-less. */
 export function withReservedRooms(backplane: Backplane, node: LocalNode, store: HistoryStore): Backplane {
@@ -30,10 +30,15 @@ const NO_APPLICATION = Object.freeze({});
 
 /** Sends each room to the backplane that serves it; the server's backplane speaks for the node. */
 class ReservedRoomRouter implements Backplane {
+  /** Only where the node's backplane has it (one server): the server's own rooms always do. */
+  readonly hold?: (room: string) => RoomLog;
+
   constructor(
     private readonly backplane: Backplane,
     private readonly own: Backplane,
-  ) {}
+  ) {
+    if (backplane.hold && own.hold) this.hold = (room) => this.serving(room).hold!(room);
+  }
 
   get status() {
     return this.backplane.status;

@@ -1,11 +1,14 @@
 /**
  * The checks at the door every transport shares (a WebSocket upgrade, an SSE stream, a POST to
  * one): the page's origin, the connection caps, the API key, the application's authenticate hook
- * and the token, with every wrong secret counted under the one failure limiter. The door decides;
- * the transport answers in its own way (an HTTP status, or a WebSocket closed with 4003 where a
- * browser could not read the status).
+ * and the token, with every wrong secret counted under the one failure limiter; and, when none of
+ * them needs the client's address, letting it in without reading it (late-address.ts). The door
+ * decides; the transport answers in its own way (an HTTP status, or a WebSocket closed with 4003
+ * where a browser could not read the status) and keeps its own checks before it (a WebSocket's
+ * path and header count) and after it (a plain WebSocket's default room).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AuthFailureLimiter } from '../access/failure-limiter.js';
 import { sameSecret } from '../access/secret.js';
 import { TokenCheckUnavailableError, type TokenVerifier } from '../access/token-verifier.js';
@@ -17,6 +20,7 @@ import type { Metrics } from '../engine/metrics.js';
 import { STATUS_ROOM } from '../../shared/room-name.js';
 import type { Admission } from './context.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import { LateAddress } from './late-address.js';
 
 export interface DoorContext {
   readonly options: Readonly<PlazaOptions>;
@@ -29,6 +33,11 @@ export interface DoorContext {
   clientAddress(request: IncomingMessage): string;
   /** False while the server starts or shuts down: newcomers get 503. */
   isAccepting(): boolean;
+  /**
+   * True while something may read a client's address after its connection closed (info log
+   * lines, the application's hooks or client events): the door then reads it at once.
+   */
+  readsAddressLater(): boolean;
   /** The application's authenticate hook, when it set one. */
   readonly authenticate?: Authenticator;
   /** The token check, when tokens are required (--auth-secret, --auth-jwks-url, --auth-public-key). */
@@ -44,9 +53,10 @@ export type Verdict =
       headers?: Record<string, string>;
       /**
        * A wrong or missing key or token, or the authenticate hook's 401/403: already counted and
-       * logged. A WebSocket that offered plaza.v1 is accepted and closed with 4003 instead.
+       * logged, from `ip`. A WebSocket that offered plaza.v1 is accepted and closed with 4003
+       * instead, counting against that address's caps meanwhile.
        */
-      credential?: true;
+      credential?: { ip: string };
     };
 
 /** What the transport read off the request before the door. */
@@ -59,9 +69,19 @@ export interface Knock {
   missingToken: string;
   /** Leave the connection caps alone (a POST to an open stream is no new connection). */
   uncapped?: boolean;
+  /**
+   * The client's socket, when the side may let it in without reading its address while nothing
+   * needs it (late-address.ts): only a side that pins its sessions' addresses once something
+   * starts to read them later (Side.keepAddresses) gives one.
+   */
+  peer?: Duplex;
 }
 
-/** What the API key allows when tokens are required: watching the status feed only. */
+/** How a door names who knocks, in its log lines: `an upgrade`, `a client`. */
+export interface DoorNaming {
+  readonly client: string;
+}
+
 /** What the API key allows where tokens are required: watching the status feed only (both sides' doors). */
 export const OPERATOR_GRANT: Grant = {
   userId: 'operator',
@@ -71,20 +91,24 @@ export const OPERATOR_GRANT: Grant = {
 };
 
 const SHUTTING_DOWN: Verdict = { status: 503, message: 'server is shutting down; retry shortly', headers: { 'Retry-After': '5' } };
+const FULL: Verdict = { status: 503, message: 'the server is at its connection limit; retry later', headers: { 'Retry-After': '10' } };
+const TOO_MANY_FROM_ADDRESS: Verdict = { status: 429, message: 'too many connections from your address; close some first', headers: { 'Retry-After': '10' } };
 
 export type Door = (request: IncomingMessage, knock: Knock) => Verdict | Promise<Verdict>;
 
 /** Returns the door: checks in order, answering as soon as one fails. */
-export function createDoor(context: DoorContext): Door {
+export function createDoor(context: DoorContext, naming: DoorNaming = { client: 'a client' }): Door {
   const { options, metrics } = context;
   const allowedOrigins = new Set(options.allowedOrigins);
+  /** A check reads the address (the per-address cap), only the request has it (--trust-proxy), or something reads it after the close. */
+  const needsAddress = (): boolean => context.limits.countsAddresses || options.trustProxy.length > 0 || context.readsAddressLater();
 
   /** A wrong or missing secret counts against the address (the one limiter every secret check shares). */
   function credential(ip: string, message: string): Verdict {
     context.authFailures.fail(ip);
     metrics.authFailures++;
-    context.logger.warn('refused a client without a valid key or token', { remote: ip });
-    return { status: 401, message, credential: true };
+    context.logger.warn(`refused ${naming.client} without a valid key or token`, { remote: ip });
+    return { status: 401, message, credential: { ip } };
   }
 
   function afterAuthenticate(ip: string, isOperator: boolean, knock: Knock, result: Authentication): Verdict | Promise<Verdict> {
@@ -97,10 +121,10 @@ export function createDoor(context: DoorContext): Door {
       case 'failed':
         return { status: 503, message: `${result.code}: ${result.message}`, headers: { 'Retry-After': '5' } };
       case 'refused':
-        context.logger.info('the authenticate hook refused a client', { remote: ip, status: result.status });
+        context.logger.info(`the authenticate hook refused ${naming.client}`, { remote: ip, status: result.status });
         if (result.status !== 401 && result.status !== 403) return { status: result.status, message: result.reason };
         metrics.authFailures++;
-        return { status: result.status, message: result.reason, credential: true };
+        return { status: result.status, message: result.reason, credential: { ip } };
     }
   }
 
@@ -154,13 +178,19 @@ export function createDoor(context: DoorContext): Door {
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       return { status: 403, message: 'this origin may not connect; ask the operator to add it to --allowed-origins' };
     }
+    const key = options.apiKey === '' ? null : knock.key;
+    if (knock.peer && key === null && !context.tokens && !context.authenticate && !needsAddress()) {
+      // Nothing to check that needs the address, and nobody to read it after the close: it is
+      // read from the socket if something asks while the connection lives.
+      if (!knock.uncapped && context.limits.refusal(undefined) === 503) return FULL;
+      return { admit: new LateAddress(knock.peer) };
+    }
     const ip = context.clientAddress(request);
     const limited = knock.uncapped ? 0 : context.limits.refusal(ip);
-    if (limited === 503) return { status: 503, message: 'the server is at its connection limit; retry later', headers: { 'Retry-After': '10' } };
-    if (limited === 429) return { status: 429, message: 'too many connections from your address; close some first', headers: { 'Retry-After': '10' } };
+    if (limited === 503) return FULL;
+    if (limited === 429) return TOO_MANY_FROM_ADDRESS;
     // Every secret is checked under the same limiter as the HTTP API's key, and an address past
     // it is refused before any comparison: no guess is ever answered for free.
-    const key = options.apiKey === '' ? null : knock.key;
     if (key !== null || context.tokens) {
       const wait = context.authFailures.retryAfter(ip);
       if (wait > 0) return { status: 429, message: `too many attempts with a wrong key or token; retry in ${wait} s`, headers: { 'Retry-After': String(wait) } };

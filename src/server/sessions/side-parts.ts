@@ -39,7 +39,7 @@ export interface SideParts {
   /** The one limiter for wrong keys and tokens, shared with the HTTP routes. */
   readonly authFailures: AuthFailureLimiter;
   clientAddress(request: IncomingMessage): string;
-  /** True while something may read a client's address after its session closed (websocket/upgrade.ts). */
+  /** True while something may read a client's address after its session closed (the door then reads it at once: door.ts). */
   readsAddressLater(): boolean;
   /** False while the server starts or shuts down: new clients get 503. */
   isAccepting(): boolean;

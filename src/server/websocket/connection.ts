@@ -19,6 +19,7 @@ import type { Payload } from '../engine/publication.js';
 import type { Admission, ConnectionContext } from '../sessions/context.js';
 import { Session, type ClosedBy, type Waiting } from '../sessions/session.js';
 import { closeCodeOfWsError } from './ws-errors.js';
+import { EVENTS, type PlazaWebSocket, type WebSocketEvents } from './ws-server.js';
 
 /** The wire protocols a WebSocket speaks. */
 export type WebSocketProtocol = 'plain' | 'v1';
@@ -32,32 +33,8 @@ const HOOK_FAILURES: ReadonlySet<string> = new Set([ErrorCode.HookFailed, ErrorC
 /** A close reason must fit in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
 
-/** Where the shared ws listeners below find their connection. */
-const OWNER = Symbol('plaza.connection');
-type Owned = WebSocket & { [OWNER]: Connection };
-
-// One set of listener functions for every socket instead of four closures per connection:
-// at 10,000 idle connections that is memory bare ws does not spend either.
-const owner = (ws: WebSocket): Connection => (ws as Owned)[OWNER];
-function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  owner(this).handleMessage(data, isBinary);
-}
-function onWsClose(this: WebSocket, code: number): void {
-  owner(this).handleClose(code);
-}
-function onWsPong(this: WebSocket): void {
-  owner(this).missedPongs = 0;
-}
-// Without this listener one invalid frame would be an uncaught 'error' and kill the process;
-// ws has already answered the peer with the right close code (1002, 1007, 1009).
-function onWsError(this: WebSocket, error: Error & { code?: string }): void {
-  const connection = owner(this);
-  connection.noteSentClose(closeCodeOfWsError(error));
-  connection.context.logger.debug('connection error', { id: connection.id, error: error.code ?? error.message });
-}
-
 /** One WebSocket client: reads its messages, hands them to the broker, owns its outgoing queue. */
-export class Connection extends Session {
+export class Connection extends Session implements WebSocketEvents {
   /** Sweeps since the last pong; two unanswered pings mean the peer is gone. */
   missedPongs = 0;
   /** The close code Plaza sent first, if it closed first; what the log and metrics report. */
@@ -65,7 +42,8 @@ export class Connection extends Session {
 
   constructor(
     context: ConnectionContext<Connection>,
-    readonly ws: WebSocket,
+    /** ws hands its events straight to this connection (ws-server.ts PlazaWebSocket). */
+    readonly ws: PlazaWebSocket,
     /** The raw socket under `ws`: broadcast frames are written here directly, already framed. */
     readonly socket: Duplex,
     readonly protocol: WebSocketProtocol,
@@ -78,12 +56,7 @@ export class Connection extends Session {
     context.limits.add(context.limits.countsAddresses ? admission.ip : undefined);
     context.connections.add(this);
     context.metrics.connects[protocol]++;
-    if (protocol === 'plain') this.joinDefaultRoom();
-    (ws as Owned)[OWNER] = this;
-    ws.on('message', onWsMessage);
-    ws.on('close', onWsClose);
-    ws.on('pong', onWsPong);
-    ws.on('error', onWsError);
+    ws[EVENTS] = this;
     if (context.logger.writes?.('info') !== false) {
       context.logger.info('connection open', { id: this.id, transport: 'websocket', protocol, remote: this.remoteAddress, user: admission.grant?.userId });
     }
@@ -102,11 +75,27 @@ export class Connection extends Session {
   }
 
   /**
+   * Called once the connection is announced (the application's `connect` comes before its
+   * `join`): a plain client joins the default room.
+   */
+  start(): void {
+    if (this.protocol === 'plain') this.joinDefaultRoom();
+  }
+
+  /**
    * Plain clients live in the default room; a server with no room slot left turns them away, and
    * so does the application's onJoin hook (1008 with its message; 1013 when the hook failed).
-   * With that hook, the client's messages wait until it is in: none is published before.
+   * With that hook, the client's messages wait until it is in: none is published before. On one
+   * server without that hook the join is done at once, without a promise (Broker.joinAtOnce).
    */
   private joinDefaultRoom(): void {
+    let now: JoinResult | null;
+    try {
+      now = this.context.broker.joinAtOnce(this, this.context.options.defaultRoom);
+      if (now !== null) return this.joinedDefaultRoom(now);
+    } catch (error) {
+      return this.fail(error);
+    }
     const joining = this.context.broker.join(this, this.context.options.defaultRoom, false);
     if (this.context.broker.screensJoins) return this.waitFor(joining.then((result) => this.joinedDefaultRoom(result)));
     // One reaction for both outcomes rather than a .catch() chained on: a promise fewer per plain client.
@@ -150,7 +139,21 @@ export class Connection extends Session {
     this.sentCode ??= code;
   }
 
-  /** Called by the shared ws listener. */
+  /** A pong: the peer is alive (heartbeat.ts). */
+  handlePong(): void {
+    this.missedPongs = 0;
+  }
+
+  /**
+   * ws reports a bad frame, which it has already answered with the right close code (1002, 1007,
+   * 1009); handled here, so it is never an uncaught 'error' that would end the process.
+   */
+  handleError(error: Error & { code?: string }): void {
+    this.noteSentClose(closeCodeOfWsError(error));
+    this.context.logger.debug('connection error', { id: this.id, error: error.code ?? error.message });
+  }
+
+  /** A message, from ws. */
   handleMessage(bytes: Buffer, isBinary: boolean): void {
     // After our close frame nothing more from this peer counts.
     if (this.closeSent) return;
@@ -210,7 +213,7 @@ export class Connection extends Session {
   }
 
   /**
-   * Called by the shared ws listener with the code ws saw. When Plaza closed first, the log and
+   * Called by ws with the code it saw. When Plaza closed first, the log and
    * metrics report the code Plaza sent: ws reports 1006 when it ended the socket without the
    * peer's reply (after 1007, 1009, 1002) and the peer's echo otherwise.
    */

@@ -16,7 +16,7 @@ import type { SideParts } from '../sessions/side-parts.js';
 import { Connection } from './connection.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createUpgradeHandler } from './upgrade.js';
-import { createWebSocketServer, takesSharedDeflate } from './ws-server.js';
+import { createWebSocketServer, takesSharedDeflate, type PlazaWebSocket } from './ws-server.js';
 import { SHUTDOWN_CLOSE_BATCH } from '../bounds.js';
 
 /** How long peers that never answered the closing handshake get once they are cut off. */
@@ -51,11 +51,13 @@ export function createWebSocketSide(parts: SideParts): Side {
   let detaching: Promise<void> | undefined;
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
-    const connection = new Connection(context, ws, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission, takesSharedDeflate(ws));
+    // createWebSocketServer has ws make every socket a PlazaWebSocket.
+    const connection = new Connection(context, ws as PlazaWebSocket, socket, ws.protocol === SUBPROTOCOL ? 'v1' : 'plain', admission, takesSharedDeflate(ws));
     const expiresAt = admission.grant?.expiresAt;
     if (expiresAt !== undefined) expiries.add(connection, expiresAt);
     if (welcomeFrames) connection.deliver(welcomeFrames[connection.protocol]);
     parts.connected(connection);
+    connection.start();
   }
 
   function attach(target: Server | HttpsServer, othersListen: () => boolean): void {

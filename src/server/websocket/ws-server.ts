@@ -1,7 +1,7 @@
 /**
  * The ws server Plaza hands upgraded sockets to, with every bound ws has set explicitly.
  */
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
 import type { PlazaOptions } from '../config.js';
 import { MAX_MESSAGE_CHUNKS } from '../bounds.js';
@@ -59,6 +59,49 @@ export function takesSharedDeflate(ws: WebSocket): boolean {
   return bits === undefined || bits === true || bits === 15;
 }
 
+/** What an owned socket's events are handed to (its Connection, websocket/connection.ts). */
+export interface WebSocketEvents {
+  handleMessage(data: Buffer, isBinary: boolean): void;
+  handleClose(code: number): void;
+  handlePong(): void;
+  handleError(error: Error): void;
+}
+
+/** The property of a PlazaWebSocket that names whom its events go to. */
+export const EVENTS = Symbol('plaza.events');
+
+/**
+ * The WebSocket class ws makes for every upgrade (its `WebSocket` option). Once a Connection owns
+ * it, ws's four events that matter are handed straight to that Connection instead of going
+ * through listener tables: four `on()` calls and an events table of four entries per
+ * connection are work and memory bare ws does not spend either (issue 24). A socket nobody owns
+ * (one closed at once with 4003, upgrade.ts) and every other event keep EventEmitter's way.
+ */
+export class PlazaWebSocket extends WebSocket {
+  declare [EVENTS]: WebSocketEvents | undefined;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const to = this[EVENTS];
+    if (to === undefined) return super.emit(event, ...args);
+    switch (event) {
+      case 'message':
+        to.handleMessage(args[0] as Buffer, args[1] as boolean);
+        return true;
+      case 'close':
+        to.handleClose(args[0] as number);
+        return true;
+      case 'pong':
+        to.handlePong();
+        return true;
+      case 'error':
+        to.handleError(args[0] as Error);
+        return true;
+      default:
+        return super.emit(event, ...args);
+    }
+  }
+}
+
 export function createWebSocketServer(options: Pick<PlazaOptions, 'maxPayload' | 'maxFragments' | 'compress'>): WebSocketServer {
   // ws 8.23 takes closeTimeout; @types/ws does not list it yet, hence the widened type.
   const serverOptions: ServerOptions & { closeTimeout: number } = {
@@ -73,6 +116,7 @@ export function createWebSocketServer(options: Pick<PlazaOptions, 'maxPayload' |
     closeTimeout: CLOSE_GRACE_MS,
     // A client that offers plaza.v1 speaks JSON envelopes; anyone else gets plain broadcast.
     handleProtocols: selectProtocol,
+    WebSocket: PlazaWebSocket,
   };
   return new WebSocketServer(serverOptions);
 }

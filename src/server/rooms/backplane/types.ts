@@ -214,7 +214,12 @@ export interface Backplane extends BackplaneOperations, ClusterAdmin {
    * Rejects with BackplaneError('server_full') when no room slot is left; nothing is held then.
    */
   attach(room: string): Promise<RoomLog>;
-  /** Gives back one hold taken by attach; the last one lets the room go. */
+  /**
+   * attach() at once, on a backplane that never has to wait for it (one server): the log, held,
+   * or a BackplaneError thrown. Absent where attaching waits (Redis); joins then go through attach.
+   */
+  hold?(room: string): RoomLog;
+  /** Gives back one hold taken by attach or hold; the last one lets the room go. */
   detach(room: string): void;
   /**
    * Gives `draft` the room's next offset and delivers it here (see the contract above). With a

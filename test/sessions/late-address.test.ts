@@ -1,6 +1,6 @@
 /**
  * The door lets a plain client in without reading its address (a getpeername(2) call) while
- * nothing needs it (websocket/late-address.ts). What may read it once the socket is closed must
+ * nothing needs it (sessions/late-address.ts, decided by sessions/door.ts). What may read it once the socket is closed must
  * still find the real one: the application's client events, whenever their listener was added,
  * and the room hooks.
  */
